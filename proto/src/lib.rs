@@ -1,0 +1,16 @@
+//! The vault's gRPC contract: the code tonic generates from `proto/vault.proto`.
+//! No logic lives here; vaultd serves these services and vault-cli calls them.
+
+#![forbid(unsafe_code)]
+#![allow(missing_docs, missing_debug_implementations, clippy::all)]
+
+/// Version 1 of the API.
+pub mod v1 {
+    tonic::include_proto!("vault.v1");
+}
+
+/// The encoded file descriptor set, for the gRPC reflection service.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("vault_descriptor");
+
+/// The metadata key that carries the caller's token (Vault's header name, lower case).
+pub const TOKEN_METADATA_KEY: &str = "x-vault-token";

@@ -1,0 +1,47 @@
+//! The vault's core library: the Shamir seal, the encrypting barrier and the
+//! storage backends. Everything that decides lives here; `vaultd` is a thin gRPC
+//! front end over it, and a Rust service can embed it directly.
+//!
+//! Keys come in three levels (see `DESIGN.md`): the operators' Shamir shares
+//! combine into the *unseal key*, which decrypts the *root key*, which decrypts
+//! the *keyring* whose terms encrypt every stored value with AES-256-GCM.
+//!
+//! # Embedding
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use vault_core::{Vault, storage::MemoryBackend};
+//!
+//! let vault = Vault::new(Arc::new(MemoryBackend::new()));
+//! let init = vault.init(3, 2).await?;
+//! for share in &init.shares[..2] {
+//!     vault.unseal(share.to_hex().expose_secret()).await?;
+//! }
+//! vault.barrier().put("app/config", b"s3cr3t").await?;
+//! let value = vault.barrier().get("app/config").await?.expect("just written");
+//! assert_eq!(value.expose_secret(), b"s3cr3t");
+//! vault.seal(init.root_token.expose_secret()).await?;
+//! assert!(vault.barrier().get("app/config").await.is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! `Vault::open_sqlite(path)` gives the same over the embedded SQLite store; see
+//! `examples/embedded.rs`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod barrier;
+pub mod clock;
+pub mod random;
+pub mod seal;
+pub mod secret;
+pub mod storage;
+mod vault;
+
+pub use vault::{
+    InitOutput, RekeyOutcome, RekeyStatus, SealStatus, UnsealOutcome, Vault, VaultError,
+    VaultOptions,
+};

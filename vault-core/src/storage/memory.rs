@@ -1,0 +1,66 @@
+//! An in-memory backend, for tests and for embedding without persistence.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+
+use super::{Backend, BatchOp, StorageError, immediate_children};
+
+/// Keeps everything in a sorted map; nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    // A std lock: nothing is awaited while it is held.
+    map: RwLock<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn poisoned() -> StorageError {
+        StorageError::Io("memory backend lock poisoned".into())
+    }
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let map = self.map.read().map_err(|_| Self::poisoned())?;
+        Ok(map.get(key).cloned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let map = self.map.read().map_err(|_| Self::poisoned())?;
+        let keys = map
+            .range(prefix.to_owned()..)
+            .map(|(k, _)| k.as_str())
+            .take_while(|k| k.starts_with(prefix));
+        Ok(immediate_children(prefix, keys))
+    }
+
+    async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError> {
+        let mut map = self.map.write().map_err(|_| Self::poisoned())?;
+        for op in ops {
+            match op {
+                BatchOp::Put { key, value } => {
+                    map.insert(key, value);
+                }
+                BatchOp::Delete { key } => {
+                    map.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "inmem"
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

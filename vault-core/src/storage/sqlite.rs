@@ -1,0 +1,424 @@
+//! The embedded default backend: one SQLite file in WAL mode.
+//!
+//! Durability: `synchronous=FULL`, so a write is acknowledged only after its commit
+//! is on disk. Throughput: every write goes to one writer thread, which takes all
+//! the writes that queued while the previous commit was syncing and commits them
+//! together in one transaction (group commit), each in its own savepoint so one
+//! bad write cannot sink its neighbours. Reads run on a pool of separate
+//! connections: under WAL they never wait behind the writer.
+//!
+//! The file is marked with an `application_id`, so a file that is not ours is
+//! refused on open, and `quick_check` refuses a damaged one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::{Backend, BatchOp, StorageError, immediate_children};
+
+/// "VALT": marks a SQLite file as a vault database.
+const APPLICATION_ID: i32 = 0x5641_4C54;
+/// The layout of the `kv` table this build reads and writes.
+const SCHEMA_VERSION: i32 = 1;
+/// Most writes committed in one transaction; bounds the latency of a group.
+const MAX_GROUP: usize = 256;
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A vault store in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    path: PathBuf,
+    // std Mutex: held only to clone the sender or take it on close, never across an await.
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    // std Mutex: held only to pop or push a connection.
+    readers: Arc<Mutex<Vec<Connection>>>,
+    closed: AtomicBool,
+}
+
+struct WriteJob {
+    ops: Vec<BatchOp>,
+    done: oneshot::Sender<Result<(), StorageError>>,
+}
+
+impl SqliteBackend {
+    /// Opens the vault database at `path`, creating it (mode 0600) if it does not
+    /// exist. Fails with [`StorageError::NotOurs`] for a file that is not a vault
+    /// database and [`StorageError::Corrupt`] for a damaged one.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        create_private_file(&path)?;
+        let conn = open_connection(&path, false)?;
+        prepare_schema(&conn, &path)?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StorageError::Io(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteBackend {
+            path,
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        let pool = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let idle = pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_connection(&path, true)?,
+            };
+            let out = f(&conn).map_err(map_error);
+            if let Ok(mut idle) = pool.lock()
+                && idle.len() < MAX_IDLE_READERS
+            {
+                idle.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StorageError::Io(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = key.to_owned();
+        self.with_reader(move |conn| {
+            conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?
+                .query_row([&key], |row| row.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let prefix = prefix.to_owned();
+        self.with_reader(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT key FROM kv WHERE key >= ?1 ORDER BY key")?;
+            let mut rows = stmt.query([&prefix])?;
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                let key: String = row.get(0)?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                keys.push(key);
+            }
+            Ok(immediate_children(&prefix, keys.iter().map(String::as_str)))
+        })
+        .await
+    }
+
+    async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let sender = self
+            .writer
+            .lock()
+            .map_err(|_| StorageError::Io("writer lock poisoned".into()))?
+            .clone()
+            .ok_or(StorageError::Closed)?;
+        let (done, wait) = oneshot::channel();
+        sender
+            .send(WriteJob { ops, done })
+            .map_err(|_| StorageError::Closed)?;
+        wait.await
+            .map_err(|_| StorageError::Io("the writer thread stopped".into()))?
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        self.closed.store(true, Ordering::Release);
+        // Dropping the sender lets the writer finish what is queued, then stop.
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.take();
+        }
+        let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| StorageError::Io(format!("joining the writer failed: {e}")))?
+                .map_err(|_| StorageError::Io("the writer thread panicked".into()))?;
+        }
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Creates the database file with mode 0600 before SQLite sees it; SQLite gives its
+/// `-wal` and `-shm` files the database file's mode.
+fn create_private_file(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StorageError::Io(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn open_connection(path: &Path, reader: bool) -> Result<Connection, StorageError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StorageError::Io(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(map_error)?;
+    if reader {
+        conn.pragma_update(None, "query_only", true)
+            .map_err(map_error)?;
+    }
+    Ok(conn)
+}
+
+/// Creates the schema in an empty file, or checks that a non-empty file is ours.
+fn prepare_schema(conn: &Connection, path: &Path) -> Result<(), StorageError> {
+    let not_ours = |reason: String| StorageError::NotOurs {
+        path: path.display().to_string(),
+        reason,
+    };
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| not_ours(e.to_string()))?;
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(|e| not_ours(e.to_string()))?;
+    if app_id == 0 && objects == 0 {
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {SCHEMA_VERSION};
+             CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;"
+        ))
+        .map_err(map_error)?;
+    } else if app_id != APPLICATION_ID {
+        return Err(not_ours(format!(
+            "its application_id is {app_id:#x}, a vault database has {APPLICATION_ID:#x}"
+        )));
+    }
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_error)?;
+    if version != SCHEMA_VERSION {
+        return Err(not_ours(format!(
+            "schema version {version}, this build reads version {SCHEMA_VERSION}"
+        )));
+    }
+    let check: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(map_error)?;
+    if check != "ok" {
+        return Err(StorageError::Corrupt(format!(
+            "{} failed its integrity check: {check}",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .map_err(map_error)?;
+    Ok(())
+}
+
+fn map_error(e: rusqlite::Error) -> StorageError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StorageError::Corrupt(e.to_string())
+        }
+        _ => StorageError::Io(e.to_string()),
+    }
+}
+
+fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group);
+        for (job, result) in group.into_iter().zip(results) {
+            // The caller may have gone away; the write stands either way.
+            let _ = job.done.send(result);
+        }
+    }
+    // Closed: fold the WAL back into the main file so a clean stop leaves one file.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
+}
+
+/// Commits every job of `group` in one transaction; each job's outcome is its own.
+fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<(), StorageError>> {
+    let all_failed = |e: rusqlite::Error| -> Vec<Result<(), StorageError>> {
+        let msg = map_error(e);
+        group.iter().map(|_| Err(clone_error(&msg))).collect()
+    };
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return all_failed(e),
+    };
+    let results: Vec<_> = group.iter().map(|job| apply_job(&tx, &job.ops)).collect();
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => all_failed(e),
+    }
+}
+
+fn apply_job(tx: &rusqlite::Transaction<'_>, ops: &[BatchOp]) -> Result<(), StorageError> {
+    tx.execute_batch("SAVEPOINT job").map_err(map_error)?;
+    let applied = ops.iter().try_for_each(|op| -> rusqlite::Result<()> {
+        match op {
+            BatchOp::Put { key, value } => {
+                tx.prepare_cached(
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(rusqlite::params![key, value])?;
+            }
+            BatchOp::Delete { key } => {
+                tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+                    .execute([key])?;
+            }
+        }
+        Ok(())
+    });
+    match applied {
+        Ok(()) => tx.execute_batch("RELEASE job").map_err(map_error),
+        Err(e) => {
+            // Undo this job only; the rest of the group still commits.
+            let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(map_error(e))
+        }
+    }
+}
+
+fn clone_error(e: &StorageError) -> StorageError {
+    match e {
+        StorageError::Corrupt(m) => StorageError::Corrupt(m.clone()),
+        other => StorageError::Io(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_list_delete_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteBackend::open(dir.path().join("v.db")).unwrap();
+        db.put("a/b", b"1".to_vec()).await.unwrap();
+        db.put("a/c/d", b"2".to_vec()).await.unwrap();
+        assert_eq!(db.get("a/b").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(db.list("a/").await.unwrap(), vec!["b", "c/"]);
+        db.batch(vec![
+            BatchOp::Delete { key: "a/b".into() },
+            BatchOp::Put {
+                key: "z".into(),
+                value: b"3".to_vec(),
+            },
+        ])
+        .await
+        .unwrap();
+        assert_eq!(db.get("a/b").await.unwrap(), None);
+        assert_eq!(db.get("z").await.unwrap(), Some(b"3".to_vec()));
+        db.close().await.unwrap();
+        assert!(matches!(db.get("z").await, Err(StorageError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn reopens_with_data_and_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let db = SqliteBackend::open(&path).unwrap();
+        db.put("k", b"v".to_vec()).await.unwrap();
+        db.close().await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let db = SqliteBackend::open(&path).unwrap();
+        assert_eq!(db.get("k").await.unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, b"this is not a database at all, just some text ....").unwrap();
+        assert!(matches!(
+            SqliteBackend::open(&text),
+            Err(StorageError::NotOurs { .. })
+        ));
+        let other = dir.path().join("other.db");
+        let conn = Connection::open(&other).unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        drop(conn);
+        assert!(matches!(
+            SqliteBackend::open(&other),
+            Err(StorageError::NotOurs { .. })
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(SqliteBackend::open(dir.path().join("v.db")).unwrap());
+        let mut tasks = Vec::new();
+        for w in 0..16 {
+            let db = Arc::clone(&db);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..20 {
+                    db.put(&format!("w{w}/{i}"), vec![w as u8, i as u8])
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for w in 0..16u8 {
+            let keys = db.list(&format!("w{w}/")).await.unwrap();
+            assert_eq!(keys.len(), 20);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `init`: make the keys, split the unseal key, store the seal. Runs once.
+
+use crate::barrier::Barrier;
+use crate::seal::root_token::{self, ROOT_TOKEN_PATH};
+use crate::seal::{self, SEAL_CONFIG_PATH, SealConfig, Share, config, shamir};
+use crate::secret::{Key256, SecretString};
+use crate::storage::BatchOp;
+
+use super::{Vault, VaultError};
+
+/// What init hands to the operators, once: the shares and the root token.
+#[derive(Debug)]
+pub struct InitOutput {
+    /// The unseal key shares; show each to its holder and forget it.
+    pub shares: Vec<Share>,
+    /// Shares needed to unseal.
+    pub threshold: u32,
+    /// The root token.
+    pub root_token: SecretString,
+}
+
+impl Vault {
+    /// Initialises the vault: `shares` shares of a new unseal key, `threshold` of
+    /// which unseal it. The vault stays sealed. Fails if it was initialised before.
+    pub async fn init(&self, shares: u32, threshold: u32) -> Result<InitOutput, VaultError> {
+        let (n, t) = config::validate(shares, threshold)?;
+        let _life = self.lifecycle.lock().await;
+        if self.seal_config().await?.is_some() {
+            return Err(VaultError::AlreadyInitialized);
+        }
+        let unseal_key = Key256::generate()?;
+        let root_key = Key256::generate()?;
+        let root_token = root_token::generate()?;
+        let verifier = root_token::verifier(root_token.expose_secret());
+        let split = shamir::split(unseal_key.expose_secret(), n, t).map_err(|e| match e {
+            shamir::ShamirError::Random(r) => VaultError::Random(r),
+            // validate() has ruled the rest out.
+            other => VaultError::BadSealConfig(other.to_string()),
+        })?;
+        let config = SealConfig {
+            kind: "shamir".into(),
+            secret_shares: shares,
+            secret_threshold: threshold,
+            root_token_verifier: verifier.clone(),
+        };
+        let config_json =
+            serde_json::to_vec(&config).map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
+        let mut ops = vec![
+            BatchOp::Put {
+                key: SEAL_CONFIG_PATH.into(),
+                value: config_json,
+            },
+            BatchOp::Put {
+                key: seal::ROOT_KEY_PATH.into(),
+                value: seal::wrap_root_key(&unseal_key, &root_key)?,
+            },
+        ];
+        ops.extend(Barrier::initial_records(
+            &root_key,
+            &[(ROOT_TOKEN_PATH, verifier.as_bytes())],
+        )?);
+        self.barrier.backend().batch(ops).await?;
+        tracing::info!(shares, threshold, "vault initialized");
+        Ok(InitOutput {
+            shares: split,
+            threshold,
+            root_token,
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! [`Vault`]: the facade over the seal and the barrier. Lifecycle (init, unseal,
+//! seal, rekey, rotate) and, until the request pipeline exists, raw access to the
+//! barrier for the root token.
+//!
+//! Every front end (vaultd's gRPC services, an embedding application) goes
+//! through these methods; none decides on its own whether a caller may act.
+
+mod init;
+mod rekey;
+mod unseal;
+
+use std::sync::Arc;
+
+use crate::barrier::{Barrier, BarrierError, BarrierOptions, KeyStatus};
+use crate::random::RandomError;
+use crate::seal::attempt::KeyAttempt;
+use crate::seal::root_token::{self, ROOT_TOKEN_PATH};
+use crate::seal::{SEAL_CONFIG_PATH, SealConfig, SealConfigError, ShareFormatError};
+use crate::secret::SecretBytes;
+use crate::storage::{Backend, SqliteBackend, StorageError};
+
+pub use init::InitOutput;
+pub use rekey::{RekeyOutcome, RekeyStatus};
+pub use unseal::UnsealOutcome;
+
+/// Why a vault operation failed. The messages name what is wrong and never carry
+/// a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The vault holds no keys.
+    #[error("vault is sealed")]
+    Sealed,
+    /// `init` has not run.
+    #[error("vault is not initialized")]
+    NotInitialized,
+    /// `init` ran before.
+    #[error("vault is already initialized")]
+    AlreadyInitialized,
+    /// Share count or threshold out of range.
+    #[error(transparent)]
+    SealConfig(#[from] SealConfigError),
+    /// A share that is not well-formed; progress is untouched.
+    #[error("invalid key: {0}")]
+    InvalidShare(#[from] ShareFormatError),
+    /// A full quorum that does not open the root key; progress was reset.
+    #[error("invalid key: the shares given do not open the root key; progress was reset")]
+    WrongKey,
+    /// The caller lacks the token, or the nonce, the operation needs.
+    #[error("permission denied: {0}")]
+    PermissionDenied(&'static str),
+    /// `rekey update`/`cancel` without a rekey.
+    #[error("no rekey is in progress")]
+    NoRekeyInProgress,
+    /// `rekey init` while one runs.
+    #[error("a rekey is already in progress; cancel it first")]
+    RekeyInProgress,
+    /// A rekey share given with another attempt's nonce.
+    #[error("the nonce does not match the rekey in progress")]
+    NonceMismatch,
+    /// A stored value failed authentication: altered, truncated or moved.
+    #[error("integrity check failed for {path}: {reason}")]
+    Integrity {
+        /// The storage path.
+        path: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A path the vault keeps for itself.
+    #[error("{0:?} is reserved for the vault's own keys")]
+    ReservedPath(String),
+    /// The stored seal configuration cannot be read.
+    #[error("the stored seal configuration is unreadable: {0}")]
+    BadSealConfig(String),
+    /// The backend failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// No randomness.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+impl From<BarrierError> for VaultError {
+    fn from(e: BarrierError) -> Self {
+        match e {
+            BarrierError::Sealed => VaultError::Sealed,
+            BarrierError::Integrity { path, reason } => VaultError::Integrity { path, reason },
+            BarrierError::ReservedPath(p) => VaultError::ReservedPath(p),
+            BarrierError::Storage(s) => VaultError::Storage(s),
+            BarrierError::Random(r) => VaultError::Random(r),
+        }
+    }
+}
+
+/// What `status` shows: the fields Vault operators know from `sys/seal-status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealStatus {
+    /// `shamir`.
+    pub seal_type: String,
+    /// `init` has run.
+    pub initialized: bool,
+    /// No keys are loaded.
+    pub sealed: bool,
+    /// Shares needed to unseal.
+    pub t: u32,
+    /// Shares in all.
+    pub n: u32,
+    /// Distinct shares given in the current unseal attempt.
+    pub progress: u32,
+    /// The attempt's nonce: empty unless the caller presented the root token.
+    pub nonce: String,
+    /// This build's version.
+    pub version: String,
+    /// The storage backend's name.
+    pub storage_type: String,
+}
+
+/// Tuning for a [`Vault`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VaultOptions {
+    /// Barrier tuning.
+    pub barrier: BarrierOptions,
+}
+
+/// A vault over one storage backend.
+#[derive(Debug)]
+pub struct Vault {
+    barrier: Barrier,
+    // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
+    // writes so that two of them never interleave.
+    lifecycle: tokio::sync::Mutex<Lifecycle>,
+}
+
+#[derive(Debug, Default)]
+struct Lifecycle {
+    unseal: Option<KeyAttempt>,
+    rekey: Option<rekey::RekeyAttempt>,
+}
+
+impl Vault {
+    /// A sealed vault over `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self::with_options(backend, VaultOptions::default())
+    }
+
+    /// A sealed vault over `backend`, tuned.
+    pub fn with_options(backend: Arc<dyn Backend>, options: VaultOptions) -> Self {
+        Vault {
+            barrier: Barrier::new(backend, options.barrier),
+            lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
+        }
+    }
+
+    /// A sealed vault over the SQLite file at `path` (created if missing).
+    pub fn open_sqlite(path: impl AsRef<std::path::Path>) -> Result<Self, VaultError> {
+        Ok(Self::new(Arc::new(SqliteBackend::open(path)?)))
+    }
+
+    /// The barrier: encrypted reads and writes for an embedding application.
+    /// Paths under `core/` are the vault's own and refused.
+    pub fn barrier(&self) -> &Barrier {
+        &self.barrier
+    }
+
+    /// The seal status. `token`, if it is the root token, also reveals the unseal
+    /// attempt's nonce.
+    pub async fn status(&self, token: Option<&str>) -> Result<SealStatus, VaultError> {
+        let life = self.lifecycle.lock().await;
+        let config = self.seal_config().await?;
+        let progress = life.unseal.as_ref().map_or(0, KeyAttempt::progress);
+        let show_nonce = match (&config, token) {
+            (Some(c), Some(t)) => root_token::verify(t, &c.root_token_verifier),
+            _ => false,
+        };
+        let nonce = match (&life.unseal, show_nonce) {
+            (Some(a), true) => a.nonce().to_owned(),
+            _ => String::new(),
+        };
+        Ok(self.status_from(config.as_ref(), progress, nonce))
+    }
+
+    /// Drops every key from memory. Needs the root token.
+    pub async fn seal(&self, token: &str) -> Result<(), VaultError> {
+        let mut life = self.lifecycle.lock().await;
+        self.check_root(token).await?;
+        self.barrier.seal();
+        life.rekey = None;
+        tracing::info!("vault sealed");
+        Ok(())
+    }
+
+    /// Installs a new keyring term. Needs the root token.
+    pub async fn rotate(&self, token: &str) -> Result<KeyStatus, VaultError> {
+        self.check_root(token).await?;
+        Ok(self.barrier.rotate().await?)
+    }
+
+    /// The active keyring term. Needs the root token.
+    pub async fn key_status(&self, token: &str) -> Result<KeyStatus, VaultError> {
+        self.check_root(token).await?;
+        Ok(self.barrier.key_status()?)
+    }
+
+    /// Reads a barrier path (Vault's `sys/raw`). Needs the root token.
+    pub async fn raw_read(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> Result<Option<SecretBytes>, VaultError> {
+        self.check_root(token).await?;
+        Ok(self.barrier.get(path).await?)
+    }
+
+    /// Writes a barrier path. Needs the root token.
+    pub async fn raw_write(&self, token: &str, path: &str, value: &[u8]) -> Result<(), VaultError> {
+        self.check_root(token).await?;
+        Ok(self.barrier.put(path, value).await?)
+    }
+
+    /// Deletes a barrier path. Needs the root token.
+    pub async fn raw_delete(&self, token: &str, path: &str) -> Result<(), VaultError> {
+        self.check_root(token).await?;
+        Ok(self.barrier.delete(path).await?)
+    }
+
+    /// Lists a barrier prefix. Needs the root token.
+    pub async fn raw_list(&self, token: &str, prefix: &str) -> Result<Vec<String>, VaultError> {
+        self.check_root(token).await?;
+        Ok(self.barrier.list(prefix).await?)
+    }
+
+    /// Seals and closes the storage (a clean shutdown).
+    pub async fn close(&self) -> Result<(), VaultError> {
+        let mut life = self.lifecycle.lock().await;
+        self.barrier.seal();
+        life.unseal = None;
+        life.rekey = None;
+        Ok(self.barrier.backend().close().await?)
+    }
+
+    fn status_from(&self, config: Option<&SealConfig>, progress: u32, nonce: String) -> SealStatus {
+        SealStatus {
+            seal_type: "shamir".into(),
+            initialized: config.is_some(),
+            sealed: self.barrier.is_sealed(),
+            t: config.map_or(0, |c| c.secret_threshold),
+            n: config.map_or(0, |c| c.secret_shares),
+            progress,
+            nonce,
+            version: env!("CARGO_PKG_VERSION").into(),
+            storage_type: self.barrier.backend().kind().into(),
+        }
+    }
+
+    async fn seal_config(&self) -> Result<Option<SealConfig>, VaultError> {
+        let Some(raw) = self.barrier.backend().get(SEAL_CONFIG_PATH).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| VaultError::BadSealConfig(e.to_string()))
+    }
+
+    /// Sealed first (so a sealed vault says so whatever the token), then the token.
+    async fn check_root(&self, token: &str) -> Result<(), VaultError> {
+        if self.barrier.is_sealed() {
+            return Err(VaultError::Sealed);
+        }
+        if token.is_empty() {
+            return Err(VaultError::PermissionDenied("a token is required"));
+        }
+        let stored =
+            self.barrier
+                .get_internal(ROOT_TOKEN_PATH)
+                .await?
+                .ok_or(VaultError::Integrity {
+                    path: ROOT_TOKEN_PATH.into(),
+                    reason: "the root token record is missing",
+                })?;
+        let stored = std::str::from_utf8(stored.expose_secret()).unwrap_or_default();
+        if root_token::verify(token, stored) {
+            Ok(())
+        } else {
+            Err(VaultError::PermissionDenied("invalid token"))
+        }
+    }
+}
