@@ -1,1 +1,178 @@
-fn main() {}
+//! vaultd: the vault daemon. Reads its TOML config (or `--dev`), opens the storage,
+//! and serves the gRPC API until SIGTERM or SIGINT.
+//!
+//! Exit codes: 0 clean shutdown; 1 runtime failure; 2 bad configuration or
+//! arguments; 3 the storage file is not a vault database or is corrupt.
+
+#![forbid(unsafe_code)]
+
+mod config;
+mod server;
+mod status;
+mod sys;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use vault_core::storage::{SqliteBackend, StorageError};
+use vault_core::{Vault, VaultError, VaultOptions};
+
+use crate::config::{Config, ConfigError, ListenerConfig, StorageConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "vaultd", version, about = "The vault daemon")]
+struct Args {
+    /// The TOML config file.
+    #[arg(long, short, required_unless_present = "dev")]
+    config: Option<PathBuf>,
+    /// Start an initialised, unsealed server on loopback with a throw-away SQLite
+    /// file, and print its unseal key and root token. Never for production.
+    #[arg(long, conflicts_with = "config")]
+    dev: bool,
+    /// The address of the dev server.
+    #[arg(long, default_value = "127.0.0.1:8200", requires = "dev")]
+    dev_listen_address: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vaultd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vaultd: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<ConfigError>() {
+            return 2;
+        }
+        let storage = cause.downcast_ref::<StorageError>().or_else(|| {
+            match cause.downcast_ref::<VaultError>() {
+                Some(VaultError::Storage(s)) => Some(s),
+                _ => None,
+            }
+        });
+        if storage.is_some_and(StorageError::is_corruption) {
+            return 3;
+        }
+    }
+    1
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    // Kept alive until exit: dropping it deletes the dev server's data.
+    let mut dev_dir = None;
+    let config = if args.dev {
+        let dir = tempfile::Builder::new()
+            .prefix("vaultd-dev-")
+            .tempdir()
+            .context("creating the dev data directory")?;
+        let config = Config {
+            listener: ListenerConfig {
+                address: args.dev_listen_address.clone(),
+                tls_cert_file: None,
+                tls_key_file: None,
+                allow_plaintext_non_loopback: false,
+            },
+            storage: StorageConfig {
+                kind: "sqlite".into(),
+                path: dir.path().join("vault.db"),
+            },
+            log_level: "info".into(),
+            raw_storage_endpoint: true,
+        };
+        config.check()?;
+        dev_dir = Some(dir);
+        config
+    } else {
+        // clap guarantees --config when --dev is absent.
+        let path = args
+            .config
+            .as_deref()
+            .ok_or_else(|| ConfigError("--config is required".into()))?;
+        Config::load(path)?
+    };
+    init_logging(&config.log_level);
+
+    let tls = config.tls_files()?;
+    let address = config.address()?;
+    let backend = SqliteBackend::open(&config.storage.path)
+        .with_context(|| format!("opening storage {}", config.storage.path.display()))?;
+    let vault = Arc::new(Vault::with_options(
+        Arc::new(backend),
+        VaultOptions {
+            raw_storage: config.raw_storage_endpoint,
+            ..VaultOptions::default()
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+
+    if dev_dir.is_some() {
+        print_dev_banner(&vault, &format!("{scheme}://{bound}")).await?;
+    }
+    // Tests and scripts wait for this line.
+    println!("vaultd: listening on {scheme}://{bound}");
+    std::io::stdout().flush().ok();
+    tracing::info!(address = %bound, storage = %config.storage.path.display(), "vaultd started");
+
+    server::run(vault, listener, tls, server::shutdown_signal()).await?;
+    drop(dev_dir);
+    tracing::info!("vaultd stopped");
+    Ok(())
+}
+
+/// Initialises and unseals the dev server, and prints how to reach it.
+async fn print_dev_banner(vault: &Vault, address: &str) -> anyhow::Result<()> {
+    let init = vault
+        .init(1, 1)
+        .await
+        .context("initialising the dev server")?;
+    let share = init.shares.first().context("init returned no share")?;
+    vault
+        .unseal(share.to_base64().expose_secret())
+        .await
+        .context("unsealing the dev server")?;
+    println!(
+        "WARNING: dev mode. The vault is unsealed, in memory of a temp dir, and its data \
+         is deleted on exit. Never use it for real secrets.\n\n\
+         \x20   export VAULT_ADDR='{address}'\n\n\
+         Unseal Key: {}\n\
+         Root Token: {}\n",
+        share.to_base64().expose_secret(),
+        init.root_token.expose_secret()
+    );
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

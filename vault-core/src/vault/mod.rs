@@ -69,6 +69,9 @@ pub enum VaultError {
     /// A path the vault keeps for itself.
     #[error("{0:?} is reserved for the vault's own keys")]
     ReservedPath(String),
+    /// Raw storage access is off (Vault's `raw_storage_endpoint`).
+    #[error("raw storage access is disabled; enable it with raw_storage_endpoint = true")]
+    RawDisabled,
     /// The stored seal configuration cannot be read.
     #[error("the stored seal configuration is unreadable: {0}")]
     BadSealConfig(String),
@@ -120,12 +123,16 @@ pub struct SealStatus {
 pub struct VaultOptions {
     /// Barrier tuning.
     pub barrier: BarrierOptions,
+    /// Serve the `raw_*` methods (Vault's `sys/raw`). Off by default: they read and
+    /// write any barrier path with only the root token.
+    pub raw_storage: bool,
 }
 
 /// A vault over one storage backend.
 #[derive(Debug)]
 pub struct Vault {
     barrier: Barrier,
+    raw_storage: bool,
     // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
     // writes so that two of them never interleave.
     lifecycle: tokio::sync::Mutex<Lifecycle>,
@@ -147,6 +154,7 @@ impl Vault {
     pub fn with_options(backend: Arc<dyn Backend>, options: VaultOptions) -> Self {
         Vault {
             barrier: Barrier::new(backend, options.barrier),
+            raw_storage: options.raw_storage,
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
         }
     }
@@ -213,19 +221,19 @@ impl Vault {
 
     /// Writes a barrier path. Needs the root token.
     pub async fn raw_write(&self, token: &str, path: &str, value: &[u8]) -> Result<(), VaultError> {
-        self.check_root(token).await?;
+        self.check_raw(token).await?;
         Ok(self.barrier.put(path, value).await?)
     }
 
     /// Deletes a barrier path. Needs the root token.
     pub async fn raw_delete(&self, token: &str, path: &str) -> Result<(), VaultError> {
-        self.check_root(token).await?;
+        self.check_raw(token).await?;
         Ok(self.barrier.delete(path).await?)
     }
 
     /// Lists a barrier prefix. Needs the root token.
     pub async fn raw_list(&self, token: &str, prefix: &str) -> Result<Vec<String>, VaultError> {
-        self.check_root(token).await?;
+        self.check_raw(token).await?;
         Ok(self.barrier.list(prefix).await?)
     }
 
@@ -259,6 +267,16 @@ impl Vault {
         serde_json::from_slice(&raw)
             .map(Some)
             .map_err(|e| VaultError::BadSealConfig(e.to_string()))
+    }
+
+    async fn check_raw(&self, token: &str) -> Result<(), VaultError> {
+        if self.barrier.is_sealed() {
+            return Err(VaultError::Sealed);
+        }
+        if !self.raw_storage {
+            return Err(VaultError::RawDisabled);
+        }
+        self.check_root(token).await
     }
 
     /// Sealed first (so a sealed vault says so whatever the token), then the token.

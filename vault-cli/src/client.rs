@@ -1,0 +1,77 @@
+//! The gRPC client the CLI is built on: connects to `VAULT_ADDR` (TLS when it is
+//! https, trusting `VAULT_CACERT` or the system roots) and attaches `VAULT_TOKEN`.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use vault_proto::v1::sys_client::SysClient;
+
+/// Where and how to reach the vault.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub address: String,
+    pub ca_cert: Option<std::path::PathBuf>,
+    pub token: Option<String>,
+}
+
+/// A connected client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub sys: SysClient<Channel>,
+    token: Option<String>,
+}
+
+impl Client {
+    pub async fn connect(target: &Target) -> anyhow::Result<Client> {
+        let mut endpoint = Endpoint::from_shared(target.address.clone())
+            .with_context(|| format!("VAULT_ADDR {:?} is not a URL", target.address))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60));
+        if target.address.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new();
+            tls = match &target.ca_cert {
+                Some(path) => {
+                    let pem = std::fs::read(path)
+                        .with_context(|| format!("reading VAULT_CACERT {}", path.display()))?;
+                    tls.ca_certificate(Certificate::from_pem(pem))
+                }
+                None => tls.with_native_roots(),
+            };
+            endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
+        } else if !target.address.starts_with("http://") {
+            bail!(
+                "VAULT_ADDR must start with http:// or https://, got {:?}",
+                target.address
+            );
+        }
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to the vault at {}", target.address))?;
+        Ok(Client {
+            sys: SysClient::new(channel),
+            token: target.token.clone().filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// A request carrying the token, if there is one.
+    pub fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            let value = MetadataValue::try_from(token.as_str()).map_err(|_| {
+                anyhow::anyhow!("VAULT_TOKEN contains characters a token cannot have")
+            })?;
+            request
+                .metadata_mut()
+                .insert(vault_proto::TOKEN_METADATA_KEY, value);
+        }
+        Ok(request)
+    }
+}
+
+/// A gRPC error as the operator should read it: the server's message, and the code.
+pub fn describe(status: &tonic::Status) -> String {
+    format!("{} (code: {:?})", status.message(), status.code())
+}

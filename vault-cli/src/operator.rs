@@ -1,0 +1,352 @@
+//! `status` and the `operator` commands: init, unseal, seal, rekey, rotate,
+//! key-status.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use vault_proto::v1::*;
+
+use crate::client::{Client, describe};
+use crate::output::{Format, print};
+
+/// What a command wants the process to exit with.
+pub type Exit = u8;
+
+fn fail(what: &str, status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", describe(&status))
+}
+
+fn status_rows(s: &SealStatusResponse) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Seal Type", s.r#type.clone()),
+        ("Initialized", s.initialized.to_string()),
+        ("Sealed", s.sealed.to_string()),
+        ("Total Shares", s.n.to_string()),
+        ("Threshold", s.t.to_string()),
+    ];
+    if s.sealed {
+        rows.push(("Unseal Progress", format!("{}/{}", s.progress, s.t)));
+        rows.push((
+            "Unseal Nonce",
+            if s.nonce.is_empty() {
+                "n/a".into()
+            } else {
+                s.nonce.clone()
+            },
+        ));
+    }
+    rows.push(("Version", s.version.clone()));
+    rows.push(("Storage Type", s.storage_type.clone()));
+    rows
+}
+
+fn status_json(s: &SealStatusResponse) -> serde_json::Value {
+    json!({
+        "type": s.r#type,
+        "initialized": s.initialized,
+        "sealed": s.sealed,
+        "t": s.t,
+        "n": s.n,
+        "progress": s.progress,
+        "nonce": s.nonce,
+        "version": s.version,
+        "storage_type": s.storage_type,
+    })
+}
+
+/// `status`: exit 0 unsealed, 2 sealed or uninitialised (1 is left to errors).
+pub async fn status(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
+    let request = client.request(SealStatusRequest {})?;
+    let s = client
+        .sys
+        .seal_status(request)
+        .await
+        .map_err(|e| fail("Error checking seal status", e))?
+        .into_inner();
+    print(format, &status_rows(&s), &status_json(&s));
+    Ok(if s.initialized && !s.sealed { 0 } else { 2 })
+}
+
+pub async fn init(
+    client: &mut Client,
+    format: Format,
+    shares: u32,
+    threshold: u32,
+) -> anyhow::Result<Exit> {
+    let request = client.request(InitRequest {
+        secret_shares: shares,
+        secret_threshold: threshold,
+    })?;
+    let out = client
+        .sys
+        .init(request)
+        .await
+        .map_err(|e| fail("Error initializing", e))?
+        .into_inner();
+    match format {
+        Format::Json => print(
+            format,
+            &[],
+            &json!({
+                "unseal_keys_b64": out.unseal_keys_b64,
+                "unseal_keys_hex": out.unseal_keys_hex,
+                "unseal_shares": out.unseal_shares,
+                "unseal_threshold": out.unseal_threshold,
+                "root_token": out.root_token,
+            }),
+        ),
+        Format::Table => {
+            for (i, key) in out.unseal_keys_b64.iter().enumerate() {
+                println!("Unseal Key {}: {key}", i + 1);
+            }
+            println!("\nInitial Root Token: {}\n", out.root_token);
+            println!(
+                "Vault initialized with {} key shares and a key threshold of {}. Give each share \
+                 to a different person and keep them apart: any {} of them unseal the vault.\n\
+                 The vault is sealed after init; unseal it with `vault-cli operator unseal`.",
+                out.unseal_shares, out.unseal_threshold, out.unseal_threshold
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Reads a share: the argument, or `-`/nothing from stdin (a hidden prompt when
+/// stdin is a terminal).
+fn read_key(key: Option<String>, prompt: &str) -> anyhow::Result<String> {
+    match key.as_deref() {
+        Some(k) if k != "-" => Ok(k.to_owned()),
+        _ if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(prompt).context("reading the key from the terminal")
+        }
+        _ => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the key from stdin")?;
+            Ok(line.trim().to_owned())
+        }
+    }
+}
+
+pub async fn unseal(
+    client: &mut Client,
+    format: Format,
+    key: Option<String>,
+    reset: bool,
+    nonce: Option<String>,
+) -> anyhow::Result<Exit> {
+    let message = if reset {
+        UnsealRequest {
+            key: String::new(),
+            reset: true,
+            nonce: nonce.unwrap_or_default(),
+        }
+    } else {
+        let key = read_key(key, "Unseal Key (will be hidden): ")?;
+        if key.is_empty() {
+            bail!("no unseal key given");
+        }
+        UnsealRequest {
+            key,
+            reset: false,
+            nonce: String::new(),
+        }
+    };
+    let request = client.request(message)?;
+    let out = client
+        .sys
+        .unseal(request)
+        .await
+        .map_err(|e| fail("Error unsealing", e))?
+        .into_inner();
+    let mut status = out.status.unwrap_or_default();
+    if !out.nonce.is_empty() {
+        status.nonce = out.nonce.clone();
+    }
+    let mut rows = status_rows(&status);
+    let mut json = status_json(&status);
+    json["duplicate"] = json!(out.duplicate);
+    if out.duplicate {
+        rows.push((
+            "Note",
+            "this share was already given in this attempt; progress is unchanged".into(),
+        ));
+        eprintln!("Warning: this share was already given in this attempt; it did not count again");
+    }
+    print(format, &rows, &json);
+    Ok(0)
+}
+
+pub async fn seal(client: &mut Client) -> anyhow::Result<Exit> {
+    let request = client.request(SealRequest {})?;
+    client
+        .sys
+        .seal(request)
+        .await
+        .map_err(|e| fail("Error sealing", e))?;
+    println!("Success! Vault is sealed.");
+    Ok(0)
+}
+
+fn rekey_rows(s: &RekeyStatusResponse) -> Vec<(&'static str, String)> {
+    vec![
+        ("Nonce", s.nonce.clone()),
+        ("Started", s.started.to_string()),
+        ("Rekey Progress", format!("{}/{}", s.progress, s.required)),
+        ("New Shares", s.new_shares.to_string()),
+        ("New Threshold", s.new_threshold.to_string()),
+    ]
+}
+
+fn rekey_json(s: &RekeyStatusResponse) -> serde_json::Value {
+    json!({
+        "nonce": s.nonce,
+        "started": s.started,
+        "t": s.t,
+        "n": s.n,
+        "progress": s.progress,
+        "required": s.required,
+        "new_shares": s.new_shares,
+        "new_threshold": s.new_threshold,
+    })
+}
+
+/// What `operator rekey` was asked to do.
+#[derive(Debug)]
+pub enum RekeyAction {
+    Init { shares: u32, threshold: u32 },
+    Status,
+    Cancel,
+    Update { nonce: String, key: Option<String> },
+}
+
+pub async fn rekey(
+    client: &mut Client,
+    format: Format,
+    action: RekeyAction,
+) -> anyhow::Result<Exit> {
+    let status = match action {
+        RekeyAction::Init { shares, threshold } => {
+            let request = client.request(RekeyInitRequest {
+                secret_shares: shares,
+                secret_threshold: threshold,
+            })?;
+            client
+                .sys
+                .rekey_init(request)
+                .await
+                .map_err(|e| fail("Error starting the rekey", e))?
+        }
+        RekeyAction::Status => {
+            let request = client.request(RekeyStatusRequest {})?;
+            client
+                .sys
+                .rekey_status(request)
+                .await
+                .map_err(|e| fail("Error reading the rekey status", e))?
+        }
+        RekeyAction::Cancel => {
+            let request = client.request(RekeyCancelRequest {})?;
+            client
+                .sys
+                .rekey_cancel(request)
+                .await
+                .map_err(|e| fail("Error cancelling the rekey", e))?;
+            println!("Success! Canceled rekeying (if it was started)");
+            return Ok(0);
+        }
+        RekeyAction::Update { nonce, key } => {
+            let key = read_key(key, "Rekey Key (will be hidden): ")?;
+            let request = client.request(RekeyUpdateRequest { nonce, key })?;
+            let out = client
+                .sys
+                .rekey_update(request)
+                .await
+                .map_err(|e| fail("Error posting unseal key", e))?
+                .into_inner();
+            return Ok(print_rekey_update(format, &out));
+        }
+    };
+    let s = status.into_inner();
+    print(format, &rekey_rows(&s), &rekey_json(&s));
+    Ok(0)
+}
+
+fn print_rekey_update(format: Format, out: &RekeyUpdateResponse) -> Exit {
+    let status = out.status.clone().unwrap_or_default();
+    if out.duplicate {
+        eprintln!("Warning: this share was already given in this rekey; it did not count again");
+    }
+    if !out.complete {
+        let mut json = rekey_json(&status);
+        json["complete"] = json!(false);
+        json["duplicate"] = json!(out.duplicate);
+        print(format, &rekey_rows(&status), &json);
+        return 0;
+    }
+    match format {
+        Format::Json => print(
+            format,
+            &[],
+            &json!({
+                "complete": true,
+                "keys": out.keys_hex,
+                "keys_base64": out.keys_b64,
+                "new_shares": out.new_shares,
+                "new_threshold": out.new_threshold,
+            }),
+        ),
+        Format::Table => {
+            for (i, key) in out.keys_b64.iter().enumerate() {
+                println!("Key {}: {key}", i + 1);
+            }
+            println!(
+                "\nOperation nonce: {}\n\nVault rekeyed with {} key shares and a key threshold of {}. \
+                 The old shares no longer work.",
+                status.nonce, out.new_shares, out.new_threshold
+            );
+        }
+    }
+    0
+}
+
+fn key_rows(s: &KeyStatusResponse) -> Vec<(&'static str, String)> {
+    vec![
+        ("Key Term", s.term.to_string()),
+        ("Install Time", s.install_time.clone()),
+        ("Encryption Count", s.encryptions.to_string()),
+    ]
+}
+
+fn key_json(s: &KeyStatusResponse) -> serde_json::Value {
+    json!({ "term": s.term, "install_time": s.install_time, "encryptions": s.encryptions })
+}
+
+pub async fn rotate(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
+    let request = client.request(RotateRequest {})?;
+    let s = client
+        .sys
+        .rotate(request)
+        .await
+        .map_err(|e| fail("Error rotating key", e))?
+        .into_inner();
+    if format == Format::Table {
+        println!("Success! Rotated key\n");
+    }
+    print(format, &key_rows(&s), &key_json(&s));
+    Ok(0)
+}
+
+pub async fn key_status(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
+    let request = client.request(KeyStatusRequest {})?;
+    let s = client
+        .sys
+        .key_status(request)
+        .await
+        .map_err(|e| fail("Error reading key status", e))?
+        .into_inner();
+    print(format, &key_rows(&s), &key_json(&s));
+    Ok(0)
+}

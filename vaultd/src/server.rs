@@ -1,0 +1,75 @@
+//! The listener: binds, serves `Sys`, gRPC health and reflection, and shuts down
+//! gracefully (stop accepting, finish in-flight requests, close the storage).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+use vault_core::Vault;
+use vault_proto::v1::sys_server::SysServer;
+
+use crate::config::TlsFiles;
+use crate::sys::{SERVICE_NAME, SysService};
+
+/// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests and closes the storage.
+pub async fn run(
+    vault: Arc<Vault>,
+    listener: TcpListener,
+    tls: Option<TlsFiles>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let initial = if vault.barrier().is_sealed() {
+        ServingStatus::NotServing
+    } else {
+        ServingStatus::Serving
+    };
+    health.set_service_status("", initial).await;
+    health.set_service_status(SERVICE_NAME, initial).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(vault_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        let identity = Identity::from_pem(tls.cert, tls.key);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .context("loading the TLS certificate and key")?;
+    }
+    builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(SysServer::new(SysService::new(Arc::clone(&vault), health)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .context("serving gRPC")?;
+
+    tracing::info!("listener closed; flushing storage");
+    vault.close().await.context("closing the storage")?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT will stop the daemon");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+    }
+}

@@ -1,0 +1,302 @@
+//! The `Sys` gRPC service: each method turns a message into a vault-core call and
+//! the answer back into a message. No access decision is made here.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use vault_core::barrier::KeyStatus;
+use vault_core::{RekeyStatus, SealStatus, Vault, clock};
+use vault_proto::v1::sys_server::Sys;
+use vault_proto::v1::*;
+
+use crate::status::from_vault;
+
+/// Serves `vault.v1.Sys` over one vault.
+#[derive(Debug)]
+pub struct SysService {
+    vault: Arc<Vault>,
+    health: HealthReporter,
+}
+
+impl SysService {
+    pub fn new(vault: Arc<Vault>, health: HealthReporter) -> Self {
+        SysService { vault, health }
+    }
+
+    /// Keeps the standard health service in step with the seal: SERVING only
+    /// while unsealed.
+    async fn report_health(&self) {
+        let status = if self.vault.barrier().is_sealed() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        self.health.set_service_status("", status).await;
+        self.health.set_service_status(SERVICE_NAME, status).await;
+    }
+}
+
+/// The name the health service reports for this service.
+pub const SERVICE_NAME: &str = "vault.v1.Sys";
+
+/// The caller's token from the request metadata; empty if absent or not text.
+fn token<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get(vault_proto::TOKEN_METADATA_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn optional(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+fn seal_status(s: SealStatus) -> SealStatusResponse {
+    SealStatusResponse {
+        r#type: s.seal_type,
+        initialized: s.initialized,
+        sealed: s.sealed,
+        t: s.t,
+        n: s.n,
+        progress: s.progress,
+        nonce: s.nonce,
+        version: s.version,
+        storage_type: s.storage_type,
+    }
+}
+
+fn rekey_status(s: RekeyStatus) -> RekeyStatusResponse {
+    RekeyStatusResponse {
+        started: s.started,
+        nonce: s.nonce,
+        t: s.t,
+        n: s.n,
+        progress: s.progress,
+        required: s.t,
+        new_shares: s.new_shares,
+        new_threshold: s.new_threshold,
+    }
+}
+
+fn key_status(s: KeyStatus) -> KeyStatusResponse {
+    KeyStatusResponse {
+        term: s.term,
+        install_time: clock::rfc3339(s.install_time),
+        encryptions: s.encryptions,
+    }
+}
+
+#[tonic::async_trait]
+impl Sys for SysService {
+    async fn seal_status(
+        &self,
+        request: Request<SealStatusRequest>,
+    ) -> Result<Response<SealStatusResponse>, Status> {
+        let token = token(&request);
+        let status = self
+            .vault
+            .status(optional(&token))
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(seal_status(status)))
+    }
+
+    async fn init(&self, request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
+        let req = request.into_inner();
+        let out = self
+            .vault
+            .init(req.secret_shares, req.secret_threshold)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(InitResponse {
+            unseal_keys_hex: out
+                .shares
+                .iter()
+                .map(|s| s.to_hex().expose_secret().to_owned())
+                .collect(),
+            unseal_keys_b64: out
+                .shares
+                .iter()
+                .map(|s| s.to_base64().expose_secret().to_owned())
+                .collect(),
+            unseal_shares: out.shares.len() as u32,
+            unseal_threshold: out.threshold,
+            root_token: out.root_token.expose_secret().to_owned(),
+        }))
+    }
+
+    async fn unseal(
+        &self,
+        request: Request<UnsealRequest>,
+    ) -> Result<Response<UnsealResponse>, Status> {
+        let token = token(&request);
+        let req = request.into_inner();
+        if req.reset {
+            let status = self
+                .vault
+                .unseal_reset(optional(&req.nonce), optional(&token))
+                .await
+                .map_err(from_vault)?;
+            return Ok(Response::new(UnsealResponse {
+                status: Some(seal_status(status)),
+                duplicate: false,
+                nonce: String::new(),
+            }));
+        }
+        let result = self.vault.unseal(&req.key).await;
+        self.report_health().await;
+        let out = result.map_err(from_vault)?;
+        Ok(Response::new(UnsealResponse {
+            status: Some(seal_status(out.status)),
+            duplicate: out.duplicate,
+            nonce: out.nonce,
+        }))
+    }
+
+    async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealResponse>, Status> {
+        let token = token(&request);
+        let result = self.vault.seal(&token).await;
+        self.report_health().await;
+        result.map_err(from_vault)?;
+        Ok(Response::new(SealResponse {}))
+    }
+
+    async fn rekey_init(
+        &self,
+        request: Request<RekeyInitRequest>,
+    ) -> Result<Response<RekeyStatusResponse>, Status> {
+        let token = token(&request);
+        let req = request.into_inner();
+        let status = self
+            .vault
+            .rekey_init(&token, req.secret_shares, req.secret_threshold)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(rekey_status(status)))
+    }
+
+    async fn rekey_update(
+        &self,
+        request: Request<RekeyUpdateRequest>,
+    ) -> Result<Response<RekeyUpdateResponse>, Status> {
+        let req = request.into_inner();
+        let out = self
+            .vault
+            .rekey_update(&req.nonce, &req.key)
+            .await
+            .map_err(from_vault)?;
+        let shares = out.new_shares.unwrap_or_default();
+        Ok(Response::new(RekeyUpdateResponse {
+            complete: !shares.is_empty(),
+            duplicate: out.duplicate,
+            new_shares: shares.len() as u32,
+            new_threshold: if shares.is_empty() { 0 } else { out.status.t },
+            keys_hex: shares
+                .iter()
+                .map(|s| s.to_hex().expose_secret().to_owned())
+                .collect(),
+            keys_b64: shares
+                .iter()
+                .map(|s| s.to_base64().expose_secret().to_owned())
+                .collect(),
+            status: Some(rekey_status(out.status)),
+        }))
+    }
+
+    async fn rekey_cancel(
+        &self,
+        request: Request<RekeyCancelRequest>,
+    ) -> Result<Response<RekeyStatusResponse>, Status> {
+        let token = token(&request);
+        let status = self.vault.rekey_cancel(&token).await.map_err(from_vault)?;
+        Ok(Response::new(rekey_status(status)))
+    }
+
+    async fn rekey_status(
+        &self,
+        request: Request<RekeyStatusRequest>,
+    ) -> Result<Response<RekeyStatusResponse>, Status> {
+        let token = token(&request);
+        let status = self.vault.rekey_status(&token).await.map_err(from_vault)?;
+        Ok(Response::new(rekey_status(status)))
+    }
+
+    async fn rotate(
+        &self,
+        request: Request<RotateRequest>,
+    ) -> Result<Response<KeyStatusResponse>, Status> {
+        let token = token(&request);
+        let status = self.vault.rotate(&token).await.map_err(from_vault)?;
+        Ok(Response::new(key_status(status)))
+    }
+
+    async fn key_status(
+        &self,
+        request: Request<KeyStatusRequest>,
+    ) -> Result<Response<KeyStatusResponse>, Status> {
+        let token = token(&request);
+        let status = self.vault.key_status(&token).await.map_err(from_vault)?;
+        Ok(Response::new(key_status(status)))
+    }
+
+    async fn raw_read(
+        &self,
+        request: Request<RawPathRequest>,
+    ) -> Result<Response<RawReadResponse>, Status> {
+        let token = token(&request);
+        let path = request.into_inner().path;
+        let value = self
+            .vault
+            .raw_read(&token, &path)
+            .await
+            .map_err(from_vault)?;
+        let value = value.ok_or_else(|| Status::not_found(format!("no value at {path:?}")))?;
+        Ok(Response::new(RawReadResponse {
+            value: value.expose_secret().to_vec(),
+        }))
+    }
+
+    async fn raw_write(
+        &self,
+        request: Request<RawWriteRequest>,
+    ) -> Result<Response<RawWriteResponse>, Status> {
+        let token = token(&request);
+        let req = request.into_inner();
+        self.vault
+            .raw_write(&token, &req.path, &req.value)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(RawWriteResponse {}))
+    }
+
+    async fn raw_delete(
+        &self,
+        request: Request<RawPathRequest>,
+    ) -> Result<Response<RawWriteResponse>, Status> {
+        let token = token(&request);
+        let path = request.into_inner().path;
+        self.vault
+            .raw_delete(&token, &path)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(RawWriteResponse {}))
+    }
+
+    async fn raw_list(
+        &self,
+        request: Request<RawPathRequest>,
+    ) -> Result<Response<RawListResponse>, Status> {
+        let token = token(&request);
+        let path = request.into_inner().path;
+        let keys = self
+            .vault
+            .raw_list(&token, &path)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(RawListResponse { keys }))
+    }
+}
