@@ -1,1 +1,298 @@
+//! The black-box test harness: start real `vaultd` processes on loopback with a
+//! real SQLite file, drive them with the real `vault-cli` and a gRPC client.
+//!
+//! The binaries are looked up in `VAULT_BIN_DIR`, else next to the test executable
+//! (`target/<profile>/`): the README's test command builds them first.
 
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a harness panics to fail the test
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tonic::transport::Channel;
+use vault_proto::v1::sys_client::SysClient;
+
+/// How long a daemon may take to start or stop before the test fails.
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The path of a workspace binary.
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("VAULT_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        // target/<profile>/deps/<test> -> target/<profile>
+        let exe = std::env::current_exe().expect("current_exe");
+        exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    });
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins), or set VAULT_BIN_DIR",
+        path.display()
+    );
+    path
+}
+
+/// A running vaultd.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    /// The config file it was started with.
+    pub config: PathBuf,
+    /// Its stderr log.
+    pub log: PathBuf,
+}
+
+/// A config for a daemon storing in `dir/vault.db`, listening on a free port, with
+/// the raw barrier methods on (the tests' way to write and read data).
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("vaultd.toml");
+    let text = format!(
+        "raw_storage_endpoint = true\nlog_level = \"info\"\n{extra}\n\
+         [listener]\naddress = \"127.0.0.1:0\"\n\
+         [storage]\nkind = \"sqlite\"\npath = \"{}\"\n",
+        dir.join("vault.db").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+impl Daemon {
+    /// Starts vaultd with a fresh config in `dir` (reusing its database if any).
+    pub fn start(dir: &Path) -> Daemon {
+        let config = write_config(dir, "");
+        Self::start_with(&config, dir)
+    }
+
+    /// Starts vaultd with `config`, logging to `dir`.
+    pub fn start_with(config: &Path, dir: &Path) -> Daemon {
+        let log = dir.join(format!("vaultd-{}.log", unique()));
+        let mut child = Command::new(bin("vaultd"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn vaultd");
+        let addr = wait_for_address(&mut child).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("vaultd did not start: {}", std::fs::read_to_string(&log).unwrap_or_default())
+        });
+        Daemon {
+            child,
+            addr,
+            config: config.to_path_buf(),
+            log,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        wait_with_timeout(&mut self.child).expect("vaultd did not stop after SIGTERM")
+    }
+
+    /// Runs vault-cli against this daemon.
+    pub fn cli(&self, token: Option<&str>, args: &[&str]) -> CliOutput {
+        cli(&self.addr, token, args, None)
+    }
+
+    /// A gRPC client for the Sys service.
+    pub async fn sys(&self) -> SysClient<Channel> {
+        SysClient::connect(self.addr.clone()).await.expect("connect")
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Reads the daemon's stdout until it prints its address, then keeps draining it
+/// on a thread so the pipe never fills.
+fn wait_for_address(child: &mut Child) -> Option<String> {
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("vaultd: listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(PROCESS_TIMEOUT).ok()
+}
+
+/// Waits for `child` to exit, at most [`PROCESS_TIMEOUT`].
+pub fn wait_with_timeout(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().ok()? {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// What a vault-cli run printed and how it exited.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Stdout parsed as JSON; panics with both streams if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): stdout={} stderr={}", self.stdout, self.stderr))
+    }
+
+    /// Panics unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code: stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs vault-cli with `VAULT_ADDR=addr` and, if given, `VAULT_TOKEN`, feeding
+/// `stdin` when given.
+pub fn cli(addr: &str, token: Option<&str>, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    let mut cmd = Command::new(bin("vault-cli"));
+    cmd.args(args)
+        .env("VAULT_ADDR", addr)
+        .env_remove("VAULT_TOKEN")
+        .env_remove("VAULT_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    if let Some(token) = token {
+        cmd.env("VAULT_TOKEN", token);
+    }
+    let mut child = cmd.spawn().expect("spawn vault-cli");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().expect("vault-cli output");
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The result of `operator init --format json`.
+#[derive(Debug, Clone)]
+pub struct Init {
+    /// Shares, hex.
+    pub keys_hex: Vec<String>,
+    /// Shares, base64.
+    pub keys_b64: Vec<String>,
+    /// The root token.
+    pub root_token: String,
+}
+
+/// Initialises the daemon with `shares`/`threshold` through the CLI.
+pub fn init(daemon: &Daemon, shares: u32, threshold: u32) -> Init {
+    let out = daemon.cli(
+        None,
+        &[
+            "operator",
+            "init",
+            "--key-shares",
+            &shares.to_string(),
+            "--key-threshold",
+            &threshold.to_string(),
+            "--format",
+            "json",
+        ],
+    );
+    out.expect_code(0);
+    let json = out.json();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+    };
+    Init {
+        keys_hex: strings(&json["unseal_keys_hex"]),
+        keys_b64: strings(&json["unseal_keys_b64"]),
+        root_token: json["root_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `operator unseal KEY --format json`.
+pub fn unseal(daemon: &Daemon, key: &str) -> CliOutput {
+    daemon.cli(None, &["operator", "unseal", "--format", "json", key])
+}
+
+/// `status --format json`: (exit code, JSON).
+pub fn status(daemon: &Daemon) -> (i32, Value) {
+    let out = daemon.cli(None, &["status", "--format", "json"]);
+    (out.code, out.json())
+}
+
+/// A request carrying `token` in the metadata.
+pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert(vault_proto::TOKEN_METADATA_KEY, token.parse().unwrap());
+    request
+}
+
+/// Every byte of the SQLite database and its WAL and shared-memory files.
+pub fn database_bytes(db: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        if let Ok(bytes) = std::fs::read(PathBuf::from(name)) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+/// True if `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
