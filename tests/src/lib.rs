@@ -22,11 +22,16 @@ pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The path of a workspace binary.
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("VAULT_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        // target/<profile>/deps/<test> -> target/<profile>
-        let exe = std::env::current_exe().expect("current_exe");
-        exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
-    });
+    let dir = std::env::var_os("VAULT_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/<profile>/deps/<test> -> target/<profile>
+            let exe = std::env::current_exe().expect("current_exe");
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .to_path_buf()
+        });
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -81,7 +86,10 @@ impl Daemon {
             .expect("spawn vaultd");
         let addr = wait_for_address(&mut child).unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("vaultd did not start: {}", std::fs::read_to_string(&log).unwrap_or_default())
+            panic!(
+                "vaultd did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
         });
         Daemon {
             child,
@@ -113,7 +121,9 @@ impl Daemon {
 
     /// A gRPC client for the Sys service.
     pub async fn sys(&self) -> SysClient<Channel> {
-        SysClient::connect(self.addr.clone()).await.expect("connect")
+        SysClient::connect(self.addr.clone())
+            .await
+            .expect("connect")
     }
 
     /// The daemon's log so far.
@@ -178,8 +188,12 @@ pub struct CliOutput {
 impl CliOutput {
     /// Stdout parsed as JSON; panics with both streams if it is not.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): stdout={} stderr={}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): stdout={} stderr={}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Panics unless the exit code is `code`.
@@ -204,14 +218,23 @@ pub fn cli(addr: &str, token: Option<&str>, args: &[&str], stdin: Option<&str>) 
         .env_remove("VAULT_FORMAT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     if let Some(token) = token {
         cmd.env("VAULT_TOKEN", token);
     }
     let mut child = cmd.spawn().expect("spawn vault-cli");
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().expect("vault-cli output");
     CliOutput {
@@ -250,7 +273,11 @@ pub fn init(daemon: &Daemon, shares: u32, threshold: u32) -> Init {
     out.expect_code(0);
     let json = out.json();
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
     };
     Init {
         keys_hex: strings(&json["unseal_keys_hex"]),

@@ -14,7 +14,10 @@ fn unseal_counts_distinct_shares_and_any_quorum_opens_after_restart() {
 
     let (code, s) = status(&daemon);
     assert_eq!(code, 2, "sealed after init");
-    assert_eq!((s["initialized"].as_bool(), s["sealed"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (s["initialized"].as_bool(), s["sealed"].as_bool()),
+        (Some(true), Some(true))
+    );
     assert_eq!((s["t"].as_u64(), s["n"].as_u64()), (Some(3), Some(5)));
 
     unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
@@ -25,7 +28,11 @@ fn unseal_counts_distinct_shares_and_any_quorum_opens_after_restart() {
 
     let again = unseal(&daemon, &keys.keys_hex[1]);
     again.expect_code(0);
-    assert_eq!(again.json()["progress"], 2, "the same share must not count twice");
+    assert_eq!(
+        again.json()["progress"],
+        2,
+        "the same share must not count twice"
+    );
     assert_eq!(again.json()["duplicate"], true);
     assert!(again.stderr.contains("already given"), "{}", again.stderr);
     assert_eq!(status(&daemon).1["progress"], 2);
@@ -89,7 +96,10 @@ fn malformed_shares_are_refused_without_touching_progress() {
         let out = unseal(&daemon, bad);
         out.expect_code(1);
         assert!(out.stderr.contains("invalid key"), "{bad}: {}", out.stderr);
-        assert!(!out.stderr.contains(&keys.keys_hex[1][..64]), "the share must not be echoed");
+        assert!(
+            !out.stderr.contains(&keys.keys_hex[1][..64]),
+            "the share must not be echoed"
+        );
         assert_eq!(status(&daemon).1["progress"], 1, "after {bad:?}");
     }
 }
@@ -101,20 +111,45 @@ fn init_parameters_that_break_a_rule_are_refused_with_the_rule() {
     for (shares, threshold, reason) in [
         ("256", "3", "shares must be at most 255"),
         ("5", "6", "threshold cannot be larger than shares"),
-        ("5", "1", "threshold must be at least 2 when there is more than one share"),
+        (
+            "5",
+            "1",
+            "threshold must be at least 2 when there is more than one share",
+        ),
         ("0", "0", "shares must be at least 1"),
     ] {
         let out = daemon.cli(
             None,
-            &["operator", "init", "--key-shares", shares, "--key-threshold", threshold],
+            &[
+                "operator",
+                "init",
+                "--key-shares",
+                shares,
+                "--key-threshold",
+                threshold,
+            ],
         );
         out.expect_code(1);
-        assert!(out.stderr.contains(reason), "{shares}/{threshold}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(reason),
+            "{shares}/{threshold}: {}",
+            out.stderr
+        );
         assert_eq!(status(&daemon).1["initialized"], false);
     }
     // 1/1 is allowed, and init runs only once.
     init(&daemon, 1, 1);
-    let out = daemon.cli(None, &["operator", "init", "--key-shares", "1", "--key-threshold", "1"]);
+    let out = daemon.cli(
+        None,
+        &[
+            "operator",
+            "init",
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+        ],
+    );
     out.expect_code(1);
     assert!(out.stderr.contains("already initialized"), "{}", out.stderr);
 }
@@ -132,18 +167,33 @@ fn resetting_an_attempt_needs_its_nonce_or_the_root_token() {
     let out = daemon.cli(None, &["operator", "unseal", "--reset"]);
     out.expect_code(1);
     assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
-    let out = daemon.cli(None, &["operator", "unseal", "--reset", "--nonce", "00000000-0000-4000-8000-000000000000"]);
+    let out = daemon.cli(
+        None,
+        &[
+            "operator",
+            "unseal",
+            "--reset",
+            "--nonce",
+            "00000000-0000-4000-8000-000000000000",
+        ],
+    );
     out.expect_code(1);
     assert_eq!(status(&daemon).1["progress"], 1);
     // The attempt's nonce resets it.
-    daemon.cli(None, &["operator", "unseal", "--reset", "--nonce", &nonce]).expect_code(0);
+    daemon
+        .cli(None, &["operator", "unseal", "--reset", "--nonce", &nonce])
+        .expect_code(0);
     assert_eq!(status(&daemon).1["progress"], 0);
     // So does the root token, which also sees the nonce in status.
     let next = unseal(&daemon, &keys.keys_hex[1]);
     let nonce = next.json()["nonce"].as_str().unwrap().to_owned();
-    let shown = daemon.cli(Some(&keys.root_token), &["status", "--format", "json"]).json();
+    let shown = daemon
+        .cli(Some(&keys.root_token), &["status", "--format", "json"])
+        .json();
     assert_eq!(shown["nonce"], nonce.as_str());
-    daemon.cli(Some(&keys.root_token), &["operator", "unseal", "--reset"]).expect_code(0);
+    daemon
+        .cli(Some(&keys.root_token), &["operator", "unseal", "--reset"])
+        .expect_code(0);
     assert_eq!(status(&daemon).1["progress"], 0);
 }
 
@@ -157,13 +207,29 @@ fn while_sealed_only_status_init_and_unseal_answer() {
         &["operator", "seal"][..],
         &["operator", "rotate"],
         &["operator", "key-status"],
-        &["operator", "rekey", "--init", "--key-shares", "3", "--key-threshold", "2"],
+        &[
+            "operator",
+            "rekey",
+            "--init",
+            "--key-shares",
+            "3",
+            "--key-threshold",
+            "2",
+        ],
         &["operator", "rekey", "--status"],
     ] {
         let out = daemon.cli(token, args);
         out.expect_code(1);
-        assert!(out.stderr.contains("vault is sealed"), "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains("Unavailable"), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("vault is sealed"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Unavailable"),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
     unseal(&daemon, &keys.keys_b64[0]).expect_code(0);
     // Sealing needs the root token; then everything is refused again.
@@ -181,7 +247,12 @@ fn unseal_key_can_come_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path());
     let keys = init(&daemon, 1, 1);
-    let out = vault_tests::cli(&daemon.addr, None, &["operator", "unseal", "--format", "json"], Some(&format!("{}\n", keys.keys_hex[0])));
+    let out = vault_tests::cli(
+        &daemon.addr,
+        None,
+        &["operator", "unseal", "--format", "json"],
+        Some(&format!("{}\n", keys.keys_hex[0])),
+    );
     out.expect_code(0);
     assert_eq!(out.json()["sealed"], false);
     assert!(!out.stdout.contains(&keys.keys_hex[0]));

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -15,8 +16,13 @@ use vault_proto::v1::sys_server::SysServer;
 use crate::config::TlsFiles;
 use crate::sys::{SERVICE_NAME, SysService};
 
+/// How long in-flight requests get to finish after SIGTERM before the remaining
+/// connections are dropped: a client that never closes its connection must not
+/// keep the daemon (and its storage) open.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests and closes the storage.
+/// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.
 pub async fn run(
     vault: Arc<Vault>,
     listener: TcpListener,
@@ -44,13 +50,28 @@ pub async fn run(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .context("loading the TLS certificate and key")?;
     }
-    builder
+    let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SysServer::new(SysService::new(Arc::clone(&vault), health)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
-        .context("serving gRPC")?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        });
+    tokio::pin!(serve);
+    tokio::select! {
+        served = &mut serve => served.context("serving gRPC")?,
+        () = shutdown => {
+            let _ = stop_accepting.send(());
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut serve).await {
+                Ok(served) => served.context("serving gRPC")?,
+                Err(_) => tracing::warn!(
+                    grace = ?SHUTDOWN_GRACE,
+                    "connections still open after the grace period; closing them"
+                ),
+            }
+        }
+    }
 
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;
