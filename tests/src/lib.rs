@@ -323,3 +323,16 @@ pub fn database_bytes(db: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The value the crash writer stores at `(writer, n)`: distinct per key and long
+/// enough to span a few AES blocks.
+pub fn crash_value(writer: usize, n: usize) -> Vec<u8> {
+    format!("crash-test value of writer {writer}, write {n}; ")
+        .repeat(3)
+        .into_bytes()
+}
+
+/// The path the crash writer stores `(writer, n)` at.
+pub fn crash_path(writer: usize, n: usize) -> String {
+    format!("crash/w{writer}/{n:06}")
+}

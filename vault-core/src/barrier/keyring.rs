@@ -62,6 +62,12 @@ impl Term {
         self.encryptions.load(Ordering::Relaxed)
     }
 
+    /// The key bytes, for tests that check no key is stored in the clear.
+    #[cfg(test)]
+    pub(crate) fn key_for_tests(&self) -> &Key256 {
+        &self.key
+    }
+
     pub(crate) fn cipher(&self) -> &Aes256Gcm {
         &self.cipher
     }

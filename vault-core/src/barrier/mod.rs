@@ -296,7 +296,7 @@ impl Barrier {
         *slot = keyring;
     }
 
-    fn current(&self) -> Result<Arc<Keyring>, BarrierError> {
+    pub(crate) fn current(&self) -> Result<Arc<Keyring>, BarrierError> {
         self.keyring
             .read()
             .map_err(|_| BarrierError::Sealed)?

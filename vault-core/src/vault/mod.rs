@@ -303,3 +303,111 @@ impl Vault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::{self, shamir};
+
+    fn file_bytes(db: &std::path::Path) -> Vec<u8> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|s| std::fs::read(format!("{}{s}", db.display())).ok())
+            .flatten()
+            .collect()
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[tokio::test]
+    async fn no_key_of_any_level_is_stored_in_the_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("vault.db");
+        let vault = Vault::open_sqlite(&db).unwrap();
+        let init = vault.init(3, 2).await.unwrap();
+        for share in &init.shares[..2] {
+            vault.unseal(share.to_hex().expose_secret()).await.unwrap();
+        }
+        vault.rotate(init.root_token.expose_secret()).await.unwrap();
+        vault.barrier().put("app/x", b"value").await.unwrap();
+
+        let unseal_key = shamir::combine(&init.shares[..2]).unwrap();
+        let wrapped = vault
+            .barrier()
+            .backend()
+            .get(seal::ROOT_KEY_PATH)
+            .await
+            .unwrap()
+            .unwrap();
+        let unseal_key = crate::secret::Key256::from_slice(unseal_key.expose_secret()).unwrap();
+        let root_key = seal::unwrap_root_key(&unseal_key, &wrapped).unwrap();
+        let keyring = vault.barrier().current().unwrap();
+        let mut keys: Vec<Vec<u8>> = vec![
+            unseal_key.expose_secret().to_vec(),
+            root_key.expose_secret().to_vec(),
+        ];
+        for term in [1, 2] {
+            keys.push(
+                keyring
+                    .term(term)
+                    .unwrap()
+                    .key_for_tests()
+                    .expose_secret()
+                    .to_vec(),
+            );
+        }
+        let bytes = file_bytes(&db);
+        assert!(contains(&bytes, b"app/x"), "the scan reads the files");
+        for key in &keys {
+            // A whole key, and its first half: neither may appear.
+            assert!(!contains(&bytes, key), "a key is stored in the clear");
+            assert!(
+                !contains(&bytes, &key[..16]),
+                "half a key is stored in the clear"
+            );
+        }
+        vault.close().await.unwrap();
+        let bytes = file_bytes(&db);
+        for key in &keys {
+            assert!(
+                !contains(&bytes, &key[..16]),
+                "a key is stored in the clear after close"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn seal_wipes_the_keyring_and_unseal_restores_it() {
+        let vault = Vault::new(Arc::new(crate::storage::MemoryBackend::new()));
+        let init = vault.init(1, 1).await.unwrap();
+        vault
+            .unseal(init.shares[0].to_base64().expose_secret())
+            .await
+            .unwrap();
+        vault.barrier().put("a", b"1").await.unwrap();
+        let weak = Arc::downgrade(&vault.barrier().current().unwrap());
+        vault.seal(init.root_token.expose_secret()).await.unwrap();
+        // The keyring (and its zeroize-on-drop keys) is gone, not just hidden.
+        assert!(weak.upgrade().is_none());
+        assert!(matches!(
+            vault.barrier().get("a").await,
+            Err(BarrierError::Sealed)
+        ));
+        vault
+            .unseal(init.shares[0].to_hex().expose_secret())
+            .await
+            .unwrap();
+        assert_eq!(
+            vault
+                .barrier()
+                .get("a")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            b"1"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The daemon as an operator meets it: refusing bad storage and bad config with
+//! clear messages and distinct exit codes, private files, health, dev mode.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use vault_proto::v1::RawWriteRequest;
+use vault_tests::{Daemon, bin, init, unseal, wait_with_timeout, with_token, write_config};
+
+/// Runs vaultd with `config`, expecting it to exit by itself: (code, stderr).
+fn run_to_exit(config: &std::path::Path) -> (i32, String) {
+    let mut child = Command::new(bin("vaultd"))
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_with_timeout(&mut child).expect("vaultd should have exited");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn a_file_that_is_not_a_vault_database_is_refused_with_exit_code_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    std::fs::write(dir.path().join("vault.db"), vec![0x42u8; 8192]).unwrap();
+    let (code, stderr) = run_to_exit(&config);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("is not a vault database"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Another program's SQLite database is not ours either, and is left untouched.
+    std::fs::remove_file(dir.path().join("vault.db")).unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    other
+        .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
+        .unwrap();
+    drop(other);
+    let (code, stderr) = run_to_exit(&config);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("application_id"), "{stderr}");
+    let other = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    let body: String = other
+        .query_row("SELECT body FROM notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(body, "hi");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_vault_database_is_refused_with_exit_code_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let mut sys = daemon.sys().await;
+    for i in 0..300 {
+        let request = RawWriteRequest {
+            path: format!("bulk/{i:04}"),
+            value: vec![7u8; 200],
+        };
+        sys.raw_write(with_token(&keys.root_token, request))
+            .await
+            .unwrap();
+    }
+    drop(sys);
+    let config = daemon.config.clone();
+    assert!(daemon.stop().success());
+    // Overwrite the middle of the file (b-tree pages) with garbage.
+    let path = dir.path().join("vault.db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.len() > 16 * 4096,
+        "the database should span many pages"
+    );
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 8192].fill(0xA5);
+    std::fs::write(&path, bytes).unwrap();
+    let (code, stderr) = run_to_exit(&config);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let plaintext_public = dir.path().join("public.toml");
+    std::fs::write(
+        &plaintext_public,
+        "[listener]\naddress = \"0.0.0.0:18299\"\n[storage]\nkind = \"sqlite\"\npath = \"/tmp/never.db\"\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_to_exit(&plaintext_public);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("without TLS"), "{stderr}");
+
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "listner = 1\n").unwrap();
+    let (code, stderr) = run_to_exit(&unknown);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid config"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.path().join(format!("vault.db{suffix}"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    // A clean stop exits 0 and checkpoints the WAL into the main file.
+    assert!(daemon.stop().success());
+    let wal = std::fs::metadata(dir.path().join("vault.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert_eq!(wal, 0, "the WAL is folded back on a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let channel = tonic::transport::Endpoint::from_shared(daemon.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut check = async || {
+        health
+            .check(HealthCheckRequest {
+                service: "vault.v1.Sys".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    };
+    assert_eq!(check().await, ServingStatus::NotServing);
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    assert_eq!(check().await, ServingStatus::Serving);
+    daemon
+        .cli(Some(&keys.root_token), &["operator", "seal"])
+        .expect_code(0);
+    assert_eq!(check().await, ServingStatus::NotServing);
+}
+
+#[test]
+fn dev_mode_starts_unsealed_and_prints_its_key_and_token() {
+    let mut child = Command::new(bin("vaultd"))
+        .args(["--dev", "--dev-listen-address", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut key, mut token, mut addr) = (None, None, None);
+    for line in lines.by_ref().take(50) {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("Unseal Key: ") {
+            key = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("Root Token: ") {
+            token = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("vaultd: listening on ") {
+            addr = Some(v.to_owned());
+            break;
+        }
+    }
+    let (key, token, addr) = (key.unwrap(), token.unwrap(), addr.unwrap());
+    assert!(addr.starts_with("http://127.0.0.1:"));
+    assert_eq!(key.len(), 44, "a base64 share");
+    let out = vault_tests::cli(&addr, None, &["status", "--format", "json"], None);
+    out.expect_code(0);
+    assert_eq!(out.json()["sealed"], false);
+    vault_tests::cli(&addr, Some(&token), &["operator", "key-status"], None).expect_code(0);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // Drain what is left so the daemon never blocks on a full pipe while stopping.
+    let drain = std::thread::spawn(move || lines.count());
+    let code = wait_with_timeout(&mut child).unwrap();
+    assert!(code.success());
+    drain.join().unwrap();
+}
+
+#[test]
+fn status_of_a_stopped_vault_is_an_error_exit_1() {
+    let out = vault_tests::cli("http://127.0.0.1:1", None, &["status"], None);
+    out.expect_code(1);
+    assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
+}
