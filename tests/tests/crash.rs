@@ -1,6 +1,8 @@
 //! Crash safety: a process writing through the barrier to SQLite with 8 concurrent
 //! writers is killed with SIGKILL; every write it had acknowledged reads back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

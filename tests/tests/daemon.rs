@@ -1,6 +1,8 @@
 //! The daemon as an operator meets it: refusing bad storage and bad config with
 //! clear messages and distinct exit codes, private files, health, dev mode.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
