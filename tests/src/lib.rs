@@ -211,11 +211,23 @@ impl CliOutput {
 /// Runs vault-cli with `VAULT_ADDR=addr` and, if given, `VAULT_TOKEN`, feeding
 /// `stdin` when given.
 pub fn cli(addr: &str, token: Option<&str>, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    cli_with_env(addr, token, args, stdin, &[])
+}
+
+/// [`cli`] with extra environment variables.
+pub fn cli_with_env(
+    addr: &str,
+    token: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> CliOutput {
     let mut cmd = Command::new(bin("vault-cli"));
     cmd.args(args)
         .env("VAULT_ADDR", addr)
         .env_remove("VAULT_TOKEN")
         .env_remove("VAULT_FORMAT")
+        .env_remove("VAULT_CACERT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(if stdin.is_some() {
@@ -226,6 +238,7 @@ pub fn cli(addr: &str, token: Option<&str>, args: &[&str], stdin: Option<&str>) 
     if let Some(token) = token {
         cmd.env("VAULT_TOKEN", token);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("spawn vault-cli");
     if let Some(input) = stdin {
         use std::io::Write;

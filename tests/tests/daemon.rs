@@ -202,3 +202,47 @@ fn status_of_a_stopped_vault_is_an_error_exit_1() {
     out.expect_code(1);
     assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
 }
+
+#[test]
+fn a_tls_listener_serves_the_cli_that_trusts_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let config = dir.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[listener]\naddress = \"127.0.0.1:0\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n\
+             [storage]\nkind = \"sqlite\"\npath = \"{}\"\n",
+            cert.display(),
+            key.display(),
+            dir.path().join("vault.db").display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start_with(&config, dir.path());
+    assert!(
+        daemon.addr.starts_with("https://127.0.0.1:"),
+        "{}",
+        daemon.addr
+    );
+    let cacert = cert.display().to_string();
+    let out = vault_tests::cli_with_env(
+        &daemon.addr,
+        None,
+        &["status", "--format", "json"],
+        None,
+        &[("VAULT_CACERT", &cacert)],
+    );
+    out.expect_code(2);
+    assert_eq!(out.json()["initialized"], false);
+    // Without the CA the certificate is not trusted: an error, not a plaintext fallback.
+    let out = vault_tests::cli(&daemon.addr, None, &["status"], None);
+    out.expect_code(1);
+    // And a plaintext client cannot talk to it.
+    let plain = daemon.addr.replace("https://", "http://");
+    vault_tests::cli(&plain, None, &["status"], None).expect_code(1);
+}

@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Operator::Unseal { key, reset, nonce } => {
                 operator::unseal(&mut client, format, key, reset, nonce).await
             }
-            Operator::Seal => operator::seal(&mut client).await,
+            Operator::Seal => operator::seal(&mut client, format).await,
             Operator::Rekey {
                 init,
                 key_shares,

@@ -179,14 +179,17 @@ pub async fn unseal(
     Ok(0)
 }
 
-pub async fn seal(client: &mut Client) -> anyhow::Result<Exit> {
+pub async fn seal(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
     let request = client.request(SealRequest {})?;
     client
         .sys
         .seal(request)
         .await
         .map_err(|e| fail("Error sealing", e))?;
-    println!("Success! Vault is sealed.");
+    match format {
+        Format::Json => print(format, &[], &json!({ "sealed": true })),
+        Format::Table => println!("Success! Vault is sealed."),
+    }
     Ok(0)
 }
 
