@@ -35,7 +35,11 @@
 
 pub mod barrier;
 pub mod clock;
+pub mod engines;
+pub mod path;
 pub mod random;
+pub mod request;
+pub mod router;
 pub mod seal;
 pub mod secret;
 pub mod storage;

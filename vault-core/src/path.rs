@@ -1,0 +1,89 @@
+//! Request paths are normalised once, before the ACL and the router see them, so
+//! that both judge the same string. Anything that could mean two things is
+//! refused rather than guessed at: `.` and `..` segments, empty segments (`//`),
+//! control characters.
+
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// A `.` or `..` segment.
+    #[error("invalid path {0:?}: '.' and '..' segments are not allowed")]
+    DotSegment(String),
+    /// `//` somewhere inside.
+    #[error("invalid path {0:?}: empty segments ('//') are not allowed")]
+    EmptySegment(String),
+    /// A control character (shown escaped).
+    #[error("invalid path {0:?}: control characters are not allowed")]
+    ControlCharacter(String),
+    /// Nothing left.
+    #[error("the path is empty")]
+    Empty,
+}
+
+/// The canonical form of `raw`: no leading `/`; a trailing `/` kept, except that
+/// for a list it is always present, so a LIST of `p` and of `p/` is the same
+/// request.
+pub fn normalize(raw: &str, list: bool) -> Result<String, PathError> {
+    if raw.chars().any(char::is_control) {
+        return Err(PathError::ControlCharacter(
+            raw.escape_default().to_string(),
+        ));
+    }
+    let trimmed = raw.trim_start_matches('/');
+    if trimmed.is_empty() {
+        return Err(PathError::Empty);
+    }
+    let body = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    for segment in body.split('/') {
+        match segment {
+            "" => return Err(PathError::EmptySegment(raw.to_owned())),
+            "." | ".." => return Err(PathError::DotSegment(raw.to_owned())),
+            _ => {}
+        }
+    }
+    let mut out = body.to_owned();
+    if list || trimmed.ends_with('/') {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_forms() {
+        assert_eq!(
+            normalize("/secret/data/app", false).unwrap(),
+            "secret/data/app"
+        );
+        assert_eq!(
+            normalize("secret/metadata", true).unwrap(),
+            "secret/metadata/"
+        );
+        assert_eq!(
+            normalize("secret/metadata/", true).unwrap(),
+            "secret/metadata/"
+        );
+        assert_eq!(normalize("sys/mounts/", false).unwrap(), "sys/mounts/");
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for bad in [
+            "secret/data/a/../b",
+            "secret/./x",
+            "..",
+            "a//b",
+            "a/b//",
+            "a\u{0}b",
+            "a\nb",
+            "/",
+            "",
+        ] {
+            assert!(normalize(bad, false).is_err(), "{bad:?}");
+        }
+    }
+}

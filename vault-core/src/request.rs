@@ -1,0 +1,131 @@
+//! What every front end turns a call into, and what comes back: [`Request`],
+//! [`Response`], [`Operation`].
+
+use std::fmt;
+
+/// What a request does to its path. Vault's operations: a write is `Create` when
+/// nothing exists at the path yet and `Update` when something does, so that a
+/// policy can allow one without the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    /// Read a value.
+    Read,
+    /// Write where nothing exists yet.
+    Create,
+    /// Write over what exists.
+    Update,
+    /// Merge into what exists.
+    Patch,
+    /// Remove.
+    Delete,
+    /// List the children of a path.
+    List,
+}
+
+impl Operation {
+    /// The name used in audit entries and errors (`read`, `create`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Patch => "patch",
+            Operation::Delete => "delete",
+            Operation::List => "list",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The data of a request or response: a JSON object.
+pub type Data = serde_json::Map<String, serde_json::Value>;
+
+/// One call into the vault, whatever front end it came through.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Unique per request; shared by its audit entries.
+    pub id: String,
+    /// What to do.
+    pub operation: Operation,
+    /// Where, as the caller wrote it (normalised once by the pipeline).
+    pub path: String,
+    /// The request body.
+    pub data: Data,
+    /// The caller's token, if any.
+    pub token: Option<crate::secret::SecretString>,
+    /// The caller's address, for CIDR-bound roles and tokens and the audit log.
+    pub remote_addr: Option<std::net::IpAddr>,
+}
+
+impl Request {
+    /// A request with a fresh id and no token, body or address.
+    pub fn new(operation: Operation, path: impl Into<String>) -> Self {
+        Request {
+            id: crate::random::uuid_v4().unwrap_or_default(),
+            operation,
+            path: path.into(),
+            data: Data::new(),
+            token: None,
+            remote_addr: None,
+        }
+    }
+
+    /// The same request with `token`.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(crate::secret::SecretString::from(token));
+        self
+    }
+
+    /// The same request with `data`.
+    pub fn with_data(mut self, data: Data) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// What a request produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Response {
+    /// The response body.
+    pub data: Option<Data>,
+    /// Things the caller should know (a TTL was capped, ...).
+    pub warnings: Vec<String>,
+    /// Set by logins and token creation: the token made.
+    pub auth: Option<Auth>,
+}
+
+impl Response {
+    /// A response carrying `data`.
+    pub fn with_data(data: Data) -> Self {
+        Response {
+            data: Some(data),
+            ..Response::default()
+        }
+    }
+}
+
+/// The token a login or token creation made, as returned to the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Auth {
+    /// The token itself (returned once; stored only as a keyed hash).
+    pub client_token: String,
+    /// Its accessor.
+    pub accessor: String,
+    /// Policies, canonical names.
+    pub policies: Vec<String>,
+    /// Seconds to live (0: no expiry).
+    pub lease_duration: u64,
+    /// Can it be renewed.
+    pub renewable: bool,
+    /// Free-form metadata.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Uses left (0: unlimited).
+    pub num_uses: u64,
+    /// Has no parent.
+    pub orphan: bool,
+}
