@@ -10,6 +10,16 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it). Token and
+/// lease deadlines are kept in milliseconds so that a boundary is never rounded
+/// in the caller's favour.
+pub fn now_unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// `secs` since the epoch as RFC 3339 in UTC, e.g. `2026-11-27T10:54:09Z`.
 pub fn rfc3339(secs: u64) -> String {
     let days = secs / 86_400;

@@ -43,6 +43,7 @@ pub mod router;
 pub mod seal;
 pub mod secret;
 pub mod storage;
+pub mod token;
 mod vault;
 
 pub use vault::{

@@ -34,9 +34,9 @@ mod tests {
 
     #[test]
     fn verifies_only_its_token() {
-        let token = generate().unwrap();
+        let token = crate::token::generate_token().unwrap();
         assert!(token.expose_secret().starts_with("s."));
-        assert_eq!(token.expose_secret().len(), 26);
+        assert_eq!(token.expose_secret().len(), 38);
         let stored = verifier(token.expose_secret());
         assert!(!stored.contains(&token.expose_secret()[2..]));
         assert!(verify(token.expose_secret(), &stored));

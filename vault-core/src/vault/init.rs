@@ -1,7 +1,9 @@
 //! `init`: make the keys, split the unseal key, store the seal. Runs once.
 
 use crate::barrier::Barrier;
-use crate::seal::root_token::{self, ROOT_TOKEN_PATH};
+use crate::clock;
+use crate::seal::root_token;
+use crate::token::{self, TokenStore};
 use crate::seal::{self, SEAL_CONFIG_PATH, SealConfig, Share, config, shamir};
 use crate::secret::{Key256, SecretString};
 use crate::storage::BatchOp;
@@ -30,7 +32,8 @@ impl Vault {
         }
         let unseal_key = Key256::generate()?;
         let root_key = Key256::generate()?;
-        let root_token = root_token::generate()?;
+        let root_token = token::generate_token()?;
+        let token_key = Key256::generate()?;
         let verifier = root_token::verifier(root_token.expose_secret());
         let split = shamir::split(unseal_key.expose_secret(), n, t).map_err(|e| match e {
             shamir::ShamirError::Random(r) => VaultError::Random(r),
@@ -55,10 +58,17 @@ impl Vault {
                 value: seal::wrap_root_key(&unseal_key, &root_key)?,
             },
         ];
-        ops.extend(Barrier::initial_records(
-            &root_key,
-            &[(ROOT_TOKEN_PATH, verifier.as_bytes())],
-        )?);
+        let records = TokenStore::initial_records(
+            &token_key,
+            root_token.expose_secret(),
+            clock::now_unix_millis(),
+        )
+        .map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
+        let records: Vec<(&str, &[u8])> = records
+            .iter()
+            .map(|(path, value)| (path.as_str(), value.expose_secret()))
+            .collect();
+        ops.extend(Barrier::initial_records(&root_key, &records)?);
         self.barrier.backend().batch(ops).await?;
         tracing::info!(shares, threshold, "vault initialized");
         Ok(InitOutput {

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use crate::barrier::{Barrier, BarrierError, BarrierOptions, KeyStatus};
 use crate::random::RandomError;
 use crate::seal::attempt::KeyAttempt;
-use crate::seal::root_token::{self, ROOT_TOKEN_PATH};
+use crate::seal::root_token;
 use crate::seal::{SEAL_CONFIG_PATH, SealConfig, SealConfigError, ShareFormatError};
 use crate::secret::SecretBytes;
 use crate::storage::{Backend, SqliteBackend, StorageError};
+use crate::token::{TokenError, TokenStore};
+use crate::{clock, router::MountTable};
 
 pub use init::InitOutput;
 pub use rekey::{RekeyOutcome, RekeyStatus};
@@ -69,6 +71,9 @@ pub enum VaultError {
     /// A path the vault keeps for itself.
     #[error("{0:?} is reserved for the vault's own keys")]
     ReservedPath(String),
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// Raw storage access is off (Vault's `raw_storage_endpoint`).
     #[error("raw storage access is disabled; enable it with raw_storage_endpoint = true")]
     RawDisabled,
@@ -81,6 +86,18 @@ pub enum VaultError {
     /// No randomness.
     #[error(transparent)]
     Random(#[from] RandomError),
+}
+
+impl From<TokenError> for VaultError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Invalid => VaultError::PermissionDenied("permission denied"),
+            TokenError::NotRenewable => VaultError::InvalidRequest("token is not renewable".into()),
+            TokenError::Barrier(b) => b.into(),
+            TokenError::Malformed(m) => VaultError::InvalidRequest(m),
+            TokenError::Random(r) => VaultError::Random(r),
+        }
+    }
 }
 
 impl From<BarrierError> for VaultError {
@@ -132,6 +149,9 @@ pub struct VaultOptions {
 #[derive(Debug)]
 pub struct Vault {
     barrier: Barrier,
+    tokens: TokenStore,
+    // std RwLock: held only to clone or swap the Arc, never across an await.
+    mounts: std::sync::RwLock<Arc<MountTable>>,
     raw_storage: bool,
     // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
     // writes so that two of them never interleave.
@@ -154,6 +174,8 @@ impl Vault {
     pub fn with_options(backend: Arc<dyn Backend>, options: VaultOptions) -> Self {
         Vault {
             barrier: Barrier::new(backend, options.barrier),
+            tokens: TokenStore::new(),
+            mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
             raw_storage: options.raw_storage,
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
         }
@@ -191,7 +213,7 @@ impl Vault {
     pub async fn seal(&self, token: &str) -> Result<(), VaultError> {
         let mut life = self.lifecycle.lock().await;
         self.check_root(token).await?;
-        self.barrier.seal();
+        self.wipe_keys();
         life.rekey = None;
         tracing::info!("vault sealed");
         Ok(())
@@ -240,7 +262,7 @@ impl Vault {
     /// Seals and closes the storage (a clean shutdown).
     pub async fn close(&self) -> Result<(), VaultError> {
         let mut life = self.lifecycle.lock().await;
-        self.barrier.seal();
+        self.wipe_keys();
         life.unseal = None;
         life.rekey = None;
         Ok(self.barrier.backend().close().await?)
@@ -279,7 +301,8 @@ impl Vault {
         self.check_root(token).await
     }
 
-    /// Sealed first (so a sealed vault says so whatever the token), then the token.
+    /// Sealed first (so a sealed vault says so whatever the token), then a live
+    /// token with the `root` policy.
     async fn check_root(&self, token: &str) -> Result<(), VaultError> {
         if self.barrier.is_sealed() {
             return Err(VaultError::Sealed);
@@ -287,20 +310,36 @@ impl Vault {
         if token.is_empty() {
             return Err(VaultError::PermissionDenied("a token is required"));
         }
-        let stored =
-            self.barrier
-                .get_internal(ROOT_TOKEN_PATH)
-                .await?
-                .ok_or(VaultError::Integrity {
-                    path: ROOT_TOKEN_PATH.into(),
-                    reason: "the root token record is missing",
-                })?;
-        let stored = std::str::from_utf8(stored.expose_secret()).unwrap_or_default();
-        if root_token::verify(token, stored) {
-            Ok(())
-        } else {
-            Err(VaultError::PermissionDenied("invalid token"))
+        let entry = self
+            .tokens
+            .lookup(&self.barrier, token, clock::now_unix_millis())
+            .await?;
+        match entry {
+            Some(e) if e.policies.iter().any(|p| p == "root") => Ok(()),
+            _ => Err(VaultError::PermissionDenied("this needs the root token")),
         }
+    }
+
+    /// Loads what lives behind the barrier and is kept in memory: the token hash
+    /// key and the mount table.
+    async fn load_after_unseal(&self) -> Result<(), VaultError> {
+        self.tokens.load(&self.barrier).await?;
+        let table = match self.barrier.get_internal(crate::router::MOUNT_TABLE_PATH).await? {
+            Some(raw) => MountTable::from_stored(raw.expose_secret()).map_err(|_| VaultError::Integrity {
+                path: crate::router::MOUNT_TABLE_PATH.into(),
+                reason: "the mount table does not decode",
+            })?,
+            None => MountTable::with_builtins(),
+        };
+        *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        Ok(())
+    }
+
+    /// Drops every key and everything decrypted that is kept in memory.
+    fn wipe_keys(&self) {
+        self.barrier.seal();
+        self.tokens.unload();
+        *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(MountTable::with_builtins());
     }
 }
 
@@ -358,8 +397,17 @@ mod tests {
                     .to_vec(),
             );
         }
+        let token_key = vault
+            .barrier()
+            .get_internal(crate::token::TOKEN_KEY_PATH)
+            .await
+            .unwrap()
+            .unwrap();
+        keys.push(token_key.expose_secret().to_vec());
+        let token = init.root_token.expose_secret().as_bytes().to_vec();
         let bytes = file_bytes(&db);
         assert!(contains(&bytes, b"app/x"), "the scan reads the files");
+        assert!(!contains(&bytes, &token[2..]), "the root token is stored in the clear");
         for key in &keys {
             // A whole key, and its first half: neither may appear.
             assert!(!contains(&bytes, key), "a key is stored in the clear");

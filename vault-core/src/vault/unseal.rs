@@ -58,6 +58,11 @@ impl Vault {
             .unwrap_or_default();
         let root_key = self.root_key_from(&shares).await?;
         self.barrier.unseal(&root_key).await?;
+        if let Err(e) = self.load_after_unseal().await {
+            // Half-unsealed is not a state: drop the keys again.
+            self.wipe_keys();
+            return Err(e);
+        }
         tracing::info!("vault unsealed");
         Ok(UnsealOutcome {
             status: self.status_from(Some(&config), 0, String::new()),

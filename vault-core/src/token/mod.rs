@@ -1,0 +1,392 @@
+//! The token store: tokens are made, looked up, renewed and revoked here.
+//!
+//! A token is `s.` followed by 36 random alphanumerics (over 210 bits). Only a
+//! keyed hash of it is stored (HMAC-SHA256 under a per-vault key kept in the
+//! barrier), so the database and its backups hold nothing a caller could present.
+//! Tokens form a tree: revoking one revokes its children with it, and a child is
+//! refused once any ancestor has expired.
+//!
+//! Storage (behind the barrier):
+//! - `sys/token/id/<hash>`: the [`TokenEntry`], JSON;
+//! - `sys/token/accessor/<hash of accessor>`: the token's hash;
+//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for revocation.
+
+mod entry;
+
+use std::sync::RwLock;
+
+use ring::hmac;
+
+use crate::barrier::{Barrier, BarrierError, BarrierOp};
+use crate::random::{self, RandomError};
+use crate::secret::{Key256, SecretBytes, SecretString};
+
+pub use entry::{TokenEntry, TokenParams, TtlLimits};
+
+/// Where the token-hash key is stored.
+pub const TOKEN_KEY_PATH: &str = "core/token-hmac-key";
+const ID_PREFIX: &str = "sys/token/id/";
+const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
+const PARENT_PREFIX: &str = "sys/token/parent/";
+/// Bounds the walk up a token's ancestry.
+const MAX_DEPTH: usize = 64;
+
+/// Why a token operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No such token, or it expired or was used up (one answer for all).
+    #[error("permission denied")]
+    Invalid,
+    /// The token cannot be renewed.
+    #[error("token is not renewable")]
+    NotRenewable,
+    /// The barrier failed.
+    #[error(transparent)]
+    Barrier(#[from] BarrierError),
+    /// A stored entry does not decode.
+    #[error("stored token entry is malformed: {0}")]
+    Malformed(String),
+    /// No randomness.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+/// The token store. Holds only the hash key (loaded at unseal, wiped at seal);
+/// everything else is in the barrier.
+#[derive(Debug, Default)]
+pub struct TokenStore {
+    // std RwLock: held only to copy the key out, never across an await.
+    key: RwLock<Option<Key256>>,
+    // Serialises use-count decrements, so a token with N uses works N times even
+    // when used concurrently. A tokio Mutex: held across the storage write.
+    uses: tokio::sync::Mutex<()>,
+}
+
+/// A new token: `s.` and 36 random alphanumerics.
+pub fn generate_token() -> Result<SecretString, RandomError> {
+    Ok(SecretString::new(format!(
+        "s.{}",
+        random::alphanumeric(36)?
+    )))
+}
+
+impl TokenStore {
+    /// An empty (sealed) store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads the hash key at unseal.
+    pub(crate) async fn load(&self, barrier: &Barrier) -> Result<(), TokenError> {
+        let stored = barrier.get_internal(TOKEN_KEY_PATH).await?;
+        let key = stored
+            .and_then(|k| Key256::from_slice(k.expose_secret()))
+            .ok_or_else(|| TokenError::Malformed("the token hash key is missing".into()))?;
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = Some(key);
+        Ok(())
+    }
+
+    /// Wipes the hash key at seal.
+    pub(crate) fn unload(&self) {
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The keyed hash of a token or accessor, hex.
+    pub fn hash(&self, value: &str) -> Result<String, TokenError> {
+        let guard = self.key.read().map_err(|_| TokenError::Invalid)?;
+        let key = guard
+            .as_ref()
+            .ok_or(TokenError::Barrier(BarrierError::Sealed))?;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        Ok(hex::encode(hmac::sign(&key, value.as_bytes())))
+    }
+
+    /// The storage records of the first (root) token, for init: the hash key, the
+    /// entry and its accessor index, with `key` as the hash key.
+    pub(crate) fn initial_records(
+        key: &Key256,
+        token: &str,
+        now: u64,
+    ) -> Result<Vec<(String, SecretBytes)>, TokenError> {
+        let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        let hash = |v: &str| hex::encode(hmac::sign(&mac, v.as_bytes()));
+        let accessor = random::alphanumeric(24)?;
+        let entry = TokenEntry {
+            id_hash: hash(token),
+            accessor: accessor.clone(),
+            parent: String::new(),
+            policies: vec!["root".into()],
+            path: "auth/token/root".into(),
+            display_name: "root".into(),
+            meta: Default::default(),
+            num_uses: 0,
+            creation_time: now,
+            creation_ttl: 0,
+            expire_time: 0,
+            explicit_max_ttl: 0,
+            period: 0,
+            max_expire_time: 0,
+            renewable: false,
+            bound_cidrs: vec![],
+        };
+        Ok(vec![
+            (
+                TOKEN_KEY_PATH.into(),
+                SecretBytes::new(key.expose_secret().to_vec()),
+            ),
+            (format!("{ID_PREFIX}{}", entry.id_hash), encode(&entry)?),
+            (
+                format!("{ACCESSOR_PREFIX}{}", hash(&accessor)),
+                SecretBytes::new(entry.id_hash.clone().into_bytes()),
+            ),
+        ])
+    }
+
+    /// Stores a new token made from `params` under `parent` (an orphan when
+    /// `None`). Returns the token, which is never stored, and its entry.
+    pub async fn create(
+        &self,
+        barrier: &Barrier,
+        params: &TokenParams,
+        parent: Option<&TokenEntry>,
+        limits: TtlLimits,
+        now: u64,
+    ) -> Result<(SecretString, TokenEntry), TokenError> {
+        let token = generate_token()?;
+        let accessor = random::alphanumeric(24)?;
+        let root = params.policies.iter().any(|p| p == "root");
+        let (ttl, expire, max_expire) = TokenEntry::deadlines(params, limits, root, now);
+        let entry = TokenEntry {
+            id_hash: self.hash(token.expose_secret())?,
+            accessor: accessor.clone(),
+            parent: parent.map(|p| p.id_hash.clone()).unwrap_or_default(),
+            policies: params.policies.clone(),
+            path: params.path.clone(),
+            display_name: params.display_name.clone(),
+            meta: params.meta.clone(),
+            num_uses: params.num_uses,
+            creation_time: now,
+            creation_ttl: ttl,
+            expire_time: expire,
+            explicit_max_ttl: params.explicit_max_ttl,
+            period: params.period,
+            max_expire_time: max_expire,
+            renewable: params.renewable && expire != 0,
+            bound_cidrs: params.bound_cidrs.clone(),
+        };
+        let mut ops = vec![
+            BarrierOp::Put {
+                path: format!("{ID_PREFIX}{}", entry.id_hash),
+                value: encode(&entry)?,
+            },
+            BarrierOp::Put {
+                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&accessor)?),
+                value: SecretBytes::new(entry.id_hash.clone().into_bytes()),
+            },
+        ];
+        if !entry.parent.is_empty() {
+            ops.push(BarrierOp::Put {
+                path: format!("{PARENT_PREFIX}{}/{}", entry.parent, entry.id_hash),
+                value: SecretBytes::default(),
+            });
+        }
+        barrier.batch(ops).await?;
+        Ok((token, entry))
+    }
+
+    /// The live entry of `token`, or `None`. An expired token, or one whose
+    /// ancestor has expired or gone, is revoked on the spot and is `None`.
+    pub async fn lookup(
+        &self,
+        barrier: &Barrier,
+        token: &str,
+        now: u64,
+    ) -> Result<Option<TokenEntry>, TokenError> {
+        let hash = self.hash(token)?;
+        self.lookup_hash(barrier, &hash, now).await
+    }
+
+    /// The live entry behind an accessor, or `None`.
+    pub async fn lookup_accessor(
+        &self,
+        barrier: &Barrier,
+        accessor: &str,
+        now: u64,
+    ) -> Result<Option<TokenEntry>, TokenError> {
+        let index = format!("{ACCESSOR_PREFIX}{}", self.hash(accessor)?);
+        let Some(hash) = barrier.get(&index).await? else {
+            return Ok(None);
+        };
+        let hash = String::from_utf8_lossy(hash.expose_secret()).into_owned();
+        self.lookup_hash(barrier, &hash, now).await
+    }
+
+    async fn lookup_hash(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        now: u64,
+    ) -> Result<Option<TokenEntry>, TokenError> {
+        let Some(entry) = self.read(barrier, hash).await? else {
+            return Ok(None);
+        };
+        if entry.is_expired(now) {
+            self.revoke_tree(barrier, &entry.id_hash).await?;
+            return Ok(None);
+        }
+        // Every ancestor must still be alive; the first dead one takes its whole
+        // subtree (this token included) with it.
+        let mut parent = entry.parent.clone();
+        for _ in 0..MAX_DEPTH {
+            if parent.is_empty() {
+                return Ok(Some(entry));
+            }
+            match self.read(barrier, &parent).await? {
+                Some(p) if !p.is_expired(now) => parent = p.parent,
+                Some(p) => {
+                    self.revoke_tree(barrier, &p.id_hash).await?;
+                    return Ok(None);
+                }
+                None => {
+                    self.revoke_tree(barrier, &entry.id_hash).await?;
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(entry))
+    }
+
+    /// Looks `token` up and spends one use of it. The use that brings a limited
+    /// token to zero is allowed, and the token is revoked after it.
+    pub async fn use_token(
+        &self,
+        barrier: &Barrier,
+        token: &str,
+        now: u64,
+    ) -> Result<TokenEntry, TokenError> {
+        let entry = self
+            .lookup(barrier, token, now)
+            .await?
+            .ok_or(TokenError::Invalid)?;
+        if entry.num_uses == 0 {
+            return Ok(entry);
+        }
+        let _serial = self.uses.lock().await;
+        // Read again under the lock: another request may have spent a use.
+        let mut entry = self
+            .read(barrier, &entry.id_hash)
+            .await?
+            .ok_or(TokenError::Invalid)?;
+        if entry.num_uses == 1 {
+            self.revoke_tree(barrier, &entry.id_hash).await?;
+            entry.num_uses = 0;
+            return Ok(entry);
+        }
+        entry.num_uses -= 1;
+        self.write(barrier, &entry).await?;
+        Ok(entry)
+    }
+
+    /// Renews `entry` at `now` by `increment` ms (0: its creation TTL); returns the
+    /// renewed entry and a warning when the TTL was capped.
+    pub async fn renew(
+        &self,
+        barrier: &Barrier,
+        mut entry: TokenEntry,
+        increment: u64,
+        now: u64,
+    ) -> Result<(TokenEntry, Option<String>), TokenError> {
+        if !entry.renewable {
+            return Err(TokenError::NotRenewable);
+        }
+        let warning = entry.renew(increment, now);
+        self.write(barrier, &entry).await?;
+        Ok((entry, warning))
+    }
+
+    /// Revokes the token with this hash and every descendant.
+    pub async fn revoke_tree(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+        // Depth-first, children before parents, so a crash midway leaves no child
+        // whose parent is gone without the lookup noticing.
+        let mut stack = vec![(hash.to_owned(), false)];
+        let mut steps = 0usize;
+        while let Some((current, expanded)) = stack.pop() {
+            steps += 1;
+            if steps > 1_000_000 {
+                break;
+            }
+            if !expanded {
+                stack.push((current.clone(), true));
+                for child in barrier.list(&format!("{PARENT_PREFIX}{current}/")).await? {
+                    stack.push((child.trim_end_matches('/').to_owned(), false));
+                }
+                continue;
+            }
+            self.remove(barrier, &current).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes only this token; its children become orphans.
+    pub async fn revoke_orphan(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+        for child in barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
+            let child = child.trim_end_matches('/');
+            if let Some(mut entry) = self.read(barrier, child).await? {
+                entry.parent.clear();
+                self.write(barrier, &entry).await?;
+            }
+            barrier
+                .delete(&format!("{PARENT_PREFIX}{hash}/{child}"))
+                .await?;
+        }
+        self.remove(barrier, hash).await
+    }
+
+    async fn remove(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+        let Some(entry) = self.read(barrier, hash).await? else {
+            return Ok(());
+        };
+        let mut ops = vec![
+            BarrierOp::Delete {
+                path: format!("{ID_PREFIX}{hash}"),
+            },
+            BarrierOp::Delete {
+                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&entry.accessor)?),
+            },
+        ];
+        if !entry.parent.is_empty() {
+            ops.push(BarrierOp::Delete {
+                path: format!("{PARENT_PREFIX}{}/{hash}", entry.parent),
+            });
+        }
+        barrier.batch(ops).await?;
+        Ok(())
+    }
+
+    async fn read(&self, barrier: &Barrier, hash: &str) -> Result<Option<TokenEntry>, TokenError> {
+        let Some(raw) = barrier.get(&format!("{ID_PREFIX}{hash}")).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(raw.expose_secret())
+            .map(Some)
+            .map_err(|e| TokenError::Malformed(e.to_string()))
+    }
+
+    async fn write(&self, barrier: &Barrier, entry: &TokenEntry) -> Result<(), TokenError> {
+        let value = encode(entry)?;
+        barrier
+            .put(
+                &format!("{ID_PREFIX}{}", entry.id_hash),
+                value.expose_secret(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn encode(entry: &TokenEntry) -> Result<SecretBytes, TokenError> {
+    serde_json::to_vec(entry)
+        .map(SecretBytes::new)
+        .map_err(|e| TokenError::Malformed(e.to_string()))
+}
