@@ -36,7 +36,10 @@
 pub mod barrier;
 pub mod clock;
 pub mod engines;
+pub mod net;
+pub mod params;
 pub mod path;
+pub mod policy;
 pub mod random;
 pub mod request;
 pub mod router;

@@ -4,6 +4,7 @@
 //! a [`View`] of the barrier confined to the mount's storage prefix. It never sees
 //! tokens or policies: the pipeline has decided access before calling it.
 
+pub mod kv;
 pub mod view;
 
 use async_trait::async_trait;
@@ -62,6 +63,12 @@ pub trait LogicalBackend: Send + Sync + std::fmt::Debug {
     /// `Update` for the ACL. The default says nothing exists (every write creates).
     async fn exists(&self, _view: &View<'_>, _path: &str) -> Result<bool, EngineError> {
         Ok(false)
+    }
+
+    /// True for paths that take no token (an auth method's login). The pipeline
+    /// skips the token and ACL for them; the handler itself checks credentials.
+    fn is_login_path(&self, _path: &str) -> bool {
+        false
     }
 
     /// Handles one request.

@@ -3,10 +3,10 @@
 use crate::barrier::Barrier;
 use crate::clock;
 use crate::seal::root_token;
-use crate::token::{self, TokenStore};
 use crate::seal::{self, SEAL_CONFIG_PATH, SealConfig, Share, config, shamir};
 use crate::secret::{Key256, SecretString};
 use crate::storage::BatchOp;
+use crate::token::{self, TokenStore};
 
 use super::{Vault, VaultError};
 

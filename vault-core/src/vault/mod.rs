@@ -5,8 +5,15 @@
 //! Every front end (vaultd's gRPC services, an embedding application) goes
 //! through these methods; none decides on its own whether a caller may act.
 
+mod handle;
 mod init;
+mod mounts;
+#[cfg(test)]
+mod pipeline_tests;
+mod policies;
 mod rekey;
+mod sys_backend;
+mod token_backend;
 mod unseal;
 
 use std::sync::Arc;
@@ -74,6 +81,18 @@ pub enum VaultError {
     /// The request is malformed; the message says how.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The path is not in canonical form.
+    #[error(transparent)]
+    InvalidPath(#[from] crate::path::PathError),
+    /// Nothing at the path, or no mount serves it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation is not served on the path.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A precondition (check-and-set) failed.
+    #[error("{0}")]
+    Conflict(String),
     /// Raw storage access is off (Vault's `raw_storage_endpoint`).
     #[error("raw storage access is disabled; enable it with raw_storage_endpoint = true")]
     RawDisabled,
@@ -96,6 +115,20 @@ impl From<TokenError> for VaultError {
             TokenError::Barrier(b) => b.into(),
             TokenError::Malformed(m) => VaultError::InvalidRequest(m),
             TokenError::Random(r) => VaultError::Random(r),
+        }
+    }
+}
+
+impl From<crate::engines::EngineError> for VaultError {
+    fn from(e: crate::engines::EngineError) -> Self {
+        use crate::engines::EngineError as E;
+        match e {
+            E::NotFound(p) => VaultError::NotFound(format!("no value found at {p:?}")),
+            E::InvalidRequest(m) => VaultError::InvalidRequest(m),
+            e @ E::UnsupportedOperation { .. } => VaultError::Unsupported(e.to_string()),
+            E::Conflict(m) => VaultError::Conflict(m),
+            E::PermissionDenied => VaultError::PermissionDenied("permission denied"),
+            E::Barrier(b) => b.into(),
         }
     }
 }
@@ -150,6 +183,14 @@ pub struct VaultOptions {
 pub struct Vault {
     barrier: Barrier,
     tokens: TokenStore,
+    policies: policies::PolicyCache,
+    // One handler per mount, by mount UUID. A std lock: held only to look up or
+    // insert, never across an await.
+    engines: std::sync::RwLock<
+        std::collections::HashMap<String, Arc<dyn crate::engines::LogicalBackend>>,
+    >,
+    // Serialises changes to the mount table. A tokio Mutex: held across the write.
+    mount_writes: tokio::sync::Mutex<()>,
     // std RwLock: held only to clone or swap the Arc, never across an await.
     mounts: std::sync::RwLock<Arc<MountTable>>,
     raw_storage: bool,
@@ -175,6 +216,9 @@ impl Vault {
         Vault {
             barrier: Barrier::new(backend, options.barrier),
             tokens: TokenStore::new(),
+            policies: policies::PolicyCache::default(),
+            engines: std::sync::RwLock::new(std::collections::HashMap::new()),
+            mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
             raw_storage: options.raw_storage,
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
@@ -324,11 +368,17 @@ impl Vault {
     /// key and the mount table.
     async fn load_after_unseal(&self) -> Result<(), VaultError> {
         self.tokens.load(&self.barrier).await?;
-        let table = match self.barrier.get_internal(crate::router::MOUNT_TABLE_PATH).await? {
-            Some(raw) => MountTable::from_stored(raw.expose_secret()).map_err(|_| VaultError::Integrity {
-                path: crate::router::MOUNT_TABLE_PATH.into(),
-                reason: "the mount table does not decode",
-            })?,
+        let table = match self
+            .barrier
+            .get_internal(crate::router::MOUNT_TABLE_PATH)
+            .await?
+        {
+            Some(raw) => {
+                MountTable::from_stored(raw.expose_secret()).map_err(|_| VaultError::Integrity {
+                    path: crate::router::MOUNT_TABLE_PATH.into(),
+                    reason: "the mount table does not decode",
+                })?
+            }
             None => MountTable::with_builtins(),
         };
         *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
@@ -339,7 +389,12 @@ impl Vault {
     fn wipe_keys(&self) {
         self.barrier.seal();
         self.tokens.unload();
-        *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(MountTable::with_builtins());
+        self.policies.clear();
+        if let Ok(mut engines) = self.engines.write() {
+            engines.clear();
+        }
+        *self.mounts.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(MountTable::with_builtins());
     }
 }
 
@@ -407,7 +462,10 @@ mod tests {
         let token = init.root_token.expose_secret().as_bytes().to_vec();
         let bytes = file_bytes(&db);
         assert!(contains(&bytes, b"app/x"), "the scan reads the files");
-        assert!(!contains(&bytes, &token[2..]), "the root token is stored in the clear");
+        assert!(
+            !contains(&bytes, &token[2..]),
+            "the root token is stored in the clear"
+        );
         for key in &keys {
             // A whole key, and its first half: neither may appear.
             assert!(!contains(&bytes, key), "a key is stored in the clear");

@@ -100,11 +100,17 @@ async fn store_next_version(
     }));
     ops.push(record::put(record::meta_path(key), &meta)?);
     view.batch(ops).await?;
-    Ok(Response::with_data(meta.version_data(version, &version_meta)))
+    Ok(Response::with_data(
+        meta.version_data(version, &version_meta),
+    ))
 }
 
 /// `data/<key>` create or update: `{"data": {...}, "options": {"cas": N}}`.
-pub(super) async fn write(view: &View<'_>, key: &str, data: &Data) -> Result<Response, EngineError> {
+pub(super) async fn write(
+    view: &View<'_>,
+    key: &str,
+    data: &Data,
+) -> Result<Response, EngineError> {
     let secret = params::secret_data(data)?;
     let cas = params::cas(data)?;
     let config = record::load_config(view).await?;
@@ -115,7 +121,11 @@ pub(super) async fn write(view: &View<'_>, key: &str, data: &Data) -> Result<Res
 }
 
 /// `data/<key>` patch: merges `data` into the latest version as a new version.
-pub(super) async fn patch(view: &View<'_>, key: &str, data: &Data) -> Result<Response, EngineError> {
+pub(super) async fn patch(
+    view: &View<'_>,
+    key: &str,
+    data: &Data,
+) -> Result<Response, EngineError> {
     let not_found = || EngineError::NotFound(format!("data/{key}"));
     let patch = params::secret_data(data)?;
     let cas = params::cas(data)?;
@@ -123,7 +133,11 @@ pub(super) async fn patch(view: &View<'_>, key: &str, data: &Data) -> Result<Res
     let meta = record::load_meta(view, key).await?.ok_or_else(not_found)?;
     check_cas(&config, Some(&meta), cas)?;
     let current = meta.current_version;
-    if !meta.versions.get(&current).is_some_and(VersionMeta::is_live) {
+    if !meta
+        .versions
+        .get(&current)
+        .is_some_and(VersionMeta::is_live)
+    {
         return Err(not_found());
     }
     let latest = record::load_version(view, key, current)
@@ -133,7 +147,9 @@ pub(super) async fn patch(view: &View<'_>, key: &str, data: &Data) -> Result<Res
     params::merge_patch(&mut merged, &Value::Object(patch.clone()));
     let Value::Object(merged) = merged else {
         // Merging an object into an object yields an object.
-        return Err(EngineError::InvalidRequest("the patch did not yield an object".into()));
+        return Err(EngineError::InvalidRequest(
+            "the patch did not yield an object".into(),
+        ));
     };
     store_next_version(view, key, &config, meta, &merged).await
 }

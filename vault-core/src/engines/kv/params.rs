@@ -154,7 +154,9 @@ fn check_custom_count(map: &BTreeMap<String, String>) -> Result<(), EngineError>
 
 /// `custom_metadata` to replace the stored one with, if given: an object of
 /// string to string.
-pub(super) fn custom_metadata(data: &Data) -> Result<Option<BTreeMap<String, String>>, EngineError> {
+pub(super) fn custom_metadata(
+    data: &Data,
+) -> Result<Option<BTreeMap<String, String>>, EngineError> {
     let object = match data.get("custom_metadata") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(object)) => object,
@@ -255,8 +257,14 @@ mod tests {
 
     #[test]
     fn versions_accept_vaults_shapes() {
-        assert_eq!(versions(&data(json!({"versions": [2, "1", 2]}))).unwrap(), [1, 2]);
-        assert_eq!(versions(&data(json!({"versions": "3, 1"}))).unwrap(), [1, 3]);
+        assert_eq!(
+            versions(&data(json!({"versions": [2, "1", 2]}))).unwrap(),
+            [1, 2]
+        );
+        assert_eq!(
+            versions(&data(json!({"versions": "3, 1"}))).unwrap(),
+            [1, 3]
+        );
         assert_eq!(versions(&data(json!({"versions": 4}))).unwrap(), [4]);
         assert!(versions(&data(json!({}))).is_err());
         assert!(versions(&data(json!({"versions": []}))).is_err());

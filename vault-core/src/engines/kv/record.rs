@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::barrier::{BarrierError, BarrierOp};
@@ -229,8 +229,16 @@ pub(super) async fn config_exists(view: &View<'_>) -> Result<bool, EngineError> 
     Ok(view.get(CONFIG_PATH).await?.is_some())
 }
 
+/// True if `key` exists (its metadata does), without decoding it.
+pub(super) async fn meta_exists(view: &View<'_>, key: &str) -> Result<bool, EngineError> {
+    Ok(view.get(&meta_path(key)).await?.is_some())
+}
+
 /// `key`'s metadata, if the key exists.
-pub(super) async fn load_meta(view: &View<'_>, key: &str) -> Result<Option<KeyMetadata>, EngineError> {
+pub(super) async fn load_meta(
+    view: &View<'_>,
+    key: &str,
+) -> Result<Option<KeyMetadata>, EngineError> {
     load(view, &meta_path(key)).await
 }
 

@@ -1,0 +1,205 @@
+//! `Vault::handle`: the one path every request takes (DESIGN.md, "The way of a
+//! request"): sealed check, path normalisation, routing, token, ACL, audit hook,
+//! the mount's handler, then the response's token (for logins) or lease.
+
+use std::sync::Arc;
+
+use crate::clock;
+use crate::engines::{EngineRequest, LogicalBackend, View};
+use crate::path;
+use crate::policy::Acl;
+use crate::request::{Operation, Request, Response};
+use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
+use crate::token::TokenEntry;
+
+use super::{Vault, VaultError};
+
+/// Paths only a token with `sudo` on them (or root) may use, as in Vault.
+const SUDO_PATHS: &[&str] = &[
+    "auth/token/create-orphan",
+    "auth/token/revoke-orphan",
+    "auth/token/accessors/",
+    "sys/auth/",
+    "sys/raw",
+    "sys/rotate",
+    "sys/seal",
+    "sys/audit",
+    "sys/leases/revoke-prefix/",
+    "sys/leases/revoke-force/",
+];
+
+fn needs_sudo(path: &str, op: Operation) -> bool {
+    // Reading the auth table is not privileged; changing it is.
+    if path.starts_with("sys/auth/") && matches!(op, Operation::Read | Operation::List) {
+        return false;
+    }
+    SUDO_PATHS.iter().any(|p| path.starts_with(p))
+}
+
+/// Who is calling, once the token and the ACL have been checked.
+#[derive(Debug)]
+pub(super) struct Caller {
+    /// The caller's token entry (`None` on an unauthenticated login path).
+    pub token: Option<TokenEntry>,
+    /// The ACL's `sudo` for the path.
+    pub sudo: bool,
+}
+
+impl Vault {
+    /// Handles one request from any front end.
+    pub async fn handle(&self, mut request: Request) -> Result<Response, VaultError> {
+        if self.barrier.is_sealed() {
+            return Err(VaultError::Sealed);
+        }
+        request.path = path::normalize(&request.path, request.operation == Operation::List)?;
+        let mounts = self.mount_table();
+        let (mount, relative) = mounts.route(&request.path).ok_or_else(|| {
+            VaultError::NotFound(format!("no handler for route {:?}", request.path))
+        })?;
+        let mount = mount.clone();
+        let relative = relative.to_owned();
+        let engine = self.engine_for(&mount)?;
+
+        let login = engine.as_ref().is_some_and(|e| e.is_login_path(&relative));
+        let caller = if login {
+            Caller {
+                token: None,
+                sudo: false,
+            }
+        } else {
+            let token = self.authenticate(&request).await?;
+            if request.operation == Operation::Create || request.operation == Operation::Update {
+                request.operation = self
+                    .write_operation(engine.as_deref(), &mount, &relative)
+                    .await?;
+            }
+            let acl = self.acl_for(&token.policies).await?;
+            let sudo = self.authorize(&acl, &request)?;
+            Caller {
+                token: Some(token),
+                sudo,
+            }
+        };
+
+        // Audit hook: the audit issue records the request here, fail-closed.
+
+        let response = match mount.kind.as_str() {
+            SYSTEM_KIND => self.handle_sys(&request, &relative, &caller).await?,
+            TOKEN_KIND => {
+                self.handle_token(&request, &relative, &caller, &mount)
+                    .await?
+            }
+            _ => {
+                let engine = engine.ok_or_else(|| {
+                    VaultError::NotFound(format!("no handler for route {:?}", request.path))
+                })?;
+                let view = View::new(&self.barrier, mount.storage_prefix());
+                let engine_request = EngineRequest {
+                    operation: request.operation,
+                    path: &relative,
+                    data: &request.data,
+                    remote_addr: request.remote_addr,
+                };
+                engine.handle(&view, engine_request).await?
+            }
+        };
+
+        // Lease hook: the leases issue registers secrets with leases here.
+        // Audit hook: the audit issue records the response here.
+        Ok(response)
+    }
+
+    /// The caller's live token, with one use spent. Missing, unknown, expired and
+    /// used-up tokens all get the same answer.
+    async fn authenticate(&self, request: &Request) -> Result<TokenEntry, VaultError> {
+        let token = request
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret())
+            .filter(|t| !t.is_empty())
+            .ok_or(VaultError::PermissionDenied("permission denied"))?;
+        let entry = self
+            .tokens
+            .use_token(&self.barrier, token, clock::now_unix_millis())
+            .await?;
+        if !entry.bound_cidrs.is_empty() {
+            let allowed = request
+                .remote_addr
+                .is_some_and(|ip| crate::net::any_contains(&entry.bound_cidrs, ip));
+            if !allowed {
+                return Err(VaultError::PermissionDenied("permission denied"));
+            }
+        }
+        Ok(entry)
+    }
+
+    /// A write is `create` where nothing exists yet and `update` where something
+    /// does, for the engines that can tell; everything else is an update.
+    async fn write_operation(
+        &self,
+        engine: Option<&dyn LogicalBackend>,
+        mount: &MountEntry,
+        relative: &str,
+    ) -> Result<Operation, VaultError> {
+        let Some(engine) = engine else {
+            return Ok(Operation::Update);
+        };
+        let view = View::new(&self.barrier, mount.storage_prefix());
+        Ok(match engine.exists(&view, relative).await? {
+            true => Operation::Update,
+            false => Operation::Create,
+        })
+    }
+
+    /// Decides the request by the ACL; returns whether the caller has `sudo`.
+    fn authorize(&self, acl: &Acl, request: &Request) -> Result<bool, VaultError> {
+        let decision = acl.check(request.operation, &request.path, Some(&request.data));
+        if !decision.allowed {
+            tracing::debug!(path = %request.path, reason = %decision.reason, "request denied");
+            return Err(VaultError::PermissionDenied("permission denied"));
+        }
+        if needs_sudo(&request.path, request.operation) && !decision.sudo {
+            return Err(VaultError::PermissionDenied(
+                "permission denied: this path needs sudo",
+            ));
+        }
+        Ok(decision.sudo)
+    }
+
+    /// The handler of a mount served by an engine (`None` for the built-ins).
+    pub(super) fn engine_for(
+        &self,
+        mount: &MountEntry,
+    ) -> Result<Option<Arc<dyn LogicalBackend>>, VaultError> {
+        if matches!(mount.kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
+            return Ok(None);
+        }
+        if let Some(engine) = self
+            .engines
+            .read()
+            .ok()
+            .and_then(|m| m.get(&mount.uuid).cloned())
+        {
+            return Ok(Some(engine));
+        }
+        let engine = super::mounts::new_engine(&mount.kind)?;
+        if let Ok(mut engines) = self.engines.write() {
+            engines.insert(mount.uuid.clone(), Arc::clone(&engine));
+        }
+        Ok(Some(engine))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_paths() {
+        assert!(needs_sudo("sys/auth/approle", Operation::Update));
+        assert!(!needs_sudo("sys/auth/approle", Operation::Read));
+        assert!(needs_sudo("auth/token/create-orphan", Operation::Update));
+        assert!(!needs_sudo("auth/token/create", Operation::Update));
+        assert!(!needs_sudo("sys/mounts/secret", Operation::Update));
+    }
+}

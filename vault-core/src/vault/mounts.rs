@@ -1,0 +1,170 @@
+//! Enabling, disabling and tuning mounts, and the engine behind each kind.
+//!
+//! The table is stored behind the barrier at `core/mounts` and kept in memory as
+//! an `Arc` that is swapped whole, so a request routes on one consistent table.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::engines::LogicalBackend;
+use crate::engines::kv::KvV2;
+use crate::router::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
+
+use super::{Vault, VaultError};
+
+/// Secrets engines this build serves.
+const SECRET_KINDS: &[&str] = &["kv"];
+/// Auth methods this build serves (beyond the built-in token store).
+const AUTH_KINDS: &[&str] = &[];
+
+/// A fresh handler for a mount of `kind`.
+pub(super) fn new_engine(kind: &str) -> Result<Arc<dyn LogicalBackend>, VaultError> {
+    match kind {
+        "kv" => Ok(Arc::new(KvV2::new())),
+        other => Err(VaultError::InvalidRequest(format!(
+            "no handler for mount type {other:?}"
+        ))),
+    }
+}
+
+impl Vault {
+    /// The current mount table.
+    pub(super) fn mount_table(&self) -> Arc<MountTable> {
+        self.mounts
+            .read()
+            .map(|t| Arc::clone(&t))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// Mounts `kind` at `path` (`auth/<name>` for an auth method).
+    pub(super) async fn enable_mount(
+        &self,
+        path: &str,
+        kind: &str,
+        description: String,
+        config: MountConfig,
+        mut options: BTreeMap<String, String>,
+    ) -> Result<MountEntry, VaultError> {
+        let auth = path.starts_with("auth/");
+        let (known, class) = if auth {
+            (AUTH_KINDS, "auth method")
+        } else {
+            (SECRET_KINDS, "secrets engine")
+        };
+        if !known.contains(&kind) {
+            return Err(VaultError::InvalidRequest(format!(
+                "unknown {class} type {kind:?} (this build serves: {})",
+                if known.is_empty() {
+                    "none yet".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        if kind == "kv" {
+            match options.get("version").map(String::as_str) {
+                None | Some("2") => {
+                    options.insert("version".into(), "2".into());
+                }
+                Some(v) => {
+                    return Err(VaultError::InvalidRequest(format!(
+                        "kv version {v:?} is not supported; only version 2 is"
+                    )));
+                }
+            }
+        }
+        let _serial = self.mount_writes.lock().await;
+        let mut table = (*self.mount_table()).clone();
+        let entry = table
+            .mount(path, kind, description, config, options)
+            .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        self.store_mounts(table).await?;
+        tracing::info!(path = %entry.path, kind, "mount enabled");
+        Ok(entry)
+    }
+
+    /// Unmounts `path` and deletes everything it stored.
+    pub(super) async fn disable_mount(&self, path: &str) -> Result<(), VaultError> {
+        let _serial = self.mount_writes.lock().await;
+        let mut table = (*self.mount_table()).clone();
+        let entry = table
+            .unmount(path)
+            .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        self.store_mounts(table).await?;
+        if let Ok(mut engines) = self.engines.write() {
+            engines.remove(&entry.uuid);
+        }
+        self.delete_tree(&entry.storage_prefix()).await?;
+        tracing::info!(path = %entry.path, "mount disabled");
+        Ok(())
+    }
+
+    /// Changes a mount's TTL tuning; fields left `None` keep their value.
+    pub(super) async fn tune_mount(
+        &self,
+        path: &str,
+        default_ttl: Option<u64>,
+        max_ttl: Option<u64>,
+    ) -> Result<MountEntry, VaultError> {
+        let _serial = self.mount_writes.lock().await;
+        let mut table = (*self.mount_table()).clone();
+        let wanted = if path.ends_with('/') {
+            path.to_owned()
+        } else {
+            format!("{path}/")
+        };
+        let entry = table
+            .entries
+            .iter_mut()
+            .find(|e| e.path == wanted)
+            .ok_or_else(|| VaultError::NotFound(format!("no mount at {wanted}")))?;
+        if let Some(d) = default_ttl {
+            entry.config.default_lease_ttl = d;
+        }
+        if let Some(m) = max_ttl {
+            entry.config.max_lease_ttl = m;
+        }
+        if entry.config.max_lease_ttl != 0
+            && entry.config.default_lease_ttl > entry.config.max_lease_ttl
+        {
+            return Err(VaultError::InvalidRequest(
+                "default_lease_ttl cannot be larger than max_lease_ttl".into(),
+            ));
+        }
+        let tuned = entry.clone();
+        self.store_mounts(table).await?;
+        Ok(tuned)
+    }
+
+    async fn store_mounts(&self, table: MountTable) -> Result<(), VaultError> {
+        let bytes = table
+            .to_stored()
+            .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        self.barrier.put_internal(MOUNT_TABLE_PATH, &bytes).await?;
+        *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        Ok(())
+    }
+
+    /// Deletes every key under `prefix` (bounded, depth first).
+    async fn delete_tree(&self, prefix: &str) -> Result<(), VaultError> {
+        let mut pending = vec![prefix.to_owned()];
+        let mut budget = 10_000_000usize;
+        while let Some(dir) = pending.pop() {
+            for child in self.barrier.list(&dir).await? {
+                budget = budget.saturating_sub(1);
+                if budget == 0 {
+                    return Err(VaultError::InvalidRequest(format!(
+                        "too many keys under {prefix}"
+                    )));
+                }
+                let full = format!("{dir}{child}");
+                if child.ends_with('/') {
+                    pending.push(full);
+                } else {
+                    self.barrier.delete(&full).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

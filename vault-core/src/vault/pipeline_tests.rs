@@ -1,0 +1,352 @@
+//! The request pipeline end to end inside the library: tokens, policies, mounts
+//! and KV v2 through `Vault::handle`, over an in-memory backend.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::request::{Data, Operation, Request, Response};
+use crate::storage::MemoryBackend;
+use crate::{Vault, VaultError};
+
+fn data(v: Value) -> Data {
+    match v {
+        Value::Object(m) => m,
+        _ => Data::new(),
+    }
+}
+
+struct Fixture {
+    vault: Vault,
+    root: String,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let init = vault.init(1, 1).await.unwrap();
+        vault
+            .unseal(init.shares[0].to_hex().expose_secret())
+            .await
+            .unwrap();
+        let root = init.root_token.expose_secret().to_owned();
+        let f = Fixture { vault, root };
+        f.call(
+            &f.root,
+            Operation::Update,
+            "sys/mounts/secret",
+            json!({"type": "kv"}),
+        )
+        .await
+        .unwrap();
+        f
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        op: Operation,
+        path: &str,
+        body: Value,
+    ) -> Result<Response, VaultError> {
+        self.vault
+            .handle(
+                Request::new(op, path)
+                    .with_token(token)
+                    .with_data(data(body)),
+            )
+            .await
+    }
+
+    async fn token(&self, parent: &str, body: Value) -> String {
+        let r = self
+            .call(parent, Operation::Update, "auth/token/create", body)
+            .await
+            .unwrap();
+        r.auth.unwrap().client_token
+    }
+}
+
+fn denied(r: Result<Response, VaultError>) -> bool {
+    matches!(r, Err(VaultError::PermissionDenied(_)))
+}
+
+#[tokio::test]
+async fn a_read_only_policy_reads_and_nothing_more() {
+    let f = Fixture::new().await;
+    f.call(
+        &f.root,
+        Operation::Update,
+        "secret/data/app",
+        json!({"data": {"pw": "hunter2"}}),
+    )
+    .await
+    .unwrap();
+    f.call(
+        &f.root,
+        Operation::Update,
+        "sys/policy/app-ro",
+        json!({
+            "policy": "path \"secret/data/app\" { capabilities = [\"read\"] }"
+        }),
+    )
+    .await
+    .unwrap();
+    let t = f.token(&f.root, json!({"policies": ["app-ro"]})).await;
+    let read = f
+        .call(&t, Operation::Read, "secret/data/app", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(read.data.unwrap()["data"]["pw"], "hunter2");
+    assert!(denied(
+        f.call(
+            &t,
+            Operation::Update,
+            "secret/data/app",
+            json!({"data": {"x": "y"}})
+        )
+        .await
+    ));
+    assert!(denied(
+        f.call(&t, Operation::Read, "secret/data/other", json!({}))
+            .await
+    ));
+    assert!(denied(
+        f.call(
+            &t,
+            Operation::Update,
+            "sys/policy/app-ro",
+            json!({"policy": ""})
+        )
+        .await
+    ));
+    // The default policy lets it look itself up.
+    let me = f
+        .call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    let policies = me.data.unwrap()["policies"].clone();
+    assert_eq!(policies, json!(["app-ro", "default"]));
+}
+
+#[tokio::test]
+async fn dot_segments_are_refused_before_any_policy() {
+    let f = Fixture::new().await;
+    let r = f
+        .call(&f.root, Operation::Read, "secret/data/a/../b", json!({}))
+        .await;
+    assert!(matches!(r, Err(VaultError::InvalidPath(_))), "{r:?}");
+    // Even without a token: the path is refused before the token is looked at.
+    let r = f
+        .vault
+        .handle(Request::new(Operation::Read, "secret/data/a/../b"))
+        .await;
+    assert!(matches!(r, Err(VaultError::InvalidPath(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn revoking_a_parent_kills_its_children_at_once() {
+    let f = Fixture::new().await;
+    f.call(
+        &f.root,
+        Operation::Update,
+        "sys/policy/tokens",
+        json!({
+            "policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"
+        }),
+    )
+    .await
+    .unwrap();
+    let parent = f.token(&f.root, json!({"policies": ["tokens"]})).await;
+    let child = f.token(&parent, json!({})).await;
+    let grandchild = f.token(&child, json!({})).await;
+    f.call(&child, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    f.call(
+        &f.root,
+        Operation::Update,
+        "auth/token/revoke",
+        json!({"token": parent}),
+    )
+    .await
+    .unwrap();
+    for t in [&parent, &child, &grandchild] {
+        assert!(denied(
+            f.call(t, Operation::Read, "auth/token/lookup-self", json!({}))
+                .await
+        ));
+    }
+}
+
+#[tokio::test]
+async fn children_cannot_gain_policies_or_be_orphans_without_sudo() {
+    let f = Fixture::new().await;
+    f.call(
+        &f.root,
+        Operation::Update,
+        "sys/policy/tokens",
+        json!({
+            "policy": "path \"auth/token/create*\" { capabilities = [\"update\"] }"
+        }),
+    )
+    .await
+    .unwrap();
+    let t = f.token(&f.root, json!({"policies": ["tokens"]})).await;
+    assert!(denied(
+        f.call(
+            &t,
+            Operation::Update,
+            "auth/token/create",
+            json!({"policies": ["root"]})
+        )
+        .await
+    ));
+    assert!(denied(
+        f.call(
+            &t,
+            Operation::Update,
+            "auth/token/create",
+            json!({"policies": ["admin"]})
+        )
+        .await
+    ));
+    assert!(denied(
+        f.call(&t, Operation::Update, "auth/token/create-orphan", json!({}))
+            .await
+    ));
+    assert!(denied(
+        f.call(
+            &t,
+            Operation::Update,
+            "auth/token/create",
+            json!({"no_parent": true})
+        )
+        .await
+    ));
+    f.call(
+        &t,
+        Operation::Update,
+        "auth/token/create",
+        json!({"policies": ["tokens"]}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_two_use_token_works_twice() {
+    let f = Fixture::new().await;
+    let t = f.token(&f.root, json!({"num_uses": 2})).await;
+    f.call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    f.call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    assert!(denied(
+        f.call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn renew_is_capped_at_the_explicit_max_with_a_warning() {
+    let f = Fixture::new().await;
+    let t = f
+        .token(&f.root, json!({"ttl": "1h", "explicit_max_ttl": "90m"}))
+        .await;
+    let r = f
+        .call(
+            &t,
+            Operation::Update,
+            "auth/token/renew-self",
+            json!({"increment": "2h"}),
+        )
+        .await
+        .unwrap();
+    let ttl = r.auth.unwrap().lease_duration;
+    assert!(ttl <= 90 * 60 && ttl > 89 * 60, "{ttl}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("capped")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[tokio::test]
+async fn mounts_and_policies_persist_across_seal() {
+    let f = Fixture::new().await;
+    f.call(
+        &f.root,
+        Operation::Update,
+        "secret/data/x",
+        json!({"data": {"a": "1"}}),
+    )
+    .await
+    .unwrap();
+    f.call(
+        &f.root,
+        Operation::Update,
+        "sys/policy/p",
+        json!({"policy": "path \"secret/*\" { capabilities = [\"list\"] }"}),
+    )
+    .await
+    .unwrap();
+    let listing = f
+        .call(&f.root, Operation::Read, "sys/mounts", json!({}))
+        .await
+        .unwrap();
+    assert!(listing.data.unwrap().contains_key("secret/"));
+    let caps = f
+        .call(
+            &f.root,
+            Operation::Update,
+            "sys/capabilities",
+            json!({"token": f.root, "path": "secret/data/x"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        caps.data.unwrap()["capabilities"],
+        json!([
+            "create", "read", "update", "patch", "delete", "list", "sudo"
+        ])
+    );
+    let p = f
+        .call(&f.root, Operation::Read, "sys/policy/p", json!({}))
+        .await
+        .unwrap();
+    assert!(
+        p.data.unwrap()["rules"]
+            .as_str()
+            .unwrap()
+            .contains("secret/*")
+    );
+    f.call(&f.root, Operation::Delete, "sys/mounts/secret", json!({}))
+        .await
+        .unwrap();
+    let r = f
+        .call(&f.root, Operation::Read, "secret/data/x", json!({}))
+        .await;
+    assert!(matches!(r, Err(VaultError::NotFound(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn sealed_and_tokenless_requests_are_refused() {
+    let f = Fixture::new().await;
+    let r = f
+        .vault
+        .handle(Request::new(Operation::Read, "secret/data/x"))
+        .await;
+    assert!(denied(r));
+    let r = f
+        .call("s.not-a-token", Operation::Read, "secret/data/x", json!({}))
+        .await;
+    assert!(denied(r));
+    f.vault.seal(&f.root).await.unwrap();
+    let r = f
+        .call(&f.root, Operation::Read, "secret/data/x", json!({}))
+        .await;
+    assert!(matches!(r, Err(VaultError::Sealed)));
+}

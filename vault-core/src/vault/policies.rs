@@ -1,0 +1,172 @@
+//! The policy store: policy documents kept behind the barrier at
+//! `sys/policy/<name>`, parsed once and cached until they change, and the ACL a
+//! set of policy names compiles into.
+//!
+//! `root` is built in and immutable. `default` is built in until an operator
+//! writes their own, and cannot be deleted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::policy::{self, Acl, DEFAULT, Policy, ROOT};
+
+use super::{Vault, VaultError};
+
+const POLICY_PREFIX: &str = "sys/policy/";
+
+/// Parsed policies by canonical name. A std lock: held only to read or swap
+/// entries, never across an await.
+#[derive(Debug, Default)]
+pub(super) struct PolicyCache(std::sync::RwLock<HashMap<String, Arc<Policy>>>);
+
+impl PolicyCache {
+    fn get(&self, name: &str) -> Option<Arc<Policy>> {
+        self.0.read().ok()?.get(name).cloned()
+    }
+
+    fn put(&self, name: &str, policy: Arc<Policy>) {
+        if let Ok(mut map) = self.0.write() {
+            map.insert(name.to_owned(), policy);
+        }
+    }
+
+    fn forget(&self, name: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.remove(name);
+        }
+    }
+
+    pub(super) fn clear(&self) {
+        if let Ok(mut map) = self.0.write() {
+            map.clear();
+        }
+    }
+}
+
+impl Vault {
+    /// The policy called `name` (canonical), if it exists.
+    pub(super) async fn policy(&self, name: &str) -> Result<Option<Arc<Policy>>, VaultError> {
+        if name == ROOT {
+            return Ok(Some(policy::root_policy()));
+        }
+        if let Some(p) = self.policies.get(name) {
+            return Ok(Some(p));
+        }
+        let parsed = match self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
+            Some(text) => {
+                let text = String::from_utf8_lossy(text.expose_secret()).into_owned();
+                Arc::new(
+                    policy::parse(name, &text)
+                        .map_err(|e| VaultError::InvalidRequest(e.to_string()))?,
+                )
+            }
+            None if name == DEFAULT => Arc::new(policy::default_policy()),
+            None => return Ok(None),
+        };
+        self.policies.put(name, Arc::clone(&parsed));
+        Ok(Some(parsed))
+    }
+
+    /// The ACL of a token with `names`. Names that no longer exist grant nothing.
+    pub(super) async fn acl_for(&self, names: &[String]) -> Result<Acl, VaultError> {
+        let mut set = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(p) = self.policy(name).await? {
+                set.push(p);
+            }
+        }
+        Ok(Acl::new(&set))
+    }
+
+    /// The document text of `name`, if stored (or the built-in default's rules).
+    pub(super) async fn policy_text(&self, name: &str) -> Result<Option<String>, VaultError> {
+        let name = canonical(name)?;
+        if name == ROOT {
+            return Ok(Some(String::new()));
+        }
+        match self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
+            Some(text) => Ok(Some(
+                String::from_utf8_lossy(text.expose_secret()).into_owned(),
+            )),
+            None if name == DEFAULT => Ok(Some(DEFAULT_POLICY_TEXT.to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a policy after parsing it; `root` cannot be written.
+    pub(super) async fn policy_write(&self, name: &str, text: &str) -> Result<(), VaultError> {
+        let name = canonical(name)?;
+        if name == ROOT {
+            return Err(VaultError::InvalidRequest(
+                "cannot update the root policy".into(),
+            ));
+        }
+        let parsed =
+            policy::parse(&name, text).map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        self.barrier
+            .put(&format!("{POLICY_PREFIX}{name}"), text.as_bytes())
+            .await?;
+        self.policies.put(&name, Arc::new(parsed));
+        Ok(())
+    }
+
+    /// Removes a policy; `root` and `default` cannot be removed.
+    pub(super) async fn policy_delete(&self, name: &str) -> Result<(), VaultError> {
+        let name = canonical(name)?;
+        if name == ROOT || name == DEFAULT {
+            return Err(VaultError::InvalidRequest(format!(
+                "cannot delete the {name} policy"
+            )));
+        }
+        self.barrier
+            .delete(&format!("{POLICY_PREFIX}{name}"))
+            .await?;
+        self.policies.forget(&name);
+        Ok(())
+    }
+
+    /// Every policy name, built-ins included, sorted.
+    pub(super) async fn policy_names(&self) -> Result<Vec<String>, VaultError> {
+        let mut names = self.barrier.list(POLICY_PREFIX).await?;
+        names.retain(|n| !n.ends_with('/'));
+        for builtin in [DEFAULT, ROOT] {
+            if !names.iter().any(|n| n == builtin) {
+                names.push(builtin.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// A policy name as stored, or the reason it cannot be one.
+pub(super) fn canonical(name: &str) -> Result<String, VaultError> {
+    policy::canonical_name(name).map_err(|e| VaultError::InvalidRequest(e.to_string()))
+}
+
+/// The built-in default policy, as `policy read default` shows it.
+const DEFAULT_POLICY_TEXT: &str = r#"# Allow tokens to look up, renew and revoke themselves.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
+# Allow a token to look up its own capabilities on a path.
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+# Allow a token to look up and renew leases.
+path "sys/leases/lookup" {
+  capabilities = ["update"]
+}
+path "sys/leases/renew" {
+  capabilities = ["update"]
+}
+path "sys/renew" {
+  capabilities = ["update"]
+}
+"#;

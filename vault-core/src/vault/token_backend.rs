@@ -1,0 +1,258 @@
+//! The token store's endpoints, mounted at `auth/token/`: create (and
+//! create-orphan), lookup, renew and revoke, for oneself, another token, or an
+//! accessor. Field names and defaults are Vault's.
+
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::params;
+use crate::policy::{DEFAULT, ROOT};
+use crate::request::{Auth, Data, Operation, Request, Response};
+use crate::router::MountEntry;
+use crate::token::{TokenEntry, TokenParams, TtlLimits};
+
+use super::handle::Caller;
+use super::policies::canonical;
+use super::{Vault, VaultError};
+
+fn field<T>(r: Result<T, params::FieldError>) -> Result<T, VaultError> {
+    r.map_err(|e| VaultError::InvalidRequest(e.to_string()))
+}
+
+fn bad_token() -> VaultError {
+    VaultError::InvalidRequest("bad token".into())
+}
+
+impl Vault {
+    pub(super) async fn handle_token(
+        &self,
+        request: &Request,
+        path: &str,
+        caller: &Caller,
+        mount: &MountEntry,
+    ) -> Result<Response, VaultError> {
+        let me = caller
+            .token
+            .as_ref()
+            .ok_or(VaultError::PermissionDenied("permission denied"))?;
+        let now = clock::now_unix_millis();
+        let data = &request.data;
+        let write = matches!(request.operation, Operation::Create | Operation::Update);
+        match path {
+            "create" | "create-orphan" if write => {
+                let orphan = path == "create-orphan"
+                    || field(params::boolean(data, "no_parent"))?.unwrap_or(false);
+                if orphan && !caller.sudo {
+                    return Err(VaultError::PermissionDenied(
+                        "permission denied: creating an orphan token needs sudo",
+                    ));
+                }
+                self.token_create(data, me, orphan, mount, now).await
+            }
+            "lookup-self" if write || request.operation == Operation::Read => {
+                let token = request
+                    .token
+                    .as_ref()
+                    .map(|t| t.expose_secret())
+                    .unwrap_or_default();
+                Ok(Response::with_data(lookup_data(me, token, now)))
+            }
+            "lookup" if write => {
+                let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
+                let entry = self
+                    .tokens
+                    .lookup(&self.barrier, &token, now)
+                    .await?
+                    .ok_or_else(bad_token)?;
+                Ok(Response::with_data(lookup_data(&entry, &token, now)))
+            }
+            "lookup-accessor" if write => {
+                let entry = self.entry_by_accessor(data, now).await?;
+                Ok(Response::with_data(lookup_data(&entry, "", now)))
+            }
+            "renew-self" | "renew" | "renew-accessor" if write => {
+                let entry = match path {
+                    "renew-self" => me.clone(),
+                    "renew" => {
+                        let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
+                        self.tokens
+                            .lookup(&self.barrier, &token, now)
+                            .await?
+                            .ok_or_else(bad_token)?
+                    }
+                    _ => self.entry_by_accessor(data, now).await?,
+                };
+                let increment = field(params::duration_ms(data, "increment"))?.unwrap_or(0);
+                let (entry, warning) = self
+                    .tokens
+                    .renew(&self.barrier, entry, increment, now)
+                    .await?;
+                let mut response = Response {
+                    auth: Some(auth_of(&entry, String::new(), now)),
+                    ..Response::default()
+                };
+                response.warnings.extend(warning);
+                Ok(response)
+            }
+            "revoke-self" if write => {
+                self.tokens.revoke_tree(&self.barrier, &me.id_hash).await?;
+                Ok(Response::default())
+            }
+            "revoke" | "revoke-orphan" if write => {
+                let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
+                if let Some(entry) = self.tokens.lookup(&self.barrier, &token, now).await? {
+                    if path == "revoke" {
+                        self.tokens
+                            .revoke_tree(&self.barrier, &entry.id_hash)
+                            .await?;
+                    } else {
+                        self.tokens
+                            .revoke_orphan(&self.barrier, &entry.id_hash)
+                            .await?;
+                    }
+                }
+                Ok(Response::default())
+            }
+            "revoke-accessor" if write => {
+                let entry = self.entry_by_accessor(data, now).await?;
+                self.tokens
+                    .revoke_tree(&self.barrier, &entry.id_hash)
+                    .await?;
+                Ok(Response::default())
+            }
+            _ => Err(VaultError::Unsupported(format!(
+                "{} is not supported on auth/token/{path}",
+                request.operation
+            ))),
+        }
+    }
+
+    async fn entry_by_accessor(&self, data: &Data, now: u64) -> Result<TokenEntry, VaultError> {
+        let accessor = field(params::string(data, "accessor"))?
+            .ok_or_else(|| VaultError::InvalidRequest("missing accessor".into()))?;
+        self.tokens
+            .lookup_accessor(&self.barrier, &accessor, now)
+            .await?
+            .ok_or_else(|| VaultError::InvalidRequest("invalid accessor".into()))
+    }
+
+    /// Makes a child of `parent` (or an orphan) from Vault's create parameters.
+    async fn token_create(
+        &self,
+        data: &Data,
+        parent: &TokenEntry,
+        orphan: bool,
+        mount: &MountEntry,
+        now: u64,
+    ) -> Result<Response, VaultError> {
+        let parent_root = parent.policies.iter().any(|p| p == ROOT);
+        let mut policies = match field(params::string_list(data, "policies"))? {
+            Some(list) => list
+                .iter()
+                .map(|p| canonical(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => parent.policies.clone(),
+        };
+        let beyond_parent = policies
+            .iter()
+            .find(|p| p.as_str() != DEFAULT && !parent.policies.contains(p));
+        if let (false, Some(extra)) = (parent_root, beyond_parent) {
+            return Err(VaultError::PermissionDenied(if extra == ROOT {
+                "permission denied: only a root token can create a root token"
+            } else {
+                "permission denied: a child token's policies must be a subset of its parent's"
+            }));
+        }
+        let no_default = field(params::boolean(data, "no_default_policy"))?.unwrap_or(false);
+        if !no_default && !policies.iter().any(|p| p == ROOT || p == DEFAULT) {
+            policies.push(DEFAULT.to_owned());
+        }
+        policies.sort();
+        policies.dedup();
+        let display = field(params::string(data, "display_name"))?.unwrap_or_default();
+        let token_params = TokenParams {
+            policies,
+            ttl: field(params::duration_ms(data, "ttl"))?.unwrap_or(0),
+            explicit_max_ttl: field(params::duration_ms(data, "explicit_max_ttl"))?.unwrap_or(0),
+            period: field(params::duration_ms(data, "period"))?.unwrap_or(0),
+            num_uses: field(params::unsigned(data, "num_uses"))?.unwrap_or(0),
+            display_name: if display.is_empty() {
+                "token".into()
+            } else {
+                format!("token-{display}")
+            },
+            meta: field(params::string_map(data, "meta"))?.unwrap_or_default(),
+            renewable: field(params::boolean(data, "renewable"))?.unwrap_or(true),
+            path: if orphan {
+                "auth/token/create-orphan".into()
+            } else {
+                "auth/token/create".into()
+            },
+            bound_cidrs: field(params::string_list(data, "bound_cidrs"))?.unwrap_or_default(),
+        };
+        for cidr in &token_params.bound_cidrs {
+            crate::net::Cidr::parse(cidr).map_err(VaultError::InvalidRequest)?;
+        }
+        let limits = TtlLimits {
+            default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
+            max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
+        };
+        let parent = (!orphan).then_some(parent);
+        let (token, entry) = self
+            .tokens
+            .create(&self.barrier, &token_params, parent, limits, now)
+            .await?;
+        Ok(Response {
+            auth: Some(auth_of(&entry, token.expose_secret().to_owned(), now)),
+            ..Response::default()
+        })
+    }
+}
+
+/// The `auth` block returned when a token is made or renewed.
+pub(super) fn auth_of(entry: &TokenEntry, token: String, now: u64) -> Auth {
+    Auth {
+        client_token: token,
+        accessor: entry.accessor.clone(),
+        policies: entry.policies.clone(),
+        lease_duration: entry.ttl_left(now) / 1000,
+        renewable: entry.renewable,
+        metadata: entry.meta.clone(),
+        num_uses: entry.num_uses,
+        orphan: entry.parent.is_empty(),
+    }
+}
+
+/// Vault's token lookup fields.
+fn lookup_data(entry: &TokenEntry, token: &str, now: u64) -> Data {
+    let secs = |ms: u64| ms / 1000;
+    let expire = if entry.expire_time == 0 {
+        Value::Null
+    } else {
+        Value::String(clock::rfc3339(secs(entry.expire_time)))
+    };
+    let value = json!({
+        "accessor": entry.accessor,
+        "creation_time": secs(entry.creation_time),
+        "creation_ttl": secs(entry.creation_ttl),
+        "display_name": entry.display_name,
+        "entity_id": "",
+        "expire_time": expire,
+        "explicit_max_ttl": secs(entry.explicit_max_ttl),
+        "id": token,
+        "issue_time": clock::rfc3339(secs(entry.creation_time)),
+        "meta": if entry.meta.is_empty() { Value::Null } else { json!(entry.meta) },
+        "num_uses": entry.num_uses,
+        "orphan": entry.parent.is_empty(),
+        "path": entry.path,
+        "period": secs(entry.period),
+        "policies": entry.policies,
+        "renewable": entry.renewable,
+        "ttl": secs(entry.ttl_left(now)),
+        "type": "service",
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Data::new(),
+    }
+}
