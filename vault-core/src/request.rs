@@ -97,6 +97,34 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// Set by logins and token creation: the token made.
     pub auth: Option<Auth>,
+    /// Set by an auth method's login handler: the token to make. The pipeline
+    /// turns it into an orphan token (under the auth mount's TTL limits) and
+    /// answers with [`Response::auth`]; it never reaches the caller as is.
+    pub login: Option<LoginGrant>,
+}
+
+/// What an auth method grants on a successful login (TTLs in milliseconds; 0
+/// means "the mount's default" for `ttl` and "none" for the others).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginGrant {
+    /// Policies (canonical names; `default` is added unless `no_default_policy`).
+    pub policies: Vec<String>,
+    /// Leave out the `default` policy.
+    pub no_default_policy: bool,
+    /// TTL.
+    pub ttl: u64,
+    /// Hard limit.
+    pub explicit_max_ttl: u64,
+    /// Periodic TTL.
+    pub period: u64,
+    /// Uses (0: unlimited).
+    pub num_uses: u64,
+    /// Human name (the pipeline prefixes the mount type: `approle`, `userpass-alice`).
+    pub display_name: String,
+    /// Metadata shown on lookup (`role_name`, `username`).
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Networks the token may be used from.
+    pub bound_cidrs: Vec<String>,
 }
 
 impl Response {

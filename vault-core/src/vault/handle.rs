@@ -104,8 +104,61 @@ impl Vault {
             }
         };
 
+        let response = match response.login.clone() {
+            Some(grant) => self.issue_login_token(response, grant, &mount).await?,
+            None => response,
+        };
+
         // Lease hook: the leases issue registers secrets with leases here.
         // Audit hook: the audit issue records the response here.
+        Ok(response)
+    }
+
+    /// Makes the orphan token a login granted, under the auth mount's TTL limits.
+    async fn issue_login_token(
+        &self,
+        mut response: Response,
+        grant: crate::request::LoginGrant,
+        mount: &MountEntry,
+    ) -> Result<Response, VaultError> {
+        let mut policies = grant.policies;
+        if !grant.no_default_policy && !policies.iter().any(|p| p == "default" || p == "root") {
+            policies.push("default".into());
+        }
+        policies.sort();
+        policies.dedup();
+        let display_name = if grant.display_name.is_empty() {
+            mount.kind.clone()
+        } else {
+            format!("{}-{}", mount.kind, grant.display_name)
+        };
+        let params = crate::token::TokenParams {
+            policies,
+            ttl: grant.ttl,
+            explicit_max_ttl: grant.explicit_max_ttl,
+            period: grant.period,
+            num_uses: grant.num_uses,
+            display_name,
+            meta: grant.metadata,
+            renewable: true,
+            path: format!("{}login", mount.path),
+            bound_cidrs: grant.bound_cidrs,
+        };
+        let limits = crate::token::TtlLimits {
+            default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
+            max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
+        };
+        let now = clock::now_unix_millis();
+        let (token, entry) = self
+            .tokens
+            .create(&self.barrier, &params, None, limits, now)
+            .await?;
+        response.login = None;
+        response.auth = Some(super::token_backend::auth_of(
+            &entry,
+            token.expose_secret().to_owned(),
+            now,
+        ));
         Ok(response)
     }
 

@@ -1,0 +1,4 @@
+//! Auth methods: how a caller proves who it is and gets a token. Each is a
+//! [`crate::engines::LogicalBackend`] mounted under `auth/`; its login path takes
+//! no token, and a successful login answers with a
+//! [`crate::request::LoginGrant`] that the pipeline turns into a token.
