@@ -349,3 +349,39 @@ pub fn crash_value(writer: usize, n: usize) -> Vec<u8> {
 pub fn crash_path(writer: usize, n: usize) -> String {
     format!("crash/w{writer}/{n:06}")
 }
+
+/// A daemon initialised 1-of-1 and unsealed, with KV v2 mounted at `secret/`.
+pub fn unsealed_with_kv(dir: &Path) -> (Daemon, Init) {
+    let daemon = Daemon::start(dir);
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    daemon
+        .cli(
+            Some(&keys.root_token),
+            &["secrets", "enable", "--path", "secret", "kv"],
+        )
+        .expect_code(0);
+    (daemon, keys)
+}
+
+/// A gRPC Logical client.
+pub async fn logical(daemon: &Daemon) -> vault_proto::v1::logical_client::LogicalClient<Channel> {
+    vault_proto::v1::logical_client::LogicalClient::connect(daemon.addr.clone())
+        .await
+        .expect("connect")
+}
+
+/// A Logical request for `path` with a JSON body, carrying `token`.
+pub fn logical_request(
+    token: &str,
+    path: &str,
+    body: Value,
+) -> tonic::Request<vault_proto::v1::LogicalRequest> {
+    with_token(
+        token,
+        vault_proto::v1::LogicalRequest {
+            path: path.into(),
+            data_json: body.to_string(),
+        },
+    )
+}

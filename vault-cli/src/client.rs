@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::sys_client::SysClient;
 
 /// Where and how to reach the vault.
@@ -20,6 +21,7 @@ pub struct Target {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub sys: SysClient<Channel>,
+    pub logical: LogicalClient<Channel>,
     token: Option<String>,
 }
 
@@ -50,10 +52,22 @@ impl Client {
             .connect()
             .await
             .with_context(|| format!("cannot connect to the vault at {}", target.address))?;
+        let token = target
+            .token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(crate::token_helper::read);
         Ok(Client {
-            sys: SysClient::new(channel),
-            token: target.token.clone().filter(|t| !t.is_empty()),
+            sys: SysClient::new(channel.clone()),
+            logical: LogicalClient::new(channel),
+            token,
         })
+    }
+
+    /// The same connection with another token.
+    pub fn with_token(mut self, token: &str) -> Client {
+        self.token = Some(token.to_owned());
+        self
     }
 
     /// A request carrying the token, if there is one.

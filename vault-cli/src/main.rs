@@ -7,8 +7,12 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod commands;
+mod kv;
+mod logical;
 mod operator;
 mod output;
+mod token_helper;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +20,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::client::{Client, Target};
+use crate::kv::KvAction;
+use crate::logical::Op;
 use crate::operator::RekeyAction;
 use crate::output::Format;
 
@@ -56,6 +62,244 @@ enum Command {
     /// Operator commands: init, unseal, seal, rekey, rotate, key-status.
     #[command(subcommand)]
     Operator(Operator),
+    /// Authenticate and store the token in ~/.vault-token.
+    Login {
+        /// token (default), approle or userpass.
+        #[arg(long, default_value = "token")]
+        method: String,
+        /// The auth method's mount path (default: the method's name).
+        #[arg(long)]
+        path: Option<String>,
+        /// Do not store the token.
+        #[arg(long)]
+        no_store: bool,
+        /// The token, or the method's key=value credentials (role_id=.. secret_id=..,
+        /// username=.. [password=..] [totp=..]).
+        args: Vec<String>,
+    },
+    /// Read a path.
+    Read {
+        path: String,
+        /// Query parameters, key=value.
+        pairs: Vec<String>,
+        /// Print only this field.
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Write key=value pairs to a path (`@file` and `-` for stdin as values).
+    Write {
+        path: String,
+        pairs: Vec<String>,
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Merge key=value pairs into a path.
+    Patch { path: String, pairs: Vec<String> },
+    /// List a path's children.
+    List { path: String },
+    /// Delete a path.
+    Delete { path: String },
+    /// Key/value secrets (KV version 2).
+    Kv {
+        #[command(subcommand)]
+        command: KvCommand,
+    },
+    /// Tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// ACL policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Secrets engines.
+    #[command(subcommand)]
+    Secrets(MountCommand),
+    /// Auth methods.
+    #[command(subcommand)]
+    Auth(MountCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KvCommand {
+    /// Write a new version.
+    Put {
+        path: String,
+        pairs: Vec<String>,
+        /// Check-and-set: the version this write expects to replace (0: none).
+        #[arg(long)]
+        cas: Option<u64>,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+    /// Read the latest (or a given) version.
+    Get {
+        path: String,
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        mount: Option<String>,
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Merge into the latest version.
+    Patch {
+        path: String,
+        pairs: Vec<String>,
+        #[arg(long)]
+        cas: Option<u64>,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+    /// Soft-delete the latest version, or --versions.
+    Delete {
+        path: String,
+        #[arg(long)]
+        versions: Option<String>,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+    /// Restore soft-deleted versions.
+    Undelete {
+        path: String,
+        #[arg(long)]
+        versions: String,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+    /// Remove versions for good.
+    Destroy {
+        path: String,
+        #[arg(long)]
+        versions: String,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+    /// Metadata of a key.
+    #[command(subcommand)]
+    Metadata(KvMetadata),
+    /// List keys.
+    List {
+        path: String,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KvMetadata {
+    Get {
+        path: String,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+    Delete {
+        path: String,
+        #[arg(long)]
+        mount: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a child token (or an orphan with --orphan).
+    Create {
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        explicit_max_ttl: Option<String>,
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        use_limit: Option<u64>,
+        #[arg(long)]
+        orphan: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        no_default_policy: bool,
+        /// key=value, repeatable.
+        #[arg(long)]
+        metadata: Vec<String>,
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Look up a token (yours when none is given).
+    Lookup {
+        // Its own id: `token` is the global --token/VAULT_TOKEN, which clap would
+        // otherwise fill this argument from.
+        #[arg(id = "target_token", value_name = "TOKEN")]
+        token: Option<String>,
+        /// The argument is an accessor.
+        #[arg(long)]
+        accessor: bool,
+    },
+    /// Renew a token (yours when none is given).
+    Renew {
+        #[arg(id = "target_token", value_name = "TOKEN")]
+        token: Option<String>,
+        #[arg(long)]
+        increment: Option<String>,
+    },
+    /// Revoke a token and its children (yours when none is given).
+    Revoke {
+        #[arg(id = "target_token", value_name = "TOKEN")]
+        token: Option<String>,
+        #[arg(long)]
+        accessor: bool,
+        /// `orphan`: revoke only this token; its children stay, as orphans.
+        #[arg(long, default_value = "")]
+        mode: String,
+    },
+    /// A token's capabilities on a path: `[TOKEN] PATH`.
+    Capabilities { args: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Upload a policy from a file, or `-` for stdin.
+    Write {
+        name: String,
+        file: String,
+    },
+    Read {
+        name: String,
+    },
+    List,
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MountCommand {
+    /// Enable an engine or method of TYPE.
+    Enable {
+        kind: String,
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        default_lease_ttl: Option<String>,
+        #[arg(long)]
+        max_lease_ttl: Option<String>,
+        /// KV version (2).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Disable the one at PATH (deleting its data).
+    Disable { path: String },
+    /// List them.
+    List,
+    /// Change TTL tuning (secrets engines).
+    Tune {
+        path: String,
+        #[arg(long)]
+        default_lease_ttl: Option<String>,
+        #[arg(long)]
+        max_lease_ttl: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,5 +426,191 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Operator::Rotate => operator::rotate(&mut client, format).await,
             Operator::KeyStatus => operator::key_status(&mut client, format).await,
         },
+        Command::Login {
+            method,
+            path,
+            no_store,
+            args,
+        } => {
+            commands::login(
+                &mut client,
+                format,
+                &method,
+                path.as_deref(),
+                &args,
+                no_store,
+            )
+            .await
+        }
+        Command::Read { path, pairs, field } => {
+            logical::run(
+                &mut client,
+                format,
+                Op::Read,
+                &path,
+                &pairs,
+                field.as_deref(),
+            )
+            .await
+        }
+        Command::Write { path, pairs, field } => {
+            logical::run(
+                &mut client,
+                format,
+                Op::Write,
+                &path,
+                &pairs,
+                field.as_deref(),
+            )
+            .await
+        }
+        Command::Patch { path, pairs } => {
+            logical::run(&mut client, format, Op::Patch, &path, &pairs, None).await
+        }
+        Command::List { path } => {
+            logical::run(&mut client, format, Op::List, &path, &[], None).await
+        }
+        Command::Delete { path } => {
+            logical::run(&mut client, format, Op::Delete, &path, &[], None).await
+        }
+        Command::Kv { command } => {
+            let (path, mount, action, field) = match command {
+                KvCommand::Put {
+                    path,
+                    pairs,
+                    cas,
+                    mount,
+                } => (path, mount, KvAction::Put { pairs, cas }, None),
+                KvCommand::Get {
+                    path,
+                    version,
+                    mount,
+                    field,
+                } => (path, mount, KvAction::Get { version }, field),
+                KvCommand::Patch {
+                    path,
+                    pairs,
+                    cas,
+                    mount,
+                } => (path, mount, KvAction::Patch { pairs, cas }, None),
+                KvCommand::Delete {
+                    path,
+                    versions,
+                    mount,
+                } => (path, mount, KvAction::Delete { versions }, None),
+                KvCommand::Undelete {
+                    path,
+                    versions,
+                    mount,
+                } => (path, mount, KvAction::Undelete { versions }, None),
+                KvCommand::Destroy {
+                    path,
+                    versions,
+                    mount,
+                } => (path, mount, KvAction::Destroy { versions }, None),
+                KvCommand::Metadata(KvMetadata::Get { path, mount }) => {
+                    (path, mount, KvAction::MetadataGet, None)
+                }
+                KvCommand::Metadata(KvMetadata::Delete { path, mount }) => {
+                    (path, mount, KvAction::MetadataDelete, None)
+                }
+                KvCommand::List { path, mount } => (path, mount, KvAction::List, None),
+            };
+            kv::run(
+                &mut client,
+                format,
+                &path,
+                mount.as_deref(),
+                action,
+                field.as_deref(),
+            )
+            .await
+        }
+        Command::Token(command) => match command {
+            TokenCommand::Create {
+                policies,
+                ttl,
+                explicit_max_ttl,
+                period,
+                use_limit,
+                orphan,
+                display_name,
+                no_default_policy,
+                metadata,
+                field,
+            } => {
+                let opts = commands::TokenCreate {
+                    policies,
+                    ttl,
+                    explicit_max_ttl,
+                    period,
+                    use_limit,
+                    orphan,
+                    display_name,
+                    no_default_policy,
+                    metadata,
+                };
+                commands::token_create(&mut client, format, opts, field.as_deref()).await
+            }
+            TokenCommand::Lookup { token, accessor } => {
+                commands::token_lookup(&mut client, format, token, accessor).await
+            }
+            TokenCommand::Renew { token, increment } => {
+                commands::token_renew(&mut client, format, token, increment).await
+            }
+            TokenCommand::Revoke {
+                token,
+                accessor,
+                mode,
+            } => commands::token_revoke(&mut client, token, accessor, mode == "orphan").await,
+            TokenCommand::Capabilities { args } => {
+                commands::token_capabilities(&mut client, format, &args).await
+            }
+        },
+        Command::Policy(command) => match command {
+            PolicyCommand::Write { name, file } => {
+                commands::policy_write(&mut client, &name, &file).await
+            }
+            PolicyCommand::Read { name } => commands::policy_read(&mut client, format, &name).await,
+            PolicyCommand::List => commands::policy_list(&mut client, format).await,
+            PolicyCommand::Delete { name } => commands::policy_delete(&mut client, &name).await,
+        },
+        Command::Secrets(command) => mounts(&mut client, format, false, command).await,
+        Command::Auth(command) => mounts(&mut client, format, true, command).await,
+    }
+}
+
+async fn mounts(
+    client: &mut Client,
+    format: Format,
+    auth: bool,
+    command: MountCommand,
+) -> anyhow::Result<u8> {
+    match command {
+        MountCommand::Enable {
+            kind,
+            path,
+            description,
+            default_lease_ttl,
+            max_lease_ttl,
+            version,
+        } => {
+            let opts = commands::Enable {
+                kind,
+                path,
+                description,
+                default_lease_ttl,
+                max_lease_ttl,
+                version,
+            };
+            commands::enable(client, auth, opts).await
+        }
+        MountCommand::Disable { path } => commands::disable(client, auth, &path).await,
+        MountCommand::List => commands::list_mounts(client, format, auth).await,
+        MountCommand::Tune {
+            path,
+            default_lease_ttl,
+            max_lease_ttl,
+        } => commands::tune(client, &path, default_lease_ttl, max_lease_ttl).await,
     }
 }

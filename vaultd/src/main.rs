@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod logical;
 mod server;
 mod status;
 mod sys;
@@ -154,6 +155,20 @@ async fn print_dev_banner(vault: &Vault, address: &str) -> anyhow::Result<()> {
         .unseal(share.to_base64().expose_secret())
         .await
         .context("unsealing the dev server")?;
+    // As Vault's dev server: KV version 2 at secret/.
+    let mut body = vault_core::request::Data::new();
+    body.insert("type".into(), "kv".into());
+    vault
+        .handle(
+            vault_core::request::Request::new(
+                vault_core::request::Operation::Update,
+                "sys/mounts/secret",
+            )
+            .with_token(init.root_token.expose_secret())
+            .with_data(body),
+        )
+        .await
+        .context("mounting kv at secret/ on the dev server")?;
     println!(
         "WARNING: dev mode. The vault is unsealed, in memory of a temp dir, and its data \
          is deleted on exit. Never use it for real secrets.\n\n\

@@ -11,9 +11,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use vault_core::Vault;
+use vault_proto::v1::logical_server::LogicalServer;
 use vault_proto::v1::sys_server::SysServer;
 
 use crate::config::TlsFiles;
+use crate::logical::LogicalService;
 use crate::sys::{SERVICE_NAME, SysService};
 
 /// How long in-flight requests get to finish after SIGTERM before the remaining
@@ -55,6 +57,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SysServer::new(SysService::new(Arc::clone(&vault), health)))
+        .add_service(LogicalServer::new(LogicalService::new(Arc::clone(&vault))))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });

@@ -9,6 +9,10 @@ use vault_core::VaultError;
 pub fn from_vault(e: VaultError) -> Status {
     let code = match &e {
         VaultError::Sealed => Code::Unavailable,
+        VaultError::NotFound(_) => Code::NotFound,
+        VaultError::Unsupported(_) => Code::Unimplemented,
+        VaultError::Conflict(_) => Code::FailedPrecondition,
+        VaultError::InvalidPath(_) | VaultError::InvalidRequest(_) => Code::InvalidArgument,
         VaultError::NotInitialized
         | VaultError::AlreadyInitialized
         | VaultError::NoRekeyInProgress

@@ -2,3 +2,6 @@
 //! [`crate::engines::LogicalBackend`] mounted under `auth/`; its login path takes
 //! no token, and a successful login answers with a
 //! [`crate::request::LoginGrant`] that the pipeline turns into a token.
+
+pub mod approle;
+pub mod userpass;

@@ -422,8 +422,8 @@ struct Pattern {
     /// The text before the first wildcard: every match starts with it, so most
     /// patterns are ruled out by one comparison.
     literal: Box<str>,
-    /// The segments before a trailing `*`; empty when there is no `+`, because
-    /// then `literal` alone decides.
+    /// The segments from the first `+` to a trailing `*`; empty when there is
+    /// no `+`, because then `literal` alone decides.
     segments: Vec<Segment>,
     /// Ends in `*`.
     prefix: bool,
@@ -446,33 +446,35 @@ impl Pattern {
             Some(body) => (body, true),
             None => (text, false),
         };
-        let mut segments = Vec::new();
         let mut first_plus = None;
+        let mut plus_segments = 0;
         let mut offset = 0;
         for part in body.split('/') {
             if part == "+" {
                 first_plus.get_or_insert(offset);
-                segments.push(Segment::Any);
-            } else {
-                segments.push(Segment::Literal(Box::from(part)));
+                plus_segments += 1;
             }
             offset += part.len() + 1;
         }
-        let plus_segments = segments
-            .iter()
-            .filter(|s| matches!(s, Segment::Any))
-            .count();
         if !prefix && plus_segments == 0 {
             return None;
         }
         let first_wildcard = first_plus.unwrap_or(body.len());
-        if plus_segments == 0 {
-            segments.clear();
-        }
+        // A `+` segment starts after a `/` or at 0, so these are char
+        // boundaries; `get` keeps them panic-free regardless.
+        let literal = body.get(..first_wildcard).unwrap_or("");
+        let segments = match first_plus.and_then(|at| body.get(at..)) {
+            None => Vec::new(),
+            Some(rest) => rest
+                .split('/')
+                .map(|part| match part {
+                    "+" => Segment::Any,
+                    _ => Segment::Literal(Box::from(part)),
+                })
+                .collect(),
+        };
         Some(Pattern {
-            // A `+` segment starts after a `/` or at 0, so this is a char
-            // boundary; `get` keeps it panic-free regardless.
-            literal: Box::from(body.get(..first_wildcard).unwrap_or("")),
+            literal: Box::from(literal),
             segments,
             prefix,
             first_wildcard,
@@ -488,7 +490,12 @@ impl Pattern {
             // A plain prefix pattern: the literal is everything before the `*`.
             return true;
         }
-        let mut parts = path.split('/');
+        // The literal ends at a segment boundary (just before the first `+`),
+        // so the segments are matched against the rest of the path.
+        let Some(rest) = path.get(self.literal.len()..) else {
+            return false;
+        };
+        let mut parts = rest.split('/');
         let last = self.segments.len() - 1;
         for (i, segment) in self.segments.iter().enumerate() {
             let Some(part) = parts.next() else {

@@ -121,8 +121,10 @@ impl Vault {
         grant: crate::request::LoginGrant,
         mount: &MountEntry,
     ) -> Result<Response, VaultError> {
-        let mut policies = grant.policies;
-        if !grant.no_default_policy && !policies.iter().any(|p| p == "default" || p == "root") {
+        // No auth method may mint a root token, whatever its configuration says.
+        let mut policies: Vec<String> =
+            grant.policies.into_iter().filter(|p| p != "root").collect();
+        if !grant.no_default_policy && !policies.iter().any(|p| p == "default") {
             policies.push("default".into());
         }
         policies.sort();

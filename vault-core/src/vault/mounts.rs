@@ -15,12 +15,14 @@ use super::{Vault, VaultError};
 /// Secrets engines this build serves.
 const SECRET_KINDS: &[&str] = &["kv"];
 /// Auth methods this build serves (beyond the built-in token store).
-const AUTH_KINDS: &[&str] = &[];
+const AUTH_KINDS: &[&str] = &["userpass", "approle"];
 
 /// A fresh handler for a mount of `kind`.
 pub(super) fn new_engine(kind: &str) -> Result<Arc<dyn LogicalBackend>, VaultError> {
     match kind {
         "kv" => Ok(Arc::new(KvV2::new())),
+        "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass::new())),
+        "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new())),
         other => Err(VaultError::InvalidRequest(format!(
             "no handler for mount type {other:?}"
         ))),

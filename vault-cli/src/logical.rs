@@ -1,0 +1,259 @@
+//! Generic path commands (`read`, `write`, `list`, `delete`, `patch`) and what
+//! every path-based command shares: `k=v` arguments and printing Vault's response
+//! envelope.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+use vault_proto::v1::{LogicalRequest, LogicalResponse};
+
+use crate::client::{Client, describe};
+use crate::output::{Format, print};
+
+/// The operations of the Logical service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Write,
+    Patch,
+    Delete,
+    List,
+}
+
+/// Sends one Logical call; errors read "Error <doing what> <path>: <message>".
+pub async fn call(
+    client: &mut Client,
+    op: Op,
+    path: &str,
+    data: Map<String, Value>,
+) -> anyhow::Result<LogicalResponse> {
+    let message = LogicalRequest {
+        path: path.to_owned(),
+        data_json: if data.is_empty() {
+            String::new()
+        } else {
+            Value::Object(data).to_string()
+        },
+    };
+    let request = client.request(message)?;
+    let logical = &mut client.logical;
+    let result = match op {
+        Op::Read => logical.read(request).await,
+        Op::Write => logical.write(request).await,
+        Op::Patch => logical.patch(request).await,
+        Op::Delete => logical.delete(request).await,
+        Op::List => logical.list(request).await,
+    };
+    let doing = match op {
+        Op::Read => "reading",
+        Op::Write => "writing",
+        Op::Patch => "patching",
+        Op::Delete => "deleting",
+        Op::List => "listing",
+    };
+    result
+        .map(tonic::Response::into_inner)
+        .map_err(|status| anyhow::anyhow!("Error {doing} {path}: {}", describe(&status)))
+}
+
+/// Parses `k=v` arguments. `k=@file` reads the value from a file and `k=-` from
+/// stdin (at most one `-`).
+pub fn parse_pairs(args: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut data = Map::new();
+    let mut stdin_used = false;
+    for arg in args {
+        let (key, value) = arg
+            .split_once('=')
+            .with_context(|| format!("argument {arg:?} is not of the form key=value"))?;
+        if key.is_empty() {
+            bail!("argument {arg:?} has an empty key");
+        }
+        let value = if value == "-" {
+            if stdin_used {
+                bail!("only one value can be read from stdin");
+            }
+            stdin_used = true;
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading stdin")?;
+            text.trim_end_matches('\n').to_owned()
+        } else if let Some(file) = value.strip_prefix('@') {
+            std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+        } else {
+            value.to_owned()
+        };
+        data.insert(key.to_owned(), Value::String(value));
+    }
+    Ok(data)
+}
+
+/// The response's data as a JSON object (empty if none).
+pub fn data_of(response: &LogicalResponse) -> anyhow::Result<Map<String, Value>> {
+    if response.data_json.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str(&response.data_json)
+        .context("the vault sent data that is not JSON")?
+    {
+        Value::Object(map) => Ok(map),
+        _ => bail!("the vault sent data that is not a JSON object"),
+    }
+}
+
+/// Vault's envelope: `request_id, lease_id, lease_duration, renewable, data,
+/// warnings` (and `auth` when a token was made).
+pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
+    let data = data_of(response)?;
+    let auth = response.auth.as_ref().map(|a| {
+        json!({
+            "client_token": a.client_token,
+            "accessor": a.accessor,
+            "policies": a.policies,
+            "token_policies": a.policies,
+            "lease_duration": a.lease_duration,
+            "renewable": a.renewable,
+            "metadata": a.metadata.iter().collect::<BTreeMap<_, _>>(),
+            "num_uses": a.num_uses,
+            "orphan": a.orphan,
+        })
+    });
+    Ok(json!({
+        "request_id": response.request_id,
+        "lease_id": response.lease_id,
+        "lease_duration": response.lease_duration,
+        "renewable": response.renewable,
+        "data": if data.is_empty() { Value::Null } else { Value::Object(data) },
+        "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
+        "auth": auth.unwrap_or(Value::Null),
+    }))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "<nil>".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints a response: one field (`--field`), Vault's envelope (json) or a table.
+pub fn print_response(
+    format: Format,
+    response: &LogicalResponse,
+    field: Option<&str>,
+) -> anyhow::Result<()> {
+    for warning in &response.warnings {
+        eprintln!("WARNING! {warning}");
+    }
+    let data = data_of(response)?;
+    if let Some(name) = field {
+        let value = match (&response.auth, name) {
+            (Some(a), "token") => Value::String(a.client_token.clone()),
+            (Some(a), "token_accessor") => Value::String(a.accessor.clone()),
+            (Some(a), "token_duration") => json!(a.lease_duration),
+            (Some(a), "token_policies") => json!(a.policies),
+            _ => data
+                .get(name)
+                .cloned()
+                .with_context(|| format!("field {name:?} not present in the response"))?,
+        };
+        println!("{}", text(&value));
+        return Ok(());
+    }
+    if format == Format::Json {
+        print(format, &[], &envelope(response)?);
+        return Ok(());
+    }
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(a) = &response.auth {
+        rows.push(("token".into(), a.client_token.clone()));
+        rows.push(("token_accessor".into(), a.accessor.clone()));
+        rows.push(("token_duration".into(), duration_text(a.lease_duration)));
+        rows.push(("token_renewable".into(), a.renewable.to_string()));
+        rows.push(("token_policies".into(), format!("{:?}", a.policies)));
+        for (k, v) in &a.metadata {
+            rows.push((format!("token_meta_{k}"), v.clone()));
+        }
+    }
+    for (k, v) in &data {
+        rows.push((k.clone(), text(v)));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let borrowed: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    print(format, &borrowed, &Value::Null);
+    Ok(())
+}
+
+/// Seconds as Vault shows a token's duration (`768h`, `1h30m`, `∞` for none).
+pub fn duration_text(secs: u64) -> String {
+    if secs == 0 {
+        return "∞".into();
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Prints the keys of a list response, one per line (table) or as JSON.
+pub fn print_keys(format: Format, response: &LogicalResponse) -> anyhow::Result<()> {
+    let data = data_of(response)?;
+    let keys = data.get("keys").cloned().unwrap_or(Value::Array(vec![]));
+    match format {
+        Format::Json => print(format, &[], &keys),
+        Format::Table => {
+            println!("Keys\n----");
+            for key in keys.as_array().into_iter().flatten() {
+                println!("{}", text(key));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `read|write|patch|delete|list PATH [k=v ...]`.
+pub async fn run(
+    client: &mut Client,
+    format: Format,
+    op: Op,
+    path: &str,
+    pairs: &[String],
+    field: Option<&str>,
+) -> anyhow::Result<u8> {
+    let data = parse_pairs(pairs)?;
+    let response = call(client, op, path, data).await?;
+    match op {
+        Op::List => print_keys(format, &response)?,
+        Op::Delete => {
+            if format == Format::Json {
+                print(format, &[], &envelope(&response)?);
+            } else {
+                println!("Success! Data deleted (if it existed) at: {path}");
+            }
+        }
+        Op::Write | Op::Patch
+            if response.data_json.is_empty() && response.auth.is_none() && field.is_none() =>
+        {
+            if format == Format::Json {
+                print(format, &[], &envelope(&response)?);
+            } else {
+                println!("Success! Data written to: {path}");
+            }
+        }
+        _ => print_response(format, &response, field)?,
+    }
+    Ok(0)
+}

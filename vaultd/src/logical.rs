@@ -1,0 +1,114 @@
+//! The `Logical` gRPC service: turns each call into a `vault_core::Request` for
+//! `Vault::handle` and the `Response` back into Vault's envelope. No access
+//! decision is made here.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use vault_core::Vault;
+use vault_core::request::{self as core, Data, Operation};
+use vault_proto::v1::logical_server::Logical;
+use vault_proto::v1::{Auth, LogicalRequest, LogicalResponse};
+
+use crate::status::from_vault;
+
+/// Serves `vault.v1.Logical` over one vault.
+#[derive(Debug)]
+pub struct LogicalService {
+    vault: Arc<Vault>,
+}
+
+impl LogicalService {
+    pub fn new(vault: Arc<Vault>) -> Self {
+        LogicalService { vault }
+    }
+
+    async fn call(
+        &self,
+        operation: Operation,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        let token = request
+            .metadata()
+            .get(vault_proto::TOKEN_METADATA_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let remote = request.remote_addr().map(|a| a.ip());
+        let message = request.into_inner();
+        let data: Data = if message.data_json.trim().is_empty() {
+            Data::new()
+        } else {
+            serde_json::from_str(&message.data_json).map_err(|e| {
+                Status::invalid_argument(format!("data_json is not a JSON object: {e}"))
+            })?
+        };
+        let mut call = core::Request::new(operation, message.path).with_data(data);
+        call.remote_addr = remote;
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            call = call.with_token(&token);
+        }
+        let request_id = call.id.clone();
+        let out = self.vault.handle(call).await.map_err(from_vault)?;
+        let data_json = match &out.data {
+            Some(d) => serde_json::to_string(d).map_err(|e| Status::internal(e.to_string()))?,
+            None => String::new(),
+        };
+        Ok(Response::new(LogicalResponse {
+            request_id,
+            lease_id: String::new(),
+            lease_duration: 0,
+            renewable: false,
+            data_json,
+            warnings: out.warnings,
+            auth: out.auth.map(|a| Auth {
+                client_token: a.client_token,
+                accessor: a.accessor,
+                policies: a.policies,
+                lease_duration: a.lease_duration,
+                renewable: a.renewable,
+                metadata: a.metadata.into_iter().collect(),
+                num_uses: a.num_uses,
+                orphan: a.orphan,
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Logical for LogicalService {
+    async fn read(
+        &self,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        self.call(Operation::Read, request).await
+    }
+
+    async fn write(
+        &self,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        // Update here; the pipeline makes it Create where nothing exists yet.
+        self.call(Operation::Update, request).await
+    }
+
+    async fn patch(
+        &self,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        self.call(Operation::Patch, request).await
+    }
+
+    async fn delete(
+        &self,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        self.call(Operation::Delete, request).await
+    }
+
+    async fn list(
+        &self,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        self.call(Operation::List, request).await
+    }
+}
