@@ -424,9 +424,12 @@ pub async fn login(
         crate::token_helper::store(&token)?;
     }
     if format == Format::Table {
-        println!(
-            "Success! You are now authenticated. The token below is already stored in the token helper.\n"
-        );
+        let stored = if no_store {
+            ""
+        } else {
+            " The token below is already stored in the token helper."
+        };
+        println!("Success! You are now authenticated.{stored}\n");
     }
     logical::print_response(format, &response, None)?;
     Ok(0)
