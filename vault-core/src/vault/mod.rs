@@ -56,7 +56,7 @@ pub enum VaultError {
     #[error("invalid key: the shares given do not open the root key; progress was reset")]
     WrongKey,
     /// The caller lacks the token, or the nonce, the operation needs.
-    #[error("permission denied: {0}")]
+    #[error("{0}")]
     PermissionDenied(&'static str),
     /// `rekey update`/`cancel` without a rekey.
     #[error("no rekey is in progress")]
@@ -352,7 +352,9 @@ impl Vault {
             return Err(VaultError::Sealed);
         }
         if token.is_empty() {
-            return Err(VaultError::PermissionDenied("a token is required"));
+            return Err(VaultError::PermissionDenied(
+                "permission denied: a token is required",
+            ));
         }
         let entry = self
             .tokens
@@ -360,7 +362,9 @@ impl Vault {
             .await?;
         match entry {
             Some(e) if e.policies.iter().any(|p| p == "root") => Ok(()),
-            _ => Err(VaultError::PermissionDenied("this needs the root token")),
+            _ => Err(VaultError::PermissionDenied(
+                "permission denied: this needs the root token",
+            )),
         }
     }
 

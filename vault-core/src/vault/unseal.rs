@@ -89,7 +89,7 @@ impl Vault {
                 token.is_some_and(|t| root_token::verify(t, &config.root_token_verifier));
             if !by_nonce && !by_token {
                 return Err(VaultError::PermissionDenied(
-                    "resetting an unseal attempt needs its nonce or the root token",
+                    "permission denied: resetting an unseal attempt needs its nonce or the root token",
                 ));
             }
             life.unseal = None;

@@ -132,7 +132,7 @@ async fn every_refusal_looks_the_same() {
         assert_eq!(format!("{r:?}"), first);
         assert_eq!(
             r.as_ref().err().map(ToString::to_string).as_deref(),
-            Some("permission denied: permission denied")
+            Some("permission denied")
         );
     }
     // None of the refused attempts spent the one use.
