@@ -10,7 +10,7 @@ use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::sys_client::SysClient;
 
 /// Where and how to reach the vault.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     pub address: String,
     pub ca_cert: Option<std::path::PathBuf>,
@@ -18,7 +18,7 @@ pub struct Target {
 }
 
 /// A connected client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     pub sys: SysClient<Channel>,
     pub logical: LogicalClient<Channel>,
@@ -88,4 +88,23 @@ impl Client {
 /// A gRPC error as the operator should read it: the server's message, and the code.
 pub fn describe(status: &tonic::Status) -> String {
     format!("{} (code: {:?})", status.message(), status.code())
+}
+
+// By hand, so the token never reaches a Debug print.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("address", &self.address)
+            .field("ca_cert", &self.ca_cert)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }

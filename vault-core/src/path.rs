@@ -19,11 +19,14 @@ pub enum PathError {
     /// Nothing left.
     #[error("the path is empty")]
     Empty,
+    /// A trailing `/` on anything but a list: handlers would read the name
+    /// without it, so the ACL and the handler could disagree on what was asked.
+    #[error("invalid path {0:?}: a trailing '/' is only allowed when listing")]
+    TrailingSlash(String),
 }
 
-/// The canonical form of `raw`: no leading `/`; a trailing `/` kept, except that
-/// for a list it is always present, so a LIST of `p` and of `p/` is the same
-/// request.
+/// The canonical form of `raw`: no leading `/`. A list always ends in `/`, so a
+/// LIST of `p` and of `p/` is the same request; any other request may not.
 pub fn normalize(raw: &str, list: bool) -> Result<String, PathError> {
     if raw.chars().any(char::is_control) {
         return Err(PathError::ControlCharacter(
@@ -42,8 +45,11 @@ pub fn normalize(raw: &str, list: bool) -> Result<String, PathError> {
             _ => {}
         }
     }
+    if !list && trimmed.ends_with('/') {
+        return Err(PathError::TrailingSlash(raw.to_owned()));
+    }
     let mut out = body.to_owned();
-    if list || trimmed.ends_with('/') {
+    if list {
         out.push('/');
     }
     Ok(out)
@@ -67,7 +73,11 @@ mod tests {
             normalize("secret/metadata/", true).unwrap(),
             "secret/metadata/"
         );
-        assert_eq!(normalize("sys/mounts/", false).unwrap(), "sys/mounts/");
+        assert_eq!(
+            normalize("sys/mounts/", false),
+            Err(PathError::TrailingSlash("sys/mounts/".into()))
+        );
+        assert_eq!(normalize("sys/policy/", true).unwrap(), "sys/policy/");
     }
 
     #[test]

@@ -45,8 +45,9 @@ impl fmt::Display for Operation {
 /// The data of a request or response: a JSON object.
 pub type Data = serde_json::Map<String, serde_json::Value>;
 
-/// One call into the vault, whatever front end it came through.
-#[derive(Debug, Clone)]
+/// One call into the vault, whatever front end it came through. Its `Debug`
+/// shows the data's keys, never their values (passwords, secret_ids, tokens).
+#[derive(Clone)]
 pub struct Request {
     /// Unique per request; shared by its audit entries.
     pub id: String,
@@ -88,8 +89,8 @@ impl Request {
     }
 }
 
-/// What a request produced.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What a request produced. Its `Debug` shows the data's keys, never values.
+#[derive(Clone, Default, PartialEq)]
 pub struct Response {
     /// The response body.
     pub data: Option<Data>,
@@ -137,8 +138,9 @@ impl Response {
     }
 }
 
-/// The token a login or token creation made, as returned to the caller.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The token a login or token creation made, as returned to the caller. Its
+/// `Debug` never shows the token.
+#[derive(Clone, Default, PartialEq)]
 pub struct Auth {
     /// The token itself (returned once; stored only as a keyed hash).
     pub client_token: String,
@@ -156,4 +158,73 @@ pub struct Auth {
     pub num_uses: u64,
     /// Has no parent.
     pub orphan: bool,
+}
+
+fn data_keys(data: &Data) -> Vec<&str> {
+    data.keys().map(String::as_str).collect()
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_keys", &data_keys(&self.data))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("remote_addr", &self.remote_addr)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("data_keys", &self.data.as_ref().map(data_keys))
+            .field("warnings", &self.warnings)
+            .field("auth", &self.auth)
+            .field("login", &self.login)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("client_token", &"<redacted>")
+            .field("accessor", &self.accessor)
+            .field("policies", &self.policies)
+            .field("lease_duration", &self.lease_duration)
+            .field("renewable", &self.renewable)
+            .field("num_uses", &self.num_uses)
+            .field("orphan", &self.orphan)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_values_or_tokens() {
+        let mut data = Data::new();
+        data.insert("password".into(), "hunter2".into());
+        let request = Request::new(Operation::Update, "auth/userpass/login/alice")
+            .with_token("s.secret-token")
+            .with_data(data.clone());
+        let response = Response {
+            data: Some(data),
+            auth: Some(Auth {
+                client_token: "s.minted-token".into(),
+                ..Auth::default()
+            }),
+            ..Response::default()
+        };
+        let printed = format!("{request:?} {response:?}");
+        assert!(printed.contains("password"));
+        for secret in ["hunter2", "s.secret-token", "s.minted-token"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
 }

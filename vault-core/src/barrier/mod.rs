@@ -355,7 +355,14 @@ impl Barrier {
         // Stored before it is used, so no value is ever written under a term that
         // a restart would not know.
         self.store_keyring(&rotated).await?;
-        self.install(Some(rotated));
+        // Only over the keyring it was made from: a seal during the write must win,
+        // not be undone by putting the keys back.
+        let mut slot = self.keyring.write().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(current) if Arc::ptr_eq(current, &keyring) => *slot = Some(rotated),
+            _ => return Err(BarrierError::Sealed),
+        }
+        drop(slot);
         tracing::info!(term = from + 1, "keyring rotated");
         Ok(())
     }

@@ -403,9 +403,9 @@ pub fn default_policy() -> Policy {
 /// The canonical form of a policy name: surrounding whitespace trimmed, ASCII
 /// lower-cased. Refused: an empty name, control characters, invisible or
 /// formatting characters (zero-width spaces and joiners, BOM, soft hyphen, bidi
-/// controls), anything but ASCII letters, digits, `-`, `_`, `.`, `/`, and `/`
-/// that does not separate non-empty segments other than `.` and `..` (names
-/// become storage keys and URL paths).
+/// controls), anything but ASCII letters, digits, `-`, `_` and `.`, and the
+/// names `.` and `..` (names become storage keys and URL path segments; a `/`
+/// would make a policy that the policy list cannot show).
 ///
 /// Non-ASCII is refused before lower-casing, so no character can lower-case into
 /// a name it does not spell (the Kelvin sign `K` lower-cases to ASCII `k`).
@@ -425,20 +425,15 @@ pub fn canonical_name(raw: &str) -> Result<String, PolicyError> {
         if is_invisible(c) {
             return Err(invalid("it contains an invisible formatting character"));
         }
-        if !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')) {
+        if !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
             return Err(invalid(
-                "only ASCII letters, digits, '-', '_', '.' and '/' are allowed",
+                "only ASCII letters, digits, '-', '_' and '.' are allowed",
             ));
         }
     }
     let name = trimmed.to_ascii_lowercase();
-    if name
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(invalid(
-            "'/' must separate non-empty segments other than '.' and '..'",
-        ));
+    if name == "." || name == ".." {
+        return Err(invalid("'.' and '..' are not names"));
     }
     Ok(name)
 }

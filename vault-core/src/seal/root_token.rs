@@ -1,22 +1,12 @@
-//! The root token made at init. Until the token store exists (issue 3), it is the
-//! one token the vault knows: stored only as a SHA-256 hash behind the barrier, and
-//! as a verifier in the seal configuration for the few checks made while sealed.
+//! The verifier of the root token made at init, kept in the seal configuration
+//! for the few checks made while sealed (resetting an unseal attempt, seeing its
+//! nonce), when the token store behind the barrier cannot be read. It is a plain
+//! SHA-256: no key can be read while sealed, and the token has over 210 random
+//! bits, so the hash reveals nothing of it.
 
 use ring::digest;
 
-use crate::random::{self, RandomError};
-use crate::secret::{SecretString, constant_time_eq};
-
-/// Where the root token's hash is stored (behind the barrier).
-pub const ROOT_TOKEN_PATH: &str = "core/root-token";
-
-/// A new root token: `s.` and 24 random alphanumerics (about 143 bits).
-pub fn generate() -> Result<SecretString, RandomError> {
-    Ok(SecretString::new(format!(
-        "s.{}",
-        random::alphanumeric(24)?
-    )))
-}
+use crate::secret::constant_time_eq;
 
 /// The hex SHA-256 of a token: what is stored instead of the token.
 pub fn verifier(token: &str) -> String {

@@ -42,6 +42,10 @@ pub struct TokenEntry {
     /// Networks the token may be used from (empty: anywhere).
     #[serde(default)]
     pub bound_cidrs: Vec<String>,
+    /// Ancestors above it (0 for an orphan); bounded so that the walk up the
+    /// tree on every lookup is bounded too.
+    #[serde(default)]
+    pub depth: u32,
 }
 
 /// What a caller asked for when creating a token (TTLs in ms).
@@ -97,16 +101,19 @@ impl TokenEntry {
         } else {
             limits.default_ttl
         };
-        if params.explicit_max_ttl > 0 && (ttl == 0 || ttl > params.explicit_max_ttl) {
-            ttl = params.explicit_max_ttl;
-        }
-        let max_expire = if params.explicit_max_ttl > 0 {
-            now.saturating_add(params.explicit_max_ttl)
-        } else if params.period == 0 && ttl > 0 {
-            now.saturating_add(limits.max_ttl)
+        // The hard end: the explicit max if any, and for a token that expires and
+        // is not periodic never past the mount's max (as in Vault).
+        let cap = if params.period > 0 || ttl == 0 {
+            params.explicit_max_ttl
+        } else if params.explicit_max_ttl > 0 {
+            params.explicit_max_ttl.min(limits.max_ttl)
         } else {
-            0
+            limits.max_ttl
         };
+        if cap > 0 && (ttl == 0 || ttl > cap) {
+            ttl = cap;
+        }
+        let max_expire = if cap > 0 { now.saturating_add(cap) } else { 0 };
         let expire = if ttl == 0 { 0 } else { now.saturating_add(ttl) };
         (ttl, expire, max_expire)
     }
@@ -183,6 +190,7 @@ mod tests {
             max_expire_time: max,
             renewable: true,
             bound_cidrs: vec![],
+            depth: 0,
         }
     }
 
@@ -203,6 +211,16 @@ mod tests {
         // Renewing again at or past the end changes nothing.
         e.renew(60_000, 8_000);
         assert!(e.is_expired(8_000));
+    }
+
+    #[test]
+    fn explicit_max_never_exceeds_the_mount_max() {
+        let params = TokenParams {
+            explicit_max_ttl: 2_000 * H,
+            ..TokenParams::default()
+        };
+        let (ttl, _, max) = TokenEntry::deadlines(&params, LIMITS, false, 0);
+        assert_eq!((ttl, max), (768 * H, 768 * H));
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub const TOKEN_KEY_PATH: &str = "core/token-hmac-key";
 const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 const PARENT_PREFIX: &str = "sys/token/parent/";
-/// Bounds the walk up a token's ancestry.
-const MAX_DEPTH: usize = 64;
+/// Bounds a token's ancestry, and so the walk up it on every lookup.
+const MAX_DEPTH: u32 = 64;
 
 /// Why a token operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,9 @@ pub enum TokenError {
     /// No randomness.
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// The parent is already as deep in the tree as a token may be.
+    #[error("token tree is too deep: create an orphan token instead")]
+    TooDeep,
 }
 
 /// The token store. Holds only the hash key (loaded at unseal, wiped at seal);
@@ -58,9 +61,12 @@ pub enum TokenError {
 pub struct TokenStore {
     // std RwLock: held only to copy the key out, never across an await.
     key: RwLock<Option<Key256>>,
-    // Serialises use-count decrements, so a token with N uses works N times even
-    // when used concurrently. A tokio Mutex: held across the storage write.
-    uses: tokio::sync::Mutex<()>,
+    // Serialises every change to stored entries (use counts, renewals,
+    // revocations, children): each re-reads the entry under it and writes only if
+    // it still exists, so a revoked token can never be written back, and a token
+    // with N uses works N times even when used concurrently. A tokio Mutex: held
+    // across the storage writes.
+    writes: tokio::sync::Mutex<()>,
 }
 
 /// A new token: `s.` and 36 random alphanumerics.
@@ -129,6 +135,7 @@ impl TokenStore {
             max_expire_time: 0,
             renewable: false,
             bound_cidrs: vec![],
+            depth: 0,
         };
         Ok(vec![
             (
@@ -153,6 +160,21 @@ impl TokenStore {
         limits: TtlLimits,
         now: u64,
     ) -> Result<(SecretString, TokenEntry), TokenError> {
+        let _serial = self.writes.lock().await;
+        // The parent must still exist now, under the lock: a child made while its
+        // parent is being revoked would otherwise escape the revocation.
+        let parent = match parent {
+            Some(p) => Some(
+                self.read(barrier, &p.id_hash)
+                    .await?
+                    .ok_or(TokenError::Invalid)?,
+            ),
+            None => None,
+        };
+        let depth = parent.as_ref().map_or(0, |p| p.depth + 1);
+        if depth > MAX_DEPTH {
+            return Err(TokenError::TooDeep);
+        }
         let token = generate_token()?;
         let accessor = random::alphanumeric(24)?;
         let root = params.policies.iter().any(|p| p == "root");
@@ -160,7 +182,10 @@ impl TokenStore {
         let entry = TokenEntry {
             id_hash: self.hash(token.expose_secret())?,
             accessor: accessor.clone(),
-            parent: parent.map(|p| p.id_hash.clone()).unwrap_or_default(),
+            parent: parent
+                .as_ref()
+                .map(|p| p.id_hash.clone())
+                .unwrap_or_default(),
             policies: params.policies.clone(),
             path: params.path.clone(),
             display_name: params.display_name.clone(),
@@ -174,6 +199,7 @@ impl TokenStore {
             max_expire_time: max_expire,
             renewable: params.renewable && expire != 0,
             bound_cidrs: params.bound_cidrs.clone(),
+            depth,
         };
         let mut ops = vec![
             BarrierOp::Put {
@@ -238,7 +264,7 @@ impl TokenStore {
         // Every ancestor must still be alive; the first dead one takes its whole
         // subtree (this token included) with it.
         let mut parent = entry.parent.clone();
-        for _ in 0..MAX_DEPTH {
+        for _ in 0..=MAX_DEPTH {
             if parent.is_empty() {
                 return Ok(Some(entry));
             }
@@ -254,7 +280,8 @@ impl TokenStore {
                 }
             }
         }
-        Ok(Some(entry))
+        // Deeper than any token can be made: refuse rather than trust it.
+        Ok(None)
     }
 
     /// Looks `token` up and spends one use of it. The use that brings a limited
@@ -272,15 +299,16 @@ impl TokenStore {
         if entry.num_uses == 0 {
             return Ok(entry);
         }
-        let _serial = self.uses.lock().await;
+        let _serial = self.writes.lock().await;
         // Read again under the lock: another request may have spent a use.
         let mut entry = self
             .read(barrier, &entry.id_hash)
             .await?
             .ok_or(TokenError::Invalid)?;
         if entry.num_uses == 1 {
-            self.revoke_tree(barrier, &entry.id_hash).await?;
-            entry.num_uses = 0;
+            // The last use is allowed; the token is gone after it, and anything
+            // that tries to change it later (a renewal) finds nothing to change.
+            self.revoke_tree_locked(barrier, &entry.id_hash).await?;
             return Ok(entry);
         }
         entry.num_uses -= 1;
@@ -293,10 +321,16 @@ impl TokenStore {
     pub async fn renew(
         &self,
         barrier: &Barrier,
-        mut entry: TokenEntry,
+        entry: TokenEntry,
         increment: u64,
         now: u64,
     ) -> Result<(TokenEntry, Option<String>), TokenError> {
+        let _serial = self.writes.lock().await;
+        let mut entry = self
+            .read(barrier, &entry.id_hash)
+            .await?
+            .filter(|e| !e.is_expired(now))
+            .ok_or(TokenError::Invalid)?;
         if !entry.renewable {
             return Err(TokenError::NotRenewable);
         }
@@ -307,14 +341,21 @@ impl TokenStore {
 
     /// Revokes the token with this hash and every descendant.
     pub async fn revoke_tree(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+        let _serial = self.writes.lock().await;
+        self.revoke_tree_locked(barrier, hash).await
+    }
+
+    async fn revoke_tree_locked(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
         // Depth-first, children before parents, so a crash midway leaves no child
         // whose parent is gone without the lookup noticing.
         let mut stack = vec![(hash.to_owned(), false)];
         let mut steps = 0usize;
         while let Some((current, expanded)) = stack.pop() {
             steps += 1;
-            if steps > 1_000_000 {
-                break;
+            if steps > 10_000_000 {
+                return Err(TokenError::Malformed(
+                    "token tree too large to revoke in one call".into(),
+                ));
             }
             if !expanded {
                 stack.push((current.clone(), true));
@@ -328,12 +369,35 @@ impl TokenStore {
         Ok(())
     }
 
+    /// Revokes every token made through `prefix` (an auth mount's path) and their
+    /// children: disabling an auth method logs out everyone it logged in.
+    /// Returns how many tokens were found made there.
+    pub async fn revoke_by_path_prefix(
+        &self,
+        barrier: &Barrier,
+        prefix: &str,
+    ) -> Result<usize, TokenError> {
+        let _serial = self.writes.lock().await;
+        let mut revoked = 0;
+        for hash in barrier.list(ID_PREFIX).await? {
+            if let Some(entry) = self.read(barrier, &hash).await?
+                && entry.path.starts_with(prefix)
+            {
+                self.revoke_tree_locked(barrier, &entry.id_hash).await?;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Revokes only this token; its children become orphans.
     pub async fn revoke_orphan(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+        let _serial = self.writes.lock().await;
         for child in barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
             let child = child.trim_end_matches('/');
             if let Some(mut entry) = self.read(barrier, child).await? {
                 entry.parent.clear();
+                entry.depth = 0;
                 self.write(barrier, &entry).await?;
             }
             barrier

@@ -53,9 +53,15 @@ impl Vault {
         }
         request.path = path::normalize(&request.path, request.operation == Operation::List)?;
         let mounts = self.mount_table();
-        let (mount, relative) = mounts.route(&request.path).ok_or_else(|| {
-            VaultError::NotFound(format!("no handler for route {:?}", request.path))
-        })?;
+        let Some((mount, relative)) = mounts.route(&request.path) else {
+            // Say "no such path" only to a caller with a valid token, so strangers
+            // cannot map the mounts.
+            self.authenticate(&request).await?;
+            return Err(VaultError::NotFound(format!(
+                "no handler for route {:?}",
+                request.path
+            )));
+        };
         let mount = mount.clone();
         let relative = relative.to_owned();
         let engine = self.engine_for(&mount)?;
@@ -91,7 +97,7 @@ impl Vault {
             }
             _ => {
                 let engine = engine.ok_or_else(|| {
-                    VaultError::NotFound(format!("no handler for route {:?}", request.path))
+                    VaultError::Internal(format!("mount {} has no handler", mount.path))
                 })?;
                 let view = View::new(&self.barrier, mount.storage_prefix());
                 let engine_request = EngineRequest {
@@ -237,11 +243,12 @@ impl Vault {
         {
             return Ok(Some(engine));
         }
-        let engine = super::mounts::new_engine(&mount.kind)?;
-        if let Ok(mut engines) = self.engines.write() {
-            engines.insert(mount.uuid.clone(), Arc::clone(&engine));
-        }
-        Ok(Some(engine))
+        let fresh = super::mounts::new_engine(&mount.kind)?;
+        // Insert-or-get under the write lock: one handler per mount, ever, or two
+        // instances would hold two sets of locks over the same data.
+        let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
+        let engine = engines.entry(mount.uuid.clone()).or_insert(fresh);
+        Ok(Some(Arc::clone(engine)))
     }
 }
 

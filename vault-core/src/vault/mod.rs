@@ -1,6 +1,7 @@
-//! [`Vault`]: the facade over the seal and the barrier. Lifecycle (init, unseal,
-//! seal, rekey, rotate) and, until the request pipeline exists, raw access to the
-//! barrier for the root token.
+//! [`Vault`]: the facade over the seal, the barrier and the request pipeline.
+//! Lifecycle (init, unseal, seal, rekey, rotate), raw barrier access for the root
+//! token (Vault's `sys/raw`, off by default), and [`Vault::handle`] for every
+//! request to a path.
 //!
 //! Every front end (vaultd's gRPC services, an embedding application) goes
 //! through these methods; none decides on its own whether a caller may act.
@@ -93,6 +94,9 @@ pub enum VaultError {
     /// A precondition (check-and-set) failed.
     #[error("{0}")]
     Conflict(String),
+    /// Something stored is damaged or a bug was hit; the message says what.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Raw storage access is off (Vault's `raw_storage_endpoint`).
     #[error("raw storage access is disabled; enable it with raw_storage_endpoint = true")]
     RawDisabled,
@@ -113,8 +117,9 @@ impl From<TokenError> for VaultError {
             TokenError::Invalid => VaultError::PermissionDenied("permission denied"),
             TokenError::NotRenewable => VaultError::InvalidRequest("token is not renewable".into()),
             TokenError::Barrier(b) => b.into(),
-            TokenError::Malformed(m) => VaultError::InvalidRequest(m),
+            TokenError::Malformed(m) => VaultError::Internal(m),
             TokenError::Random(r) => VaultError::Random(r),
+            e @ TokenError::TooDeep => VaultError::InvalidRequest(e.to_string()),
         }
     }
 }
@@ -281,7 +286,7 @@ impl Vault {
         token: &str,
         path: &str,
     ) -> Result<Option<SecretBytes>, VaultError> {
-        self.check_root(token).await?;
+        self.check_raw(token).await?;
         Ok(self.barrier.get(path).await?)
     }
 
@@ -356,10 +361,12 @@ impl Vault {
                 "permission denied: a token is required",
             ));
         }
+        // A use like any other: use limits count here too.
         let entry = self
             .tokens
-            .lookup(&self.barrier, token, clock::now_unix_millis())
-            .await?;
+            .use_token(&self.barrier, token, clock::now_unix_millis())
+            .await
+            .ok();
         match entry {
             Some(e) if e.policies.iter().any(|p| p == "root") => Ok(()),
             _ => Err(VaultError::PermissionDenied(
@@ -371,6 +378,9 @@ impl Vault {
     /// Loads what lives behind the barrier and is kept in memory: the token hash
     /// key and the mount table.
     async fn load_after_unseal(&self) -> Result<(), VaultError> {
+        // Held while loading, so no mount change made in the moment between the
+        // barrier opening and the table loading can store a table without it.
+        let _serial = self.mount_writes.lock().await;
         self.tokens.load(&self.barrier).await?;
         let table = match self
             .barrier

@@ -96,6 +96,13 @@ impl Vault {
         if let Ok(mut engines) = self.engines.write() {
             engines.remove(&entry.uuid);
         }
+        if entry.is_auth() {
+            let revoked = self
+                .tokens
+                .revoke_by_path_prefix(&self.barrier, &entry.path)
+                .await?;
+            tracing::info!(path = %entry.path, revoked, "tokens of a disabled auth method revoked");
+        }
         self.delete_tree(&entry.storage_prefix()).await?;
         tracing::info!(path = %entry.path, "mount disabled");
         Ok(())

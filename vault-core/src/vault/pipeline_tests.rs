@@ -350,3 +350,171 @@ async fn sealed_and_tokenless_requests_are_refused() {
         .await;
     assert!(matches!(r, Err(VaultError::Sealed)));
 }
+
+#[tokio::test]
+async fn the_last_use_of_a_token_cannot_be_renewed_back_to_life() {
+    let f = Fixture::new().await;
+    let t = f.token(&f.root, json!({"num_uses": 2})).await;
+    f.call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    // The second (last) use is a renewal: allowed, but the token is gone after it.
+    let _ = f
+        .call(&t, Operation::Update, "auth/token/renew-self", json!({}))
+        .await;
+    assert!(denied(
+        f.call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+            .await
+    ));
+    assert!(denied(
+        f.call(&t, Operation::Read, "auth/token/lookup-self", json!({}))
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn token_trees_are_bounded_in_depth() {
+    let f = Fixture::new().await;
+    let mut parent = f.root.clone();
+    let mut refused = None;
+    for depth in 1..=70 {
+        let r = f
+            .call(&parent, Operation::Update, "auth/token/create", json!({}))
+            .await;
+        match r {
+            Ok(r) => parent = r.auth.unwrap().client_token,
+            Err(e) => {
+                refused = Some((depth, e));
+                break;
+            }
+        }
+    }
+    let (depth, err) = refused.expect("a 70-deep chain must be refused");
+    assert_eq!(depth, 65, "{err}");
+    assert!(err.to_string().contains("too deep"), "{err}");
+}
+
+#[tokio::test]
+async fn names_are_judged_as_written() {
+    let f = Fixture::new().await;
+    for (path, body) in [
+        ("sys/policy/ADMIN", json!({"policy": ""})),
+        ("sys/policy/admin/", json!({"policy": ""})),
+        ("sys/mounts/auth/sneaky", json!({"type": "approle"})),
+    ] {
+        let r = f.call(&f.root, Operation::Update, path, body).await;
+        assert!(
+            matches!(
+                r,
+                Err(VaultError::InvalidRequest(_) | VaultError::InvalidPath(_))
+            ),
+            "{path}: {r:?}"
+        );
+    }
+    // A periodic token needs sudo; a token without it cannot make one.
+    f.call(
+        &f.root,
+        Operation::Update,
+        "sys/policy/tokens",
+        json!({
+            "policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"
+        }),
+    )
+    .await
+    .unwrap();
+    let t = f.token(&f.root, json!({"policies": ["tokens"]})).await;
+    assert!(denied(
+        f.call(
+            &t,
+            Operation::Update,
+            "auth/token/create",
+            json!({"period": "1h"})
+        )
+        .await
+    ));
+    f.call(
+        &f.root,
+        Operation::Update,
+        "auth/token/create",
+        json!({"period": "1h"}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn strangers_cannot_map_mounts_and_raw_reads_need_the_switch() {
+    let f = Fixture::new().await;
+    let r = f
+        .vault
+        .handle(Request::new(Operation::Read, "nowhere/x"))
+        .await;
+    assert!(denied(r));
+    let r = f
+        .call(&f.root, Operation::Read, "nowhere/x", json!({}))
+        .await;
+    assert!(matches!(r, Err(VaultError::NotFound(_))), "{r:?}");
+    let r = f.vault.raw_read(&f.root, "logical/x").await;
+    assert!(matches!(r, Err(VaultError::RawDisabled)), "{r:?}");
+}
+
+#[tokio::test]
+async fn disabling_an_auth_method_logs_out_its_tokens() {
+    let f = Fixture::new().await;
+    f.call(
+        &f.root,
+        Operation::Update,
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    )
+    .await
+    .unwrap();
+    f.call(
+        &f.root,
+        Operation::Update,
+        "auth/approle/role/web",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let role_id = f
+        .call(
+            &f.root,
+            Operation::Read,
+            "auth/approle/role/web/role-id",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let role_id = role_id.data.unwrap()["role_id"].clone();
+    let secret = f
+        .call(
+            &f.root,
+            Operation::Update,
+            "auth/approle/role/web/secret-id",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let secret_id = secret.data.unwrap()["secret_id"].clone();
+    let login = f
+        .vault
+        .handle(
+            Request::new(Operation::Update, "auth/approle/login").with_data(data(json!({
+                "role_id": role_id, "secret_id": secret_id
+            }))),
+        )
+        .await
+        .unwrap();
+    let token = login.auth.unwrap().client_token;
+    f.call(&token, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    f.call(&f.root, Operation::Delete, "sys/auth/approle", json!({}))
+        .await
+        .unwrap();
+    assert!(denied(
+        f.call(&token, Operation::Read, "auth/token/lookup-self", json!({}))
+            .await
+    ));
+}

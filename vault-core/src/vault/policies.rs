@@ -17,28 +17,48 @@ const POLICY_PREFIX: &str = "sys/policy/";
 /// Parsed policies by canonical name. A std lock: held only to read or swap
 /// entries, never across an await.
 #[derive(Debug, Default)]
-pub(super) struct PolicyCache(std::sync::RwLock<HashMap<String, Arc<Policy>>>);
+pub(super) struct PolicyCache(std::sync::RwLock<CacheState>);
+
+#[derive(Debug, Default)]
+struct CacheState {
+    policies: HashMap<String, Arc<Policy>>,
+    // Bumped by every write and delete: a policy read from storage before a change
+    // must not be cached after it.
+    generation: u64,
+}
 
 impl PolicyCache {
     fn get(&self, name: &str) -> Option<Arc<Policy>> {
-        self.0.read().ok()?.get(name).cloned()
+        self.0.read().ok()?.policies.get(name).cloned()
     }
 
-    fn put(&self, name: &str, policy: Arc<Policy>) {
-        if let Ok(mut map) = self.0.write() {
-            map.insert(name.to_owned(), policy);
+    fn generation(&self) -> u64 {
+        self.0.read().map(|s| s.generation).unwrap_or(u64::MAX)
+    }
+
+    /// Caches what was read at `generation`, unless a change came since.
+    fn put_if_current(&self, name: &str, policy: Arc<Policy>, generation: u64) {
+        if let Ok(mut state) = self.0.write()
+            && state.generation == generation
+        {
+            state.policies.insert(name.to_owned(), policy);
         }
     }
 
-    fn forget(&self, name: &str) {
-        if let Ok(mut map) = self.0.write() {
-            map.remove(name);
+    fn changed(&self, name: &str, policy: Option<Arc<Policy>>) {
+        if let Ok(mut state) = self.0.write() {
+            state.generation += 1;
+            match policy {
+                Some(p) => state.policies.insert(name.to_owned(), p),
+                None => state.policies.remove(name),
+            };
         }
     }
 
     pub(super) fn clear(&self) {
-        if let Ok(mut map) = self.0.write() {
-            map.clear();
+        if let Ok(mut state) = self.0.write() {
+            state.generation += 1;
+            state.policies.clear();
         }
     }
 }
@@ -52,6 +72,7 @@ impl Vault {
         if let Some(p) = self.policies.get(name) {
             return Ok(Some(p));
         }
+        let generation = self.policies.generation();
         let parsed = match self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
             Some(text) => {
                 let text = String::from_utf8_lossy(text.expose_secret()).into_owned();
@@ -63,7 +84,8 @@ impl Vault {
             None if name == DEFAULT => Arc::new(policy::default_policy()),
             None => return Ok(None),
         };
-        self.policies.put(name, Arc::clone(&parsed));
+        self.policies
+            .put_if_current(name, Arc::clone(&parsed), generation);
         Ok(Some(parsed))
     }
 
@@ -106,7 +128,7 @@ impl Vault {
         self.barrier
             .put(&format!("{POLICY_PREFIX}{name}"), text.as_bytes())
             .await?;
-        self.policies.put(&name, Arc::new(parsed));
+        self.policies.changed(&name, Some(Arc::new(parsed)));
         Ok(())
     }
 
@@ -121,7 +143,7 @@ impl Vault {
         self.barrier
             .delete(&format!("{POLICY_PREFIX}{name}"))
             .await?;
-        self.policies.forget(&name);
+        self.policies.changed(&name, None);
         Ok(())
     }
 
@@ -139,9 +161,18 @@ impl Vault {
     }
 }
 
-/// A policy name as stored, or the reason it cannot be one.
+/// A policy name as stored, or the reason it cannot be one. A name given in a
+/// path must already be canonical: the ACL judged the path as written, so the
+/// handler must not act on another spelling of it.
 pub(super) fn canonical(name: &str) -> Result<String, VaultError> {
-    policy::canonical_name(name).map_err(|e| VaultError::InvalidRequest(e.to_string()))
+    let canonical =
+        policy::canonical_name(name).map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+    if canonical != name {
+        return Err(VaultError::InvalidRequest(format!(
+            "policy name {name:?} is not canonical; use {canonical:?}"
+        )));
+    }
+    Ok(canonical)
 }
 
 /// The built-in default policy, as `policy read default` shows it.
@@ -170,3 +201,27 @@ path "sys/renew" {
   capabilities = ["update"]
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_default_policy_is_the_one_enforced() {
+        let shown = Arc::new(policy::parse(DEFAULT, DEFAULT_POLICY_TEXT).unwrap());
+        let enforced = Arc::new(policy::default_policy());
+        assert_eq!(shown.rules().len(), enforced.rules().len());
+        let (a, b) = (
+            Acl::new(&[shown]),
+            Acl::new(std::slice::from_ref(&enforced)),
+        );
+        for rule in enforced.rules() {
+            assert_eq!(
+                a.capabilities(&rule.pattern),
+                b.capabilities(&rule.pattern),
+                "{}",
+                rule.pattern
+            );
+        }
+    }
+}

@@ -71,6 +71,12 @@ impl Vault {
             if let Some(mount) = rest.strip_suffix("/tune") {
                 return self.sys_tune(mount, op, data).await;
             }
+            if rest == "auth" || rest.starts_with("auth/") {
+                // Auth methods are managed at sys/auth/, where sudo is required.
+                return Err(VaultError::InvalidRequest(
+                    "auth methods are enabled and disabled at sys/auth/, not sys/mounts/".into(),
+                ));
+            }
             return self.sys_mount(rest, op, data).await;
         }
         if let Some(rest) = path.strip_prefix("auth/") {

@@ -47,7 +47,8 @@ impl Vault {
                         "permission denied: creating an orphan token needs sudo",
                     ));
                 }
-                self.token_create(data, me, orphan, mount, now).await
+                self.token_create(data, me, orphan, caller.sudo, mount, now)
+                    .await
             }
             "lookup-self" if write || request.operation == Operation::Read => {
                 let token = request
@@ -142,10 +143,18 @@ impl Vault {
         data: &Data,
         parent: &TokenEntry,
         orphan: bool,
+        sudo: bool,
         mount: &MountEntry,
         now: u64,
     ) -> Result<Response, VaultError> {
         let parent_root = parent.policies.iter().any(|p| p == ROOT);
+        // A periodic token can live for ever by renewing: as in Vault, only root
+        // or sudo may make one.
+        if field(params::duration_ms(data, "period"))?.unwrap_or(0) > 0 && !sudo {
+            return Err(VaultError::PermissionDenied(
+                "permission denied: creating a periodic token needs sudo",
+            ));
+        }
         let mut policies = match field(params::string_list(data, "policies"))? {
             Some(list) => list
                 .iter()

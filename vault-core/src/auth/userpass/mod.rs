@@ -149,7 +149,7 @@ impl LogicalBackend for Userpass {
     async fn exists(&self, view: &View<'_>, path: &str) -> Result<bool, EngineError> {
         match Route::parse(path) {
             Some(Route::Config) => record::config_exists(view).await,
-            Some(Route::User(raw)) => match paths::username(raw) {
+            Some(Route::User(raw)) => match paths::exact_username(raw) {
                 Ok(name) => Ok(view.get(&record::user_path(&name)).await?.is_some()),
                 // The handler refuses it; there is nothing to update.
                 Err(_) => Ok(false),
@@ -191,21 +191,26 @@ impl LogicalBackend for Userpass {
             (Route::Config, Read) => self.read_config(view).await,
             (Route::Config, Create | Update) => self.write_config(view, data).await,
             (Route::Users, List) => self.list_users(view).await,
-            (Route::User(raw), Read) => self.read_user(view, &paths::username(raw)?).await,
+            (Route::User(raw), Read) => self.read_user(view, &paths::exact_username(raw)?).await,
             (Route::User(raw), Create | Update) => {
-                self.write_user(view, &paths::username(raw)?, data).await
+                self.write_user(view, &paths::exact_username(raw)?, data)
+                    .await
             }
-            (Route::User(raw), Delete) => self.delete_user(view, &paths::username(raw)?).await,
+            (Route::User(raw), Delete) => {
+                self.delete_user(view, &paths::exact_username(raw)?).await
+            }
             (Route::Password(raw), Create | Update) => {
-                self.reset_password(view, &paths::username(raw)?, data)
+                self.reset_password(view, &paths::exact_username(raw)?, data)
                     .await
             }
             (Route::Totp(raw), Create | Update) => {
-                self.enrol_totp(view, &paths::username(raw)?).await
+                self.enrol_totp(view, &paths::exact_username(raw)?).await
             }
-            (Route::Totp(raw), Delete) => self.remove_totp(view, &paths::username(raw)?).await,
+            (Route::Totp(raw), Delete) => {
+                self.remove_totp(view, &paths::exact_username(raw)?).await
+            }
             (Route::Unlock(raw), Create | Update) => {
-                self.unlock(view, &paths::username(raw)?).await
+                self.unlock(view, &paths::exact_username(raw)?).await
             }
             _ => Err(unsupported()),
         }

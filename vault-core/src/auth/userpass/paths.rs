@@ -52,6 +52,20 @@ impl<'a> Route<'a> {
 /// The canonical form of a username: trimmed, ASCII lower-cased, then only
 /// `a-z`, `0-9`, `_`, `.`, `@` and `-`. Non-ASCII is refused rather than folded,
 /// so no two spellings name one user.
+/// A username given in an operator path (`users/<name>/...`) must already be
+/// canonical: the ACL judged the path as written, so acting on a folded spelling
+/// (`users/ADMIN/password` for `admin`) would slip past a rule about `admin`.
+/// Logins, which the ACL does not judge, fold case as Vault does.
+pub(super) fn exact_username(raw: &str) -> Result<String, EngineError> {
+    let name = username(raw)?;
+    if name != raw {
+        return Err(EngineError::InvalidRequest(format!(
+            "invalid username {raw:?}: use its canonical form {name:?}"
+        )));
+    }
+    Ok(name)
+}
+
 pub(super) fn username(raw: &str) -> Result<String, EngineError> {
     let name = raw.trim().to_ascii_lowercase();
     let invalid = |reason: &str| EngineError::InvalidRequest(format!("invalid username: {reason}"));

@@ -219,8 +219,17 @@ fn wrong_code(secret: &[u8], unix_secs: u64) -> String {
 #[tokio::test]
 async fn users_are_written_read_listed_and_deleted() {
     let f = Fixture::new().await;
+    // A name in an operator path must be canonical: the ACL judged that spelling.
+    let folded = f
+        .call(
+            Operation::Update,
+            "auth/userpass/users/Alice",
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    assert!(folded.is_err(), "{folded:?}");
     f.add_user(
-        "Alice",
+        "alice",
         json!({
             "password": PASSWORD,
             "token_policies": "dev, Ops",
