@@ -13,6 +13,11 @@
 //! [storage]
 //! kind = "sqlite"
 //! path = "/var/lib/vault/vault.db"
+//!
+//! [[audit]]                        # enabled at unseal if not already; repeatable
+//! name = "file"
+//! type = "file"                    # file | stdout | socket
+//! options = { file_path = "/var/log/vault/audit.log" }
 //! ```
 
 use std::net::SocketAddr;
@@ -39,6 +44,9 @@ pub struct Config {
     /// Serve the raw barrier methods (root token only).
     #[serde(default)]
     pub raw_storage_endpoint: bool,
+    /// Audit devices declared here are enabled at unseal.
+    #[serde(default)]
+    pub audit: Vec<vault_core::audit::DeviceConfig>,
 }
 
 /// `[listener]`.

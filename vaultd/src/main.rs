@@ -99,6 +99,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
             log_level: "info".into(),
             raw_storage_endpoint: true,
+            audit: Vec::new(),
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -121,6 +122,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::new(backend),
         VaultOptions {
             raw_storage: config.raw_storage_endpoint,
+            audit_devices: config.audit.clone(),
             ..VaultOptions::default()
         },
     ));

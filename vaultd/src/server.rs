@@ -52,6 +52,7 @@ pub async fn run(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .context("loading the TLS certificate and key")?;
     }
+    spawn_reopen_on_hangup(Arc::clone(&vault));
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
     let serve = builder
         .add_service(health_service)
@@ -79,6 +80,24 @@ pub async fn run(
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;
     Ok(())
+}
+
+/// SIGHUP reopens the audit files (after a log rotation moved them).
+fn spawn_reopen_on_hangup(vault: Arc<Vault>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!("SIGHUP received; reopening audit files");
+                    vault.audit_reopen();
+                }
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; audit files will not be reopened on it")
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -12,6 +12,8 @@ use crate::request::{Operation, Request, Response};
 use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
 use crate::token::TokenEntry;
 
+use super::audit_backend::{request_entry, response_entry};
+
 use super::{Vault, VaultError};
 
 /// Paths only a token with `sudo` on them (or root) may use, as in Vault.
@@ -73,28 +75,75 @@ impl Vault {
                 sudo: false,
             }
         } else {
-            let token = self.authenticate(&request).await?;
-            if request.operation == Operation::Create || request.operation == Operation::Update {
-                request.operation = self
-                    .write_operation(engine.as_deref(), &mount, &relative)
-                    .await?;
-            }
-            let acl = self.acl_for(&token.policies).await?;
-            let sudo = self.authorize(&acl, &request)?;
-            Caller {
-                token: Some(token),
-                sudo,
+            match self
+                .admit(&mut request, engine.as_deref(), &mount, &relative)
+                .await
+            {
+                Ok(caller) => caller,
+                Err(e) => {
+                    // A refusal is recorded too, best effort: the caller gets the
+                    // refusal either way.
+                    let refused = Err(e);
+                    let entry = response_entry(&request, None, Some(&mount), &refused);
+                    let _ = self.audit_log(&entry).await;
+                    return refused;
+                }
             }
         };
 
-        // Audit hook: the audit issue records the request here, fail-closed.
+        // Fail closed: nothing is done unless a device recorded the request.
+        self.audit_log(&request_entry(
+            &request,
+            caller.token.as_ref(),
+            Some(&mount),
+        ))
+        .await?;
+        let result = self
+            .dispatch(&request, &relative, &caller, &mount, engine)
+            .await;
+        // And nothing is answered unless a device recorded the response.
+        self.audit_log(&response_entry(
+            &request,
+            caller.token.as_ref(),
+            Some(&mount),
+            &result,
+        ))
+        .await?;
+        // Lease hook: the leases issue registers secrets with leases here.
+        result
+    }
 
+    /// Token, create-or-update, ACL and sudo: who is calling and may they.
+    async fn admit(
+        &self,
+        request: &mut Request,
+        engine: Option<&dyn LogicalBackend>,
+        mount: &MountEntry,
+        relative: &str,
+    ) -> Result<Caller, VaultError> {
+        let token = self.authenticate(request).await?;
+        if request.operation == Operation::Create || request.operation == Operation::Update {
+            request.operation = self.write_operation(engine, mount, relative).await?;
+        }
+        let acl = self.acl_for(&token.policies).await?;
+        let sudo = self.authorize(&acl, request)?;
+        Ok(Caller {
+            token: Some(token),
+            sudo,
+        })
+    }
+
+    async fn dispatch(
+        &self,
+        request: &Request,
+        relative: &str,
+        caller: &Caller,
+        mount: &MountEntry,
+        engine: Option<Arc<dyn LogicalBackend>>,
+    ) -> Result<Response, VaultError> {
         let response = match mount.kind.as_str() {
-            SYSTEM_KIND => self.handle_sys(&request, &relative, &caller).await?,
-            TOKEN_KIND => {
-                self.handle_token(&request, &relative, &caller, &mount)
-                    .await?
-            }
+            SYSTEM_KIND => self.handle_sys(request, relative, caller).await?,
+            TOKEN_KIND => self.handle_token(request, relative, caller, mount).await?,
             _ => {
                 let engine = engine.ok_or_else(|| {
                     VaultError::Internal(format!("mount {} has no handler", mount.path))
@@ -102,22 +151,17 @@ impl Vault {
                 let view = View::new(&self.barrier, mount.storage_prefix());
                 let engine_request = EngineRequest {
                     operation: request.operation,
-                    path: &relative,
+                    path: relative,
                     data: &request.data,
                     remote_addr: request.remote_addr,
                 };
                 engine.handle(&view, engine_request).await?
             }
         };
-
-        let response = match response.login.clone() {
-            Some(grant) => self.issue_login_token(response, grant, &mount).await?,
-            None => response,
-        };
-
-        // Lease hook: the leases issue registers secrets with leases here.
-        // Audit hook: the audit issue records the response here.
-        Ok(response)
+        match response.login.clone() {
+            Some(grant) => self.issue_login_token(response, grant, mount).await,
+            None => Ok(response),
+        }
     }
 
     /// Makes the orphan token a login granted, under the auth mount's TTL limits.

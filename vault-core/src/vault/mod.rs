@@ -6,6 +6,7 @@
 //! Every front end (vaultd's gRPC services, an embedding application) goes
 //! through these methods; none decides on its own whether a caller may act.
 
+mod audit_backend;
 mod handle;
 mod init;
 mod mounts;
@@ -97,6 +98,9 @@ pub enum VaultError {
     /// Something stored is damaged or a bug was hit; the message says what.
     #[error("internal error: {0}")]
     Internal(String),
+    /// No audit device recorded the request: nothing was done.
+    #[error("the audit log is unavailable; the request was not served: {0}")]
+    AuditUnavailable(String),
     /// Raw storage access is off (Vault's `raw_storage_endpoint`).
     #[error("raw storage access is disabled; enable it with raw_storage_endpoint = true")]
     RawDisabled,
@@ -174,13 +178,16 @@ pub struct SealStatus {
 }
 
 /// Tuning for a [`Vault`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct VaultOptions {
     /// Barrier tuning.
     pub barrier: BarrierOptions,
     /// Serve the `raw_*` methods (Vault's `sys/raw`). Off by default: they read and
     /// write any barrier path with only the root token.
     pub raw_storage: bool,
+    /// Audit devices declared by the daemon's config: enabled at unseal if not
+    /// already.
+    pub audit_devices: Vec<crate::audit::DeviceConfig>,
 }
 
 /// A vault over one storage backend.
@@ -188,6 +195,8 @@ pub struct VaultOptions {
 pub struct Vault {
     barrier: Barrier,
     tokens: TokenStore,
+    audit: crate::audit::AuditBroker,
+    declared_audit: Vec<crate::audit::DeviceConfig>,
     policies: policies::PolicyCache,
     // One handler per mount, by mount UUID. A std lock: held only to look up or
     // insert, never across an await.
@@ -221,6 +230,8 @@ impl Vault {
         Vault {
             barrier: Barrier::new(backend, options.barrier),
             tokens: TokenStore::new(),
+            audit: crate::audit::AuditBroker::default(),
+            declared_audit: options.audit_devices,
             policies: policies::PolicyCache::default(),
             engines: std::sync::RwLock::new(std::collections::HashMap::new()),
             mount_writes: tokio::sync::Mutex::new(()),
@@ -262,6 +273,8 @@ impl Vault {
     pub async fn seal(&self, token: &str) -> Result<(), VaultError> {
         let mut life = self.lifecycle.lock().await;
         self.check_root(token).await?;
+        self.audit_lifecycle("sys/seal", Some(token)).await;
+        self.stop_audit().await;
         self.wipe_keys();
         life.rekey = None;
         tracing::info!("vault sealed");
@@ -311,6 +324,9 @@ impl Vault {
     /// Seals and closes the storage (a clean shutdown).
     pub async fn close(&self) -> Result<(), VaultError> {
         let mut life = self.lifecycle.lock().await;
+        if !self.barrier.is_sealed() {
+            self.stop_audit().await;
+        }
         self.wipe_keys();
         life.unseal = None;
         life.rekey = None;

@@ -85,6 +85,17 @@ impl Vault {
             }
             return self.sys_mount(&format!("auth/{rest}"), op, data).await;
         }
+        if path == "audit" || path.starts_with("audit/") {
+            return self.sys_audit(path, op, data).await;
+        }
+        if let Some(name) = path.strip_prefix("audit-hash/") {
+            if !write {
+                return Err(VaultError::Unsupported(format!(
+                    "{op} is not supported on sys/{path}"
+                )));
+            }
+            return self.sys_audit_hash(name, data);
+        }
         if matches!(path, "policy" | "policies/acl")
             && matches!(op, Operation::Read | Operation::List)
         {

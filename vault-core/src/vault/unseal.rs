@@ -63,6 +63,10 @@ impl Vault {
             self.wipe_keys();
             return Err(e);
         }
+        if let Err(e) = self.start_audit().await {
+            tracing::error!(error = %e, "audit devices could not be loaded");
+        }
+        self.audit_lifecycle("sys/unseal", None).await;
         tracing::info!("vault unsealed");
         Ok(UnsealOutcome {
             status: self.status_from(Some(&config), 0, String::new()),

@@ -1,0 +1,245 @@
+//! The audit broker: the enabled devices, and the fan-out of each entry to all of
+//! them in parallel, fail-closed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::device::{ChainState, Device, DeviceConfig, Sink};
+use super::entry::{Hasher, checkpoint_message};
+use super::file::FileSink;
+use super::sinks::{SocketSink, StdoutSink};
+use super::{AuditError, DEFAULT_TIMEOUT};
+use crate::secret::{Key256, constant_time_eq};
+
+/// What `audit list` shows of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// Name, type and options.
+    pub config: DeviceConfig,
+    /// False after a failed or timed-out write, until a write succeeds.
+    pub healthy: bool,
+    /// The last sequence number written.
+    pub seq: u64,
+    /// The hash of the last entry written.
+    pub last_hash: String,
+}
+
+/// The enabled devices.
+#[derive(Debug)]
+pub struct AuditBroker {
+    // std RwLock: held only to clone or change the list, never across an await.
+    devices: RwLock<Vec<Arc<Device>>>,
+    // How many devices are enabled, running or not: while it is not zero, a
+    // request needs a running device to record it.
+    expected: AtomicUsize,
+    timeout: Duration,
+}
+
+impl Default for AuditBroker {
+    fn default() -> Self {
+        AuditBroker {
+            devices: RwLock::new(Vec::new()),
+            expected: AtomicUsize::new(0),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl AuditBroker {
+    /// Starts a device of `config`'s type with its HMAC `key`, continuing from
+    /// `resume` when its sink cannot tell where its chain stands.
+    pub(crate) fn start(
+        &self,
+        config: DeviceConfig,
+        key: &Key256,
+        resume: Option<ChainState>,
+    ) -> Result<(), AuditError> {
+        let fail = |reason: String| AuditError::Device {
+            name: config.name.clone(),
+            reason,
+        };
+        let option = |k: &str| config.options.get(k).cloned();
+        let sink: Box<dyn Sink> = match config.kind.as_str() {
+            "file" => {
+                let path = option("file_path")
+                    .ok_or_else(|| fail("the file_path option is required".into()))?;
+                Box::new(
+                    FileSink::open(&path).map_err(|e| fail(format!("cannot open {path}: {e}")))?,
+                )
+            }
+            "stdout" => Box::new(StdoutSink),
+            "socket" => {
+                let address = option("address")
+                    .ok_or_else(|| fail("the address option is required".into()))?;
+                let unix = match option("socket_type").as_deref() {
+                    None | Some("tcp") => false,
+                    Some("unix") => true,
+                    Some(other) => {
+                        return Err(fail(format!("socket_type {other:?} is not tcp or unix")));
+                    }
+                };
+                Box::new(SocketSink::new(address, unix, self.timeout))
+            }
+            other => {
+                return Err(fail(format!(
+                    "unknown audit device type {other:?} (file, stdout, socket)"
+                )));
+            }
+        };
+        if self.status(&config.name).is_some() {
+            return Err(fail("a device with this name is already enabled".into()));
+        }
+        let device = Device::start(config.clone(), Hasher::new(key), sink, resume).map_err(fail)?;
+        if let Ok(mut devices) = self.devices.write() {
+            devices.push(Arc::new(device));
+        }
+        Ok(())
+    }
+
+    /// Stops the device called `name` (with a closing checkpoint); returns where
+    /// its chain ended.
+    pub(crate) async fn stop(&self, name: &str) -> Option<ChainState> {
+        let device = {
+            let mut devices = self.devices.write().ok()?;
+            let index = devices.iter().position(|d| d.config.name == name)?;
+            devices.remove(index)
+        };
+        Some(device.close(self.timeout).await)
+    }
+
+    /// Stops every device (a seal or a clean shutdown); returns where each chain
+    /// ended.
+    pub(crate) async fn stop_all(&self) -> Vec<(String, ChainState)> {
+        let devices: Vec<Arc<Device>> = self
+            .devices
+            .write()
+            .map(|mut d| d.drain(..).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for device in devices {
+            out.push((device.config.name.clone(), device.close(self.timeout).await));
+        }
+        out
+    }
+
+    /// Records how many devices are enabled (whether or not they run).
+    pub(crate) fn expect_devices(&self, count: usize) {
+        self.expected.store(count, Ordering::Release);
+    }
+
+    /// True when at least one device is enabled: requests must then be audited.
+    pub fn is_active(&self) -> bool {
+        self.devices.read().map(|d| !d.is_empty()).unwrap_or(true)
+    }
+
+    /// Reopens every device's file before its next write (SIGHUP, log rotation).
+    pub fn reopen_all(&self) {
+        for device in self.snapshot() {
+            device.request_reopen();
+        }
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Device>> {
+        self.devices.read().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// Records `raw` on every device in parallel; succeeds when at least one did
+    /// (or none is enabled). A device that fails or times out is reported and
+    /// marked unhealthy; the others are not held up by it.
+    pub async fn log(&self, raw: &Value) -> Result<(), AuditError> {
+        let devices = self.snapshot();
+        if devices.is_empty() {
+            if self.expected.load(Ordering::Acquire) > 0 {
+                return Err(AuditError::Unavailable(
+                    "no enabled audit device is running".into(),
+                ));
+            }
+            return Ok(());
+        }
+        let mut writes = JoinSet::new();
+        for device in devices {
+            let entry = device.hasher.redact(raw);
+            let timeout = self.timeout;
+            writes.spawn(async move {
+                let result = device.record(entry, timeout).await;
+                (device.config.name.clone(), result)
+            });
+        }
+        let mut recorded = 0;
+        let mut failures = Vec::new();
+        while let Some(done) = writes.join_next().await {
+            match done {
+                Ok((_, Ok(()))) => recorded += 1,
+                Ok((name, Err(reason))) => {
+                    tracing::warn!(device = %name, %reason, "audit device did not record an entry");
+                    failures.push(format!("{name}: {reason}"));
+                }
+                Err(e) => failures.push(format!("device task failed: {e}")),
+            }
+        }
+        if recorded == 0 {
+            return Err(AuditError::Unavailable(failures.join("; ")));
+        }
+        Ok(())
+    }
+
+    /// The status of the device called `name`.
+    pub fn status(&self, name: &str) -> Option<DeviceStatus> {
+        self.all_status()
+            .into_iter()
+            .find(|s| s.config.name == name)
+    }
+
+    /// Every device's status.
+    pub fn all_status(&self) -> Vec<DeviceStatus> {
+        self.snapshot()
+            .iter()
+            .map(|d| {
+                let chain = d.chain();
+                DeviceStatus {
+                    config: d.config.clone(),
+                    healthy: d.is_healthy(),
+                    seq: chain.seq,
+                    last_hash: chain.last_hash,
+                }
+            })
+            .collect()
+    }
+
+    /// `hmac-sha256:<hex>` of `input` under the key of device `name`. Refuses the
+    /// checkpoint message form, so nobody can have the vault sign a checkpoint.
+    pub fn hash(&self, name: &str, input: &str) -> Option<Result<String, AuditError>> {
+        let device = self
+            .snapshot()
+            .into_iter()
+            .find(|d| d.config.name == name)?;
+        if input.starts_with("vault-audit-checkpoint") {
+            return Some(Err(AuditError::Device {
+                name: name.to_owned(),
+                reason: "inputs in the checkpoint form cannot be hashed".into(),
+            }));
+        }
+        Some(Ok(device.hasher.hash(input)))
+    }
+
+    /// Whether `signature` is device `name`'s signature of the checkpoint at `seq`
+    /// after `prev_hash`.
+    pub fn verify_checkpoint(
+        &self,
+        name: &str,
+        seq: u64,
+        prev_hash: &str,
+        signature: &str,
+    ) -> Option<bool> {
+        let device = self
+            .snapshot()
+            .into_iter()
+            .find(|d| d.config.name == name)?;
+        let expected = device.hasher.hash(&checkpoint_message(seq, prev_hash));
+        Some(constant_time_eq(expected.as_bytes(), signature.as_bytes()))
+    }
+}

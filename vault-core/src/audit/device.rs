@@ -1,0 +1,298 @@
+//! One audit device: a writer thread that owns the device's sink and its hash
+//! chain. Entries are queued to it; it numbers and chains them in queue order,
+//! writes every entry waiting at that moment in one go and makes them durable
+//! once (group commit), then answers each caller. A hung sink holds up only its
+//! own thread: callers wait on it with a timeout.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+
+use super::canonical::entry_hash;
+use super::entry::{Hasher, checkpoint_body};
+use super::{CHECKPOINT_EVERY, GENESIS_HASH};
+use crate::clock;
+
+/// Where a device writes. Runs on the device's own thread, so it may block.
+pub trait Sink: Send + 'static {
+    /// Appends `bytes` (whole lines) and returns once they are durable.
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Checks the sink before a write, reopening it when `force` is set (SIGHUP)
+    /// or when it has been removed or replaced; true when a new file was started.
+    fn refresh(&mut self, _force: bool) -> std::io::Result<bool> {
+        Ok(false)
+    }
+    /// The last complete entry already written, when the sink can be read back,
+    /// so a restarted device continues its chain.
+    fn last_entry(&mut self) -> Option<Value> {
+        None
+    }
+}
+
+/// A device as enabled: name, type and options (`file`: `file_path`; `socket`:
+/// `address`, `socket_type`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceConfig {
+    /// The device's name (its path under `sys/audit/`).
+    pub name: String,
+    /// `file`, `stdout` or `socket`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Type-specific options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Where a device's chain stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChainState {
+    /// The last sequence number written.
+    pub seq: u64,
+    /// The hash of the last entry written.
+    pub last_hash: String,
+}
+
+enum Job {
+    Entry(Value, oneshot::Sender<Result<(), String>>),
+    Close(oneshot::Sender<ChainState>),
+}
+
+/// Most entries queued to one device; beyond it the device is behind and skipped.
+const QUEUE: usize = 10_000;
+/// Most entries written in one group.
+const GROUP: usize = 256;
+
+/// A running device.
+pub(crate) struct Device {
+    pub config: DeviceConfig,
+    pub hasher: Arc<Hasher>,
+    queue: mpsc::SyncSender<Job>,
+    healthy: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+    state: Arc<Mutex<ChainState>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Starts the device's thread over `sink`, continuing the chain from what the
+    /// sink holds, else from `resume`, else from the start.
+    pub fn start(
+        config: DeviceConfig,
+        hasher: Hasher,
+        mut sink: Box<dyn Sink>,
+        resume: Option<ChainState>,
+    ) -> Result<Device, String> {
+        let from_sink = sink.last_entry().and_then(|e| {
+            Some(ChainState {
+                seq: e.get("seq")?.as_u64()?,
+                last_hash: e.get("hash")?.as_str()?.to_owned(),
+            })
+        });
+        let chain = from_sink.or(resume).unwrap_or(ChainState {
+            seq: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+        });
+        let hasher = Arc::new(hasher);
+        let state = Arc::new(Mutex::new(chain));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let reopen = Arc::new(AtomicBool::new(false));
+        let (queue, jobs) = mpsc::sync_channel(QUEUE);
+        let mut writer = Writer {
+            sink,
+            hasher: Arc::clone(&hasher),
+            state: Arc::clone(&state),
+            healthy: Arc::clone(&healthy),
+            reopen: Arc::clone(&reopen),
+            name: config.name.clone(),
+        };
+        // Every file a device opens starts with a signed link to the chain so far.
+        writer.write_group(Vec::new(), Some("open"))?;
+        let thread = std::thread::Builder::new()
+            .name(format!("audit-{}", config.name))
+            .spawn(move || writer.run(jobs))
+            .map_err(|e| format!("cannot start the device thread: {e}"))?;
+        Ok(Device {
+            config,
+            hasher,
+            queue,
+            healthy,
+            reopen,
+            state,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues `raw` (already redacted for this device) and waits for it to be
+    /// durable, at most `timeout`. An unhealthy device is not waited on.
+    pub async fn record(&self, raw: Value, timeout: std::time::Duration) -> Result<(), String> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job::Entry(raw, done))
+            .map_err(|_| "the device is behind (queue full) or stopped".to_owned())?;
+        if !self.is_healthy() {
+            return Err("the device is unhealthy; not waited on".into());
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err("the device stopped".into()),
+            Err(_) => {
+                self.healthy.store(false, Ordering::Release);
+                Err(format!("no answer within {timeout:?}; marked unhealthy"))
+            }
+        }
+    }
+
+    /// True unless the device recently failed or timed out.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Asks the device to reopen its file before the next write (SIGHUP).
+    pub fn request_reopen(&self) {
+        self.reopen.store(true, Ordering::Release);
+    }
+
+    /// Where the chain stands.
+    pub fn chain(&self) -> ChainState {
+        self.state.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Writes a `shutdown` checkpoint and stops the thread; returns the chain
+    /// state to persist. Bounded by `timeout` so a hung sink cannot hold up a stop.
+    pub async fn close(&self, timeout: std::time::Duration) -> ChainState {
+        let (done, answer) = oneshot::channel();
+        if self.queue.try_send(Job::Close(done)).is_ok()
+            && let Ok(Ok(state)) = tokio::time::timeout(timeout, answer).await
+        {
+            let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+            if let Some(thread) = thread {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            return state;
+        }
+        self.chain()
+    }
+}
+
+struct Writer {
+    sink: Box<dyn Sink>,
+    hasher: Arc<Hasher>,
+    state: Arc<Mutex<ChainState>>,
+    healthy: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+    name: String,
+}
+
+impl Writer {
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            let mut entries = Vec::new();
+            let mut close = None;
+            let mut next = Some(first);
+            while let Some(job) = next {
+                match job {
+                    Job::Entry(raw, done) => entries.push((raw, done)),
+                    Job::Close(done) => {
+                        close = Some(done);
+                        break;
+                    }
+                }
+                next = if entries.len() < GROUP {
+                    jobs.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            let (raws, answers): (Vec<Value>, Vec<_>) = entries.into_iter().unzip();
+            let result = self.write_group(raws, None);
+            for answer in answers {
+                let _ = answer.send(result.clone());
+            }
+            if let Some(done) = close {
+                if let Err(e) = self.write_group(Vec::new(), Some("shutdown")) {
+                    tracing::error!(device = %self.name, error = %e, "audit device could not write its closing checkpoint");
+                }
+                let _ = done.send(self.state.lock().map(|s| s.clone()).unwrap_or_default());
+                return;
+            }
+        }
+    }
+
+    /// Chains and writes `raws` (plus a checkpoint with `reason`, if given, and
+    /// the periodic ones due) in one durable write. On failure the chain does not
+    /// advance.
+    fn write_group(&mut self, raws: Vec<Value>, reason: Option<&str>) -> Result<(), String> {
+        let mut chain = self
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .map_err(|_| "state lock poisoned".to_owned())?;
+        let mut out = Vec::new();
+        let reopened = self
+            .sink
+            .refresh(self.reopen.swap(false, Ordering::AcqRel))
+            .map_err(|e| self.fail(&format!("cannot reopen: {e}")))?;
+        if reopened && reason != Some("open") {
+            let body = checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, "open");
+            self.push(&mut out, &mut chain, body);
+        }
+        for raw in raws {
+            let Value::Object(body) = raw else { continue };
+            self.push(&mut out, &mut chain, body);
+            if chain.seq % CHECKPOINT_EVERY == 0 {
+                let body =
+                    checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, "periodic");
+                self.push(&mut out, &mut chain, body);
+            }
+        }
+        if let Some(reason) = reason {
+            let body = checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, reason);
+            self.push(&mut out, &mut chain, body);
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        match self.sink.write_all(&out) {
+            Ok(()) => {
+                if let Ok(mut state) = self.state.lock() {
+                    *state = chain;
+                }
+                self.healthy.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(&format!("write failed: {e}"))),
+        }
+    }
+
+    fn push(&self, out: &mut Vec<u8>, chain: &mut ChainState, mut body: Map<String, Value>) {
+        chain.seq += 1;
+        body.insert("seq".into(), json!(chain.seq));
+        body.insert("prev_hash".into(), json!(chain.last_hash));
+        body.entry("time")
+            .or_insert_with(|| json!(clock::rfc3339(clock::now_unix())));
+        let mut entry = Value::Object(body);
+        let hash = entry_hash(&entry);
+        entry["hash"] = json!(hash);
+        chain.last_hash = hash;
+        out.extend_from_slice(entry.to_string().as_bytes());
+        out.push(b'\n');
+    }
+
+    fn fail(&self, message: &str) -> String {
+        self.healthy.store(false, Ordering::Release);
+        tracing::error!(device = %self.name, error = %message, "audit device failed");
+        message.to_owned()
+    }
+}

@@ -1,0 +1,92 @@
+//! Audit: every request and response, written to audit devices before the vault
+//! acts or answers, with secrets HMAC'd and each device's entries hash-chained so
+//! that any edit of the log is detectable.
+//!
+//! # Fail closed, never hang
+//!
+//! With at least one device enabled, a request is handled only after at least one
+//! device has durably recorded its `request` entry, and its answer is returned
+//! only after at least one device has recorded the `response` entry; otherwise
+//! the caller gets [`AuditError::Unavailable`] ("the audit log is unavailable"),
+//! no secret, and no write is applied. Devices are written in parallel, each with
+//! a timeout ([`DEFAULT_TIMEOUT`]): a hung device is skipped, marked unhealthy and
+//! reported, and is not waited on again until it has caught up.
+//!
+//! # The log format
+//!
+//! A device writes JSON Lines (UTF-8, one object per line, each ending in `\n`).
+//! Every entry has these top-level keys:
+//!
+//! - `seq`: 1, 2, 3, ... per device, continuing across reopened or rotated files;
+//! - `prev_hash`: the `hash` of the device's previous entry (64 `0`s before the
+//!   first entry of a device);
+//! - `hash`: lower-case hex SHA-256 of the entry's *canonical form without the
+//!   `hash` key*: JSON with every object's keys sorted (by their UTF-8 bytes,
+//!   recursively), no whitespace, strings escaped as `serde_json` writes them,
+//!   integers in decimal;
+//! - `time`: RFC 3339, UTC;
+//! - `type`: `request`, `response` or `checkpoint`.
+//!
+//! `request` and `response` entries carry Vault's fields where they exist:
+//! `auth {client_token, accessor, display_name, policies, token_policies,
+//! metadata, token_type}`, `request {id, operation, path, mount_point, mount_type,
+//! mount_accessor, data, remote_address, client_token}`, `response {data, auth,
+//! warnings}` (responses only) and `error`. Every string inside `request.data`,
+//! `response.data` and `response.auth.metadata`, and every token, accessor,
+//! role_id and secret_id, is written as `hmac-sha256:<hex>` under the device's
+//! own key (kept in the barrier). `sys/audit-hash/<device>` gives the same HMAC of
+//! any input, so an operator can search the log for a known value. Lifecycle
+//! events (unseal, seal) are `request`/`response` pairs on `sys/unseal`,
+//! `sys/seal`.
+//!
+//! A `checkpoint` entry has `checkpoint {reason, signature}`: `reason` is `open`
+//! (the first entry of each file the device opens: it links the new file to the
+//! last hash of the previous one), `periodic` (after every [`CHECKPOINT_EVERY`]
+//! entries) or `shutdown` (on a clean stop or when the device is disabled);
+//! `signature` is `hmac-sha256:<hex>` of the text
+//! `vault-audit-checkpoint\n<seq>\n<prev_hash>` under the device key, so only the
+//! vault can make one. A log that does not end with a checkpoint was cut short
+//! (or its vault crashed or is still running; the vault knows the last `seq` and
+//! `hash` of each of its devices).
+
+mod broker;
+mod canonical;
+mod device;
+mod entry;
+mod file;
+mod sinks;
+
+pub use broker::{AuditBroker, DeviceStatus};
+pub use canonical::{canonical_json, entry_hash};
+pub use device::{ChainState, DeviceConfig, Sink};
+pub use entry::{Hasher, checkpoint_message};
+pub use file::FileSink;
+pub use sinks::{SocketSink, StdoutSink};
+
+use std::time::Duration;
+
+/// How long a device may take to record one entry before it is skipped.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A checkpoint is written after this many entries.
+pub const CHECKPOINT_EVERY: u64 = 1000;
+
+/// The `prev_hash` of a device's first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Why auditing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// No enabled device recorded the entry.
+    #[error("the audit log is unavailable: no audit device recorded the request ({0})")]
+    Unavailable(String),
+    /// A device could not be set up.
+    #[error("audit device {name:?}: {reason}")]
+    Device {
+        /// The device.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,362 @@
+//! Audit in the vault: the device table (behind the barrier, with each device's
+//! HMAC key and where its chain stood when it last stopped), starting devices at
+//! unseal, the `sys/audit*` endpoints, and the entries the pipeline records.
+//!
+//! Storage: `core/audit/devices` (the table, JSON), `core/audit/key/<name>` (the
+//! device's HMAC key), `core/audit/state/<name>` (`{seq, last_hash}` at its last
+//! clean stop).
+
+use serde_json::{Value, json};
+
+use crate::audit::{AuditError, DeviceConfig};
+use crate::clock;
+use crate::params;
+use crate::request::{Data, Operation, Request, Response};
+use crate::router::MountEntry;
+use crate::secret::Key256;
+use crate::token::TokenEntry;
+
+use super::{Vault, VaultError};
+
+const TABLE_PATH: &str = "core/audit/devices";
+const KEY_PREFIX: &str = "core/audit/key/";
+const STATE_PREFIX: &str = "core/audit/state/";
+
+fn field<T>(r: Result<T, params::FieldError>) -> Result<T, VaultError> {
+    r.map_err(|e| VaultError::InvalidRequest(e.to_string()))
+}
+
+fn object(value: Value) -> Data {
+    match value {
+        Value::Object(map) => map,
+        _ => Data::new(),
+    }
+}
+
+impl From<AuditError> for VaultError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Unavailable(why) => VaultError::AuditUnavailable(why),
+            other => VaultError::InvalidRequest(other.to_string()),
+        }
+    }
+}
+
+impl Vault {
+    async fn audit_table(&self) -> Result<Vec<DeviceConfig>, VaultError> {
+        match self.barrier.get_internal(TABLE_PATH).await? {
+            Some(raw) => serde_json::from_slice(raw.expose_secret()).map_err(|e| {
+                VaultError::Internal(format!("the audit device table does not decode: {e}"))
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn store_audit_table(&self, table: &[DeviceConfig]) -> Result<(), VaultError> {
+        let bytes = serde_json::to_vec(table).map_err(|e| VaultError::Internal(e.to_string()))?;
+        Ok(self.barrier.put_internal(TABLE_PATH, &bytes).await?)
+    }
+
+    async fn device_key(&self, name: &str) -> Result<Key256, VaultError> {
+        let path = format!("{KEY_PREFIX}{name}");
+        if let Some(raw) = self.barrier.get_internal(&path).await?
+            && let Some(key) = Key256::from_slice(raw.expose_secret())
+        {
+            return Ok(key);
+        }
+        let key = Key256::generate()?;
+        self.barrier
+            .put_internal(&path, key.expose_secret())
+            .await?;
+        Ok(key)
+    }
+
+    async fn start_device(&self, config: DeviceConfig) -> Result<(), VaultError> {
+        let key = self.device_key(&config.name).await?;
+        let resume = match self
+            .barrier
+            .get_internal(&format!("{STATE_PREFIX}{}", config.name))
+            .await?
+        {
+            Some(raw) => serde_json::from_slice::<Value>(raw.expose_secret())
+                .ok()
+                .and_then(|v| {
+                    Some(crate::audit::ChainState {
+                        seq: v.get("seq")?.as_u64()?,
+                        last_hash: v.get("last_hash")?.as_str()?.to_owned(),
+                    })
+                }),
+            None => None,
+        };
+        self.audit.start(config, &key, resume)?;
+        Ok(())
+    }
+
+    async fn save_chain(&self, name: &str, seq: u64, last_hash: &str) -> Result<(), VaultError> {
+        let state = json!({ "seq": seq, "last_hash": last_hash }).to_string();
+        Ok(self
+            .barrier
+            .put_internal(&format!("{STATE_PREFIX}{name}"), state.as_bytes())
+            .await?)
+    }
+
+    /// At unseal: starts every device of the table and of the daemon's config (the
+    /// latter are added to the table). A device that cannot start is logged; while
+    /// the table is not empty, requests are refused until one device records them.
+    pub(super) async fn start_audit(&self) -> Result<(), VaultError> {
+        let mut table = self.audit_table().await?;
+        let mut changed = false;
+        for declared in &self.declared_audit {
+            if !table.iter().any(|d| d.name == declared.name) {
+                table.push(declared.clone());
+                changed = true;
+            }
+        }
+        if changed {
+            self.store_audit_table(&table).await?;
+        }
+        self.audit.expect_devices(table.len());
+        for config in table {
+            let name = config.name.clone();
+            if let Err(e) = self.start_device(config).await {
+                tracing::error!(device = %name, error = %e, "audit device did not start; requests fail until a device records them");
+            }
+        }
+        Ok(())
+    }
+
+    /// At seal and shutdown: closes every device with a checkpoint and remembers
+    /// where each chain stopped.
+    pub(super) async fn stop_audit(&self) {
+        for (name, chain) in self.audit.stop_all().await {
+            if let Err(e) = self.save_chain(&name, chain.seq, &chain.last_hash).await {
+                tracing::warn!(device = %name, error = %e, "could not save the audit chain position");
+            }
+        }
+    }
+
+    /// `sys/audit`, `sys/audit/<name>`, `sys/audit/<name>/verify-checkpoint`.
+    pub(super) async fn sys_audit(
+        &self,
+        path: &str,
+        op: Operation,
+        data: &Data,
+    ) -> Result<Response, VaultError> {
+        if path == "audit" && op == Operation::Read {
+            let mut out = Data::new();
+            for s in self.audit.all_status() {
+                out.insert(format!("{}/", s.config.name), status_json(&s));
+            }
+            return Ok(Response::with_data(out));
+        }
+        let Some(rest) = path.strip_prefix("audit/") else {
+            return Err(VaultError::Unsupported(format!(
+                "{op} is not supported on sys/{path}"
+            )));
+        };
+        if let Some(name) = rest.strip_suffix("/verify-checkpoint") {
+            let seq = field(params::unsigned(data, "seq"))?.unwrap_or(0);
+            let prev = field(params::string(data, "prev_hash"))?.unwrap_or_default();
+            let signature = field(params::string(data, "signature"))?.unwrap_or_default();
+            let valid = self
+                .audit
+                .verify_checkpoint(name, seq, &prev, &signature)
+                .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
+            return Ok(Response::with_data(object(json!({ "valid": valid }))));
+        }
+        let name = rest;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(VaultError::InvalidRequest(format!(
+                "invalid audit device name {name:?}: use letters, digits, '-' and '_'"
+            )));
+        }
+        match op {
+            Operation::Read => {
+                let s = self
+                    .audit
+                    .status(name)
+                    .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
+                Ok(Response::with_data(object(status_json(&s))))
+            }
+            Operation::Create | Operation::Update => {
+                let kind = field(params::string(data, "type"))?
+                    .ok_or_else(|| VaultError::InvalidRequest("missing \"type\"".into()))?;
+                let options = field(params::string_map(data, "options"))?.unwrap_or_default();
+                let config = DeviceConfig {
+                    name: name.to_owned(),
+                    kind,
+                    options,
+                };
+                let _serial = self.mount_writes.lock().await;
+                let mut table = self.audit_table().await?;
+                if table.iter().any(|d| d.name == name) {
+                    return Err(VaultError::InvalidRequest(format!(
+                        "audit device {name:?} is already enabled"
+                    )));
+                }
+                // Started before it is stored: a device that cannot open is refused.
+                self.start_device(config.clone()).await?;
+                table.push(config);
+                self.store_audit_table(&table).await?;
+                self.audit.expect_devices(table.len());
+                tracing::info!(device = %name, "audit device enabled");
+                Ok(Response::default())
+            }
+            Operation::Delete => {
+                let _serial = self.mount_writes.lock().await;
+                let mut table = self.audit_table().await?;
+                table.retain(|d| d.name != name);
+                self.store_audit_table(&table).await?;
+                self.audit.expect_devices(table.len());
+                self.audit.stop(name).await;
+                self.barrier
+                    .delete_internal(&format!("{KEY_PREFIX}{name}"))
+                    .await?;
+                self.barrier
+                    .delete_internal(&format!("{STATE_PREFIX}{name}"))
+                    .await?;
+                tracing::info!(device = %name, "audit device disabled");
+                Ok(Response::default())
+            }
+            _ => Err(VaultError::Unsupported(format!(
+                "{op} is not supported on sys/{path}"
+            ))),
+        }
+    }
+
+    /// `sys/audit-hash/<name>`: the HMAC of `input` as device `name` writes it.
+    pub(super) fn sys_audit_hash(&self, name: &str, data: &Data) -> Result<Response, VaultError> {
+        let input = field(params::string(data, "input"))?
+            .ok_or_else(|| VaultError::InvalidRequest("missing \"input\"".into()))?;
+        let hash = self
+            .audit
+            .hash(name, &input)
+            .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))??;
+        Ok(Response::with_data(object(json!({ "hash": hash }))))
+    }
+
+    /// Records a lifecycle call (unseal, seal) as a request/response pair. Best
+    /// effort: the call has happened, and a seal must not be refused for want of
+    /// a log.
+    pub(super) async fn audit_lifecycle(&self, path: &str, token: Option<&str>) {
+        let mut request = Request::new(Operation::Update, path);
+        if let Some(t) = token {
+            request = request.with_token(t);
+        }
+        let done: Result<Response, VaultError> = Ok(Response::default());
+        for entry in [
+            request_entry(&request, None, None),
+            response_entry(&request, None, None, &done),
+        ] {
+            if let Err(e) = self.audit_log(&entry).await {
+                tracing::warn!(path, error = %e, "lifecycle call not audited");
+            }
+        }
+    }
+
+    /// Reopens every audit file before its next write (SIGHUP, log rotation).
+    pub fn audit_reopen(&self) {
+        self.audit.reopen_all();
+    }
+
+    /// Records an entry; fails closed.
+    pub(super) async fn audit_log(&self, entry: &Value) -> Result<(), VaultError> {
+        Ok(self.audit.log(entry).await?)
+    }
+}
+
+fn status_json(s: &crate::audit::DeviceStatus) -> Value {
+    json!({
+        "type": s.config.kind,
+        "options": s.config.options,
+        "healthy": s.healthy,
+        "seq": s.seq,
+        "last_hash": s.last_hash,
+    })
+}
+
+/// The raw (not yet HMAC'd) `request` entry of a request.
+pub(super) fn request_entry(
+    request: &Request,
+    token: Option<&TokenEntry>,
+    mount: Option<&MountEntry>,
+) -> Value {
+    json!({
+        "time": clock::rfc3339(clock::now_unix()),
+        "type": "request",
+        "auth": auth_json(request, token),
+        "request": request_json(request, mount),
+        "error": "",
+    })
+}
+
+/// The raw `response` entry: the request again, and what came of it.
+pub(super) fn response_entry(
+    request: &Request,
+    token: Option<&TokenEntry>,
+    mount: Option<&MountEntry>,
+    result: &Result<Response, VaultError>,
+) -> Value {
+    let (response, error) = match result {
+        Ok(r) => (
+            json!({
+                "data": r.data,
+                "warnings": r.warnings,
+                "auth": r.auth.as_ref().map(|a| json!({
+                    "client_token": a.client_token,
+                    "accessor": a.accessor,
+                    "policies": a.policies,
+                    "token_policies": a.policies,
+                    "metadata": a.metadata,
+                    "lease_duration": a.lease_duration,
+                    "renewable": a.renewable,
+                    "num_uses": a.num_uses,
+                })),
+            }),
+            String::new(),
+        ),
+        Err(e) => (Value::Null, e.to_string()),
+    };
+    json!({
+        "time": clock::rfc3339(clock::now_unix()),
+        "type": "response",
+        "auth": auth_json(request, token),
+        "request": request_json(request, mount),
+        "response": response,
+        "error": error,
+    })
+}
+
+fn auth_json(request: &Request, token: Option<&TokenEntry>) -> Value {
+    let client_token = request.token.as_ref().map(|t| t.expose_secret().to_owned());
+    match token {
+        Some(t) => json!({
+            "client_token": client_token,
+            "accessor": t.accessor,
+            "display_name": t.display_name,
+            "policies": t.policies,
+            "token_policies": t.policies,
+            "metadata": t.meta,
+            "token_type": "service",
+        }),
+        None => json!({ "client_token": client_token }),
+    }
+}
+
+fn request_json(request: &Request, mount: Option<&MountEntry>) -> Value {
+    json!({
+        "id": request.id,
+        "operation": request.operation.as_str(),
+        "path": request.path,
+        "mount_point": mount.map(|m| m.path.clone()),
+        "mount_type": mount.map(|m| m.kind.clone()),
+        "mount_accessor": mount.map(|m| m.accessor.clone()),
+        "data": request.data,
+        "remote_address": request.remote_addr.map(|a| a.to_string()),
+        "client_token": request.token.as_ref().map(|t| t.expose_secret().to_owned()),
+    })
+}
