@@ -160,18 +160,29 @@ impl AuditBroker {
             }
             return Ok(());
         }
-        let mut writes = JoinSet::new();
+        // Every device gets the entry. Healthy ones are waited on (in parallel,
+        // each at most the timeout); unhealthy ones are waited on only if no
+        // healthy one recorded it, so a hung device delays nobody once it is known
+        // to hang, and a recovered one is noticed by itself.
+        let mut healthy = JoinSet::new();
+        let mut unhealthy = Vec::new();
+        let mut failures = Vec::new();
         for device in devices {
             let entry = device.hasher.redact(raw);
-            let timeout = self.timeout;
-            writes.spawn(async move {
-                let result = device.record(entry, timeout).await;
-                (device.config.name.clone(), result)
-            });
+            match device.enqueue(entry) {
+                Ok(answer) if device.is_healthy() => {
+                    let timeout = self.timeout;
+                    healthy.spawn(async move {
+                        let result = device.wait(answer, timeout).await;
+                        (device.config.name.clone(), result)
+                    });
+                }
+                Ok(answer) => unhealthy.push((device, answer)),
+                Err(reason) => failures.push(format!("{}: {reason}", device.config.name)),
+            }
         }
         let mut recorded = 0;
-        let mut failures = Vec::new();
-        while let Some(done) = writes.join_next().await {
+        while let Some(done) = healthy.join_next().await {
             match done {
                 Ok((_, Ok(()))) => recorded += 1,
                 Ok((name, Err(reason))) => {
@@ -179,6 +190,17 @@ impl AuditBroker {
                     failures.push(format!("{name}: {reason}"));
                 }
                 Err(e) => failures.push(format!("device task failed: {e}")),
+            }
+        }
+        if recorded == 0 {
+            for (device, answer) in unhealthy {
+                match device.wait(answer, self.timeout).await {
+                    Ok(()) => recorded += 1,
+                    Err(reason) => failures.push(format!("{}: {reason}", device.config.name)),
+                }
+                if recorded > 0 {
+                    break;
+                }
             }
         }
         if recorded == 0 {

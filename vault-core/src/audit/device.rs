@@ -134,16 +134,23 @@ impl Device {
         })
     }
 
-    /// Queues `raw` (already redacted for this device) and waits for it to be
-    /// durable, at most `timeout`. An unhealthy device is not waited on.
-    pub async fn record(&self, raw: Value, timeout: std::time::Duration) -> Result<(), String> {
+    /// Queues `raw` (already redacted for this device); the receiver answers once
+    /// it is durable.
+    pub fn enqueue(&self, raw: Value) -> Result<oneshot::Receiver<Result<(), String>>, String> {
         let (done, answer) = oneshot::channel();
         self.queue
             .try_send(Job::Entry(raw, done))
             .map_err(|_| "the device is behind (queue full) or stopped".to_owned())?;
-        if !self.is_healthy() {
-            return Err("the device is unhealthy; not waited on".into());
-        }
+        Ok(answer)
+    }
+
+    /// Waits at most `timeout` for a queued entry; a timeout marks the device
+    /// unhealthy, so it is not waited on first next time.
+    pub async fn wait(
+        &self,
+        answer: oneshot::Receiver<Result<(), String>>,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err("the device stopped".into()),

@@ -1,0 +1,83 @@
+//! One KV v2 read through the whole pipeline, unaudited and audited by a file
+//! device (fsync before the request proceeds: two durable writes per request).
+
+// Benches abort on setup failure: there is nothing to measure otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+use vault_core::Vault;
+use vault_core::request::{Data, Operation, Request};
+use vault_core::storage::MemoryBackend;
+
+fn data(v: Value) -> Data {
+    v.as_object().cloned().unwrap()
+}
+
+fn setup(rt: &Runtime, audit_file: Option<&std::path::Path>) -> (Vault, String) {
+    rt.block_on(async {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let init = vault.init(1, 1).await.unwrap();
+        vault
+            .unseal(init.shares[0].to_hex().expose_secret())
+            .await
+            .unwrap();
+        let root = init.root_token.expose_secret().to_owned();
+        let call = |path: &str, body: Value| {
+            vault.handle(
+                Request::new(Operation::Update, path)
+                    .with_token(&root)
+                    .with_data(data(body)),
+            )
+        };
+        call("sys/mounts/secret", json!({"type": "kv"}))
+            .await
+            .unwrap();
+        call(
+            "secret/data/app",
+            json!({"data": {"password": "x".repeat(200)}}),
+        )
+        .await
+        .unwrap();
+        if let Some(path) = audit_file {
+            call(
+                "sys/audit/file",
+                json!({"type": "file", "options": {"file_path": path.to_str().unwrap()}}),
+            )
+            .await
+            .unwrap();
+        }
+        (vault, root)
+    })
+}
+
+fn kv_read(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let mut group = c.benchmark_group("kv_read");
+    group.sample_size(30);
+    for (name, audit) in [
+        ("unaudited", None),
+        ("audited_file_fsync", Some(log.as_path())),
+    ] {
+        let (vault, root) = setup(&rt, audit);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    vault
+                        .handle(Request::new(Operation::Read, "secret/data/app").with_token(&root))
+                        .await
+                        .unwrap()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, kv_read);
+criterion_main!(benches);
