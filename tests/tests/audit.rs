@@ -427,3 +427,48 @@ fn the_verifier_checks_checkpoint_signatures_and_the_tail_with_the_vault() {
         "{said}"
     );
 }
+
+#[test]
+fn sighup_rotation_starts_a_new_file_linked_to_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let (daemon, keys) = start(dir.path(), &file_device("file", &log));
+    let root = Some(keys.root_token.as_str());
+    daemon.cli(root, &["token", "create"]).expect_code(0);
+    let rotated = dir.path().join("audit.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    daemon.cli(root, &["token", "create"]).expect_code(0);
+    assert!(daemon.stop().success());
+    let first = entries(&log).remove(0);
+    assert_eq!(first["checkpoint"]["reason"], "open");
+    assert_eq!(first["prev_hash"], entries(&rotated).pop().unwrap()["hash"]);
+    let both = vault_tests::cli(
+        "http://127.0.0.1:1",
+        None,
+        &[
+            "audit",
+            "verify",
+            rotated.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+        None,
+    );
+    both.expect_code(0);
+    // The two files in the wrong order do not verify.
+    let wrong = vault_tests::cli(
+        "http://127.0.0.1:1",
+        None,
+        &[
+            "audit",
+            "verify",
+            log.to_str().unwrap(),
+            rotated.to_str().unwrap(),
+        ],
+        None,
+    );
+    wrong.expect_code(1);
+}

@@ -242,8 +242,8 @@ impl Vault {
     /// Records a lifecycle call (unseal, seal) as a request/response pair. Best
     /// effort: the call has happened, and a seal must not be refused for want of
     /// a log.
-    pub(super) async fn audit_lifecycle(&self, path: &str, token: Option<&str>) {
-        let mut request = Request::new(Operation::Update, path);
+    pub(super) async fn audit_lifecycle(&self, path: &str, token: Option<&str>, data: Data) {
+        let mut request = Request::new(Operation::Update, path).with_data(data);
         if let Some(t) = token {
             request = request.with_token(t);
         }

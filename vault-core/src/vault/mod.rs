@@ -273,7 +273,8 @@ impl Vault {
     pub async fn seal(&self, token: &str) -> Result<(), VaultError> {
         let mut life = self.lifecycle.lock().await;
         self.check_root(token).await?;
-        self.audit_lifecycle("sys/seal", Some(token)).await;
+        self.audit_lifecycle("sys/seal", Some(token), crate::request::Data::new())
+            .await;
         self.stop_audit().await;
         self.wipe_keys();
         life.rekey = None;
