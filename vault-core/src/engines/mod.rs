@@ -5,6 +5,7 @@
 //! tokens or policies: the pipeline has decided access before calling it.
 
 pub mod kv;
+pub mod shared;
 pub mod view;
 
 use async_trait::async_trait;

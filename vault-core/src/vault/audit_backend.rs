@@ -16,22 +16,11 @@ use crate::router::MountEntry;
 use crate::secret::Key256;
 use crate::token::TokenEntry;
 
-use super::{Vault, VaultError};
+use super::{Vault, VaultError, field, object};
 
 const TABLE_PATH: &str = "core/audit/devices";
 const KEY_PREFIX: &str = "core/audit/key/";
 const STATE_PREFIX: &str = "core/audit/state/";
-
-fn field<T>(r: Result<T, params::FieldError>) -> Result<T, VaultError> {
-    r.map_err(|e| VaultError::InvalidRequest(e.to_string()))
-}
-
-fn object(value: Value) -> Data {
-    match value {
-        Value::Object(map) => map,
-        _ => Data::new(),
-    }
-}
 
 impl From<AuditError> for VaultError {
     fn from(e: AuditError) -> Self {

@@ -115,6 +115,19 @@ pub enum VaultError {
     Random(#[from] RandomError),
 }
 
+/// A request field read, with a bad value turned into a caller error naming it.
+fn field<T>(r: Result<T, crate::params::FieldError>) -> Result<T, VaultError> {
+    r.map_err(|e| VaultError::InvalidRequest(e.to_string()))
+}
+
+/// A JSON value as response data (empty unless it is an object).
+fn object(value: serde_json::Value) -> crate::request::Data {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => crate::request::Data::new(),
+    }
+}
+
 impl From<TokenError> for VaultError {
     fn from(e: TokenError) -> Self {
         match e {

@@ -11,18 +11,7 @@ use crate::request::{Data, Operation, Request, Response};
 use crate::router::{MountConfig, MountEntry};
 
 use super::handle::Caller;
-use super::{Vault, VaultError};
-
-fn field<T>(r: Result<T, params::FieldError>) -> Result<T, VaultError> {
-    r.map_err(|e| VaultError::InvalidRequest(e.to_string()))
-}
-
-fn object(value: Value) -> Data {
-    match value {
-        Value::Object(map) => map,
-        _ => Data::new(),
-    }
-}
+use super::{Vault, VaultError, field, object};
 
 fn mount_json(e: &MountEntry) -> Value {
     json!({

@@ -13,11 +13,7 @@ use crate::token::{TokenEntry, TokenParams, TtlLimits};
 
 use super::handle::Caller;
 use super::policies::canonical;
-use super::{Vault, VaultError};
-
-fn field<T>(r: Result<T, params::FieldError>) -> Result<T, VaultError> {
-    r.map_err(|e| VaultError::InvalidRequest(e.to_string()))
-}
+use super::{Vault, VaultError, field};
 
 fn bad_token() -> VaultError {
     VaultError::InvalidRequest("bad token".into())

@@ -64,7 +64,6 @@ mod tests;
 mod tests_login;
 
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -85,7 +84,7 @@ pub struct AppRole {
     // (write) or of a secret_id operation (read). See the module docs.
     roles: tokio::sync::RwLock<()>,
     // tokio Mutexes: each is held across one secret_id's read-modify-write.
-    stripes: Box<[tokio::sync::Mutex<()>]>,
+    stripes: crate::engines::shared::Stripes,
     // Serialises making the mount's HMAC key; held across its storage write.
     salt_init: tokio::sync::Mutex<()>,
     clock: Clock,
@@ -102,7 +101,7 @@ impl AppRole {
     pub fn with_clock(clock: Clock) -> Self {
         AppRole {
             roles: tokio::sync::RwLock::new(()),
-            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stripes: crate::engines::shared::Stripes::new(STRIPES),
             salt_init: tokio::sync::Mutex::new(()),
             clock,
         }
@@ -116,13 +115,7 @@ impl AppRole {
     /// Waits for the lock serialising changes to the secret_id record at `key`
     /// (a storage key, which holds only a hash) in `view`'s mount.
     async fn lock_secret_id(&self, view: &View<'_>, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        // SipHash with fixed keys: the same record always maps to the same
-        // stripe, which is all the striping needs.
-        let mut hasher = DefaultHasher::new();
-        view.prefix().hash(&mut hasher);
-        key.hash(&mut hasher);
-        let stripe = (hasher.finish() % self.stripes.len() as u64) as usize;
-        self.stripes[stripe].lock().await
+        self.stripes.lock(view, key).await
     }
 }
 

@@ -273,13 +273,11 @@ pub(super) fn object(value: Value) -> Data {
     }
 }
 
-/// A stored record that does not decode: the barrier authenticated it, so this
-/// is our own bug or a downgrade, and the caller must not see a guess.
+const MALFORMED: &str = "the stored AppRole record is malformed";
+
+/// The integrity error for a stored record that does not decode.
 pub(super) fn malformed(view: &View<'_>, path: &str) -> EngineError {
-    EngineError::Barrier(BarrierError::Integrity {
-        path: format!("{}{path}", view.prefix()),
-        reason: "the stored AppRole record is malformed",
-    })
+    crate::engines::shared::malformed(view, path, MALFORMED)
 }
 
 /// The record at `path`, decoded.
@@ -287,26 +285,10 @@ pub(super) async fn load<T: DeserializeOwned>(
     view: &View<'_>,
     path: &str,
 ) -> Result<Option<T>, EngineError> {
-    let Some(bytes) = view.get(path).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(bytes.expose_secret())
-        .map(Some)
-        .map_err(|_| malformed(view, path))
+    crate::engines::shared::load_json(view, path, MALFORMED).await
 }
 
-/// `value` as a [`BarrierOp::Put`] at `path`.
-pub(super) fn put<T: Serialize>(path: String, value: &T) -> Result<BarrierOp, EngineError> {
-    // Our records always encode; a failure would be a bug, and is reported
-    // rather than stored half-made.
-    let bytes = serde_json::to_vec(value).map_err(|_| {
-        EngineError::InvalidRequest(format!("the record for {path:?} could not be encoded"))
-    })?;
-    Ok(BarrierOp::Put {
-        path,
-        value: SecretBytes::new(bytes),
-    })
-}
+pub(super) use crate::engines::shared::put_json as put;
 
 /// A [`BarrierOp::Put`] of plain text (an index entry) at `path`.
 pub(super) fn put_text(path: String, text: &str) -> BarrierOp {

@@ -63,7 +63,6 @@ pub mod totp;
 mod users;
 
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -84,7 +83,7 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub struct Userpass {
     // tokio Mutexes: each is held across the storage reads, the password check
     // and the write of one user's change or login.
-    stripes: Box<[tokio::sync::Mutex<()>]>,
+    stripes: crate::engines::shared::Stripes,
     clock: Clock,
     passwords: Passwords,
 }
@@ -99,7 +98,7 @@ impl Userpass {
     /// for TOTP steps and lockouts.
     pub fn with_clock(clock: Clock) -> Self {
         Userpass {
-            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stripes: crate::engines::shared::Stripes::new(STRIPES),
             clock,
             passwords: Passwords::new(argon2::Params::default()),
         }
@@ -119,13 +118,7 @@ impl Userpass {
 
     /// Waits for the lock that serialises changes to `name` in `view`'s mount.
     async fn lock(&self, view: &View<'_>, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        // SipHash with fixed keys: the same user always maps to the same stripe,
-        // which is all the striping needs.
-        let mut hasher = DefaultHasher::new();
-        view.prefix().hash(&mut hasher);
-        name.hash(&mut hasher);
-        let stripe = (hasher.finish() % self.stripes.len() as u64) as usize;
-        self.stripes[stripe].lock().await
+        self.stripes.lock(view, name).await
     }
 }
 

@@ -8,9 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::barrier::{BarrierError, BarrierOp};
 use crate::engines::{EngineError, View};
-use crate::secret::SecretBytes;
 
 /// Where the mount's lockout settings live.
 pub(super) const CONFIG_PATH: &str = "config";
@@ -155,34 +153,11 @@ impl LockoutState {
 
 /// A stored record that does not decode: the barrier authenticated it, so this
 /// is our own bug or a downgrade, and the caller must not see a guess.
-fn malformed(view: &View<'_>, path: &str) -> EngineError {
-    EngineError::Barrier(BarrierError::Integrity {
-        path: format!("{}{path}", view.prefix()),
-        reason: "the stored userpass record is malformed",
-    })
-}
-
 async fn load<T: DeserializeOwned>(view: &View<'_>, path: &str) -> Result<Option<T>, EngineError> {
-    let Some(bytes) = view.get(path).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(bytes.expose_secret())
-        .map(Some)
-        .map_err(|_| malformed(view, path))
+    crate::engines::shared::load_json(view, path, "the stored userpass record is malformed").await
 }
 
-/// `value` as the bytes of a [`BarrierOp::Put`] at `path`.
-pub(super) fn put<T: Serialize>(path: String, value: &T) -> Result<BarrierOp, EngineError> {
-    // Our records always encode; a failure would be a bug, and is reported
-    // rather than stored half-made. The message names the path, never the value.
-    let bytes = serde_json::to_vec(value).map_err(|_| {
-        EngineError::InvalidRequest(format!("the record for {path:?} could not be encoded"))
-    })?;
-    Ok(BarrierOp::Put {
-        path,
-        value: SecretBytes::new(bytes),
-    })
-}
+pub(super) use crate::engines::shared::put_json as put;
 
 /// The mount's settings, or the defaults if none were written.
 pub(super) async fn load_config(view: &View<'_>) -> Result<LockoutConfig, EngineError> {

@@ -48,7 +48,6 @@ mod record;
 mod tests;
 
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use async_trait::async_trait;
 
@@ -66,26 +65,20 @@ const STRIPES: usize = 64;
 pub struct KvV2 {
     // tokio Mutexes: each is held across the storage reads and the batch write
     // of one mutation.
-    stripes: Box<[tokio::sync::Mutex<()>]>,
+    stripes: crate::engines::shared::Stripes,
 }
 
 impl KvV2 {
     /// An engine ready to serve a mount.
     pub fn new() -> Self {
         KvV2 {
-            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stripes: crate::engines::shared::Stripes::new(STRIPES),
         }
     }
 
     /// Waits for the lock that serialises mutations of `key` in `view`'s mount.
     async fn lock(&self, view: &View<'_>, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        // SipHash with fixed keys: the same key always maps to the same stripe,
-        // which is all the striping needs.
-        let mut hasher = DefaultHasher::new();
-        view.prefix().hash(&mut hasher);
-        key.hash(&mut hasher);
-        let stripe = (hasher.finish() % self.stripes.len() as u64) as usize;
-        self.stripes[stripe].lock().await
+        self.stripes.lock(view, key).await
     }
 
     /// Mutations of one key, under its lock. `route` carries `key`.
