@@ -385,3 +385,12 @@ pub fn logical_request(
         },
     )
 }
+
+/// The URL of the test PostgreSQL cluster (a superuser on loopback) that
+/// `scripts/test` starts. Tests that need PostgreSQL fail, rather than skip,
+/// without it.
+pub fn postgres_url() -> String {
+    std::env::var("VAULT_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!("VAULT_TEST_PG_URL is not set: run the suite with ./scripts/test (it starts PostgreSQL), or start one with scripts/pg-start")
+    })
+}

@@ -472,3 +472,61 @@ fn sighup_rotation_starts_a_new_file_linked_to_the_old_one() {
     );
     wrong.expect_code(1);
 }
+
+#[test]
+fn a_log_cut_while_the_vault_was_stopped_stays_detectable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let config = write_config(dir.path(), &file_device("file", &log));
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    for _ in 0..3 {
+        daemon
+            .cli(Some(&keys.root_token), &["token", "create"])
+            .expect_code(0);
+    }
+    assert!(daemon.stop().success());
+    // Someone cuts the last lines (the closing checkpoint among them) while it is down.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, lines[..lines.len() - 3].join("\n") + "\n").unwrap();
+    let daemon = Daemon::start_with(&config, dir.path());
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    // The vault continues from its own record, not from the cut file...
+    assert!(
+        daemon
+            .log_text()
+            .contains("does not end where the vault left it"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(daemon.stop().success());
+    // ...so the gap stays visible to the verifier.
+    let out = vault_tests::cli(
+        "http://127.0.0.1:1",
+        None,
+        &["audit", "verify", log.to_str().unwrap()],
+        None,
+    );
+    out.expect_code(1);
+}
+
+#[test]
+fn a_device_that_cannot_open_yet_fails_closed_then_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = dir.path().join("not-mounted-yet");
+    let (daemon, keys) = start(dir.path(), &file_device("file", &later.join("audit.log")));
+    let root = Some(keys.root_token.as_str());
+    let out = daemon.cli(root, &["token", "lookup"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("audit log is unavailable"),
+        "{}",
+        out.stderr
+    );
+    std::fs::create_dir(&later).unwrap();
+    daemon.cli(root, &["token", "lookup"]).expect_code(0);
+    let first = entries(&later.join("audit.log")).remove(0);
+    assert_eq!(first["checkpoint"]["reason"], "open");
+}

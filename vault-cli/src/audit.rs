@@ -137,6 +137,13 @@ pub struct VerifyArgs {
 /// `audit verify [--vault --device NAME] [--allow-open-end] FILE...`: exit 0 when
 /// the series verifies, 1 with the first problem otherwise.
 ///
+/// Offline, the log must end with a `shutdown` checkpoint (a clean stop), and its
+/// last line must be complete; `--allow-open-end` accepts a live or crashed log
+/// (ending elsewhere, or with an entry still being written, which is ignored).
+/// With `--vault`, the vault's record of the device's last seq and hash, found in
+/// the files, vouches for the end instead; it alone catches a log cut exactly at
+/// a `shutdown` checkpoint.
+///
 /// Synchronous on purpose: the chain is read on this thread, and the few vault
 /// calls (one per checkpoint, one per 1,000 entries) are run on `runtime` as they
 /// come, so that a forged checkpoint is reported in its place among the problems.
@@ -237,10 +244,19 @@ fn notes(s: &Summary, files: &[PathBuf], vault: bool) -> Vec<String> {
             "the files hold seq {seq}, the vault's own record of this device's last entry"
         )),
         None if s.open_end => notes.push(
-            "the log does not end with a checkpoint (--allow-open-end): entries removed from its end would not be noticed"
+            "the log does not end with a shutdown checkpoint (--allow-open-end): entries removed from its end would not be noticed"
                 .into(),
         ),
         None => {}
+    }
+    if let Some(line) = s.incomplete_line {
+        let last = files
+            .last()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        notes.push(format!(
+            "line {line} of {last} is incomplete (an entry still being written) and was not checked"
+        ));
     }
     notes
 }
@@ -255,6 +271,7 @@ fn summary_json(s: &Summary, vault: bool) -> Value {
         "checkpoints": s.checkpoints,
         "continues_earlier": s.continues_earlier,
         "open_end": s.open_end,
+        "incomplete_line": s.incomplete_line,
         "signatures_checked": vault,
         "vault_seq": s.vouched_seq,
     })

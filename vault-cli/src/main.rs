@@ -151,7 +151,8 @@ enum AuditCommand {
         /// The device whose log this is, with --vault.
         #[arg(long, requires = "vault")]
         device: Option<String>,
-        /// Accept a log that does not end with a checkpoint (a live or crashed one).
+        /// Accept a log that does not end with a shutdown checkpoint, or whose last line
+        /// is incomplete (a live or crashed one).
         #[arg(long)]
         allow_open_end: bool,
         #[arg(required = true)]

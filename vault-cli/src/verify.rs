@@ -13,7 +13,17 @@
 //!   across file boundaries too;
 //! - the device's first entry has seq 1 and a `prev_hash` of 64 zeros; a series
 //!   may instead begin at an `open` checkpoint, continuing files not given;
-//! - a log ends with a checkpoint, unless the caller accepts an open end.
+//! - a log ends with a `shutdown` checkpoint (a clean stop, or the device
+//!   disabled), unless the caller accepts an open end. An `open` or `periodic`
+//!   checkpoint is no end: a log cut right after one would pass. With the vault's
+//!   [`Mark`] found in the files, the vault vouches for the end instead. A log cut
+//!   exactly at a `shutdown` checkpoint (a seal or stop, the entries written after
+//!   the restart removed) is only caught with the mark: the vault remembers the
+//!   last `seq` and hash of each device, the files alone cannot tell;
+//! - every line ends with `\n`, except that the last line of the last file may
+//!   be an entry still being written (a live file): it is ignored, unchecked, and
+//!   the log has an open end, accepted only as one is (by the caller, or by the
+//!   mark). A line without its `\n` anywhere else is an error.
 //!
 //! Anyone can recompute SHA-256, so the chain alone only catches careless
 //! edits: what binds it to the vault are the checkpoint signatures (keyed by the
@@ -40,8 +50,8 @@ pub const MAX_LINE: u64 = 64 << 20;
 /// What the caller knows beyond the files.
 #[derive(Debug, Default, Clone)]
 pub struct Options {
-    /// Do not require the log to end with a checkpoint (a live file, or one cut
-    /// short by a crash).
+    /// Do not require the log to end with a `shutdown` checkpoint, nor its last
+    /// line to be complete (a live file, or one cut short by a crash).
     pub allow_open_end: bool,
     /// Where the vault says the device's log has reached.
     pub mark: Option<Mark>,
@@ -75,8 +85,12 @@ pub struct Summary {
     /// The series begins with an `open` checkpoint past seq 1: it continues files
     /// that were not given, and its link to them was not checked.
     pub continues_earlier: bool,
-    /// The last entry is not a checkpoint (accepted by option or by the mark).
+    /// The last entry is not a `shutdown` checkpoint, or the last line is
+    /// incomplete (accepted by option or by the mark).
     pub open_end: bool,
+    /// The last line of the last file, without its `\n`: an entry still being
+    /// written, ignored (the log then has an open end).
+    pub incomplete_line: Option<u64>,
     /// The mark was found in the files: the vault vouches for the log up to here.
     pub vouched_seq: Option<u64>,
 }
@@ -114,8 +128,12 @@ pub enum Kind {
     Empty,
     /// The file could not be read.
     Read(String),
-    /// The last entry is not a checkpoint.
+    /// The last entry is not a `shutdown` checkpoint.
     OpenEnd,
+    /// The last line of the last file has no `\n`: a write in progress, or a cut.
+    Incomplete,
+    /// A line other than the last of the last file has no `\n`.
+    Unterminated,
     /// The vault refused a checkpoint's signature.
     Forged,
     /// The vault could not be asked about a checkpoint.
@@ -168,7 +186,15 @@ impl fmt::Display for Kind {
             Kind::Read(e) => write!(f, "cannot read: {e}"),
             Kind::OpenEnd => write!(
                 f,
-                "the log ends here without a closing checkpoint: the last entries may have been removed (or the vault crashed or is still running)"
+                "the log ends here without a closing (shutdown) checkpoint: the last entries may have been removed (or the vault crashed or is still running)"
+            ),
+            Kind::Incomplete => write!(
+                f,
+                "incomplete last entry (a write in progress, or the log was cut mid-line)"
+            ),
+            Kind::Unterminated => write!(
+                f,
+                "the file ends mid-line (no newline after this entry), but it is not the last file: it was cut short"
             ),
             Kind::Forged => write!(f, "checkpoint signature invalid (forged)"),
             Kind::Unchecked(e) => write!(f, "the checkpoint signature could not be checked: {e}"),
@@ -195,7 +221,7 @@ impl fmt::Display for Problem {
         match (&self.kind, self.line) {
             (Kind::OpenEnd, line) => write!(
                 f,
-                "the log ends at line {line} of {} without a closing checkpoint: the last entries may have been removed (or the vault crashed or is still running)",
+                "the log ends at line {line} of {} without a closing (shutdown) checkpoint: the last entries may have been removed (or the vault crashed or is still running)",
                 self.file
             )?,
             (kind, 0) => write!(f, "{}: {kind}", self.file)?,
@@ -221,7 +247,7 @@ where
     I: IntoIterator<Item = (String, R)>,
 {
     let mut chain = Chain::new(options);
-    let mut files = files.into_iter();
+    let mut files = files.into_iter().peekable();
     let mut buf = Vec::new();
     while let Some((name, mut reader)) = files.next() {
         chain.names.push(name);
@@ -233,7 +259,15 @@ where
                 break;
             }
             line += 1;
+            // Without its `\n` (and not cut at MAX_LINE), a line is its file's
+            // last. In the last file, it is an entry still being written.
+            let unterminated = buf.last() != Some(&b'\n') && buf.len() as u64 <= MAX_LINE;
+            if unterminated && files.peek().is_none() {
+                chain.incomplete = Some(line);
+                break;
+            }
             match chain.accept(&buf, line, check) {
+                Ok(()) if unterminated => return Err(chain.at(line, Kind::Unterminated)),
                 Ok(()) => {}
                 Err(Kind::Missing { expected, found }) => {
                     // A jump forward is a removal only if the skipped entry is
@@ -264,7 +298,8 @@ where
 struct Last {
     seq: u64,
     hash: String,
-    checkpoint: bool,
+    /// The entry is a `shutdown` checkpoint: a clean end.
+    shutdown: bool,
     file: usize,
     line: u64,
 }
@@ -281,6 +316,8 @@ struct Chain<'a> {
     checkpoints: u64,
     /// The entry at the mark's seq: (its hash is the mark's, file, line).
     at_mark: Option<(bool, usize, u64)>,
+    /// The last line of the last file, ignored for want of its `\n`.
+    incomplete: Option<u64>,
     /// Reused for each entry's canonical form.
     scratch: Vec<u8>,
 }
@@ -296,6 +333,7 @@ impl<'a> Chain<'a> {
             entries: 0,
             checkpoints: 0,
             at_mark: None,
+            incomplete: None,
             scratch: Vec::new(),
         }
     }
@@ -348,7 +386,10 @@ impl<'a> Chain<'a> {
         self.last = Some(Last {
             seq: entry.seq,
             hash: entry.hash,
-            checkpoint: entry.checkpoint.is_some(),
+            shutdown: entry
+                .checkpoint
+                .as_ref()
+                .is_some_and(|c| c.reason == "shutdown"),
             file: self.names.len() - 1,
             line,
         });
@@ -416,7 +457,12 @@ impl<'a> Chain<'a> {
 
     /// The checks that need the whole series: the vault's mark, then the end.
     fn finish(self) -> Result<Summary, Problem> {
+        let last_file = self.names.len().saturating_sub(1);
         let Some(last) = &self.last else {
+            // Nothing but a line being written: nothing to verify.
+            if let Some(line) = self.incomplete {
+                return Err(self.problem(last_file, line, Kind::Incomplete));
+            }
             return Err(Problem {
                 file: "(no files)".into(),
                 line: 0,
@@ -441,11 +487,16 @@ impl<'a> Chain<'a> {
                 None => return Err(self.problem(0, 1, Kind::BeginsAfterMark { seq: mark.seq })),
             }
         }
-        // The vault's mark vouches for the end as a closing checkpoint would:
-        // the entries after it were written while the files were being read.
-        let open_end = !last.checkpoint;
+        // Only a clean stop closes a log: one cut right after an `open` or
+        // `periodic` checkpoint would pass otherwise. The vault's mark vouches for
+        // the end as a closing checkpoint would: the entries after it (and a line
+        // still being written) came while the files were being read.
+        let open_end = !last.shutdown || self.incomplete.is_some();
         if open_end && !self.options.allow_open_end && vouched_seq.is_none() {
-            return Err(self.problem(last.file, last.line, Kind::OpenEnd));
+            return Err(match self.incomplete {
+                Some(line) => self.problem(last_file, line, Kind::Incomplete),
+                None => self.problem(last.file, last.line, Kind::OpenEnd),
+            });
         }
         Ok(Summary {
             entries: self.entries,
@@ -455,6 +506,7 @@ impl<'a> Chain<'a> {
             checkpoints: self.checkpoints,
             continues_earlier: self.continues_earlier,
             open_end,
+            incomplete_line: self.incomplete,
             vouched_seq,
         })
     }
@@ -818,17 +870,155 @@ mod tests {
         lines.truncate(lines.len() - 3);
         let problem = run(&join(&lines)).unwrap_err();
         assert_eq!((problem.line, &problem.kind), (7, &Kind::OpenEnd));
-        assert!(
-            problem
-                .to_string()
-                .starts_with("the log ends at line 7 of audit.log without a closing checkpoint")
-        );
+        assert!(problem.to_string().starts_with(
+            "the log ends at line 7 of audit.log without a closing (shutdown) checkpoint"
+        ));
         let allowed = Options {
             allow_open_end: true,
             ..Options::default()
         };
         let summary = run_with(&[("audit.log", &join(&lines))], &allowed).unwrap();
         assert!(summary.open_end);
+    }
+
+    fn allow_open_end() -> Options {
+        Options {
+            allow_open_end: true,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn a_log_cut_after_a_periodic_or_open_checkpoint_has_no_closing_one() {
+        let mut w = Writer::new();
+        w.checkpoint("open");
+        w.request("secret/data/a");
+        w.checkpoint("periodic");
+        let problem = run(&w.text()).unwrap_err();
+        assert_eq!((problem.line, &problem.kind), (3, &Kind::OpenEnd));
+        assert_eq!(
+            problem.to_string(),
+            "the log ends at line 3 of audit.log without a closing (shutdown) checkpoint: the last entries may have been removed (or the vault crashed or is still running)"
+        );
+        let summary = run_with(&[("audit.log", &w.text())], &allow_open_end()).unwrap();
+        assert!(summary.open_end);
+        assert_eq!((summary.last_seq, summary.incomplete_line), (3, None));
+
+        // A file cut right after its `open` checkpoint.
+        let session = Writer::session();
+        let mut later = Writer::continuing(session.seq, &session.last_hash);
+        later.checkpoint("open");
+        let problem = run_with(
+            &[("a.log", &session.text()), ("b.log", &later.text())],
+            &Options::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (problem.file.as_str(), problem.line, &problem.kind),
+            ("b.log", 1, &Kind::OpenEnd)
+        );
+    }
+
+    #[test]
+    fn a_log_ending_at_a_shutdown_checkpoint_is_closed() {
+        let mut w = Writer::new();
+        w.checkpoint("open");
+        w.request("secret/data/a");
+        w.checkpoint("periodic");
+        w.request("secret/data/b");
+        w.checkpoint("shutdown");
+        let summary = run(&w.text()).unwrap();
+        assert_eq!((summary.last_seq, summary.checkpoints), (5, 3));
+        assert!(!summary.open_end);
+    }
+
+    #[test]
+    fn a_partial_last_line_is_a_write_in_progress() {
+        // The live file: a complete session, then an entry half written.
+        let w = Writer::session();
+        let mut later = Writer::continuing(w.seq, &w.last_hash);
+        later.checkpoint("open");
+        let open = (later.seq, later.last_hash.clone());
+        later.request("secret/data/after");
+        let written = later.lines[1].len() / 2;
+        let live = format!(
+            "{}{}\n{}",
+            w.text(),
+            later.lines[0],
+            &later.lines[1][..written]
+        );
+        let problem = run(&live).unwrap_err();
+        assert_eq!((problem.line, &problem.kind), (12, &Kind::Incomplete));
+        assert_eq!(
+            problem.to_string(),
+            "line 12 of audit.log: incomplete last entry (a write in progress, or the log was cut mid-line)"
+        );
+
+        let summary = run_with(&[("audit.log", &live)], &allow_open_end()).unwrap();
+        assert_eq!((summary.entries, summary.last_seq), (11, 11));
+        assert_eq!(
+            (summary.open_end, summary.incomplete_line),
+            (true, Some(12))
+        );
+
+        // Even a closing checkpoint before it does not close the log.
+        let after_shutdown = format!("{}{}", w.text(), &later.lines[0][..10]);
+        let problem = run(&after_shutdown).unwrap_err();
+        assert_eq!((problem.line, &problem.kind), (11, &Kind::Incomplete));
+
+        // A whole entry is not yet written until its `\n` is.
+        let unterminated = w.text().trim_end_matches('\n').to_owned();
+        let problem = run(&unterminated).unwrap_err();
+        assert_eq!((problem.line, &problem.kind), (10, &Kind::Incomplete));
+        let summary = run_with(&[("audit.log", &unterminated)], &allow_open_end()).unwrap();
+        assert_eq!((summary.last_seq, summary.incomplete_line), (9, Some(10)));
+
+        // The vault's mark, found in the files, vouches for the open end.
+        let marked = Options {
+            mark: Some(Mark {
+                seq: open.0,
+                hash: open.1,
+            }),
+            ..Options::default()
+        };
+        let summary = run_with(&[("audit.log", &live)], &marked).unwrap();
+        assert_eq!(
+            (summary.vouched_seq, summary.incomplete_line),
+            (Some(11), Some(12))
+        );
+
+        // Only a partial line: nothing to verify.
+        let problem =
+            run_with(&[("audit.log", &later.lines[0][..10])], &allow_open_end()).unwrap_err();
+        assert_eq!((problem.line, &problem.kind), (1, &Kind::Incomplete));
+    }
+
+    #[test]
+    fn a_line_without_its_newline_before_the_last_file_is_an_error() {
+        let first = Writer::session();
+        let mut second = Writer::continuing(first.seq, &first.last_hash);
+        second.checkpoint("open");
+        second.checkpoint("shutdown");
+        let files = |first: &str| {
+            run_with(
+                &[("a.log", first), ("b.log", &second.text())],
+                &allow_open_end(),
+            )
+            .unwrap_err()
+        };
+        // A whole entry without its `\n`.
+        let problem = files(first.text().trim_end_matches('\n'));
+        assert_eq!(
+            (problem.file.as_str(), problem.line, &problem.kind),
+            ("a.log", 10, &Kind::Unterminated)
+        );
+        // A partial one.
+        let text = first.text();
+        let problem = files(&text[..text.len() - 20]);
+        assert_eq!(
+            (problem.file.as_str(), problem.line, &problem.kind),
+            ("a.log", 10, &Kind::NotAnEntry)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::device::{ChainState, Device, DeviceConfig, Sink};
-use super::entry::{Hasher, checkpoint_message};
+use super::entry::Hasher;
 use super::file::FileSink;
 use super::sinks::{SocketSink, StdoutSink};
 use super::{AuditError, DEFAULT_TIMEOUT};
@@ -57,7 +57,7 @@ impl AuditBroker {
         config: DeviceConfig,
         key: &Key256,
         resume: Option<ChainState>,
-    ) -> Result<(), AuditError> {
+    ) -> Result<Option<String>, AuditError> {
         let fail = |reason: String| AuditError::Device {
             name: config.name.clone(),
             reason,
@@ -67,9 +67,15 @@ impl AuditBroker {
             "file" => {
                 let path = option("file_path")
                     .ok_or_else(|| fail("the file_path option is required".into()))?;
-                Box::new(
-                    FileSink::open(&path).map_err(|e| fail(format!("cannot open {path}: {e}")))?,
-                )
+                let taken = self.all_status().into_iter().any(|s| {
+                    s.config.kind == "file" && s.config.options.get("file_path") == Some(&path)
+                });
+                if taken {
+                    return Err(fail(format!(
+                        "{path} is already written by another audit device"
+                    )));
+                }
+                Box::new(FileSink::new(&path))
             }
             "stdout" => Box::new(StdoutSink),
             "socket" => {
@@ -93,11 +99,12 @@ impl AuditBroker {
         if self.status(&config.name).is_some() {
             return Err(fail("a device with this name is already enabled".into()));
         }
-        let device = Device::start(config.clone(), Hasher::new(key), sink, resume).map_err(fail)?;
+        let (device, first_error) =
+            Device::start(config.clone(), Hasher::new(key), sink, resume).map_err(fail)?;
         if let Ok(mut devices) = self.devices.write() {
             devices.push(Arc::new(device));
         }
-        Ok(())
+        Ok(first_error)
     }
 
     /// Stops the device called `name` (with a closing checkpoint); returns where
@@ -192,14 +199,24 @@ impl AuditBroker {
                 Err(e) => failures.push(format!("device task failed: {e}")),
             }
         }
-        if recorded == 0 {
+        if recorded == 0 && !unhealthy.is_empty() {
+            // All at once, the first to record wins; the rest are dropped.
+            let mut waits = JoinSet::new();
             for (device, answer) in unhealthy {
-                match device.wait(answer, self.timeout).await {
-                    Ok(()) => recorded += 1,
-                    Err(reason) => failures.push(format!("{}: {reason}", device.config.name)),
-                }
-                if recorded > 0 {
-                    break;
+                let timeout = self.timeout;
+                waits.spawn(async move {
+                    let result = device.wait(answer, timeout).await;
+                    (device.config.name.clone(), result)
+                });
+            }
+            while let Some(done) = waits.join_next().await {
+                match done {
+                    Ok((_, Ok(()))) => {
+                        recorded += 1;
+                        break;
+                    }
+                    Ok((name, Err(reason))) => failures.push(format!("{name}: {reason}")),
+                    Err(e) => failures.push(format!("device task failed: {e}")),
                 }
             }
         }
@@ -232,20 +249,14 @@ impl AuditBroker {
             .collect()
     }
 
-    /// `hmac-sha256:<hex>` of `input` under the key of device `name`. Refuses the
-    /// checkpoint message form, so nobody can have the vault sign a checkpoint.
-    pub fn hash(&self, name: &str, input: &str) -> Option<Result<String, AuditError>> {
+    /// `hmac-sha256:<hex>` of `input` under the key of device `name` (never a
+    /// checkpoint signature: those use a key of their own).
+    pub fn hash(&self, name: &str, input: &str) -> Option<String> {
         let device = self
             .snapshot()
             .into_iter()
             .find(|d| d.config.name == name)?;
-        if input.starts_with("vault-audit-checkpoint") {
-            return Some(Err(AuditError::Device {
-                name: name.to_owned(),
-                reason: "inputs in the checkpoint form cannot be hashed".into(),
-            }));
-        }
-        Some(Ok(device.hasher.hash(input)))
+        Some(device.hasher.hash(input))
     }
 
     /// Whether `signature` is device `name`'s signature of the checkpoint at `seq`
@@ -261,7 +272,7 @@ impl AuditBroker {
             .snapshot()
             .into_iter()
             .find(|d| d.config.name == name)?;
-        let expected = device.hasher.hash(&checkpoint_message(seq, prev_hash));
+        let expected = device.hasher.sign_checkpoint(seq, prev_hash);
         Some(constant_time_eq(expected.as_bytes(), signature.as_bytes()))
     }
 }

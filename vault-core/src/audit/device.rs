@@ -93,17 +93,8 @@ impl Device {
         hasher: Hasher,
         mut sink: Box<dyn Sink>,
         resume: Option<ChainState>,
-    ) -> Result<Device, String> {
-        let from_sink = sink.last_entry().and_then(|e| {
-            Some(ChainState {
-                seq: e.get("seq")?.as_u64()?,
-                last_hash: e.get("hash")?.as_str()?.to_owned(),
-            })
-        });
-        let chain = from_sink.or(resume).unwrap_or(ChainState {
-            seq: 0,
-            last_hash: GENESIS_HASH.to_owned(),
-        });
+    ) -> Result<(Device, Option<String>), String> {
+        let chain = resume_point(&config.name, sink.last_entry(), resume);
         let hasher = Arc::new(hasher);
         let state = Arc::new(Mutex::new(chain));
         let healthy = Arc::new(AtomicBool::new(true));
@@ -116,14 +107,17 @@ impl Device {
             healthy: Arc::clone(&healthy),
             reopen: Arc::clone(&reopen),
             name: config.name.clone(),
+            pending_open: true,
         };
         // Every file a device opens starts with a signed link to the chain so far.
-        writer.write_group(Vec::new(), Some("open"))?;
+        // If it cannot be written now, the device starts unhealthy and writes it
+        // with the first entry that can be.
+        let first_error = writer.write_group(Vec::new(), None).err();
         let thread = std::thread::Builder::new()
             .name(format!("audit-{}", config.name))
             .spawn(move || writer.run(jobs))
             .map_err(|e| format!("cannot start the device thread: {e}"))?;
-        Ok(Device {
+        let device = Device {
             config,
             hasher,
             queue,
@@ -131,7 +125,8 @@ impl Device {
             reopen,
             state,
             thread: Mutex::new(Some(thread)),
-        })
+        };
+        Ok((device, first_error))
     }
 
     /// Queues `raw` (already redacted for this device); the receiver answers once
@@ -200,6 +195,9 @@ struct Writer {
     healthy: Arc<AtomicBool>,
     reopen: Arc<AtomicBool>,
     name: String,
+    // An `open` checkpoint is owed: the sink (re)opened and the checkpoint that
+    // links it to the chain is not written yet.
+    pending_open: bool,
 }
 
 impl Writer {
@@ -250,13 +248,15 @@ impl Writer {
         let reopened = self
             .sink
             .refresh(self.reopen.swap(false, Ordering::AcqRel))
-            .map_err(|e| self.fail(&format!("cannot reopen: {e}")))?;
-        if reopened && reason != Some("open") {
+            .map_err(|e| self.fail(&format!("cannot open: {e}")))?;
+        if reopened || self.pending_open {
             let body = checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, "open");
             self.push(&mut out, &mut chain, body);
         }
         for raw in raws {
-            let Value::Object(body) = raw else { continue };
+            let Value::Object(body) = raw else {
+                return Err("an audit entry must be a JSON object".into());
+            };
             self.push(&mut out, &mut chain, body);
             if chain.seq % CHECKPOINT_EVERY == 0 {
                 let body =
@@ -276,8 +276,14 @@ impl Writer {
                 if let Ok(mut state) = self.state.lock() {
                     *state = chain;
                 }
+                self.pending_open = false;
                 self.healthy.store(true, Ordering::Release);
                 Ok(())
+            }
+            Err(e) if reopened => {
+                // The new file did not get its linking checkpoint: owe it.
+                self.pending_open = true;
+                Err(self.fail(&format!("write failed: {e}")))
             }
             Err(e) => Err(self.fail(&format!("write failed: {e}"))),
         }
@@ -301,5 +307,44 @@ impl Writer {
         self.healthy.store(false, Ordering::Release);
         tracing::error!(device = %self.name, error = %message, "audit device failed");
         message.to_owned()
+    }
+}
+
+/// Where a (re)started device continues its chain. The vault's own record of
+/// where the chain stopped wins over what the file says, unless the file has
+/// gone further with an entry whose hash holds (a crash after the record was
+/// saved). A file that ends short of the record, or differently, was cut or
+/// changed while the vault was away: the chain continues from the record, so
+/// the verifier flags the gap, and the operator is told.
+fn resume_point(name: &str, tail: Option<Value>, saved: Option<ChainState>) -> ChainState {
+    let tail = tail.and_then(|entry| {
+        let hash = entry.get("hash")?.as_str()?.to_owned();
+        if entry_hash(&entry) != hash {
+            tracing::error!(device = %name, "the last audit entry on file does not match its hash: it was changed");
+            return None;
+        }
+        Some(ChainState {
+            seq: entry.get("seq")?.as_u64()?,
+            last_hash: hash,
+        })
+    });
+    match (tail, saved) {
+        (Some(t), Some(s)) if t.seq > s.seq => t,
+        (Some(t), Some(s)) if t == s => s,
+        (Some(t), Some(s)) => {
+            tracing::error!(
+                device = %name,
+                file_seq = t.seq,
+                recorded_seq = s.seq,
+                "the audit file does not end where the vault left it: it was cut or changed; continuing from the vault's record"
+            );
+            s
+        }
+        (Some(t), None) => t,
+        (None, Some(s)) => s,
+        (None, None) => ChainState {
+            seq: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+        },
     }
 }

@@ -6,9 +6,12 @@ use serde_json::{Map, Value, json};
 
 use crate::secret::Key256;
 
-/// HMACs values for one device.
+/// HMACs values for one device. Checkpoints are signed under a second key
+/// derived from the device key, so no value a caller can get hashed into the
+/// log (a password, a request field) can ever be a checkpoint signature.
 pub struct Hasher {
     key: hmac::Key,
+    checkpoint_key: hmac::Key,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -20,9 +23,21 @@ impl std::fmt::Debug for Hasher {
 impl Hasher {
     /// A hasher with the device's key.
     pub fn new(key: &Key256) -> Self {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        let derived = hmac::sign(&key, b"vault-audit-checkpoint-key-v1");
         Hasher {
-            key: hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret()),
+            checkpoint_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            key,
         }
+    }
+
+    /// The signature of the checkpoint at `seq` after `prev_hash`.
+    pub fn sign_checkpoint(&self, seq: u64, prev_hash: &str) -> String {
+        let message = checkpoint_message(seq, prev_hash);
+        format!(
+            "hmac-sha256:{}",
+            hex::encode(hmac::sign(&self.checkpoint_key, message.as_bytes()))
+        )
     }
 
     /// `hmac-sha256:<hex>` of `input`.
@@ -33,10 +48,12 @@ impl Hasher {
         )
     }
 
-    /// `value` with every string inside it replaced by its HMAC (keys stay).
+    /// `value` with every string and number inside it replaced by its HMAC (keys
+    /// stay): a PIN stored as a number is as secret as one stored as text.
     pub fn hash_strings(&self, value: &Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.hash(s)),
+            Value::Number(n) => Value::String(self.hash(&n.to_string())),
             Value::Array(items) => {
                 Value::Array(items.iter().map(|v| self.hash_strings(v)).collect())
             }
@@ -95,7 +112,7 @@ pub(crate) fn checkpoint_body(
     body.insert("type".into(), json!("checkpoint"));
     body.insert(
         "checkpoint".into(),
-        json!({ "reason": reason, "signature": hasher.hash(&checkpoint_message(seq, prev_hash)) }),
+        json!({ "reason": reason, "signature": hasher.sign_checkpoint(seq, prev_hash) }),
     );
     body
 }
@@ -118,7 +135,12 @@ mod tests {
             assert!(!text.contains(secret), "{text}");
         }
         assert_eq!(out["request"]["path"], "secret/data/app");
-        assert_eq!(out["request"]["data"]["data"]["n"], 3);
+        assert_eq!(out["request"]["data"]["data"]["n"], hasher.hash("3"));
+        // A checkpoint signature is not the field HMAC of its message.
+        assert_ne!(
+            hasher.sign_checkpoint(1, "00"),
+            hasher.hash(&checkpoint_message(1, "00"))
+        );
         assert_eq!(out["auth"]["policies"][0], "default");
         assert_eq!(out["request"]["data"]["data"]["pw"], hasher.hash("hunter2"));
     }

@@ -14,48 +14,72 @@ use serde_json::Value;
 use super::device::Sink;
 
 /// How much of the end of an existing file is read to find its last entry.
-const TAIL: u64 = 1 << 20;
+const TAIL: u64 = 16 << 20;
 
-/// An append-only audit file.
+/// An append-only audit file, opened lazily: a file that cannot be opened now
+/// (a directory not mounted yet) is tried again before every write.
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    file: File,
-    identity: (u64, u64),
+    open: Option<(File, (u64, u64))>,
 }
 
 impl FileSink {
-    /// Opens (creating, mode 0600) the file at `path` for appending.
-    pub fn open(path: impl AsRef<Path>) -> std::io::Result<FileSink> {
-        let path = path.as_ref().to_path_buf();
+    /// A sink for the file at `path` (created mode 0600 when first written).
+    pub fn new(path: impl AsRef<Path>) -> FileSink {
+        FileSink {
+            path: path.as_ref().to_path_buf(),
+            open: None,
+        }
+    }
+
+    fn open_file(&mut self) -> std::io::Result<()> {
+        let existed = self.path.exists();
         let file = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o600)
-            .open(&path)?;
+            .open(&self.path)?;
+        if !existed {
+            // Make the new file's name durable too, or a crash could lose the
+            // file with entries already reported as recorded.
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+        }
         let meta = file.metadata()?;
-        Ok(FileSink {
-            path,
-            file,
-            identity: (meta.dev(), meta.ino()),
-        })
+        self.open = Some((file, (meta.dev(), meta.ino())));
+        Ok(())
     }
 }
 
 impl Sink for FileSink {
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.file.sync_data()
+        let Some((file, _)) = self.open.as_mut() else {
+            return Err(std::io::Error::other("the audit file is not open"));
+        };
+        let before = file.metadata()?.len();
+        let written = file.write_all(bytes).and_then(|()| file.sync_data());
+        if written.is_err() {
+            // Take back a partly written group, so no half line or repeated
+            // sequence number stays in the file; the chain did not advance.
+            let _ = file.set_len(before).and_then(|()| file.sync_data());
+        }
+        written
     }
 
     fn refresh(&mut self, force: bool) -> std::io::Result<bool> {
-        let same = std::fs::metadata(&self.path)
-            .map(|m| (m.dev(), m.ino()) == self.identity)
-            .unwrap_or(false);
+        let same = match &self.open {
+            Some((_, identity)) => std::fs::metadata(&self.path)
+                .map(|m| (m.dev(), m.ino()) == *identity)
+                .unwrap_or(false),
+            None => false,
+        };
         if same && !force {
             return Ok(false);
         }
-        *self = FileSink::open(&self.path)?;
+        self.open = None;
+        self.open_file()?;
         Ok(true)
     }
 
@@ -83,7 +107,12 @@ mod tests {
     fn notices_a_replaced_file_and_reads_its_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let mut sink = FileSink::open(&path).unwrap();
+        let mut sink = FileSink::new(&path);
+        assert!(
+            sink.write_all(b"x\n").is_err(),
+            "not open before the first refresh"
+        );
+        assert!(sink.refresh(false).unwrap(), "the first refresh opens it");
         sink.write_all(b"{\"seq\":1}\n{\"seq\":2}\n{\"se").unwrap();
         assert_eq!(sink.last_entry().unwrap()["seq"], 2);
         assert!(!sink.refresh(false).unwrap());

@@ -44,8 +44,9 @@
 //! last hash of the previous one), `periodic` (after every [`CHECKPOINT_EVERY`]
 //! entries) or `shutdown` (on a clean stop or when the device is disabled);
 //! `signature` is `hmac-sha256:<hex>` of the text
-//! `vault-audit-checkpoint\n<seq>\n<prev_hash>` under the device key, so only the
-//! vault can make one. A log that does not end with a checkpoint was cut short
+//! `vault-audit-checkpoint\n<seq>\n<prev_hash>` under a checkpoint key derived
+//! from the device key (HMAC of `vault-audit-checkpoint-key-v1`), which signs
+//! nothing else, so only the vault can make one. A log that does not end with a checkpoint was cut short
 //! (or its vault crashed or is still running; the vault knows the last `seq` and
 //! `hash` of each of its devices).
 

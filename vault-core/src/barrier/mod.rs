@@ -222,11 +222,6 @@ impl Barrier {
         Ok(self.backend.put(path, blob).await?)
     }
 
-    pub(crate) async fn delete_internal(&self, path: &str) -> Result<(), BarrierError> {
-        self.current()?;
-        Ok(self.backend.delete(path).await?)
-    }
-
     pub(crate) async fn batch_internal(&self, ops: Vec<BarrierOp>) -> Result<(), BarrierError> {
         let mut stored = Vec::with_capacity(ops.len());
         for op in ops {

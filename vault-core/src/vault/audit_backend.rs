@@ -60,7 +60,9 @@ impl Vault {
         Ok(key)
     }
 
-    async fn start_device(&self, config: DeviceConfig) -> Result<(), VaultError> {
+    /// Starts a device; returns why its first write failed, if it did (it then
+    /// runs unhealthy, retrying with every entry).
+    async fn start_device(&self, config: DeviceConfig) -> Result<Option<String>, VaultError> {
         let key = self.device_key(&config.name).await?;
         let resume = match self
             .barrier
@@ -77,8 +79,7 @@ impl Vault {
                 }),
             None => None,
         };
-        self.audit.start(config, &key, resume)?;
-        Ok(())
+        Ok(self.audit.start(config, &key, resume)?)
     }
 
     async fn save_chain(&self, name: &str, seq: u64, last_hash: &str) -> Result<(), VaultError> {
@@ -93,6 +94,8 @@ impl Vault {
     /// latter are added to the table). A device that cannot start is logged; while
     /// the table is not empty, requests are refused until one device records them.
     pub(super) async fn start_audit(&self) -> Result<(), VaultError> {
+        // Serialised with enable and disable, so none of them is lost or undone.
+        let _serial = self.mount_writes.lock().await;
         let mut table = self.audit_table().await?;
         let mut changed = false;
         for declared in &self.declared_audit {
@@ -107,8 +110,14 @@ impl Vault {
         self.audit.expect_devices(table.len());
         for config in table {
             let name = config.name.clone();
-            if let Err(e) = self.start_device(config).await {
-                tracing::error!(device = %name, error = %e, "audit device did not start; requests fail until a device records them");
+            match self.start_device(config).await {
+                Ok(None) => {}
+                Ok(Some(reason)) => {
+                    tracing::error!(device = %name, %reason, "audit device cannot write yet; it retries with every entry")
+                }
+                Err(e) => {
+                    tracing::error!(device = %name, error = %e, "audit device did not start; requests fail until a device records them")
+                }
             }
         }
         Ok(())
@@ -188,7 +197,12 @@ impl Vault {
                     )));
                 }
                 // Started before it is stored: a device that cannot open is refused.
-                self.start_device(config.clone()).await?;
+                if let Some(reason) = self.start_device(config.clone()).await? {
+                    self.audit.stop(name).await;
+                    return Err(VaultError::InvalidRequest(format!(
+                        "audit device {name:?} cannot write: {reason}"
+                    )));
+                }
                 table.push(config);
                 self.store_audit_table(&table).await?;
                 self.audit.expect_devices(table.len());
@@ -201,13 +215,11 @@ impl Vault {
                 table.retain(|d| d.name != name);
                 self.store_audit_table(&table).await?;
                 self.audit.expect_devices(table.len());
-                self.audit.stop(name).await;
-                self.barrier
-                    .delete_internal(&format!("{KEY_PREFIX}{name}"))
-                    .await?;
-                self.barrier
-                    .delete_internal(&format!("{STATE_PREFIX}{name}"))
-                    .await?;
+                // The key stays: the device's old logs can still be checked, and a
+                // device enabled again under the name continues their chain.
+                if let Some(chain) = self.audit.stop(name).await {
+                    self.save_chain(name, chain.seq, &chain.last_hash).await?;
+                }
                 tracing::info!(device = %name, "audit device disabled");
                 Ok(Response::default())
             }
@@ -224,7 +236,7 @@ impl Vault {
         let hash = self
             .audit
             .hash(name, &input)
-            .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))??;
+            .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
         Ok(Response::with_data(object(json!({ "hash": hash }))))
     }
 
@@ -245,6 +257,34 @@ impl Vault {
                 tracing::warn!(path, error = %e, "lifecycle call not audited");
             }
         }
+    }
+
+    /// Runs a `Sys` call between a request and a response audit entry, failing
+    /// closed like any request. The entries name the call, never its secrets (a
+    /// share, a raw value). A sealed vault has no devices running: the call then
+    /// runs unaudited and answers that the vault is sealed.
+    pub(super) async fn audited<T>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        call: impl std::future::Future<Output = Result<T, VaultError>>,
+    ) -> Result<T, VaultError> {
+        if self.barrier.is_sealed() {
+            return call.await;
+        }
+        let mut request = Request::new(Operation::Update, path);
+        if let Some(t) = token.filter(|t| !t.is_empty()) {
+            request = request.with_token(t);
+        }
+        self.audit_log(&request_entry(&request, None, None)).await?;
+        let result = call.await;
+        let outcome: Result<Response, VaultError> = match &result {
+            Ok(_) => Ok(Response::default()),
+            Err(e) => Err(VaultError::InvalidRequest(e.to_string())),
+        };
+        self.audit_log(&response_entry(&request, None, None, &outcome))
+            .await?;
+        result
     }
 
     /// Reopens every audit file before its next write (SIGHUP, log rotation).

@@ -297,14 +297,20 @@ impl Vault {
 
     /// Installs a new keyring term. Needs the root token.
     pub async fn rotate(&self, token: &str) -> Result<KeyStatus, VaultError> {
-        self.check_root(token).await?;
-        Ok(self.barrier.rotate().await?)
+        self.audited("sys/rotate", Some(token), async {
+            self.check_root(token).await?;
+            Ok(self.barrier.rotate().await?)
+        })
+        .await
     }
 
     /// The active keyring term. Needs the root token.
     pub async fn key_status(&self, token: &str) -> Result<KeyStatus, VaultError> {
-        self.check_root(token).await?;
-        Ok(self.barrier.key_status()?)
+        self.audited("sys/key-status", Some(token), async {
+            self.check_root(token).await?;
+            Ok(self.barrier.key_status()?)
+        })
+        .await
     }
 
     /// Reads a barrier path (Vault's `sys/raw`). Needs the root token.
@@ -313,26 +319,38 @@ impl Vault {
         token: &str,
         path: &str,
     ) -> Result<Option<SecretBytes>, VaultError> {
-        self.check_raw(token).await?;
-        Ok(self.barrier.get(path).await?)
+        self.audited(&format!("sys/raw/{path}"), Some(token), async {
+            self.check_raw(token).await?;
+            Ok(self.barrier.get(path).await?)
+        })
+        .await
     }
 
     /// Writes a barrier path. Needs the root token.
     pub async fn raw_write(&self, token: &str, path: &str, value: &[u8]) -> Result<(), VaultError> {
-        self.check_raw(token).await?;
-        Ok(self.barrier.put(path, value).await?)
+        self.audited(&format!("sys/raw/{path}"), Some(token), async {
+            self.check_raw(token).await?;
+            Ok(self.barrier.put(path, value).await?)
+        })
+        .await
     }
 
     /// Deletes a barrier path. Needs the root token.
     pub async fn raw_delete(&self, token: &str, path: &str) -> Result<(), VaultError> {
-        self.check_raw(token).await?;
-        Ok(self.barrier.delete(path).await?)
+        self.audited(&format!("sys/raw/{path}"), Some(token), async {
+            self.check_raw(token).await?;
+            Ok(self.barrier.delete(path).await?)
+        })
+        .await
     }
 
     /// Lists a barrier prefix. Needs the root token.
     pub async fn raw_list(&self, token: &str, prefix: &str) -> Result<Vec<String>, VaultError> {
-        self.check_raw(token).await?;
-        Ok(self.barrier.list(prefix).await?)
+        self.audited(&format!("sys/raw/{prefix}"), Some(token), async {
+            self.check_raw(token).await?;
+            Ok(self.barrier.list(prefix).await?)
+        })
+        .await
     }
 
     /// Seals and closes the storage (a clean shutdown).

@@ -55,6 +55,52 @@ impl Vault {
         shares: u32,
         threshold: u32,
     ) -> Result<RekeyStatus, VaultError> {
+        self.audited(
+            "sys/rekey/init",
+            Some(token),
+            self.rekey_init_inner(token, shares, threshold),
+        )
+        .await
+    }
+
+    /// The rekey in progress, if any. Needs the root token.
+    pub async fn rekey_status(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+        self.audited(
+            "sys/rekey/status",
+            Some(token),
+            self.rekey_status_inner(token),
+        )
+        .await
+    }
+
+    /// Abandons the rekey in progress. Needs the root token.
+    pub async fn rekey_cancel(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+        self.audited(
+            "sys/rekey/cancel",
+            Some(token),
+            self.rekey_cancel_inner(token),
+        )
+        .await
+    }
+
+    /// Adds one current share to the rekey with this `nonce` (audited without the
+    /// share, and without the new shares it may return).
+    pub async fn rekey_update(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
+        self.audited(
+            "sys/rekey/update",
+            None,
+            self.rekey_update_inner(nonce, key),
+        )
+        .await
+    }
+
+    /// Starts a rekey to `shares`/`threshold`. Needs the root token.
+    async fn rekey_init_inner(
+        &self,
+        token: &str,
+        shares: u32,
+        threshold: u32,
+    ) -> Result<RekeyStatus, VaultError> {
         let mut life = self.lifecycle.lock().await;
         self.check_root(token).await?;
         config::validate(shares, threshold)?;
@@ -76,14 +122,14 @@ impl Vault {
     }
 
     /// The rekey in progress, if any. Needs the root token.
-    pub async fn rekey_status(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+    async fn rekey_status_inner(&self, token: &str) -> Result<RekeyStatus, VaultError> {
         let life = self.lifecycle.lock().await;
         self.check_root(token).await?;
         self.rekey_status_of(life.rekey.as_ref()).await
     }
 
     /// Abandons the rekey in progress. Needs the root token.
-    pub async fn rekey_cancel(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+    async fn rekey_cancel_inner(&self, token: &str) -> Result<RekeyStatus, VaultError> {
         let mut life = self.lifecycle.lock().await;
         self.check_root(token).await?;
         life.rekey = None;
@@ -93,7 +139,7 @@ impl Vault {
     /// Adds one current share to the rekey with this `nonce`. At the threshold the
     /// quorum is checked against the stored root key; a wrong quorum resets
     /// progress, a right one installs the new shares and returns them.
-    pub async fn rekey_update(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
+    async fn rekey_update_inner(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
         let mut life = self.lifecycle.lock().await;
         if self.barrier.is_sealed() {
             return Err(VaultError::Sealed);

@@ -57,6 +57,9 @@ impl Vault {
             .map(KeyAttempt::into_shares)
             .unwrap_or_default();
         let root_key = self.root_key_from(&shares).await?;
+        // Until the audit devices are running, nothing may be served unaudited:
+        // the gate is closed before the barrier opens.
+        self.audit.expect_devices(usize::MAX);
         self.barrier.unseal(&root_key).await?;
         if let Err(e) = self.load_after_unseal().await {
             // Half-unsealed is not a state: drop the keys again.
@@ -64,7 +67,12 @@ impl Vault {
             return Err(e);
         }
         if let Err(e) = self.start_audit().await {
-            tracing::error!(error = %e, "audit devices could not be loaded");
+            // The device table cannot be read: refuse to unseal rather than serve
+            // without knowing what must record the requests.
+            tracing::error!(error = %e, "audit devices could not be loaded; staying sealed");
+            self.stop_audit().await;
+            self.wipe_keys();
+            return Err(e);
         }
         // The count and the outcome, never a share (the shares given before the
         // devices could be opened are gone; only their number is recorded).
