@@ -279,6 +279,29 @@ async fn requests_fail_closed_without_a_working_device_and_resume_by_themselves(
         );
         assert!(!out.stdout.contains("the-secret-value"));
     }
+    // The health service reports the failing devices.
+    let channel = tonic::transport::Endpoint::from_shared(daemon.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "vault.audit".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        if status == tonic_health::pb::health_check_response::ServingStatus::NotServing {
+            break;
+        }
+        assert!(Instant::now() < deadline, "audit health still {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The refused write was not applied; once a device works again, service resumes.
     std::fs::remove_file(&b).unwrap();
     let get = daemon.cli(root, &["kv", "get", "--field", "pw", "secret/app"]);

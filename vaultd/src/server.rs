@@ -53,6 +53,7 @@ pub async fn run(
             .context("loading the TLS certificate and key")?;
     }
     spawn_reopen_on_hangup(Arc::clone(&vault));
+    spawn_audit_health(Arc::clone(&vault), health.clone());
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
     let serve = builder
         .add_service(health_service)
@@ -80,6 +81,32 @@ pub async fn run(
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;
     Ok(())
+}
+
+/// The name under which the health service reports the audit devices.
+pub const AUDIT_HEALTH: &str = "vault.audit";
+
+/// Reports the audit devices on the health service, once a second: SERVING when
+/// every running device is healthy, NOT_SERVING when one failed or hung (the
+/// requests may still be served by the others; `audit list` says which).
+fn spawn_audit_health(vault: Arc<Vault>, health: tonic_health::server::HealthReporter) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last = None;
+        loop {
+            tick.tick().await;
+            let healthy = vault.audit_status().iter().all(|d| d.healthy);
+            if last != Some(healthy) {
+                let status = if healthy {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                health.set_service_status(AUDIT_HEALTH, status).await;
+                last = Some(healthy);
+            }
+        }
+    });
 }
 
 /// SIGHUP reopens the audit files (after a log rotation moved them).

@@ -287,6 +287,11 @@ impl Vault {
         result
     }
 
+    /// The status of every running audit device.
+    pub fn audit_status(&self) -> Vec<crate::audit::DeviceStatus> {
+        self.audit.all_status()
+    }
+
     /// Reopens every audit file before its next write (SIGHUP, log rotation).
     pub fn audit_reopen(&self) {
         self.audit.reopen_all();
