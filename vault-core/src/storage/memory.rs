@@ -41,6 +41,28 @@ impl Backend for MemoryBackend {
         Ok(immediate_children(prefix, keys))
     }
 
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        use std::ops::Bound;
+        let map = self.map.read().map_err(|_| Self::poisoned())?;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.to_owned()),
+            None => Bound::Included(prefix.to_owned()),
+        };
+        Ok(map
+            .range((start, Bound::Unbounded))
+            .map(|(k, _)| k)
+            .skip_while(|k| !k.starts_with(prefix) && k.as_str() < prefix)
+            .take_while(|k| k.starts_with(prefix))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError> {
         let mut map = self.map.write().map_err(|_| Self::poisoned())?;
         for op in ops {

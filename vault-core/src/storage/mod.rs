@@ -90,6 +90,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     }
     /// The immediate children of `prefix` (see the trait docs).
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// Up to `limit` full keys under `prefix`, in byte order, starting after
+    /// `after` (from the first when `None`). Unlike [`Backend::list`] it reads only
+    /// what it returns, so an index kept in key order (leases by expiry) can be
+    /// walked a page at a time however large it is.
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError>;
     /// Applies all of `ops` or none of them; returns once they are durable.
     async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError>;
     /// The name operators see as `storage_type`.

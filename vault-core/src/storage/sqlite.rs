@@ -135,6 +135,34 @@ impl Backend for SqliteBackend {
         .await
     }
 
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let prefix = prefix.to_owned();
+        let start = after.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_reader(move |conn| {
+            // A range on the primary key: the rows read are the rows returned.
+            let mut stmt = conn.prepare_cached(
+                "SELECT key FROM kv WHERE key >= ?1 AND (?2 IS NULL OR key > ?2) ORDER BY key LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![prefix, start, limit])?;
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                let key: String = row.get(0)?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                keys.push(key);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
     async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError> {
         if ops.is_empty() {
             return Ok(());
@@ -363,6 +391,37 @@ mod tests {
         assert_eq!(db.get("z").await.unwrap(), Some(b"3".to_vec()));
         db.close().await.unwrap();
         assert!(matches!(db.get("z").await, Err(StorageError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn scan_pages_through_a_prefix_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteBackend::open(dir.path().join("v.db")).unwrap();
+        let memory = crate::storage::MemoryBackend::new();
+        let backends: [&dyn Backend; 2] = [&sqlite, &memory];
+        for db in backends {
+            for key in [
+                "a",
+                "idx/0003/x",
+                "idx/0001/y",
+                "idx/0002/z",
+                "idx/0002/a",
+                "j",
+            ] {
+                db.put(key, b"v".to_vec()).await.unwrap();
+            }
+            let first = db.scan("idx/", None, 2).await.unwrap();
+            assert_eq!(first, vec!["idx/0001/y", "idx/0002/a"], "{}", db.kind());
+            let rest = db.scan("idx/", Some(&first[1]), 10).await.unwrap();
+            assert_eq!(rest, vec!["idx/0002/z", "idx/0003/x"], "{}", db.kind());
+            assert!(
+                db.scan("idx/", Some("idx/0003/x"), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(db.scan("none/", None, 10).await.unwrap().is_empty());
+        }
     }
 
     #[tokio::test]
