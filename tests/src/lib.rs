@@ -51,6 +51,9 @@ pub struct Daemon {
     pub config: PathBuf,
     /// Its stderr log.
     pub log: PathBuf,
+    /// What it printed on stdout after its address (a stdout audit device's
+    /// entries, for one).
+    pub stdout: PathBuf,
 }
 
 /// A config for a daemon storing in `dir/vault.db`, listening on a free port, with
@@ -84,7 +87,8 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn vaultd");
-        let addr = wait_for_address(&mut child).unwrap_or_else(|| {
+        let stdout = dir.join(format!("vaultd-stdout-{}.log", unique()));
+        let addr = wait_for_address(&mut child, &stdout).unwrap_or_else(|| {
             let _ = child.kill();
             panic!(
                 "vaultd did not start: {}",
@@ -96,6 +100,7 @@ impl Daemon {
             addr,
             config: config.to_path_buf(),
             log,
+            stdout,
         }
     }
 
@@ -147,15 +152,19 @@ fn unique() -> u128 {
 }
 
 /// Reads the daemon's stdout until it prints its address, then keeps draining it
-/// on a thread so the pipe never fills.
-fn wait_for_address(child: &mut Child) -> Option<String> {
+/// on a thread (so the pipe never fills) into the file `rest`.
+fn wait_for_address(child: &mut Child, rest: &Path) -> Option<String> {
+    use std::io::Write;
     let stdout = child.stdout.take()?;
+    let mut sink = std::fs::File::create(rest).ok()?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(addr) = line.strip_prefix("vaultd: listening on ") {
                 let _ = tx.send(addr.to_owned());
+            } else {
+                let _ = writeln!(sink, "{line}");
             }
         }
     });

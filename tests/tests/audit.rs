@@ -553,3 +553,44 @@ fn a_device_that_cannot_open_yet_fails_closed_then_recovers_by_itself() {
     let first = entries(&later.join("audit.log")).remove(0);
     assert_eq!(first["checkpoint"]["reason"], "open");
 }
+
+#[test]
+fn a_stdout_device_writes_the_same_hashed_chained_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let devices = "[[audit]]\nname = \"out\"\ntype = \"stdout\"\n";
+    let (daemon, keys) = start(dir.path(), devices);
+    let root = Some(keys.root_token.as_str());
+    daemon
+        .cli(root, &["secrets", "enable", "--path", "secret", "kv"])
+        .expect_code(0);
+    daemon
+        .cli(root, &["kv", "put", "secret/app", "pw=stdout-secret-value"])
+        .expect_code(0);
+    let stdout = daemon.stdout.clone();
+    assert!(daemon.stop().success());
+    // The drain thread may trail the exit by a moment: wait (bounded) for the end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+        if text.contains("\"shutdown\"") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let all: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(all.len() > 6, "{text}");
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1));
+        assert_eq!(
+            e["hash"].as_str().unwrap(),
+            vault_core::audit::entry_hash(e)
+        );
+    }
+    assert!(!text.contains("stdout-secret-value"));
+    assert!(!text.contains(&keys.root_token[2..]));
+    assert_eq!(all.last().unwrap()["checkpoint"]["reason"], "shutdown");
+}
