@@ -1,6 +1,11 @@
 //! Wall-clock helpers: seconds since the Unix epoch, and RFC 3339 text for operators.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of the time in Unix milliseconds. Handlers take one so that tests
+/// can move time (token and secret_id expiry, lockouts) without sleeping.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn now_unix() -> u64 {

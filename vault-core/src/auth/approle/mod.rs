@@ -75,8 +75,7 @@ use crate::request::{Operation, Response};
 /// How many locks secret_id mutations are spread over.
 const STRIPES: usize = 64;
 
-/// A source of the current time, in Unix milliseconds.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub use crate::clock::Clock;
 
 /// The AppRole auth method. Holds no secrets: only its locks and its clock.
 pub struct AppRole {

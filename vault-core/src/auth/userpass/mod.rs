@@ -75,9 +75,7 @@ use crate::request::{Operation, Response};
 /// How many locks user changes are spread over.
 const STRIPES: usize = 64;
 
-/// Where [`Userpass`] reads the time: milliseconds since the Unix epoch.
-/// Injected by tests to step through TOTP windows and lockouts.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub use crate::clock::Clock;
 
 /// The userpass auth method. Holds no secrets and no state but its locks.
 pub struct Userpass {
