@@ -102,6 +102,53 @@ pub struct Response {
     /// turns it into an orphan token (under the auth mount's TTL limits) and
     /// answers with [`Response::auth`]; it never reaches the caller as is.
     pub login: Option<LoginGrant>,
+    /// Set by an engine that issued a secret with a lease (a database
+    /// credential). The pipeline stores the lease and answers with
+    /// [`Response::lease`]; it never reaches the caller as is.
+    pub secret: Option<SecretGrant>,
+    /// The lease on the secret in `data`, as returned to the caller.
+    pub lease: Option<LeaseInfo>,
+}
+
+/// What an engine asks for when it issues a leased secret (TTLs in ms; 0 means
+/// the mount's default TTL and max TTL).
+#[derive(Clone, PartialEq)]
+pub struct SecretGrant {
+    /// The lease's id, made with [`crate::expiration::new_lease_id`] from the
+    /// full request path, so the engine can record it before the secret exists.
+    pub lease_id: String,
+    /// The TTL granted now.
+    pub ttl: u64,
+    /// The most the lease may live, renewals included.
+    pub max_ttl: u64,
+    /// Whether it may be renewed.
+    pub renewable: bool,
+    /// What the engine needs to renew and revoke it (never shown to callers;
+    /// stored behind the barrier).
+    pub internal: serde_json::Value,
+}
+
+impl fmt::Debug for SecretGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretGrant")
+            .field("lease_id", &self.lease_id)
+            .field("ttl", &self.ttl)
+            .field("max_ttl", &self.max_ttl)
+            .field("renewable", &self.renewable)
+            .field("internal", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A lease as the caller sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// The id to renew or revoke it by.
+    pub lease_id: String,
+    /// Seconds until it expires.
+    pub lease_duration: u64,
+    /// Whether it may be renewed.
+    pub renewable: bool,
 }
 
 /// What an auth method grants on a successful login (TTLs in milliseconds; 0
@@ -184,6 +231,8 @@ impl fmt::Debug for Response {
             .field("warnings", &self.warnings)
             .field("auth", &self.auth)
             .field("login", &self.login)
+            .field("secret", &self.secret)
+            .field("lease", &self.lease)
             .finish()
     }
 }

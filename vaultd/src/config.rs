@@ -47,6 +47,62 @@ pub struct Config {
     /// Audit devices declared here are enabled at unseal.
     #[serde(default)]
     pub audit: Vec<vault_core::audit::DeviceConfig>,
+    /// Lease revocation tuning.
+    #[serde(default)]
+    pub expiration: ExpirationConfig,
+}
+
+/// `[expiration]`: how failed revocations are retried. Durations in Vault's
+/// syntax (`500ms`, `30s`, `5m`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpirationConfig {
+    /// The first retry delay; each failure doubles it (default 1s).
+    pub revoke_backoff_base: Option<String>,
+    /// The longest delay between retries (default 5m).
+    pub revoke_backoff_cap: Option<String>,
+    /// Engine revocations in flight at once (default 8).
+    pub max_concurrent_revocations: Option<usize>,
+}
+
+impl ExpirationConfig {
+    /// The core's options, or an error naming the bad field.
+    pub fn options(&self) -> Result<vault_core::expiration::ExpirationOptions, ConfigError> {
+        let mut options = vault_core::expiration::ExpirationOptions::default();
+        let duration = |name: &str, text: &Option<String>, default: std::time::Duration| {
+            match text {
+                None => Ok(default),
+                Some(t) => vault_core::params::parse_duration_ms(t)
+                    .map(std::time::Duration::from_millis)
+                    .map_err(|e| ConfigError(format!("expiration.{name}: {e}"))),
+            }
+        };
+        options.backoff.base = duration(
+            "revoke_backoff_base",
+            &self.revoke_backoff_base,
+            options.backoff.base,
+        )?;
+        options.backoff.cap = duration(
+            "revoke_backoff_cap",
+            &self.revoke_backoff_cap,
+            options.backoff.cap,
+        )?;
+        if options.backoff.base.is_zero() || options.backoff.cap < options.backoff.base {
+            return Err(ConfigError(
+                "expiration: revoke_backoff_base must be above 0 and at most revoke_backoff_cap"
+                    .into(),
+            ));
+        }
+        if let Some(n) = self.max_concurrent_revocations {
+            if n == 0 {
+                return Err(ConfigError(
+                    "expiration.max_concurrent_revocations must be at least 1".into(),
+                ));
+            }
+            options.max_concurrent_revocations = n;
+        }
+        Ok(options)
+    }
 }
 
 /// `[listener]`.
@@ -109,6 +165,7 @@ impl Config {
     /// Refuses what must not start: unknown storage, half a TLS pair, plaintext off
     /// loopback without the explicit opt-in.
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.expiration.options()?;
         if self.storage.kind != "sqlite" {
             return Err(ConfigError(format!(
                 "storage.kind {:?} is not supported; use \"sqlite\"",

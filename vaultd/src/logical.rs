@@ -48,16 +48,23 @@ impl LogicalService {
             call = call.with_token(&token);
         }
         let request_id = call.id.clone();
-        let out = self.vault.handle(call).await.map_err(from_vault)?;
+        // On a task of its own: a client that hangs up must not cancel a request
+        // halfway (a database role made, its lease not yet stored).
+        let vault = Arc::clone(&self.vault);
+        let out = tokio::spawn(async move { vault.handle(call).await })
+            .await
+            .map_err(|e| Status::internal(format!("the request task failed: {e}")))?
+            .map_err(from_vault)?;
         let data_json = match &out.data {
             Some(d) => serde_json::to_string(d).map_err(|e| Status::internal(e.to_string()))?,
             None => String::new(),
         };
+        let lease = out.lease.unwrap_or_default();
         Ok(Response::new(LogicalResponse {
             request_id,
-            lease_id: String::new(),
-            lease_duration: 0,
-            renewable: false,
+            lease_id: lease.lease_id,
+            lease_duration: lease.lease_duration,
+            renewable: lease.renewable,
             data_json,
             warnings: out.warnings,
             auth: out.auth.map(|a| Auth {

@@ -100,6 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             log_level: "info".into(),
             raw_storage_endpoint: true,
             audit: Vec::new(),
+            expiration: Default::default(),
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -123,6 +124,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         VaultOptions {
             raw_storage: config.raw_storage_endpoint,
             audit_devices: config.audit.clone(),
+            expiration: config.expiration.options()?,
             ..VaultOptions::default()
         },
     ));

@@ -52,6 +52,17 @@ pub async fn run(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .context("loading the TLS certificate and key")?;
     }
+    let (stop_expiring, expiring_stopped) = tokio::sync::oneshot::channel::<()>();
+    let expiration = {
+        let vault = Arc::clone(&vault);
+        tokio::spawn(async move {
+            vault
+                .run_expiration(async {
+                    let _ = expiring_stopped.await;
+                })
+                .await;
+        })
+    };
     spawn_reopen_on_hangup(Arc::clone(&vault));
     spawn_audit_health(Arc::clone(&vault), health.clone());
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -78,6 +89,12 @@ pub async fn run(
         }
     }
 
+    // Revocations in flight finish (each bounded by its engine's timeout)
+    // before the storage closes under them.
+    let _ = stop_expiring.send(());
+    if let Err(e) = expiration.await {
+        tracing::warn!(error = %e, "the lease expiration loop failed");
+    }
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;
     Ok(())

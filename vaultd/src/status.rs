@@ -8,7 +8,9 @@ use vault_core::VaultError;
 /// The gRPC status for `e`.
 pub fn from_vault(e: VaultError) -> Status {
     let code = match &e {
-        VaultError::Sealed | VaultError::AuditUnavailable(_) => Code::Unavailable,
+        VaultError::Sealed | VaultError::AuditUnavailable(_) | VaultError::Upstream(_) => {
+            Code::Unavailable
+        }
         VaultError::NotFound(_) => Code::NotFound,
         VaultError::Unsupported(_) => Code::Unimplemented,
         VaultError::Conflict(_) => Code::FailedPrecondition,

@@ -11,6 +11,7 @@ pub mod view;
 use async_trait::async_trait;
 
 use crate::barrier::BarrierError;
+use crate::expiration::{Lease, RevokeError};
 use crate::request::{Data, Operation, Response};
 
 pub use view::View;
@@ -39,6 +40,10 @@ pub enum EngineError {
     /// Credentials (a login's) were refused. One message for every reason.
     #[error("permission denied")]
     PermissionDenied,
+    /// An external system the engine talks to (a database) failed or cannot be
+    /// reached. The message names the system and never carries a secret.
+    #[error("{0}")]
+    Upstream(String),
     /// The barrier failed.
     #[error(transparent)]
     Barrier(#[from] BarrierError),
@@ -55,6 +60,49 @@ pub struct EngineRequest<'a> {
     pub data: &'a Data,
     /// The caller's address.
     pub remote_addr: Option<std::net::IpAddr>,
+    /// The mount's path (`database/`): a leased secret's id starts with it
+    /// (see [`crate::expiration::new_lease_id`]).
+    pub mount_path: &'a str,
+    /// The caller's display name (`approle`, `userpass-alice`), for usernames
+    /// made from a template; empty for unauthenticated calls.
+    pub display_name: &'a str,
+    /// Which leases exist, for engines that reconcile external state with them.
+    pub leases: &'a dyn LeaseQuery,
+}
+
+impl<'a> EngineRequest<'a> {
+    /// A request with no caller details, mount path or lease store: what tests
+    /// and engines calling themselves need.
+    pub fn new(operation: Operation, path: &'a str, data: &'a Data) -> Self {
+        EngineRequest {
+            operation,
+            path,
+            data,
+            remote_addr: None,
+            mount_path: "",
+            display_name: "",
+            leases: &NoLeases,
+        }
+    }
+}
+
+/// Asks the expiration manager whether a lease is stored (live, or still being
+/// revoked). The only view of leases an engine gets.
+#[async_trait]
+pub trait LeaseQuery: Send + Sync + std::fmt::Debug {
+    /// True if lease `id` is stored.
+    async fn lease_exists(&self, id: &str) -> Result<bool, EngineError>;
+}
+
+/// A lease store that holds nothing, for engines used without a vault.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLeases;
+
+#[async_trait]
+impl LeaseQuery for NoLeases {
+    async fn lease_exists(&self, _id: &str) -> Result<bool, EngineError> {
+        Ok(false)
+    }
 }
 
 /// What a mount's handler implements.
@@ -78,4 +126,16 @@ pub trait LogicalBackend: Send + Sync + std::fmt::Debug {
         view: &View<'_>,
         request: EngineRequest<'_>,
     ) -> Result<Response, EngineError>;
+
+    /// Revokes the external secret behind a lease this engine issued (its
+    /// [`SecretGrant`](crate::request::SecretGrant)). Idempotent: a secret
+    /// already gone is revoked. The default has nothing external to revoke.
+    async fn revoke(&self, _view: &View<'_>, _lease: &Lease) -> Result<(), RevokeError> {
+        Ok(())
+    }
+
+    /// Extends the external secret behind a lease to its new `expire_time`.
+    async fn renew(&self, _view: &View<'_>, _lease: &Lease) -> Result<(), RevokeError> {
+        Ok(())
+    }
 }

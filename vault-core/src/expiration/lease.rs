@@ -154,7 +154,7 @@ impl Lease {
     /// A new active lease issued at `now`, with a fresh random id.
     pub fn new(params: LeaseParams, now: u64) -> Result<Lease, RandomError> {
         let path = params.path.trim_end_matches('/');
-        let id = format!("{path}/{}", random::alphanumeric(ID_RANDOM_LEN)?);
+        let id = new_lease_id(path)?;
         let max_expire_time = now.saturating_add(params.max_ttl);
         let expire_time = now.saturating_add(params.ttl).min(max_expire_time);
         Ok(Lease {
@@ -187,6 +187,13 @@ impl Lease {
     pub fn is_failing(&self) -> bool {
         !matches!(self.state, LeaseState::Active)
     }
+}
+
+/// A fresh lease id for a secret issued at `path` (the full request path,
+/// e.g. `database/creds/ro`): `<path>/<24 random alphanumerics>`.
+pub fn new_lease_id(path: &str) -> Result<String, RandomError> {
+    let path = path.trim_end_matches('/');
+    Ok(format!("{path}/{}", random::alphanumeric(ID_RANDOM_LEN)?))
 }
 
 /// The storage key of a lease record.

@@ -35,7 +35,7 @@ use crate::random::RandomError;
 use crate::storage::StorageError;
 
 pub use backoff::Backoff;
-pub use lease::{Lease, LeaseParams, LeaseState};
+pub use lease::{Lease, LeaseParams, LeaseState, new_lease_id};
 pub use manager::{ExpirationManager, ExpirationOptions, LeaseCounts, RevokeReport, TickReport};
 
 /// Why a revoker could not revoke (or renew) a secret.

@@ -248,7 +248,7 @@ impl TokenStore {
         self.lookup_hash(barrier, &hash, now).await
     }
 
-    async fn lookup_hash(
+    pub(crate) async fn lookup_hash(
         &self,
         barrier: &Barrier,
         hash: &str,
@@ -308,7 +308,11 @@ impl TokenStore {
         if entry.num_uses == 1 {
             // The last use is allowed; the token is gone after it, and anything
             // that tries to change it later (a renewal) finds nothing to change.
-            self.revoke_tree_locked(barrier, &entry.id_hash).await?;
+            // Its leases live on to their own expiry (capped at the token's
+            // when issued): using up a token is not revoking it.
+            let mut removed = Vec::new();
+            self.revoke_tree_locked(barrier, &entry.id_hash, &mut removed)
+                .await?;
             return Ok(entry);
         }
         entry.num_uses -= 1;
@@ -339,13 +343,25 @@ impl TokenStore {
         Ok((entry, warning))
     }
 
-    /// Revokes the token with this hash and every descendant.
-    pub async fn revoke_tree(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+    /// Revokes the token with this hash and every descendant. Returns the hashes
+    /// of the tokens removed, so their leases can be revoked too.
+    pub async fn revoke_tree(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+    ) -> Result<Vec<String>, TokenError> {
         let _serial = self.writes.lock().await;
-        self.revoke_tree_locked(barrier, hash).await
+        let mut removed = Vec::new();
+        self.revoke_tree_locked(barrier, hash, &mut removed).await?;
+        Ok(removed)
     }
 
-    async fn revoke_tree_locked(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+    async fn revoke_tree_locked(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        removed: &mut Vec<String>,
+    ) -> Result<(), TokenError> {
         // Depth-first, children before parents, so a crash midway leaves no child
         // whose parent is gone without the lookup noticing.
         let mut stack = vec![(hash.to_owned(), false)];
@@ -364,34 +380,37 @@ impl TokenStore {
                 }
                 continue;
             }
-            self.remove(barrier, &current).await?;
+            if self.remove(barrier, &current).await? {
+                removed.push(current);
+            }
         }
         Ok(())
     }
 
     /// Revokes every token made through `prefix` (an auth mount's path) and their
     /// children: disabling an auth method logs out everyone it logged in.
-    /// Returns how many tokens were found made there.
+    /// Returns the hashes of every token removed (children included).
     pub async fn revoke_by_path_prefix(
         &self,
         barrier: &Barrier,
         prefix: &str,
-    ) -> Result<usize, TokenError> {
+    ) -> Result<Vec<String>, TokenError> {
         let _serial = self.writes.lock().await;
-        let mut revoked = 0;
+        let mut removed = Vec::new();
         for hash in barrier.list(ID_PREFIX).await? {
             if let Some(entry) = self.read(barrier, &hash).await?
                 && entry.path.starts_with(prefix)
             {
-                self.revoke_tree_locked(barrier, &entry.id_hash).await?;
-                revoked += 1;
+                self.revoke_tree_locked(barrier, &entry.id_hash, &mut removed)
+                    .await?;
             }
         }
-        Ok(revoked)
+        Ok(removed)
     }
 
-    /// Revokes only this token; its children become orphans.
-    pub async fn revoke_orphan(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+    /// Revokes only this token; its children become orphans. Returns whether
+    /// it was there to remove.
+    pub async fn revoke_orphan(&self, barrier: &Barrier, hash: &str) -> Result<bool, TokenError> {
         let _serial = self.writes.lock().await;
         for child in barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
             let child = child.trim_end_matches('/');
@@ -407,9 +426,10 @@ impl TokenStore {
         self.remove(barrier, hash).await
     }
 
-    async fn remove(&self, barrier: &Barrier, hash: &str) -> Result<(), TokenError> {
+    /// Removes one token; false if it was already gone.
+    async fn remove(&self, barrier: &Barrier, hash: &str) -> Result<bool, TokenError> {
         let Some(entry) = self.read(barrier, hash).await? else {
-            return Ok(());
+            return Ok(false);
         };
         let mut ops = vec![
             BarrierOp::Delete {
@@ -425,7 +445,7 @@ impl TokenStore {
             });
         }
         barrier.batch(ops).await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn read(&self, barrier: &Barrier, hash: &str) -> Result<Option<TokenEntry>, TokenError> {

@@ -350,6 +350,13 @@ pub(super) fn response_entry(
                     "renewable": a.renewable,
                     "num_uses": a.num_uses,
                 })),
+                // Lease ids are not secret: they are how an operator follows a
+                // credential from its issue to its revocation.
+                "secret": r.lease.as_ref().map(|l| json!({
+                    "lease_id": l.lease_id,
+                    "lease_duration": l.lease_duration,
+                    "renewable": l.renewable,
+                })),
             }),
             String::new(),
         ),

@@ -13,6 +13,7 @@ use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
 use crate::token::TokenEntry;
 
 use super::audit_backend::{request_entry, response_entry};
+use super::leases::StoredLeases;
 
 use super::{Vault, VaultError};
 
@@ -102,14 +103,24 @@ impl Vault {
             .dispatch(&request, &relative, &caller, &mount, engine)
             .await;
         // And nothing is answered unless a device recorded the response.
-        self.audit_log(&response_entry(
-            &request,
-            caller.token.as_ref(),
-            Some(&mount),
-            &result,
-        ))
-        .await?;
-        // Lease hook: the leases issue registers secrets with leases here.
+        let recorded = self
+            .audit_log(&response_entry(
+                &request,
+                caller.token.as_ref(),
+                Some(&mount),
+                &result,
+            ))
+            .await;
+        if let Err(e) = recorded {
+            // The caller never sees the secret, so its lease goes now.
+            if let Ok(Response {
+                lease: Some(lease), ..
+            }) = &result
+            {
+                self.revoke_unanswered(&lease.lease_id).await;
+            }
+            return Err(e);
+        }
         result
     }
 
@@ -154,8 +165,23 @@ impl Vault {
                     path: relative,
                     data: &request.data,
                     remote_addr: request.remote_addr,
+                    mount_path: &mount.path,
+                    display_name: caller
+                        .token
+                        .as_ref()
+                        .map_or("", |t| t.display_name.as_str()),
+                    leases: &StoredLeases { vault: self },
                 };
-                engine.handle(&view, engine_request).await?
+                let mut response = engine.handle(&view, engine_request).await?;
+                // No engine answers with a lease of its own making.
+                response.lease = None;
+                match response.secret.take() {
+                    Some(grant) => {
+                        self.register_lease(request, caller, mount, grant, response)
+                            .await?
+                    }
+                    None => response,
+                }
             }
         };
         match response.login.clone() {

@@ -9,6 +9,8 @@
 mod audit_backend;
 mod handle;
 mod init;
+mod lease_endpoints;
+mod leases;
 mod mounts;
 #[cfg(test)]
 mod pipeline_tests;
@@ -98,6 +100,10 @@ pub enum VaultError {
     /// Something stored is damaged or a bug was hit; the message says what.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An external system an engine depends on (a database) failed or cannot
+    /// be reached; the request may succeed later.
+    #[error("{0}")]
+    Upstream(String),
     /// No audit device recorded the request: nothing was done.
     #[error("the audit log is unavailable; the request was not served: {0}")]
     AuditUnavailable(String),
@@ -150,6 +156,7 @@ impl From<crate::engines::EngineError> for VaultError {
             e @ E::UnsupportedOperation { .. } => VaultError::Unsupported(e.to_string()),
             E::Conflict(m) => VaultError::Conflict(m),
             E::PermissionDenied => VaultError::PermissionDenied("permission denied"),
+            E::Upstream(m) => VaultError::Upstream(m),
             E::Barrier(b) => b.into(),
         }
     }
@@ -201,6 +208,9 @@ pub struct VaultOptions {
     /// Audit devices declared by the daemon's config: enabled at unseal if not
     /// already.
     pub audit_devices: Vec<crate::audit::DeviceConfig>,
+    /// Lease expiration tuning: the retry backoff of failed revocations and the
+    /// concurrency of revocations.
+    pub expiration: crate::expiration::ExpirationOptions,
 }
 
 /// A vault over one storage backend.
@@ -208,6 +218,7 @@ pub struct VaultOptions {
 pub struct Vault {
     barrier: Barrier,
     tokens: TokenStore,
+    expiration: crate::expiration::ExpirationManager,
     audit: crate::audit::AuditBroker,
     declared_audit: Vec<crate::audit::DeviceConfig>,
     policies: policies::PolicyCache,
@@ -243,6 +254,7 @@ impl Vault {
         Vault {
             barrier: Barrier::new(backend, options.barrier),
             tokens: TokenStore::new(),
+            expiration: crate::expiration::ExpirationManager::new(options.expiration),
             audit: crate::audit::AuditBroker::default(),
             declared_audit: options.audit_devices,
             policies: policies::PolicyCache::default(),

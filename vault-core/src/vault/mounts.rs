@@ -85,23 +85,29 @@ impl Vault {
         Ok(entry)
     }
 
-    /// Unmounts `path` and deletes everything it stored.
+    /// Unmounts `path` and deletes everything it stored. A secrets engine's
+    /// leases are revoked first; if any cannot be, the mount stays (its engine
+    /// is what revokes them) and the error says how many are left.
     pub(super) async fn disable_mount(&self, path: &str) -> Result<(), VaultError> {
         let _serial = self.mount_writes.lock().await;
         let mut table = (*self.mount_table()).clone();
         let entry = table
             .unmount(path)
             .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        if !entry.is_auth() {
+            self.revoke_mount_leases(&entry).await?;
+        }
         self.store_mounts(table).await?;
         if let Ok(mut engines) = self.engines.write() {
             engines.remove(&entry.uuid);
         }
         if entry.is_auth() {
-            let revoked = self
+            let removed = self
                 .tokens
                 .revoke_by_path_prefix(&self.barrier, &entry.path)
                 .await?;
-            tracing::info!(path = %entry.path, revoked, "tokens of a disabled auth method revoked");
+            self.revoke_token_leases(&removed).await?;
+            tracing::info!(path = %entry.path, revoked = removed.len(), "tokens of a disabled auth method revoked");
         }
         self.delete_tree(&entry.storage_prefix()).await?;
         tracing::info!(path = %entry.path, "mount disabled");

@@ -74,6 +74,13 @@ impl Vault {
             }
             return self.sys_mount(&format!("auth/{rest}"), op, data).await;
         }
+        if let Some(rest) = path.strip_prefix("leases/") {
+            return self.sys_leases(request, rest, caller).await;
+        }
+        if path == "renew" || path.starts_with("renew/") {
+            // Vault's older path for sys/leases/renew.
+            return self.sys_leases(request, path, caller).await;
+        }
         if path == "audit" || path.starts_with("audit/") {
             return self.sys_audit(path, op, data).await;
         }

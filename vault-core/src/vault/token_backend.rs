@@ -92,29 +92,34 @@ impl Vault {
                 Ok(response)
             }
             "revoke-self" if write => {
-                self.tokens.revoke_tree(&self.barrier, &me.id_hash).await?;
+                let removed = self.tokens.revoke_tree(&self.barrier, &me.id_hash).await?;
+                self.revoke_token_leases(&removed).await?;
                 Ok(Response::default())
             }
             "revoke" | "revoke-orphan" if write => {
                 let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
                 if let Some(entry) = self.tokens.lookup(&self.barrier, &token, now).await? {
-                    if path == "revoke" {
+                    let removed = if path == "revoke" {
                         self.tokens
                             .revoke_tree(&self.barrier, &entry.id_hash)
-                            .await?;
+                            .await?
                     } else {
                         self.tokens
                             .revoke_orphan(&self.barrier, &entry.id_hash)
                             .await?;
-                    }
+                        vec![entry.id_hash.clone()]
+                    };
+                    self.revoke_token_leases(&removed).await?;
                 }
                 Ok(Response::default())
             }
             "revoke-accessor" if write => {
                 let entry = self.entry_by_accessor(data, now).await?;
-                self.tokens
+                let removed = self
+                    .tokens
                     .revoke_tree(&self.barrier, &entry.id_hash)
                     .await?;
+                self.revoke_token_leases(&removed).await?;
                 Ok(Response::default())
             }
             _ => Err(VaultError::Unsupported(format!(

@@ -263,6 +263,7 @@ impl LogicalBackend for AppRole {
             path,
             data,
             remote_addr,
+            ..
         } = request;
         let unsupported = || EngineError::UnsupportedOperation {
             operation,

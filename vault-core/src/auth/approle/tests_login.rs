@@ -239,6 +239,9 @@ impl Direct {
             path,
             data: &body,
             remote_addr: None,
+            mount_path: "",
+            display_name: "",
+            leases: &crate::engines::NoLeases,
         };
         self.approle.handle(&view, request).await
     }

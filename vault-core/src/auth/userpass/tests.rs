@@ -170,6 +170,9 @@ impl Direct {
             path,
             data: &body,
             remote_addr: None,
+            mount_path: "",
+            display_name: "",
+            leases: &crate::engines::NoLeases,
         };
         self.engine.handle(&self.view(), request).await
     }
@@ -525,6 +528,9 @@ async fn a_lockout_ends_after_its_duration_and_survives_a_restart() {
         path: "login/alice",
         data: &body,
         remote_addr: None,
+        mount_path: "",
+        display_name: "",
+        leases: &crate::engines::NoLeases,
     };
     let r = restarted.handle(&d.view(), request).await;
     assert!(matches!(r, Err(EngineError::PermissionDenied)), "{r:?}");
@@ -595,6 +601,9 @@ async fn concurrent_guesses_are_counted_one_by_one() {
                 path: "login/alice",
                 data: &body,
                 remote_addr: None,
+                mount_path: "",
+                display_name: "",
+                leases: &crate::engines::NoLeases,
             };
             engine.handle(&view, request).await
         });

@@ -44,6 +44,9 @@ async fn call(
             path,
             data: &data,
             remote_addr: None,
+            mount_path: "",
+            display_name: "",
+            leases: &crate::engines::NoLeases,
         },
     )
     .await

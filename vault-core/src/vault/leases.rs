@@ -1,0 +1,270 @@
+//! Leases in the pipeline: the lease on a secret an engine issued, revocations
+//! and renewals routed back to the engine that issued it, the leases of revoked
+//! tokens, and the background loop that revokes on time.
+//!
+//! A lease's TTL is the engine's (or the mount's default), capped by the mount's
+//! max and by the caller's token: a lease never outlives the token that made it,
+//! so a token that merely expires takes its leases with it without any sweep,
+//! and revoking a token revokes its leases explicitly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock;
+use crate::engines::{EngineError, LeaseQuery, LogicalBackend, View};
+use crate::expiration::{ExpirationError, Lease, LeaseParams, RevokeError, Revoker};
+use crate::request::{LeaseInfo, Request, Response, SecretGrant};
+use crate::router::MountEntry;
+
+use super::handle::Caller;
+use super::{Vault, VaultError};
+
+/// How often the expiration loop looks whether the vault was unsealed.
+const SEALED_POLL: Duration = Duration::from_secs(1);
+
+/// Routes a lease's revocation and renewal to the engine of the mount that
+/// issued it.
+#[derive(Debug)]
+pub(super) struct EngineRevoker<'a> {
+    pub vault: &'a Vault,
+}
+
+impl EngineRevoker<'_> {
+    fn engine(&self, lease: &Lease) -> Result<(Arc<dyn LogicalBackend>, MountEntry), RevokeError> {
+        if self.vault.barrier.is_sealed() {
+            return Err(RevokeError::Retryable("the vault is sealed".into()));
+        }
+        let table = self.vault.mount_table();
+        let mount = table
+            .route(&lease.path)
+            .map(|(m, _)| m)
+            .filter(|m| m.path == lease.mount_path)
+            .ok_or_else(|| {
+                RevokeError::Permanent(format!("the mount {} is gone", lease.mount_path))
+            })?
+            .clone();
+        match self.vault.engine_for(&mount) {
+            Ok(Some(engine)) => Ok((engine, mount)),
+            Ok(None) => Err(RevokeError::Permanent(format!(
+                "the mount {} issues no leases",
+                mount.path
+            ))),
+            Err(e) => Err(RevokeError::Retryable(e.to_string())),
+        }
+    }
+}
+
+#[async_trait]
+impl Revoker for EngineRevoker<'_> {
+    async fn revoke(&self, lease: &Lease) -> Result<(), RevokeError> {
+        let (engine, mount) = self.engine(lease)?;
+        let view = View::new(&self.vault.barrier, mount.storage_prefix());
+        engine.revoke(&view, lease).await
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<(), RevokeError> {
+        let (engine, mount) = self.engine(lease)?;
+        let view = View::new(&self.vault.barrier, mount.storage_prefix());
+        engine.renew(&view, lease).await
+    }
+}
+
+/// The engines' view of which leases exist.
+#[derive(Debug)]
+pub(super) struct StoredLeases<'a> {
+    pub vault: &'a Vault,
+}
+
+#[async_trait]
+impl LeaseQuery for StoredLeases<'_> {
+    async fn lease_exists(&self, id: &str) -> Result<bool, EngineError> {
+        match self.vault.expiration.lookup(&self.vault.barrier, id).await {
+            Ok(_) => Ok(true),
+            Err(ExpirationError::NotFound(_)) => Ok(false),
+            Err(ExpirationError::Barrier(b)) => Err(EngineError::Barrier(b)),
+            Err(e) => Err(EngineError::InvalidRequest(e.to_string())),
+        }
+    }
+}
+
+impl From<ExpirationError> for VaultError {
+    fn from(e: ExpirationError) -> Self {
+        use ExpirationError as E;
+        match e {
+            E::NotFound(id) => VaultError::NotFound(format!("lease not found: {id}")),
+            E::InvalidId | E::NotRenewable | E::NotActive(_) => {
+                VaultError::InvalidRequest(e.to_string())
+            }
+            E::Busy(_) => VaultError::Conflict(e.to_string()),
+            E::RenewFailed(_) | E::RevokeFailed(_) => VaultError::Upstream(e.to_string()),
+            E::Barrier(b) => b.into(),
+            E::Random(r) => VaultError::Random(r),
+            e => VaultError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl Vault {
+    /// Stores the lease on the secret an engine just issued and puts its id in
+    /// the response. If it cannot be stored, the secret is revoked at once
+    /// (best effort: reconciliation finds what that misses) and the request fails.
+    pub(super) async fn register_lease(
+        &self,
+        request: &Request,
+        caller: &Caller,
+        mount: &MountEntry,
+        grant: SecretGrant,
+        mut response: Response,
+    ) -> Result<Response, VaultError> {
+        let now = clock::now_unix_millis();
+        let mount_max = mount.config.effective_max_ttl().saturating_mul(1000);
+        let mount_default = mount.config.effective_default_ttl().saturating_mul(1000);
+        let mut max_ttl = match grant.max_ttl {
+            0 => mount_max,
+            m => m.min(mount_max),
+        };
+        let mut ttl = match grant.ttl {
+            0 => mount_default,
+            t => t,
+        }
+        .min(max_ttl);
+        let token_hash = caller
+            .token
+            .as_ref()
+            .map(|t| t.id_hash.clone())
+            .unwrap_or_default();
+        if let Some(token) = &caller.token {
+            if token.max_expire_time > 0 {
+                max_ttl = max_ttl.min(token.max_expire_time.saturating_sub(now));
+            }
+            let token_left = match token.expire_time {
+                0 => u64::MAX,
+                e => e.saturating_sub(now),
+            };
+            if ttl.min(max_ttl) > token_left {
+                response.warnings.push(format!(
+                    "the lease's TTL was capped at the {}s the token that made it has left",
+                    token_left / 1000
+                ));
+            }
+            ttl = ttl.min(token_left);
+        }
+        let params = LeaseParams {
+            mount_path: mount.path.clone(),
+            path: request.path.clone(),
+            ttl,
+            max_ttl,
+            renewable: grant.renewable,
+            token_hash,
+            internal: grant.internal,
+        };
+        let mut lease = Lease::new(params, now)?;
+        lease.id = grant.lease_id;
+        let info = LeaseInfo {
+            lease_id: lease.id.clone(),
+            lease_duration: lease.ttl / 1000,
+            renewable: lease.renewable,
+        };
+        if let Err(e) = self.expiration.register(&self.barrier, lease.clone()).await {
+            let revoker = EngineRevoker { vault: self };
+            if let Err(undo) = revoker.revoke(&lease).await {
+                tracing::error!(lease_id = %lease.id, error = %undo,
+                    "a secret whose lease could not be stored was not revoked either; reconcile the mount");
+            }
+            return Err(e.into());
+        }
+        response.lease = Some(info);
+        Ok(response)
+    }
+
+    /// Revokes the leases of tokens just revoked. Failures stay scheduled (the
+    /// leases move to `revoking` and are retried), so only storage errors fail.
+    pub(super) async fn revoke_token_leases(&self, hashes: &[String]) -> Result<(), VaultError> {
+        let revoker = EngineRevoker { vault: self };
+        for hash in hashes {
+            let report = self
+                .expiration
+                .revoke_by_token(&self.barrier, &revoker, hash)
+                .await?;
+            if report.retrying + report.irrevocable > 0 {
+                tracing::warn!(
+                    revoked = report.revoked,
+                    retrying = report.retrying,
+                    irrevocable = report.irrevocable,
+                    "some leases of a revoked token could not be revoked yet"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes every lease a secrets mount issued, before it is disabled.
+    pub(super) async fn revoke_mount_leases(&self, mount: &MountEntry) -> Result<(), VaultError> {
+        let revoker = EngineRevoker { vault: self };
+        let report = self
+            .expiration
+            .revoke_prefix(&self.barrier, &revoker, mount.path.trim_end_matches('/'))
+            .await?;
+        let left = report.retrying + report.irrevocable + report.skipped + report.errors;
+        if left > 0 {
+            return Err(VaultError::Upstream(format!(
+                "{left} leases of {} could not be revoked, so it stays mounted; \
+                 see `lease list --failing`, or abandon them with sys/leases/revoke-force",
+                mount.path
+            )));
+        }
+        Ok(())
+    }
+
+    /// Revokes a lease right after it was issued (its response could not be
+    /// audited, so the caller never got the secret).
+    pub(super) async fn revoke_unanswered(&self, lease_id: &str) {
+        let revoker = EngineRevoker { vault: self };
+        if let Err(e) = self
+            .expiration
+            .revoke(&self.barrier, &revoker, lease_id)
+            .await
+        {
+            tracing::warn!(lease_id, error = %e, "an unanswered lease is left to its schedule");
+        }
+    }
+
+    /// Revokes expired leases on time while the vault is unsealed, until
+    /// `shutdown` completes. Spawn it once per vault (vaultd does); it waits
+    /// through seals and resumes after each unseal. Nothing is loaded at unseal:
+    /// the schedule is read from storage a page at a time.
+    pub async fn run_expiration(&self, shutdown: impl std::future::Future<Output = ()>) {
+        use std::sync::atomic::Ordering;
+        use std::task::Poll;
+        // `shutdown` is awaited by several loops in turn; once it has completed
+        // it must not be polled again, so it is fused here.
+        let mut shutdown = std::pin::pin!(shutdown);
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        let mut fused = std::future::poll_fn(|cx| {
+            if stopped.load(Ordering::Relaxed) {
+                return Poll::Ready(());
+            }
+            let poll = shutdown.as_mut().poll(cx);
+            if poll.is_ready() {
+                stopped.store(true, Ordering::Relaxed);
+            }
+            poll
+        });
+        while !stopped.load(Ordering::Relaxed) {
+            if self.barrier.is_sealed() {
+                tokio::select! {
+                    () = &mut fused => {}
+                    () = tokio::time::sleep(SEALED_POLL) => {}
+                }
+                continue;
+            }
+            let revoker = EngineRevoker { vault: self };
+            // Returns when `shutdown` completes or the vault is sealed.
+            self.expiration
+                .run(&self.barrier, &revoker, &mut fused)
+                .await;
+        }
+    }
+}
