@@ -403,3 +403,163 @@ pub fn postgres_url() -> String {
         panic!("VAULT_TEST_PG_URL is not set: run the suite with ./scripts/test (it starts PostgreSQL), or start one with scripts/pg-start")
     })
 }
+
+/// A private PostgreSQL cluster, for tests that stop and start the server (an
+/// outage): started with `scripts/pg-start`, removed on drop.
+#[derive(Debug)]
+pub struct PgCluster {
+    /// `postgres://postgres:<password>@127.0.0.1:<port>/postgres`.
+    pub url: String,
+    dir: PathBuf,
+    port: String,
+}
+
+impl PgCluster {
+    /// Starts a fresh cluster on a free port.
+    pub fn start() -> PgCluster {
+        let script = workspace_root().join("scripts/pg-start");
+        let out = Command::new(&script)
+            .output()
+            .expect("run scripts/pg-start");
+        assert!(
+            out.status.success(),
+            "pg-start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("pg-start printed no {key}: {text}"))
+                .to_owned()
+        };
+        let url = value("VAULT_TEST_PG_URL=");
+        let dir = PathBuf::from(value("VAULT_TEST_PG_DIR="));
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .expect("port in the URL")
+            .to_owned();
+        PgCluster { url, dir, port }
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut), keeping its data.
+    pub fn stop_server(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the server again on the same port.
+    pub fn start_server(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=300 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        self.pg_ctl(&[
+            "-l",
+            &log.display().to_string(),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            &options,
+            "start",
+        ]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL binaries under /usr/lib/postgresql")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin/pg_ctl"))
+            .find(|p| p.exists())
+            .expect("pg_ctl");
+        let data = self.dir.join("data");
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&bin);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        let status = command
+            .arg("-D")
+            .arg(&data)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(workspace_root().join("scripts/pg-stop"))
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The workspace's root directory (where `scripts/` is).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// A superuser connection to PostgreSQL at `url`, its connection task spawned.
+pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to PostgreSQL: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// The login roles whose names start with `prefix`, sorted.
+pub async fn pg_roles_with_prefix(admin: &tokio_postgres::Client, prefix: &str) -> Vec<String> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = admin
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
+            &[&pattern],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+/// Polls `check` every 100 ms until it returns true or `limit` passes; returns
+/// the time it took, or `None` if it never held.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}

@@ -178,6 +178,14 @@ pub fn print_response(
             rows.push((format!("token_meta_{k}"), v.clone()));
         }
     }
+    if !response.lease_id.is_empty() {
+        rows.push(("lease_id".into(), response.lease_id.clone()));
+        rows.push((
+            "lease_duration".into(),
+            duration_text(response.lease_duration),
+        ));
+        rows.push(("lease_renewable".into(), response.renewable.to_string()));
+    }
     for (k, v) in &data {
         rows.push((k.clone(), text(v)));
     }

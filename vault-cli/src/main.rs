@@ -10,6 +10,8 @@ mod audit;
 mod client;
 mod commands;
 mod kv;
+mod lease;
+mod lease_watch;
 mod logical;
 mod operator;
 mod output;
@@ -118,6 +120,9 @@ enum Command {
     /// Auth methods.
     #[command(subcommand)]
     Auth(MountCommand),
+    /// Leases: lookup, renew, revoke (one, a prefix, or by force), list, count, watch.
+    #[command(subcommand)]
+    Lease(lease::LeaseCommand),
     /// Audit devices, and the verifier of their logs.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -645,6 +650,7 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
         Command::Secrets(command) => mounts(&mut client, format, false, command).await,
         Command::Auth(command) => mounts(&mut client, format, true, command).await,
         Command::Audit(command) => audit_devices(&mut client, format, command).await,
+        Command::Lease(command) => lease::run(&mut client, format, command).await,
     }
 }
 

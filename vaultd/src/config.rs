@@ -69,13 +69,12 @@ impl ExpirationConfig {
     /// The core's options, or an error naming the bad field.
     pub fn options(&self) -> Result<vault_core::expiration::ExpirationOptions, ConfigError> {
         let mut options = vault_core::expiration::ExpirationOptions::default();
-        let duration = |name: &str, text: &Option<String>, default: std::time::Duration| {
-            match text {
-                None => Ok(default),
-                Some(t) => vault_core::params::parse_duration_ms(t)
-                    .map(std::time::Duration::from_millis)
-                    .map_err(|e| ConfigError(format!("expiration.{name}: {e}"))),
-            }
+        let duration = |name: &str, text: &Option<String>, default: std::time::Duration| match text
+        {
+            None => Ok(default),
+            Some(t) => vault_core::params::parse_duration_ms(t)
+                .map(std::time::Duration::from_millis)
+                .map_err(|e| ConfigError(format!("expiration.{name}: {e}"))),
         };
         options.backoff.base = duration(
             "revoke_backoff_base",

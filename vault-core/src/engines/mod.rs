@@ -4,6 +4,7 @@
 //! a [`View`] of the barrier confined to the mount's storage prefix. It never sees
 //! tokens or policies: the pipeline has decided access before calling it.
 
+pub mod database;
 pub mod kv;
 pub mod shared;
 pub mod view;

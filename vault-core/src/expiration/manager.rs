@@ -145,25 +145,28 @@ impl ExpirationManager {
 
     /// Stores a new lease with its index keys, atomically.
     pub async fn register(&self, barrier: &Barrier, lease: Lease) -> Result<(), ExpirationError> {
-        if !valid_id(&lease.id) || !lease.id.starts_with(&format!("{}/", lease.path)) {
-            return Err(ExpirationError::InvalidLease(
-                "the id must be <path>/<random>",
-            ));
-        }
-        if !lease.token_hash.is_empty() && !valid_token_hash(&lease.token_hash) {
-            return Err(ExpirationError::InvalidLease("malformed token hash"));
-        }
-        if lease.expire_time > lease.max_expire_time {
-            return Err(ExpirationError::InvalidLease("expires after its max TTL"));
-        }
-        if lease.state != LeaseState::Active {
-            return Err(ExpirationError::InvalidLease("a new lease must be active"));
+        self.register_all(barrier, vec![lease]).await
+    }
+
+    /// Stores many new leases in one atomic batch (an import or a restore, or a
+    /// benchmark's setup): all or none.
+    pub async fn register_all(
+        &self,
+        barrier: &Barrier,
+        leases: Vec<Lease>,
+    ) -> Result<(), ExpirationError> {
+        for lease in &leases {
+            check_new(lease)?;
         }
         let _writing = self.writes.lock().await;
-        if self.read(barrier, &lease.id).await?.is_some() {
-            return Err(ExpirationError::Exists(lease.id));
+        let mut ops = Vec::with_capacity(leases.len() * 4);
+        for lease in &leases {
+            if self.read(barrier, &lease.id).await?.is_some() {
+                return Err(ExpirationError::Exists(lease.id.clone()));
+            }
+            ops.extend(rewrite(None, Some(lease))?);
         }
-        barrier.batch(rewrite(None, Some(&lease))?).await?;
+        barrier.batch(ops).await?;
         drop(_writing);
         self.changed.notify_one();
         Ok(())
@@ -700,6 +703,25 @@ fn check_unsealed(barrier: &Barrier) -> Result<(), ExpirationError> {
 
 /// The batch that turns stored `old` (with its index keys) into `new`: deletes
 /// the keys only `old` has, puts the record and the keys only `new` has.
+/// Refuses a lease that cannot be registered as new.
+fn check_new(lease: &Lease) -> Result<(), ExpirationError> {
+    if !valid_id(&lease.id) || !lease.id.starts_with(&format!("{}/", lease.path)) {
+        return Err(ExpirationError::InvalidLease(
+            "the id must be <path>/<random>",
+        ));
+    }
+    if !lease.token_hash.is_empty() && !valid_token_hash(&lease.token_hash) {
+        return Err(ExpirationError::InvalidLease("malformed token hash"));
+    }
+    if lease.expire_time > lease.max_expire_time {
+        return Err(ExpirationError::InvalidLease("expires after its max TTL"));
+    }
+    if lease.state != LeaseState::Active {
+        return Err(ExpirationError::InvalidLease("a new lease must be active"));
+    }
+    Ok(())
+}
+
 fn rewrite(old: Option<&Lease>, new: Option<&Lease>) -> Result<Vec<BarrierOp>, ExpirationError> {
     let old_keys = old.map(index_keys).unwrap_or_default();
     let new_keys = new.map(index_keys).unwrap_or_default();

@@ -115,9 +115,7 @@ impl Vault {
                 if let Err(VaultError::NotFound(_)) = self.owned_lease(&id, caller).await {
                     return Ok(Response::default());
                 }
-                self.expiration
-                    .revoke(&self.barrier, &revoker, &id)
-                    .await?;
+                self.expiration.revoke(&self.barrier, &revoker, &id).await?;
                 Ok(Response::default())
             }
             ("revoke-prefix", _) if write => {

@@ -277,6 +277,13 @@ impl Vault {
         &self.barrier
     }
 
+    /// The lease store, for embedders that issue leases on secrets of their own
+    /// making (and import them) outside a mount. Requests go through
+    /// [`Vault::handle`] and `sys/leases/`.
+    pub fn expiration(&self) -> &crate::expiration::ExpirationManager {
+        &self.expiration
+    }
+
     /// The seal status. `token`, if it is the root token, also reveals the unseal
     /// attempt's nonce.
     pub async fn status(&self, token: Option<&str>) -> Result<SealStatus, VaultError> {

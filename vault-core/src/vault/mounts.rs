@@ -13,7 +13,7 @@ use crate::router::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
 use super::{Vault, VaultError};
 
 /// Secrets engines this build serves.
-const SECRET_KINDS: &[&str] = &["kv"];
+const SECRET_KINDS: &[&str] = &["kv", "database"];
 /// Auth methods this build serves (beyond the built-in token store).
 const AUTH_KINDS: &[&str] = &["userpass", "approle"];
 
@@ -21,6 +21,7 @@ const AUTH_KINDS: &[&str] = &["userpass", "approle"];
 pub(super) fn new_engine(kind: &str) -> Result<Arc<dyn LogicalBackend>, VaultError> {
     match kind {
         "kv" => Ok(Arc::new(KvV2::new())),
+        "database" => Ok(Arc::new(crate::engines::database::Database::new())),
         "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass::new())),
         "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new())),
         other => Err(VaultError::InvalidRequest(format!(

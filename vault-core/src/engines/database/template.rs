@@ -576,7 +576,7 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             "{name}"
         );
-        assert!(name.starts_with("v-x___DROP-r____DRO-"), "{name}");
+        assert!(name.starts_with("v-x___DROP-r___DROP-"), "{name}");
     }
 
     #[test]

@@ -1,0 +1,179 @@
+//! `lease lookup|renew|revoke|list|count|watch`: Vault's `lease` commands over
+//! `sys/leases/`, plus `--failing` (leases whose revocation is being retried)
+//! and `watch` (renews in the background until the lease's max TTL).
+
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::{Map, Value, json};
+
+use crate::client::Client;
+use crate::logical::{Op, call, data_of, print_keys, print_response};
+use crate::output::{Format, print};
+
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Show a lease: TTL, expiry, state, and revocation attempts if failing.
+    Lookup { lease_id: String },
+    /// Renew a lease (by its current TTL unless --increment).
+    Renew {
+        lease_id: String,
+        #[arg(long)]
+        increment: Option<String>,
+    },
+    /// Revoke a lease, or every lease under a prefix (--prefix, needs sudo).
+    /// --force deletes the leases WITHOUT revoking their secrets (needs sudo).
+    Revoke {
+        lease_id: String,
+        #[arg(long)]
+        prefix: bool,
+        #[arg(long)]
+        force: bool,
+    },
+    /// List lease ids under a prefix, or the failing leases (--failing).
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+        #[arg(long)]
+        failing: bool,
+    },
+    /// Count leases by state: active, revoking, irrevocable.
+    Count,
+    /// Keep a lease renewed until its max TTL, printing each renewal.
+    Watch {
+        lease_id: String,
+        #[arg(long)]
+        increment: Option<String>,
+        /// Revoke the lease when interrupted (Ctrl-C).
+        #[arg(long)]
+        revoke_on_exit: bool,
+    },
+}
+
+fn body(pairs: &[(&str, &str)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+        .collect()
+}
+
+pub async fn run(client: &mut Client, format: Format, command: LeaseCommand) -> anyhow::Result<u8> {
+    match command {
+        LeaseCommand::Lookup { lease_id } => {
+            let r = call(
+                client,
+                Op::Write,
+                "sys/leases/lookup",
+                body(&[("lease_id", &lease_id)]),
+            )
+            .await?;
+            print_response(format, &r, None)?;
+        }
+        LeaseCommand::Renew {
+            lease_id,
+            increment,
+        } => {
+            let mut data = body(&[("lease_id", &lease_id)]);
+            if let Some(i) = increment {
+                data.insert("increment".into(), Value::String(i));
+            }
+            let r = call(client, Op::Write, "sys/leases/renew", data).await?;
+            for warning in &r.warnings {
+                eprintln!("WARNING! {warning}");
+            }
+            let rows = [
+                ("lease_id", r.lease_id.clone()),
+                ("lease_duration", format!("{}s", r.lease_duration)),
+                ("lease_renewable", r.renewable.to_string()),
+            ];
+            let out = json!({
+                "lease_id": r.lease_id,
+                "lease_duration": r.lease_duration,
+                "renewable": r.renewable,
+                "warnings": r.warnings,
+            });
+            print(format, &rows, &out);
+        }
+        LeaseCommand::Revoke {
+            lease_id,
+            prefix,
+            force,
+        } => {
+            let r = if force {
+                call(
+                    client,
+                    Op::Write,
+                    &format!("sys/leases/revoke-force/{lease_id}"),
+                    Map::new(),
+                )
+                .await?
+            } else if prefix {
+                call(
+                    client,
+                    Op::Write,
+                    &format!("sys/leases/revoke-prefix/{lease_id}"),
+                    Map::new(),
+                )
+                .await?
+            } else {
+                call(
+                    client,
+                    Op::Write,
+                    "sys/leases/revoke",
+                    body(&[("lease_id", &lease_id)]),
+                )
+                .await?
+            };
+            if force || prefix {
+                print_response(format, &r, None)?;
+            } else if format == Format::Table {
+                println!("Success! Revoked lease: {lease_id}");
+            }
+        }
+        LeaseCommand::List { prefix, failing } => {
+            if failing {
+                let r = call(client, Op::Read, "sys/leases/failing", Map::new()).await?;
+                let data = data_of(&r)?;
+                let leases = data.get("leases").cloned().unwrap_or(json!([]));
+                match format {
+                    Format::Json => print(format, &[], &leases),
+                    Format::Table => {
+                        for lease in leases.as_array().into_iter().flatten() {
+                            let field = |k: &str| match lease.get(k) {
+                                Some(Value::String(s)) => s.clone(),
+                                Some(Value::Null) | None => "-".into(),
+                                Some(v) => v.to_string(),
+                            };
+                            println!(
+                                "{}\tstate={}\tattempts={}\tnext={}\terror={}",
+                                field("id"),
+                                field("state"),
+                                field("attempts"),
+                                field("next_attempt"),
+                                field("last_error")
+                            );
+                        }
+                    }
+                }
+            } else {
+                let path = format!("sys/leases/lookup/{}", prefix.trim_start_matches('/'));
+                let r = call(client, Op::List, &path, Map::new()).await?;
+                print_keys(format, &r)?;
+            }
+        }
+        LeaseCommand::Count => {
+            let r = call(client, Op::Read, "sys/leases/count", Map::new()).await?;
+            print_response(format, &r, None)?;
+        }
+        LeaseCommand::Watch {
+            lease_id,
+            increment,
+            revoke_on_exit,
+        } => {
+            if lease_id.is_empty() {
+                bail!("lease watch needs a lease id");
+            }
+            crate::lease_watch::watch(client, format, &lease_id, increment, revoke_on_exit).await?;
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,216 @@
+//! A config's `connection_url`: a `postgres://` URL template whose
+//! `{{username}}` and `{{password}}` are filled with the percent-encoded
+//! credentials only when connecting, plus the TLS settings read out of it.
+//!
+//! The stored and shown URL never holds a password: a URL with a literal one
+//! (in its user info or a `password=` parameter) is refused, so the password
+//! lives only in the config's `password` field.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::tls::{SslMode, TlsSettings};
+
+/// A parsed connection URL template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UrlTemplate {
+    /// The URL without `sslmode`/`sslrootcert` (tokio-postgres knows neither
+    /// `verify-*` mode nor root files: they are ours to apply).
+    template: String,
+    /// What TLS the URL asks for.
+    pub tls: TlsSettings,
+}
+
+const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
+
+impl UrlTemplate {
+    /// Parses and checks `url`. The error never repeats the URL.
+    pub(super) fn parse(url: &str) -> Result<UrlTemplate, String> {
+        let url = url.trim();
+        let Some(scheme) = SCHEMES.iter().find(|s| url.starts_with(**s)) else {
+            return Err("connection_url must be a postgres:// or postgresql:// URL".into());
+        };
+        let rest = &url[scheme.len()..];
+        let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = base.split('/').next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+            && password != "{{password}}"
+        {
+            return Err(literal_password());
+        }
+        let mut tls = TlsSettings {
+            mode: SslMode::Disable,
+            root_cert: None,
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "sslmode" => tls.mode = SslMode::parse(&percent_decode(value)?)?,
+                "sslrootcert" => tls.root_cert = Some(percent_decode(value)?),
+                "password" if value != "{{password}}" => return Err(literal_password()),
+                _ => kept.push(pair),
+            }
+        }
+        tls.check()?;
+        let mut template = format!("{scheme}{base}");
+        if !kept.is_empty() {
+            template.push('?');
+            template.push_str(&kept.join("&"));
+        }
+        let parsed = UrlTemplate { template, tls };
+        // Parse it once with stand-in credentials, so a bad URL fails when it
+        // is written rather than at the first connection.
+        parsed.pg_config("user", "password", Duration::from_secs(1))?;
+        Ok(parsed)
+    }
+
+    /// True if the URL wants `{{username}}` filled in.
+    pub(super) fn uses_username(&self) -> bool {
+        self.template.contains("{{username}}")
+    }
+
+    /// The tokio-postgres settings for connecting as `username`/`password`:
+    /// placeholders filled (percent-encoded), the credentials also set
+    /// directly when the URL has no place for them.
+    pub(super) fn pg_config(
+        &self,
+        username: &str,
+        password: &str,
+        connect_timeout: Duration,
+    ) -> Result<tokio_postgres::Config, String> {
+        let encoded = Zeroizing::new(percent_encode(password));
+        let filled = Zeroizing::new(
+            self.template
+                .replace("{{username}}", &percent_encode(username))
+                .replace("{{password}}", &encoded),
+        );
+        let mut config = tokio_postgres::Config::from_str(&filled).map_err(|e| {
+            let mut message = format!("invalid connection_url: {e}");
+            if let Some(cause) = std::error::Error::source(&e) {
+                message.push_str(&format!(": {cause}"));
+            }
+            super::connection::redact(&message, &[password])
+        })?;
+        if config.get_user().is_none() && !username.is_empty() {
+            config.user(username);
+        }
+        if config.get_password().is_none() && !password.is_empty() {
+            config.password(password);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("vault-database-engine");
+        }
+        config.connect_timeout(connect_timeout);
+        config.ssl_mode(self.tls.mode.negotiation());
+        Ok(config)
+    }
+}
+
+fn literal_password() -> String {
+    "connection_url must not contain a password: put it in the password field and write \
+     {{password}} in its place"
+        .into()
+}
+
+/// `text` with every byte outside RFC 3986's unreserved set percent-encoded.
+pub(super) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| "connection_url has a malformed %-escape".to_owned())?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "connection_url has a %-escape that is not UTF-8".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "postgres://{{username}}:{{password}}@127.0.0.1:5432/app";
+
+    #[test]
+    fn placeholders_are_filled_percent_encoded() {
+        let url = UrlTemplate::parse(URL).unwrap();
+        assert!(url.uses_username());
+        let config = url
+            .pg_config("v@dmin", "p:w/@?#%'\"", Duration::from_secs(2))
+            .unwrap();
+        assert_eq!(config.get_user(), Some("v@dmin"));
+        assert_eq!(config.get_password(), Some(&b"p:w/@?#%'\""[..]));
+        assert_eq!(config.get_dbname(), Some("app"));
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable
+        );
+    }
+
+    #[test]
+    fn credentials_are_set_when_the_url_has_no_place_for_them() {
+        let url = UrlTemplate::parse("postgresql://127.0.0.1/app").unwrap();
+        assert!(!url.uses_username());
+        let config = url
+            .pg_config("admin", "pw", Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(config.get_user(), Some("admin"));
+        assert_eq!(config.get_password(), Some(&b"pw"[..]));
+    }
+
+    #[test]
+    fn literal_passwords_are_refused() {
+        for url in [
+            "postgres://admin:hunter2@127.0.0.1/app",
+            "postgres://admin@127.0.0.1/app?password=hunter2",
+        ] {
+            let err = UrlTemplate::parse(url).unwrap_err();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("password field"), "{err}");
+        }
+        assert!(UrlTemplate::parse("mysql://x@h/db").is_err());
+        assert!(UrlTemplate::parse("host=127.0.0.1 user=x").is_err());
+    }
+
+    #[test]
+    fn tls_settings_come_out_of_the_query() {
+        let url = UrlTemplate::parse(&format!(
+            "{URL}?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=3"
+        ))
+        .unwrap();
+        assert_eq!(url.tls.mode, SslMode::VerifyFull);
+        assert_eq!(url.tls.root_cert.as_deref(), Some("/etc/ca.pem"));
+        let config = url.pg_config("u", "p", Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert!(UrlTemplate::parse(&format!("{URL}?sslmode=verify-ca")).is_err());
+        assert!(UrlTemplate::parse(&format!("{URL}?sslmode=allow")).is_err());
+    }
+}

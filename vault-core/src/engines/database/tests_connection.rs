@@ -1,0 +1,176 @@
+//! Sessions against a real PostgreSQL: the pool's bound, and the timeouts that
+//! keep a hung or silent server from blocking the engine.
+
+use serde_json::json;
+
+use super::issued;
+use super::tests::{CREATE, Fixture, lease_of};
+use crate::engines::LogicalBackend;
+use crate::request::Operation;
+
+#[tokio::test]
+async fn sessions_are_bounded_by_max_open_connections() {
+    let f = Fixture::new().await;
+    f.configure().await;
+    f.ok(
+        Operation::Update,
+        "config/pg",
+        json!({"max_open_connections": 2}),
+    )
+    .await;
+    f.role(
+        "ro",
+        json!({"creation_statements": [CREATE, "SELECT pg_sleep(0.2);"]}),
+    )
+    .await;
+    let calls = (0..6).map(|_| f.call(Operation::Read, "creds/ro", json!({})));
+    let results = futures_join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let open: i64 = f
+        .admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'vault-database-engine'",
+            &[&f.dbname],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((1..=2).contains(&open), "{open} sessions open");
+}
+
+/// Runs futures concurrently on the current task and collects their results.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(Box::pin(future));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in set.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+#[tokio::test]
+async fn a_hung_statement_times_out_and_leaves_nothing_behind() {
+    let f = Fixture::new().await;
+    f.configure().await;
+    f.ok(
+        Operation::Update,
+        "config/pg",
+        json!({"operation_timeout": "1s"}),
+    )
+    .await;
+    f.role(
+        "slow",
+        json!({"creation_statements": [CREATE, "SELECT pg_sleep(30);"]}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let err = f
+        .call(Operation::Read, "creds/slow", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(err.contains("timed out"), "{err}");
+    assert!(issued::list(&f.view()).await.unwrap().is_empty());
+    let made: i64 = f
+        .admin
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1",
+            &[&format!("{}%", f.prefix())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(made, 0, "the transaction never committed");
+    // The engine still works afterwards.
+    f.role("ro", json!({})).await;
+    f.creds("ro").await;
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
+    let f = Fixture::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = std::time::Instant::now();
+    let err = f
+        .call(
+            Operation::Create,
+            "config/silent",
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/db"),
+                "username": "u", "password": "p-secret", "connect_timeout": "1s",
+            }),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(err.contains("\"silent\"") && err.contains("1s"), "{err}");
+    assert!(!err.contains("p-secret"), "{err}");
+    silent.abort();
+}
+
+/// Concurrent GRANTs and REVOKEs on one table make PostgreSQL fail some of
+/// them ("tuple concurrently updated"): the engine retries them whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_grants_and_revokes_on_one_table_all_succeed() {
+    let f = Fixture::new().await;
+    f.admin
+        .batch_execute("CREATE TABLE t (v int);")
+        .await
+        .unwrap();
+    f.configure().await;
+    f.role(
+        "ro",
+        json!({"creation_statements": [CREATE, "GRANT SELECT ON t TO \"{{name}}\";"]}),
+    )
+    .await;
+    let made =
+        futures_join_all((0..40).map(|_| f.call(Operation::Read, "creds/ro", json!({})))).await;
+    let leases: Vec<_> = made
+        .into_iter()
+        .map(|r| lease_of(r.unwrap_or_else(|e| panic!("{e}"))).2)
+        .collect();
+    let view = f.view();
+    let revoked = futures_join_all(leases.iter().map(|l| f.db.revoke(&view, l))).await;
+    let failures: Vec<_> = revoked.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    let left: i64 = f
+        .admin
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1",
+            &[&format!("{}%", f.prefix())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
