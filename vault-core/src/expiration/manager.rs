@@ -3,10 +3,11 @@
 //!
 //! Two locks keep records consistent. A per-lease *claim* (an id in
 //! `in_flight`) is held across each call to the engine, so a lease is never
-//! revoked twice at once nor renewed while it is being revoked. The `writes`
-//! mutex is held only across re-reading a record and writing its new version,
-//! never across an engine call; a writer that finds the record gone (force
-//! revoked meanwhile) writes nothing, so a deleted lease is never written back.
+//! revoked twice at once nor renewed while it is being revoked. The lease's
+//! `writes` lock (one of a set of stripes, by id) is held only across
+//! re-reading a record and writing its new version, never across an engine
+//! call; a writer that finds the record gone (force revoked meanwhile) writes
+//! nothing, so a deleted lease is never written back.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -99,8 +100,10 @@ pub struct ExpirationManager {
     options: ExpirationOptions,
     // std Mutex: held only to insert or remove an id, never across an await.
     in_flight: Mutex<HashSet<String>>,
-    // tokio Mutex: held across a record's re-read and write (see the module docs).
-    writes: tokio::sync::Mutex<()>,
+    // tokio Mutexes, one stripe per hash of the lease id: held across a record's
+    // re-read and write (see the module docs). Striped so that writes of
+    // different leases share group commits instead of waiting in line.
+    writes: Box<[tokio::sync::Mutex<()>]>,
     revocations: Semaphore,
     changed: Notify,
 }
@@ -121,7 +124,25 @@ impl Drop for Claim<'_> {
     }
 }
 
+/// Write lock stripes (see [`ExpirationManager`]'s `writes`).
+const WRITE_STRIPES: usize = 64;
+
+/// The write stripe of lease `id`.
+fn stripe_of(id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same id always maps to the same stripe, which is all
+    // striping needs.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    (hasher.finish() % WRITE_STRIPES as u64) as usize
+}
+
 impl ExpirationManager {
+    /// Waits for the write lock of lease `id`.
+    async fn write_lock(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes[stripe_of(id)].lock().await
+    }
+
     /// A manager with `options`. Nothing is loaded: the schedule is in storage.
     pub fn new(options: ExpirationOptions) -> Self {
         ExpirationManager {
@@ -131,7 +152,9 @@ impl ExpirationManager {
                 ..options
             },
             in_flight: Mutex::new(HashSet::new()),
-            writes: tokio::sync::Mutex::new(()),
+            writes: (0..WRITE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             revocations: Semaphore::new(options.max_concurrent_revocations.max(1)),
             changed: Notify::new(),
         }
@@ -158,7 +181,15 @@ impl ExpirationManager {
         for lease in &leases {
             check_new(lease)?;
         }
-        let _writing = self.writes.lock().await;
+        // Every stripe involved, in ascending order: no other writer holds more
+        // than one, so this cannot deadlock.
+        let mut stripes: Vec<usize> = leases.iter().map(|l| stripe_of(&l.id)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut _writing = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            _writing.push(self.writes[i].lock().await);
+        }
         let mut ops = Vec::with_capacity(leases.len() * 4);
         for lease in &leases {
             if self.read(barrier, &lease.id).await?.is_some() {
@@ -251,7 +282,7 @@ impl ExpirationManager {
             .renew(&renewed)
             .await
             .map_err(ExpirationError::RenewFailed)?;
-        let _writing = self.writes.lock().await;
+        let _writing = self.write_lock(id).await;
         // Re-read: a force revoke may have deleted it during the engine call.
         let current = self
             .read(barrier, id)
@@ -486,7 +517,7 @@ impl ExpirationManager {
         if matches!(outcome, Outcome::Gone) {
             // A due key without a record cannot come from this module (every
             // change is one batch), but must not be met on every tick for ever.
-            let _writing = self.writes.lock().await;
+            let _writing = self.write_lock(id).await;
             if self.read(barrier, id).await?.is_none() {
                 barrier.delete(key).await?;
             }
@@ -538,7 +569,7 @@ impl ExpirationManager {
             return Ok(Outcome::Skipped);
         }
         let result = revoker.revoke(&lease).await;
-        let _writing = self.writes.lock().await;
+        let _writing = self.write_lock(id).await;
         let Some(current) = self.read(barrier, id).await? else {
             return Ok(Outcome::Gone);
         };
@@ -584,7 +615,7 @@ impl ExpirationManager {
 
     /// Deletes lease `id` and its index keys without the engine. True if it was there.
     async fn delete_unrevoked(&self, barrier: &Barrier, id: &str) -> Result<bool, ExpirationError> {
-        let _writing = self.writes.lock().await;
+        let _writing = self.write_lock(id).await;
         let Some(lease) = self.read(barrier, id).await? else {
             return Ok(false);
         };
