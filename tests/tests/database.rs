@@ -570,6 +570,9 @@ async fn a_postgres_outage_across_expiry_is_retried_until_the_role_is_dropped() 
         .daemon
         .cli(Some(&f.root), &["lease", "count", "--format", "json"]);
     assert_eq!(count.json()["data"]["revoking"], 1, "{}", count.stdout);
+    let status = f.daemon.cli(Some(&f.root), &["status", "--format", "json"]);
+    status.expect_code(0);
+    assert_eq!(status.json()["leases_revoking"], 1, "{}", status.stdout);
 
     cluster.start_server();
     let back = Instant::now();

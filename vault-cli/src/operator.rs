@@ -64,8 +64,34 @@ pub async fn status(client: &mut Client, format: Format) -> anyhow::Result<Exit>
         .await
         .map_err(|e| fail("Error checking seal status", e))?
         .into_inner();
-    print(format, &status_rows(&s), &status_json(&s));
+    let mut rows = status_rows(&s);
+    let mut json = status_json(&s);
+    if s.initialized
+        && !s.sealed
+        && let Some((revoking, irrevocable)) = failing_leases(client).await
+    {
+        rows.push(("Leases Revoking", revoking.to_string()));
+        rows.push(("Leases Irrevocable", irrevocable.to_string()));
+        json["leases_revoking"] = json!(revoking);
+        json["leases_irrevocable"] = json!(irrevocable);
+    }
+    print(format, &rows, &json);
     Ok(if s.initialized && !s.sealed { 0 } else { 2 })
+}
+
+/// Leases whose revocation keeps failing, when the caller's token may see them
+/// (`sys/leases/count`); `None` otherwise: status needs no token.
+async fn failing_leases(client: &mut Client) -> Option<(u64, u64)> {
+    let mut body = serde_json::Map::new();
+    body.insert("failing_only".into(), json!(true));
+    let response = crate::logical::call(client, crate::logical::Op::Read, "sys/leases/count", body)
+        .await
+        .ok()?;
+    let data = crate::logical::data_of(&response).ok()?;
+    Some((
+        data.get("revoking")?.as_u64()?,
+        data.get("irrevocable")?.as_u64()?,
+    ))
 }
 
 pub async fn init(

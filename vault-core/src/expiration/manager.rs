@@ -404,6 +404,15 @@ impl ExpirationManager {
         while let Some(keys) = pages.next().await? {
             total += keys.len() as u64;
         }
+        let mut counts = self.count_failing(barrier).await?;
+        counts.active = total.saturating_sub(counts.revoking + counts.irrevocable);
+        Ok(counts)
+    }
+
+    /// The leases in `revoking` and `irrevocable` state (`active` left 0):
+    /// reads only the failing index and its records, so it stays cheap however
+    /// many leases are live (for status and health).
+    pub async fn count_failing(&self, barrier: &Barrier) -> Result<LeaseCounts, ExpirationError> {
         let mut counts = LeaseCounts::default();
         let mut pages = self.pages(barrier, FAILING_PREFIX)?;
         while let Some(keys) = pages.next().await? {
@@ -416,7 +425,6 @@ impl ExpirationManager {
                 }
             }
         }
-        counts.active = total.saturating_sub(counts.revoking + counts.irrevocable);
         Ok(counts)
     }
 

@@ -156,6 +156,15 @@ impl Vault {
                 Ok(response)
             }
             ("count", Operation::Read) => {
+                // `failing_only` skips the scan of every live lease: what
+                // `status` asks for.
+                if field(params::boolean(data, "failing_only"))?.unwrap_or(false) {
+                    let c = self.expiration.count_failing(&self.barrier).await?;
+                    return Ok(Response::with_data(object(json!({
+                        "revoking": c.revoking,
+                        "irrevocable": c.irrevocable,
+                    }))));
+                }
                 let c = self.expiration.count(&self.barrier).await?;
                 Ok(Response::with_data(object(json!({
                     "active": c.active,
