@@ -1,5 +1,6 @@
 //! What can go wrong talking to the vault, split by who has to react: the
-//! vault's answer ([`ClientError::Rpc`]), an answer this client cannot read
+//! vault's answer ([`ClientError::Rpc`], or [`ClientError::Embedded`] from a
+//! vault in the same process), an answer this client cannot read
 //! ([`ClientError::UnexpectedResponse`]), or the caller's own input.
 
 /// An error from this crate.
@@ -15,6 +16,17 @@ pub enum ClientError {
         doing: &'static str,
         /// The gRPC status.
         status: tonic::Status,
+    },
+    /// A vault embedded in this process (a [`LeaseApi`](crate::LeaseApi) that
+    /// calls the library directly, not a server) refused the request or
+    /// failed. `source` is the library's own error: downcast it to tell, say,
+    /// a sealed vault from a lease that is gone.
+    #[error("{doing} failed: {source}")]
+    Embedded {
+        /// What the client was doing, e.g. "renewing the lease".
+        doing: &'static str,
+        /// The embedded vault's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The vault answered something this client does not understand: most
     /// likely a server of another version.
