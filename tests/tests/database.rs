@@ -233,12 +233,21 @@ impl Fixture {
 
     /// SIGKILLs the daemon and starts it again on the same database, unsealed.
     fn kill_and_restart(&mut self) {
+        self.kill();
+        self.restart();
+    }
+
+    fn kill(&self) {
         let pid = self.daemon.pid().to_string();
         let killed = std::process::Command::new("kill")
             .args(["-KILL", &pid])
             .status()
             .unwrap();
         assert!(killed.success());
+    }
+
+    /// Starts a new daemon on the same config and database, and unseals it.
+    fn restart(&mut self) {
         let config = self.daemon.config.clone();
         let old = std::mem::replace(
             &mut self.daemon,
@@ -446,7 +455,10 @@ async fn revoking_a_token_revokes_the_ten_leases_it_made() {
     let table = f.table().await;
     let role = unique("tok");
     f.role(&role, &table, &["default_ttl=1h"]);
-    let policy = format!("path \"database/creds/{role}\" {{ capabilities = [\"read\"] }}\n");
+    let policy = format!(
+        "path \"database/creds/{role}\" {{ capabilities = [\"read\"] }}\n\
+         path \"sys/leases/revoke\" {{ capabilities = [\"update\"] }}\n"
+    );
     let policy_file = f.path().join("creds.hcl");
     std::fs::write(&policy_file, policy).unwrap();
     f.daemon
@@ -468,6 +480,28 @@ async fn revoking_a_token_revokes_the_ten_leases_it_made() {
     let (other, _, _) = f.creds(&role);
     let denied = f.daemon.cli(Some(&app), &["lease", "lookup", &other]);
     assert_ne!(denied.code, 0);
+    assert_ne!(
+        f.daemon.cli(Some(&app), &["lease", "renew", &other]).code,
+        0
+    );
+    // Revoking a lease that is not its own looks like revoking one already
+    // gone, and does nothing.
+    f.daemon
+        .cli(Some(&app), &["lease", "revoke", &other])
+        .expect_code(0);
+    assert_eq!(f.lookup(&other)["state"], "active");
+    // Without sudo: no prefix or forced revocation, no listing of all leases.
+    let prefix = format!("database/creds/{role}");
+    for args in [
+        vec!["lease", "revoke", "--prefix", prefix.as_str()],
+        vec!["lease", "revoke", "--force", prefix.as_str()],
+        vec!["lease", "list", "database/creds/"],
+        vec!["lease", "list", "--failing"],
+    ] {
+        let out = f.daemon.cli(Some(&app), &args);
+        assert_ne!(out.code, 0, "{args:?} allowed without sudo: {}", out.stdout);
+    }
+    assert_eq!(f.roles_containing(&role).await.len(), 11);
 
     f.daemon
         .cli(Some(&f.root), &["token", "revoke", &app])
@@ -513,6 +547,11 @@ async fn clients_that_hang_up_leave_no_role_without_a_lease_or_lease_without_a_r
     let roles = f.roles_containing(&role).await.len();
     let leases = f.leases(&role).len();
     assert!(answered < 100, "no client hung up: nothing was tested");
+    assert!(
+        roles > answered,
+        "no request finished after its client hung up ({answered} answered, {roles} roles): \
+         nothing was tested"
+    );
     eprintln!("{answered} answered, {roles} roles made");
     assert_eq!(
         roles, leases,
@@ -607,12 +646,32 @@ async fn five_hundred_leases_survive_a_sigkill_and_are_revoked_on_time() {
     let table = f.table().await;
     let role = unique("kill");
     f.role(&role, &table, &["default_ttl=20s"]);
+    // And a few that expire while the daemon is down: due the moment it is
+    // back, before its mount table is loaded.
+    let brief = unique("brief");
+    f.role(&brief, &table, &["default_ttl=1s"]);
     let started = Instant::now();
     let ids = f.creds_bulk(&role, 500, 16).await;
     let issued_by = started.elapsed();
     assert_eq!(ids.len(), 500);
     assert_eq!(f.roles_containing(&role).await.len(), 500);
-    f.kill_and_restart();
+    f.creds_bulk(&brief, 5, 5).await;
+    assert_eq!(f.roles_containing(&brief).await.len(), 5);
+    f.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    f.restart();
+    let gone = eventually(Duration::from_secs(3), || async {
+        f.roles_containing(&brief).await.is_empty()
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "leases that expired while down were not revoked"
+    );
+    let count = f
+        .daemon
+        .cli(Some(&f.root), &["lease", "count", "--format", "json"]);
+    assert_eq!(count.json()["data"]["irrevocable"], 0, "{}", count.stdout);
     assert!(
         started.elapsed() < Duration::from_secs(19),
         "too slow to test expiry after restart: {:?}",
@@ -787,4 +846,89 @@ async fn quotes_and_semicolons_in_names_cannot_inject_sql() {
         "{}",
         bad.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_capped_by_the_mount_and_by_the_token_that_made_it() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let table = f.table().await;
+    let role = unique("cap");
+    f.role(&role, &table, &["default_ttl=1h", "max_ttl=24h"]);
+    f.daemon
+        .cli(
+            Some(&f.root),
+            &["write", "sys/mounts/database/tune", "max_lease_ttl=2m"],
+        )
+        .expect_code(0);
+    let out = f.daemon.cli(
+        Some(&f.root),
+        &[
+            "read",
+            &format!("database/creds/{role}"),
+            "--format",
+            "json",
+        ],
+    );
+    out.expect_code(0);
+    assert_eq!(out.json()["lease_duration"], 120, "{}", out.stdout);
+
+    // A token with 30 s left makes leases of at most 30 s, renewed no further.
+    let out = f.daemon.cli(
+        Some(&f.root),
+        &["token", "create", "--ttl", "30s", "--field", "token"],
+    );
+    out.expect_code(0);
+    let short = out.stdout.trim().to_owned();
+    let out = f.daemon.cli(
+        Some(&short),
+        &[
+            "read",
+            &format!("database/creds/{role}"),
+            "--format",
+            "json",
+        ],
+    );
+    out.expect_code(0);
+    let json = out.json();
+    let duration = json["lease_duration"].as_u64().unwrap();
+    assert!((25..=30).contains(&duration), "{json}");
+    assert!(out.stderr.contains("capped"), "{}", out.stderr);
+    let lease_id = json["lease_id"].as_str().unwrap();
+    let renewed = f.daemon.cli(
+        Some(&f.root),
+        &[
+            "lease",
+            "renew",
+            lease_id,
+            "--increment",
+            "1h",
+            "--format",
+            "json",
+        ],
+    );
+    renewed.expect_code(0);
+    assert!(
+        renewed.json()["lease_duration"].as_u64().unwrap() <= 30,
+        "{}",
+        renewed.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_the_mount_revokes_its_credentials_first() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let table = f.table().await;
+    let role = unique("dis");
+    f.role(&role, &table, &["default_ttl=1h"]);
+    let users: Vec<String> = (0..3).map(|_| f.creds(&role).1).collect();
+    f.daemon
+        .cli(Some(&f.root), &["secrets", "disable", "database"])
+        .expect_code(0);
+    for user in &users {
+        assert!(!f.role_exists(user).await, "{user} outlived its mount");
+    }
+    let count = f
+        .daemon
+        .cli(Some(&f.root), &["lease", "count", "--format", "json"]);
+    assert_eq!(count.json()["data"]["total"], 0, "{}", count.stdout);
 }

@@ -59,7 +59,7 @@ pub struct Config {
 pub struct ExpirationConfig {
     /// The first retry delay; each failure doubles it (default 1s).
     pub revoke_backoff_base: Option<String>,
-    /// The longest delay between retries (default 5m).
+    /// The longest delay between retries (default 3m).
     pub revoke_backoff_cap: Option<String>,
     /// Engine revocations in flight at once (default 8).
     pub max_concurrent_revocations: Option<usize>,

@@ -9,10 +9,10 @@
 //! call; a writer that finds the record gone (force revoked meanwhile) writes
 //! nothing, so a deleted lease is never written back.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use tokio::sync::{Notify, Semaphore};
@@ -34,9 +34,8 @@ pub struct ExpirationOptions {
     pub backoff: Backoff,
     /// Keys read per scan of an index; bounds the memory of one tick.
     pub page_size: usize,
-    /// Engine revocations in flight at once. One limit for the whole manager:
-    /// a limit per mount (so one slow backend cannot hold every slot) is future
-    /// work, once engines are wired in.
+    /// Engine revocations in flight at once, per mount: one slow or dead
+    /// backend holds only its own mount's slots.
     pub max_concurrent_revocations: usize,
 }
 
@@ -104,7 +103,9 @@ pub struct ExpirationManager {
     // re-read and write (see the module docs). Striped so that writes of
     // different leases share group commits instead of waiting in line.
     writes: Box<[tokio::sync::Mutex<()>]>,
-    revocations: Semaphore,
+    // Per mount path. std Mutex: held only to look up or insert, never across
+    // an await.
+    revocations: Mutex<HashMap<String, Arc<Semaphore>>>,
     changed: Notify,
 }
 
@@ -138,6 +139,16 @@ fn stripe_of(id: &str) -> usize {
 }
 
 impl ExpirationManager {
+    /// The revocation slots of the mount at `mount_path`.
+    fn mount_permits(&self, mount_path: &str) -> Arc<Semaphore> {
+        let mut all = self.revocations.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            all.entry(mount_path.to_owned()).or_insert_with(|| {
+                Arc::new(Semaphore::new(self.options.max_concurrent_revocations))
+            }),
+        )
+    }
+
     /// Waits for the write lock of lease `id`.
     async fn write_lock(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
         self.writes[stripe_of(id)].lock().await
@@ -155,7 +166,7 @@ impl ExpirationManager {
             writes: (0..WRITE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            revocations: Semaphore::new(options.max_concurrent_revocations.max(1)),
+            revocations: Mutex::new(HashMap::new()),
             changed: Notify::new(),
         }
     }
@@ -563,10 +574,6 @@ impl ExpirationManager {
         now: u64,
         only_if_due: bool,
     ) -> Result<Outcome, ExpirationError> {
-        // The permit first: claims and reads are then bounded like engine calls.
-        // The semaphore is never closed; if it were, going on unbounded is safer
-        // than not revoking.
-        let _permit = self.revocations.acquire().await.ok();
         let Some(_claim) = self.claim(id) else {
             return Ok(Outcome::Skipped);
         };
@@ -576,6 +583,13 @@ impl ExpirationManager {
         if only_if_due && lease.due().is_none_or(|due| due > now) {
             return Ok(Outcome::Skipped);
         }
+        // The semaphore is never closed; if it were, going on unbounded is safer
+        // than not revoking.
+        let _permit = self
+            .mount_permits(&lease.mount_path)
+            .acquire_owned()
+            .await
+            .ok();
         let result = revoker.revoke(&lease).await;
         let _writing = self.write_lock(id).await;
         let Some(current) = self.read(barrier, id).await? else {

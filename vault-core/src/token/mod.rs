@@ -284,6 +284,40 @@ impl TokenStore {
         Ok(None)
     }
 
+    /// The earliest `(expire_time, max_expire_time)` of the token with `hash`
+    /// and its ancestors (0: none), so that what the token makes (a lease) can
+    /// be capped at the moment its tree dies. `None` if the token is not live.
+    pub(crate) async fn tree_deadlines(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        now: u64,
+    ) -> Result<Option<(u64, u64)>, TokenError> {
+        let Some(entry) = self.lookup_hash(barrier, hash, now).await? else {
+            return Ok(None);
+        };
+        let earliest = |a: u64, b: u64| match (a, b) {
+            (0, x) | (x, 0) => x,
+            (x, y) => x.min(y),
+        };
+        let mut expire = entry.expire_time;
+        let mut max = entry.max_expire_time;
+        let mut parent = entry.parent;
+        for _ in 0..=MAX_DEPTH {
+            if parent.is_empty() {
+                break;
+            }
+            // Just checked live by the lookup; gone since: not live.
+            let Some(p) = self.read(barrier, &parent).await? else {
+                return Ok(None);
+            };
+            expire = earliest(expire, p.expire_time);
+            max = earliest(max, p.max_expire_time);
+            parent = p.parent;
+        }
+        Ok(Some((expire, max)))
+    }
+
     /// Looks `token` up and spends one use of it. The use that brings a limited
     /// token to zero is allowed, and the token is revoked after it.
     pub async fn use_token(

@@ -29,6 +29,9 @@ const SUDO_PATHS: &[&str] = &[
     "sys/audit",
     "sys/leases/revoke-prefix/",
     "sys/leases/revoke-force/",
+    // Every tenant's lease ids (and failing ones' errors).
+    "sys/leases/lookup/",
+    "sys/leases/failing",
 ];
 
 fn needs_sudo(path: &str, op: Operation) -> bool {
@@ -67,6 +70,12 @@ impl Vault {
         };
         let mount = mount.clone();
         let relative = relative.to_owned();
+        if self.is_disabling(&mount.uuid) {
+            return Err(VaultError::Upstream(format!(
+                "{} is being disabled",
+                mount.path
+            )));
+        }
         let engine = self.engine_for(&mount)?;
 
         let login = engine.as_ref().is_some_and(|e| e.is_login_path(&relative));
@@ -333,5 +342,18 @@ mod tests {
         assert!(needs_sudo("auth/token/create-orphan", Operation::Update));
         assert!(!needs_sudo("auth/token/create", Operation::Update));
         assert!(!needs_sudo("sys/mounts/secret", Operation::Update));
+        assert!(needs_sudo(
+            "sys/leases/revoke-prefix/database",
+            Operation::Update
+        ));
+        assert!(needs_sudo(
+            "sys/leases/revoke-force/database",
+            Operation::Update
+        ));
+        assert!(needs_sudo("sys/leases/lookup/database/", Operation::List));
+        assert!(needs_sudo("sys/leases/failing", Operation::Read));
+        assert!(!needs_sudo("sys/leases/lookup", Operation::Update));
+        assert!(!needs_sudo("sys/leases/renew", Operation::Update));
+        assert!(!needs_sudo("sys/leases/revoke", Operation::Update));
     }
 }

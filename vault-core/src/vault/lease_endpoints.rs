@@ -78,6 +78,11 @@ impl Vault {
         let now = clock::now_unix_millis();
         let (verb, rest) = path.split_once('/').unwrap_or((path, ""));
         match (verb, op) {
+            // Every tenant's lease ids: sudo, whatever the path's spelling
+            // (SUDO_PATHS matches `lookup/` and `failing`).
+            ("lookup", Operation::List) | ("failing", _) if !caller.sudo => Err(
+                VaultError::PermissionDenied("permission denied: this path needs sudo"),
+            ),
             ("lookup", Operation::List) => {
                 let keys = self.expiration.list(&self.barrier, rest).await?;
                 Ok(Response::with_data(object(json!({ "keys": keys }))))
@@ -100,7 +105,7 @@ impl Vault {
                 let mut response = Response {
                     lease: Some(LeaseInfo {
                         lease_id: renewed.id.clone(),
-                        lease_duration: renewed.ttl / 1000,
+                        lease_duration: renewed.ttl.div_ceil(1000),
                         renewable: renewed.renewable,
                     }),
                     ..Response::default()
@@ -111,9 +116,12 @@ impl Vault {
             }
             ("revoke", _) if write => {
                 let id = lease_id(rest)?;
-                // An id already gone is revoked: no need to own it.
-                if let Err(VaultError::NotFound(_)) = self.owned_lease(&id, caller).await {
-                    return Ok(Response::default());
+                match self.owned_lease(&id, caller).await {
+                    // An id already gone is revoked (and one not the caller's
+                    // looks the same).
+                    Err(VaultError::NotFound(_)) => return Ok(Response::default()),
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
                 }
                 self.expiration.revoke(&self.barrier, &revoker, &id).await?;
                 Ok(Response::default())
@@ -220,16 +228,16 @@ impl Vault {
         if lease.token_hash.is_empty() {
             return Ok((asked, None));
         }
-        let Some(token) = self
+        let Some((expire, _)) = self
             .tokens
-            .lookup_hash(&self.barrier, &lease.token_hash, now)
+            .tree_deadlines(&self.barrier, &lease.token_hash, now)
             .await?
         else {
             return Err(VaultError::InvalidRequest(
                 "the token that made this lease is gone; the lease cannot be renewed and ends at its expiry".into(),
             ));
         };
-        let left = match token.expire_time {
+        let left = match expire {
             0 => return Ok((asked, None)),
             e => e.saturating_sub(now),
         };

@@ -33,7 +33,9 @@ pub(super) struct EngineRevoker<'a> {
 
 impl EngineRevoker<'_> {
     fn engine(&self, lease: &Lease) -> Result<(Arc<dyn LogicalBackend>, MountEntry), RevokeError> {
-        if self.vault.barrier.is_sealed() {
+        if !self.vault.is_ready() {
+            // Sealed, or unsealing with the mount table not loaded yet: no
+            // mount can be judged gone now.
             return Err(RevokeError::Retryable("the vault is sealed".into()));
         }
         let table = self.vault.mount_table();
@@ -135,11 +137,18 @@ impl Vault {
             .as_ref()
             .map(|t| t.id_hash.clone())
             .unwrap_or_default();
-        if let Some(token) = &caller.token {
-            if token.max_expire_time > 0 {
-                max_ttl = max_ttl.min(token.max_expire_time.saturating_sub(now));
+        if !token_hash.is_empty() {
+            // The caller's token and every ancestor: a lease dies no later than
+            // the token tree that made it.
+            let (expire, max_expire) = self
+                .tokens
+                .tree_deadlines(&self.barrier, &token_hash, now)
+                .await?
+                .ok_or(VaultError::PermissionDenied("permission denied"))?;
+            if max_expire > 0 {
+                max_ttl = max_ttl.min(max_expire.saturating_sub(now));
             }
-            let token_left = match token.expire_time {
+            let token_left = match expire {
                 0 => u64::MAX,
                 e => e.saturating_sub(now),
             };
@@ -164,7 +173,7 @@ impl Vault {
         lease.id = grant.lease_id;
         let info = LeaseInfo {
             lease_id: lease.id.clone(),
-            lease_duration: lease.ttl / 1000,
+            lease_duration: lease.ttl.div_ceil(1000),
             renewable: lease.renewable,
         };
         if let Err(e) = self.expiration.register(&self.barrier, lease.clone()).await {
@@ -175,8 +184,39 @@ impl Vault {
             }
             return Err(e.into());
         }
+        // A token revoked, or a mount being disabled, while the secret was
+        // being made: their sweeps may have run before this lease was stored,
+        // so it must not outlive them. (Checked after storing: a sweep that
+        // starts later finds the lease itself.)
+        let orphaned = if self.is_disabling(&mount.uuid) {
+            Some("the mount is being disabled")
+        } else if !lease.token_hash.is_empty()
+            && self
+                .tokens
+                .lookup_hash(&self.barrier, &lease.token_hash, now)
+                .await?
+                .is_none()
+        {
+            Some("the token was revoked")
+        } else {
+            None
+        };
+        if let Some(why) = orphaned {
+            self.revoke_unanswered(&lease.id).await;
+            return Err(VaultError::Conflict(format!(
+                "{why} while the secret was being issued; it was revoked"
+            )));
+        }
         response.lease = Some(info);
         Ok(response)
+    }
+
+    /// True while `disable_mount` revokes the leases of the mount `uuid`.
+    pub(super) fn is_disabling(&self, uuid: &str) -> bool {
+        self.disabling
+            .lock()
+            .map(|d| d.contains(uuid))
+            .unwrap_or(true)
     }
 
     /// Revokes the leases of tokens just revoked. Failures stay scheduled (the
@@ -253,7 +293,7 @@ impl Vault {
             poll
         });
         while !stopped.load(Ordering::Relaxed) {
-            if self.barrier.is_sealed() {
+            if !self.is_ready() {
                 tokio::select! {
                     () = &mut fused => {}
                     () = tokio::time::sleep(SEALED_POLL) => {}

@@ -232,6 +232,13 @@ pub struct Vault {
     // std RwLock: held only to clone or swap the Arc, never across an await.
     mounts: std::sync::RwLock<Arc<MountTable>>,
     raw_storage: bool,
+    // Mounts (by uuid) whose leases are being revoked before they are
+    // disabled: no new requests are routed to them. std Mutex: never held
+    // across an await.
+    disabling: std::sync::Mutex<std::collections::HashSet<String>>,
+    // Unsealed with the mount table loaded and the audit devices running; the
+    // expiration loop waits for it.
+    ready: std::sync::atomic::AtomicBool,
     // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
     // writes so that two of them never interleave.
     lifecycle: tokio::sync::Mutex<Lifecycle>,
@@ -262,6 +269,8 @@ impl Vault {
             mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
             raw_storage: options.raw_storage,
+            ready: std::sync::atomic::AtomicBool::new(false),
+            disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
         }
     }
@@ -467,7 +476,14 @@ impl Vault {
     }
 
     /// Drops every key and everything decrypted that is kept in memory.
+    /// Unsealed, with the mount table loaded and the audit devices running.
+    pub(super) fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Acquire) && !self.barrier.is_sealed()
+    }
+
     fn wipe_keys(&self) {
+        self.ready
+            .store(false, std::sync::atomic::Ordering::Release);
         self.barrier.seal();
         self.tokens.unload();
         self.policies.clear();

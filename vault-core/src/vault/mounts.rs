@@ -95,6 +95,10 @@ impl Vault {
         let entry = table
             .unmount(path)
             .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        // New requests to the mount are refused from here to the end; requests
+        // already inside it revoke their own lease if it lands after the
+        // sweep (see register_lease).
+        let _disabling = Disabling::start(self, &entry.uuid);
         if !entry.is_auth() {
             self.revoke_mount_leases(&entry).await?;
         }
@@ -182,5 +186,31 @@ impl Vault {
             }
         }
         Ok(())
+    }
+}
+
+/// Marks a mount as being disabled for as long as it lives.
+struct Disabling<'a> {
+    vault: &'a Vault,
+    uuid: String,
+}
+
+impl<'a> Disabling<'a> {
+    fn start(vault: &'a Vault, uuid: &str) -> Self {
+        if let Ok(mut set) = vault.disabling.lock() {
+            set.insert(uuid.to_owned());
+        }
+        Disabling {
+            vault,
+            uuid: uuid.to_owned(),
+        }
+    }
+}
+
+impl Drop for Disabling<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.vault.disabling.lock() {
+            set.remove(&self.uuid);
+        }
     }
 }

@@ -80,6 +80,9 @@ impl Vault {
         record.insert("shares_given".into(), (shares.len() as u64).into());
         record.insert("outcome".into(), "unsealed".into());
         self.audit_lifecycle("sys/unseal", None, record).await;
+        // Only now may leases be revoked: before the mount table is loaded,
+        // every lease's mount would look gone.
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
         tracing::info!("vault unsealed");
         Ok(UnsealOutcome {
             status: self.status_from(Some(&config), 0, String::new()),
