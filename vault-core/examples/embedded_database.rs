@@ -197,7 +197,7 @@ impl Admin {
 /// Mounts the engine at `database/`, points config `pg` at the server and
 /// creates role `app`, whose logins live DEFAULT_TTL_SECS, at most MAX_TTL_SECS.
 async fn enable_database_engine(
-    vault: &Vault,
+    vault: &Arc<Vault>,
     token: &SecretString,
     admin: &Admin,
 ) -> Result<(), BoxError> {
@@ -251,7 +251,10 @@ struct Credential {
     lease: WatchedLease,
 }
 
-async fn issue_credential(vault: &Vault, token: &SecretString) -> Result<Credential, BoxError> {
+async fn issue_credential(
+    vault: &Arc<Vault>,
+    token: &SecretString,
+) -> Result<Credential, BoxError> {
     let response = call(
         vault,
         token,
@@ -412,9 +415,13 @@ async fn connect(
     Ok((client, tokio::spawn(connection)))
 }
 
-/// One request to the vault as `token`, bounded by CALL_TIMEOUT.
+/// One request to the vault as `token`, waited for at most CALL_TIMEOUT.
+///
+/// The request runs on a task of its own, so giving up waiting never cancels
+/// it halfway: a credential made must get its lease stored (see
+/// `Vault::handle`).
 async fn call(
-    vault: &Vault,
+    vault: &Arc<Vault>,
     token: &SecretString,
     op: Operation,
     path: &str,
@@ -423,9 +430,12 @@ async fn call(
     let request = Request::new(op, path)
         .with_token(token.expose_secret())
         .with_data(body(data));
-    timeout(CALL_TIMEOUT, vault.handle(request))
+    let vault = Arc::clone(vault);
+    let task = tokio::spawn(async move { vault.handle(request).await });
+    timeout(CALL_TIMEOUT, task)
         .await
         .map_err(|_| format!("{path}: no answer in time"))?
+        .map_err(|e| format!("{path}: the request task failed: {e}"))?
         .map_err(|e| format!("{path}: {e}").into())
 }
 

@@ -53,6 +53,12 @@ pub(super) struct Caller {
 
 impl Vault {
     /// Handles one request from any front end.
+    ///
+    /// Run it to completion: a future dropped halfway (a timeout around it, a
+    /// cancelled task) can leave an external secret made by an engine (a
+    /// database role) without its lease, for `database/reconcile` to find.
+    /// To stop waiting without cancelling, spawn it on a task of its own and
+    /// time out the task's handle, as vaultd does for every request.
     pub async fn handle(&self, mut request: Request) -> Result<Response, VaultError> {
         if self.barrier.is_sealed() {
             return Err(VaultError::Sealed);
