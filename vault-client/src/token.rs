@@ -7,7 +7,7 @@ use crate::ClientError;
 /// A vault token, ready to go in the `x-vault-token` metadata.
 ///
 /// `Debug` prints `<redacted>` and there is no `Display`: the one place the
-/// token is read is [`Token::expose_metadata`], inside this crate, when a
+/// token is read is `Token::expose_metadata`, inside this crate, when a
 /// request is built. The value is marked sensitive, so the HTTP/2 layer does
 /// not add it to its header compression table.
 #[derive(Clone)]
