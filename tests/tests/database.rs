@@ -724,8 +724,23 @@ async fn reconcile_drops_roles_without_a_lease_and_keeps_the_rest() {
     );
     dry.expect_code(0);
     let dry = dry.json()["data"].clone();
-    assert_eq!(dry["orphans"], json!(["v-sneaky"]), "{dry}");
+    // The live credential is kept; the role made behind the vault's back has
+    // the prefix but not the mount's marker: listed apart, never dropped unless
+    // asked (another Vault's credentials may share the prefix).
+    assert_eq!(dry["orphans"], json!([]), "{dry}");
+    assert_eq!(dry["unmarked"], json!(["v-sneaky"]), "{dry}");
     assert!(f.role_exists("v-sneaky").await, "a dry run dropped a role");
+    let plain = f.daemon.cli(
+        Some(&f.root),
+        &["write", "database/reconcile/pg", "--format", "json"],
+    );
+    plain.expect_code(0);
+    let plain = plain.json()["data"].clone();
+    assert_eq!(plain["unmarked"], json!(["v-sneaky"]), "{plain}");
+    assert!(
+        f.role_exists("v-sneaky").await,
+        "an unmarked role was dropped unasked"
+    );
 
     // A daemon killed in the middle of making roles: whatever it made, after
     // restart and reconcile every role has a lease and every lease a role.
@@ -761,7 +776,13 @@ async fn reconcile_drops_roles_without_a_lease_and_keeps_the_rest() {
 
     let out = f.daemon.cli(
         Some(&f.root),
-        &["write", "database/reconcile/pg", "--format", "json"],
+        &[
+            "write",
+            "database/reconcile/pg",
+            "include_unmarked=true",
+            "--format",
+            "json",
+        ],
     );
     out.expect_code(0);
     let report = out.json()["data"].clone();

@@ -63,6 +63,17 @@ pub async fn run(
                 .await;
         })
     };
+    let (stop_periodic, periodic_stopped) = tokio::sync::oneshot::channel::<()>();
+    let periodic = {
+        let vault = Arc::clone(&vault);
+        tokio::spawn(async move {
+            vault
+                .run_periodic(async {
+                    let _ = periodic_stopped.await;
+                })
+                .await;
+        })
+    };
     spawn_reopen_on_hangup(Arc::clone(&vault));
     spawn_audit_health(Arc::clone(&vault), health.clone());
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -92,8 +103,12 @@ pub async fn run(
     // Revocations in flight finish (each bounded by its engine's timeout)
     // before the storage closes under them.
     let _ = stop_expiring.send(());
+    let _ = stop_periodic.send(());
     if let Err(e) = expiration.await {
         tracing::warn!(error = %e, "the lease expiration loop failed");
+    }
+    if let Err(e) = periodic.await {
+        tracing::warn!(error = %e, "the periodic work loop failed");
     }
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;

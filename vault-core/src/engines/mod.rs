@@ -139,4 +139,11 @@ pub trait LogicalBackend: Send + Sync + std::fmt::Debug {
     async fn renew(&self, _view: &View<'_>, _lease: &Lease) -> Result<(), RevokeError> {
         Ok(())
     }
+
+    /// Background work that falls due by itself (a static role's password
+    /// rotation). Called every few seconds while the vault is unsealed; each
+    /// call bounds its own time. Errors are logged and the call repeated.
+    async fn periodic(&self, _view: &View<'_>) -> Result<(), EngineError> {
+        Ok(())
+    }
 }

@@ -23,6 +23,8 @@ use super::{Vault, VaultError};
 
 /// How often the expiration loop looks whether the vault was unsealed.
 const SEALED_POLL: Duration = Duration::from_secs(1);
+/// How often engines' periodic work runs (see `LogicalBackend::periodic`).
+const PERIODIC_EVERY: Duration = Duration::from_secs(5);
 
 /// Routes a lease's revocation and renewal to the engine of the mount that
 /// issued it.
@@ -305,6 +307,41 @@ impl Vault {
             self.expiration
                 .run(&self.barrier, &revoker, &mut fused)
                 .await;
+        }
+    }
+
+    /// Runs every secrets engine's periodic work (static role rotations)
+    /// every few seconds while the vault is unsealed, until `shutdown`
+    /// completes. Spawn it once per vault, next to [`Vault::run_expiration`].
+    pub async fn run_periodic(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(PERIODIC_EVERY) => {}
+            }
+            if !self.is_ready() {
+                continue;
+            }
+            let table = self.mount_table();
+            for mount in table.entries.iter().filter(|m| !m.is_auth()) {
+                let engine = match self.engine_for(mount) {
+                    Ok(Some(engine)) => engine,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(mount = %mount.path, error = %e, "no engine for periodic work");
+                        continue;
+                    }
+                };
+                let view = View::new(&self.barrier, mount.storage_prefix());
+                let work = engine.periodic(&view);
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    done = work => if let Err(e) = done {
+                        tracing::warn!(mount = %mount.path, error = %e, "periodic work failed; retried later");
+                    },
+                }
+            }
         }
     }
 }

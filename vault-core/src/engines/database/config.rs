@@ -194,7 +194,10 @@ const DEFAULT_ONLY: &[(&str, &str)] = &[
 
 /// The record a write of config `name` makes, from the stored one (if any)
 /// and the request body. Fields the body leaves out keep their stored value;
-/// a new password clears a pending one.
+/// a new password clears a pending one. The stored password is kept only for
+/// the server and user it was given for: a write that changes
+/// `connection_url` (any part of it: host, port, database, TLS settings) or
+/// `username` must send `password` too.
 pub(super) fn apply_write(
     existing: Option<ConfigRecord>,
     data: &Data,
@@ -210,6 +213,23 @@ pub(super) fn apply_write(
         )));
     }
     let connection_url = params::string(data, "connection_url").map_err(field)?;
+    let username = params::string(data, "username").map_err(field)?;
+    let password = params::string(data, "password").map_err(field)?;
+    if let Some(stored) = &existing {
+        let url_changes = connection_url
+            .as_deref()
+            .is_some_and(|url| url.trim() != stored.connection_url);
+        let user_changes = username.as_deref().is_some_and(|u| u != stored.username);
+        if (url_changes || user_changes) && password.is_none() {
+            // Else whoever may write the config could point it at a server of
+            // theirs, and the next connect would hand them the root password.
+            return Err(EngineError::InvalidRequest(
+                "changing connection_url or username requires password: the stored password \
+                 is only ever sent to the server it was given for"
+                    .into(),
+            ));
+        }
+    }
     let mut record = match existing {
         Some(record) => record,
         None => ConfigRecord {
@@ -235,10 +255,10 @@ pub(super) fn apply_write(
     if let Some(url) = connection_url {
         record.connection_url = url.trim().to_owned();
     }
-    if let Some(username) = params::string(data, "username").map_err(field)? {
+    if let Some(username) = username {
         record.username = username;
     }
-    if let Some(password) = params::string(data, "password").map_err(field)? {
+    if let Some(password) = password {
         record.password = StoredSecret::new(password);
         record.pending_password = None;
     }
@@ -396,6 +416,47 @@ mod tests {
         assert_eq!(updated.password.0.expose_secret(), "hunter2");
         assert_eq!(updated.max_open_connections, 9);
         assert_ne!(updated.revision, revision);
+    }
+
+    #[test]
+    fn the_stored_password_never_follows_a_new_url_or_user() {
+        let record = apply_write(
+            None,
+            &body(json!({
+                "plugin_name": PLUGIN_NAME, "connection_url": URL,
+                "username": "admin", "password": "hunter2"
+            })),
+        )
+        .unwrap();
+        let elsewhere = "postgres://{{username}}:{{password}}@evil.example:5432/postgres";
+        for change in [
+            json!({"connection_url": elsewhere}),
+            json!({"connection_url": format!("{URL}?sslmode=disable")}),
+            json!({"username": "someone"}),
+            json!({"connection_url": elsewhere, "username": "admin"}),
+        ] {
+            let err = apply_write(Some(record.clone()), &body(change.clone()))
+                .err()
+                .unwrap_or_else(|| panic!("{change} kept the stored password"));
+            assert!(
+                err.to_string()
+                    .contains("changing connection_url or username requires password"),
+                "{err}"
+            );
+        }
+        // With the password, or resending what is stored, it is fine.
+        let moved = apply_write(
+            Some(record.clone()),
+            &body(json!({"connection_url": elsewhere, "password": "other"})),
+        )
+        .unwrap();
+        assert_eq!(moved.password.0.expose_secret(), "other");
+        let same = apply_write(
+            Some(record),
+            &body(json!({"connection_url": format!(" {URL} "), "username": "admin"})),
+        )
+        .unwrap();
+        assert_eq!(same.password.0.expose_secret(), "hunter2");
     }
 
     #[test]

@@ -173,21 +173,25 @@ async fn create(
     marker: &str,
     password: &SecretString,
 ) -> Result<(), EngineError> {
-    let _writer = db.privilege_writer(db_name).await;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (_, mut session) = db.session(view, db_name).await?;
-        let outcome = session
-            .run(&[password.expose_secret()], |client| async move {
-                let tx = client.transaction().await?;
-                for statement in filled {
-                    tx.batch_execute(statement).await?;
-                }
-                tx.batch_execute(marker).await?;
-                tx.commit().await
-            })
-            .await;
+        // The session before the privilege lock: connecting is not done
+        // under it (see `Database::privilege_writer`).
+        let outcome = {
+            let (config, mut session) = db.session(view, db_name).await?;
+            let _writer = db.privilege_writer(db_name, &config).await?;
+            session
+                .run(&[password.expose_secret()], |client| async move {
+                    let tx = client.transaction().await?;
+                    for statement in filled {
+                        tx.batch_execute(statement).await?;
+                    }
+                    tx.batch_execute(marker).await?;
+                    tx.commit().await
+                })
+                .await
+        };
         match outcome {
             Ok(()) => return Ok(()),
             Err(e) if e.is_concurrent_update() => match conflict_backoff(attempt) {

@@ -11,7 +11,7 @@ use tokio_postgres::{Client, Transaction};
 use super::Database;
 use super::connection::{conflict_backoff, pg_is_concurrent_update};
 use super::creds::expiration_text;
-use super::issued;
+use super::issued::{self, IssuedRecord};
 use super::role;
 use super::statements::{self, Values, quote_identifier, quote_literal};
 use crate::engines::{EngineError, View};
@@ -52,9 +52,16 @@ pub(super) async fn revoke(
         .map_err(super::retryable)?
         .map(|r| r.revocation_statements)
         .filter(|s| !s.is_empty());
-    drop_role(db, view, &db_name, &username, custom.as_deref())
-        .await
-        .map_err(super::retryable)?;
+    drop_role(
+        db,
+        view,
+        &db_name,
+        &username,
+        custom.as_deref(),
+        Expect::Anything,
+    )
+    .await
+    .map_err(super::retryable)?;
     issued::remove(view, &username)
         .await
         .map_err(super::retryable)?;
@@ -117,16 +124,43 @@ pub(super) async fn renew(
     }
 }
 
+/// What [`drop_role`] makes sure of, under the username's lock (the one
+/// `creds` claims a username under), right before it drops the role.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Expect<'a> {
+    /// Nothing: a lease's revocation drops its own role.
+    Anything,
+    /// The role's issued record is still this one (or still none): the
+    /// judgment `reconcile` made of the role still holds.
+    Record(Option<&'a IssuedRecord>),
+}
+
+/// What [`drop_role`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dropped {
+    /// The role is gone (or never existed).
+    Done,
+    /// Nothing: the issued record was not the expected one.
+    RecordChanged,
+}
+
 /// Drops database role `username` through config `db_name`, with `custom`
 /// revocation statements or the default sequence. Nothing to do (and `Ok`) if
 /// the role does not exist.
+///
+/// Each attempt checks out its session first, then takes the username's lock
+/// (with `Expect::Record`), then the config's privilege lock. In that order:
+/// no lock of ours is held while connecting, and checking out a session may
+/// complete an interrupted root rotation, which takes the config's lock (a
+/// stripe the username's may share).
 pub(super) async fn drop_role(
     db: &Database,
     view: &View<'_>,
     db_name: &str,
     username: &str,
     custom: Option<&[String]>,
-) -> Result<(), EngineError> {
+    expect: Expect<'_>,
+) -> Result<Dropped, EngineError> {
     let filled = match custom {
         Some(list) => {
             let values = Values {
@@ -143,21 +177,33 @@ pub(super) async fn drop_role(
         }
         None => None,
     };
-    let _writer = db.privilege_writer(db_name).await;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (_, mut session) = db.session(view, db_name).await?;
-        let outcome = session
-            .run(&[], |client| async {
-                match &filled {
-                    Some(filled) => run_custom(client, username, filled).await,
-                    None => default_revocation(client, username).await,
+        let outcome = {
+            let (config, mut session) = db.session(view, db_name).await?;
+            let _claim = match expect {
+                Expect::Anything => None,
+                Expect::Record(seen) => {
+                    let claim = db.stripes.lock(view, &issued::key(username)).await;
+                    if issued::load(view, username).await?.as_ref() != seen {
+                        return Ok(Dropped::RecordChanged);
+                    }
+                    Some(claim)
                 }
-            })
-            .await;
+            };
+            let _writer = db.privilege_writer(db_name, &config).await?;
+            session
+                .run(&[], |client| async {
+                    match &filled {
+                        Some(filled) => run_custom(client, username, filled).await,
+                        None => default_revocation(client, username).await,
+                    }
+                })
+                .await
+        };
         match outcome {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(Dropped::Done),
             // Concurrent REVOKEs on one table collide like GRANTs do.
             Err(e) if e.is_concurrent_update() => match conflict_backoff(attempt) {
                 Some(wait) => tokio::time::sleep(wait).await,

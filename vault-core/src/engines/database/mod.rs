@@ -6,14 +6,14 @@
 //!
 //! | path                  | operations                                          |
 //! |-----------------------|-----------------------------------------------------|
-//! | `config/<name>`       | read, create/update, delete: a connection           |
+//! | `config/<name>`       | read, create/update, delete (`force`): a connection |
 //! | `config/`             | list                                                |
 //! | `reset/<name>`        | create/update: close the config's sessions          |
 //! | `rotate-root/<name>`  | create/update: new random password for its user     |
 //! | `roles/<name>`        | read, create/update, delete                         |
 //! | `roles/`              | list                                                |
 //! | `creds/<role>`        | read: a new database role, leased                   |
-//! | `reconcile/<name>`    | create/update (`dry_run`), read (dry run): drop orphans |
+//! | `reconcile/<name>`    | create/update (`dry_run`, `include_unmarked`), read (dry run): drop orphans |
 //!
 //! # Storage layout (inside the mount's [`View`])
 //!
@@ -30,7 +30,8 @@
 //! orphaned (marked by this mount, and its lease does not exist). A root
 //! rotation stores the new password as `pending` before changing it (see
 //! `rotate.rs`). Revocation is idempotent and never reports a permanent
-//! failure: a missing config may come back.
+//! failure: a missing config may come back. So a config is not deleted while
+//! issued records name it, unless the request says `force=true`.
 //!
 //! # Concurrency
 //!
@@ -39,7 +40,9 @@
 //! (`connection.rs`), replaced whenever the config changes; every connect and
 //! operation is bounded in time. Transactions that change privileges (role
 //! creation and revocation) run one at a time per config, and are retried
-//! when they meet a concurrent change (see `Database::privilege_writer`).
+//! when they meet a concurrent change (see `Database::privilege_writer`); each
+//! checks out its session before it waits for its turn, and waits at most the
+//! operation timeout.
 //! The in-memory state (pools, the set of usernames whose lease is not yet
 //! confirmed) is per [`Database`]: one instance serves a mount within a
 //! process.
@@ -113,7 +116,18 @@ pub struct Database {
     // privilege-changing transaction (see `privilege_writer`). Config name ->
     // its writer lock.
     privilege_writers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where tests asked an operation to stop (see `pause`).
+    #[cfg(test)]
+    pauses: Mutex<HashMap<&'static str, Pause>>,
 }
+
+/// A test's stop at a named point: the engine reports that it got there on
+/// the first, and goes on when the second fires (or is dropped).
+#[cfg(test)]
+type Pause = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::sync::oneshot::Receiver<()>,
+);
 
 impl Database {
     /// An engine ready to serve a mount.
@@ -134,7 +148,43 @@ impl Database {
             in_flight: Mutex::new(HashMap::new()),
             engine_ids: tokio::sync::Mutex::new(HashMap::new()),
             privilege_writers: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            pauses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// In tests, stops at `point` once if a test asked to (`pause_at`), so it
+    /// can act in a window that is otherwise too short to hit. Nothing in
+    /// other builds.
+    async fn pause(&self, point: &'static str) {
+        #[cfg(test)]
+        {
+            let stop = self.pauses.lock().ok().and_then(|mut p| p.remove(point));
+            if let Some((reached, go_on)) = stop {
+                let _ = reached.send(());
+                let _ = go_on.await;
+            }
+        }
+        #[cfg(not(test))]
+        let _ = point;
+    }
+
+    /// Makes the next pass through `point` stop: the receiver fires when it
+    /// gets there, and it goes on when the sender fires or is dropped.
+    #[cfg(test)]
+    fn pause_at(
+        &self,
+        point: &'static str,
+    ) -> (
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut pauses) = self.pauses.lock() {
+            pauses.insert(point, (reached_tx, go_rx));
+        }
+        (reached_rx, go_tx)
     }
 
     /// The pool of config `name` at `record`'s revision, made if needed.
@@ -175,22 +225,40 @@ impl Database {
     }
 
     /// Waits for the right to run a transaction that changes privileges
-    /// (creating or dropping a role) in config `db_name`'s database.
+    /// (creating or dropping a role) in config `db_name`'s database, at most
+    /// `config`'s operation timeout.
     ///
     /// The credentials of one role all get the same GRANTs, and PostgreSQL
     /// fails concurrent changes to one object's privileges ("tuple
     /// concurrently updated") after making the later one wait for the
     /// earlier: run in parallel they are serial anyway, plus failures and
-    /// retries. So this engine runs them one at a time per config, waiting
-    /// here (not on a pooled session); conflicts with other clients of the
-    /// database are still retried.
-    async fn privilege_writer(&self, db_name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// retries. So this engine runs them one at a time per config; conflicts
+    /// with other clients of the database are still retried.
+    ///
+    /// Callers check out their session *before* they wait here: connecting
+    /// (which may take the whole connect timeout when the server does not
+    /// answer) must not happen under the lock, or every other change of the
+    /// config would queue behind it. The bounded wait keeps a slow holder from
+    /// stalling the rest for longer than an operation may take.
+    async fn privilege_writer(
+        &self,
+        db_name: &str,
+        config: &ConfigRecord,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>, EngineError> {
         let lock = self
             .privilege_writers
             .lock()
             .map(|mut writers| Arc::clone(writers.entry(db_name.to_owned()).or_default()))
             .unwrap_or_else(|_| Arc::new(tokio::sync::Mutex::new(())));
-        lock.lock_owned().await
+        let limit = std::time::Duration::from_millis(config.operation_timeout_ms);
+        tokio::time::timeout(limit, lock.lock_owned())
+            .await
+            .map_err(|_| {
+                upstream(
+                    db_name,
+                    DbError::from_message("timed out waiting for other privilege changes"),
+                )
+            })
     }
 
     /// A session to config `db_name`'s database, with the config it was made
@@ -275,8 +343,33 @@ impl Database {
         Ok(Response::default())
     }
 
-    async fn delete_config(&self, view: &View<'_>, name: &str) -> Result<Response, EngineError> {
+    /// Deletes config `name`, unless issued records still name it and the
+    /// request does not say `force=true`: without the config, the revocations
+    /// of those credentials would fail until it came back.
+    async fn delete_config(
+        &self,
+        view: &View<'_>,
+        request: &EngineRequest<'_>,
+        name: &str,
+    ) -> Result<Response, EngineError> {
+        let force = crate::params::boolean(request.data, "force")
+            .map_err(|e| EngineError::InvalidRequest(e.to_string()))?
+            .unwrap_or(false);
         let _guard = self.stripes.lock(view, &config::key(name)).await;
+        if !force {
+            let records: Vec<_> = issued::list(view)
+                .await?
+                .into_iter()
+                .filter(|r| r.db_name == name)
+                .collect();
+            if !records.is_empty() {
+                return Err(EngineError::Conflict(still_issued(
+                    name,
+                    request.mount_path,
+                    &records,
+                )));
+            }
+        }
         view.delete(&config::key(name)).await?;
         self.drop_pool(name);
         Ok(Response::default())
@@ -300,6 +393,27 @@ impl Database {
         view.delete(&role::key(name)).await?;
         Ok(Response::default())
     }
+}
+
+/// Why config `name` may not be deleted: `records` name it. Says how to
+/// revoke their leases (one prefix per vault role).
+fn still_issued(name: &str, mount_path: &str, records: &[issued::IssuedRecord]) -> String {
+    let roles: std::collections::BTreeSet<&str> = records.iter().map(|r| r.role.as_str()).collect();
+    let commands: Vec<String> = roles
+        .iter()
+        .map(|role| format!("lease revoke --prefix {mount_path}creds/{role}"))
+        .collect();
+    let count = records.len();
+    let noun = if count == 1 {
+        "credential"
+    } else {
+        "credentials"
+    };
+    format!(
+        "database config {name:?} still has {count} issued {noun}; revoke their leases first \
+         ({}) or pass force=true",
+        commands.join("; ")
+    )
 }
 
 /// Connects with `record`'s settings (not through a pool) and runs `SELECT 1`.
@@ -450,7 +564,7 @@ impl LogicalBackend for Database {
             (Route::Configs, List) => list(view, config::CONFIG_PREFIX).await,
             (Route::Config(name), Read) => self.read_config(view, name).await,
             (Route::Config(name), Create | Update) => self.write_config(view, name, data).await,
-            (Route::Config(name), Delete) => self.delete_config(view, name).await,
+            (Route::Config(name), Delete) => self.delete_config(view, &request, name).await,
             (Route::Reset(name), Create | Update) => {
                 self.drop_pool(name);
                 Ok(Response::default())
@@ -468,14 +582,17 @@ impl LogicalBackend for Database {
             (Route::Role(name), Create | Update) => self.write_role(view, name, data).await,
             (Route::Role(name), Delete) => self.delete_role(view, name).await,
             (Route::Creds(name), Read) => creds::issue(self, view, &request, name).await,
-            (Route::Reconcile(name), Read) => {
-                reconcile::reconcile(self, view, &request, name, true).await
-            }
-            (Route::Reconcile(name), Create | Update) => {
-                let dry_run = crate::params::boolean(data, "dry_run")
-                    .map_err(|e| EngineError::InvalidRequest(e.to_string()))?
-                    .unwrap_or(false);
-                reconcile::reconcile(self, view, &request, name, dry_run).await
+            (Route::Reconcile(name), Read | Create | Update) => {
+                let flag = |field| {
+                    crate::params::boolean(data, field)
+                        .map_err(|e| EngineError::InvalidRequest(e.to_string()))
+                };
+                let options = reconcile::Options {
+                    // A read only ever looks.
+                    dry_run: operation == Read || flag("dry_run")?.unwrap_or(false),
+                    include_unmarked: flag("include_unmarked")?.unwrap_or(false),
+                };
+                reconcile::reconcile(self, view, &request, name, options).await
             }
             _ => Err(unsupported()),
         }

@@ -2,20 +2,44 @@
 //! that no lease covers, and drops them (or only lists them, `dry_run`).
 //!
 //! Candidates are the roles whose name starts with the config's
-//! `reconcile_prefix` (default `v-`), plus every role named by one of this
-//! config's issued records. Never touched: the config's own user and the
-//! session's user, superusers, roles whose comment marks them as another
-//! mount's (`vault-lease:<other id>`), and roles whose issued record belongs
-//! to another config. A record this instance wrote that may still be waiting
-//! for its lease (see [`Database::is_pending`]) is reported as `pending`.
+//! `reconcile_prefix` (default `v-`), every role marked as this mount's (its
+//! comment is `vault-lease:<this mount's engine id>`, see `issued.rs`), and
+//! every role named by one of this config's issued records. Never touched: the
+//! config's own user and the session's user, superusers, roles whose comment
+//! marks them as another mount's (`vault-lease:<other id>`), and roles whose
+//! issued record belongs to another config. A record this instance wrote that
+//! may still be waiting for its lease (see [`Database::is_pending`]) is
+//! reported as `pending`.
 //!
-//! A candidate is an orphan when it has no issued record, or its record's
-//! lease does not exist. *An unmarked role with the prefix and no record is an
-//! orphan*: it was made behind the vault's back in the namespace the vault
-//! owns. That is what the prefix means; choose one no person's role uses.
+//! What the response lists:
 //!
-//! Issued records of this config whose role is gone and whose lease does not
-//! exist are stale bookkeeping and are deleted too (`stale_records`).
+//! - `orphans`: roles this mount made (marked, or with an issued record)
+//!   whose lease does not exist. Dropped unless `dry_run`.
+//! - `unmarked`: roles with the prefix that carry no marker and have no
+//!   record. The vault did not make them, and the prefix alone proves nothing
+//!   (`v-` is also Vault's and OpenBao's default, so a co-resident vault's live
+//!   credentials look just like this). Dropped only when the request says
+//!   `include_unmarked=true` (and not `dry_run`).
+//! - `revoked`: the roles dropped; `kept`: how many candidates have a lease
+//!   or are never touched; `pending`: see above, and also roles whose record
+//!   changed between the judgment and the drop (a credential being issued
+//!   under that name), which are left alone.
+//! - `stale_records`: issued records of this config whose role is gone and
+//!   whose lease does not exist: bookkeeping, deleted unless `dry_run`.
+//! - `missing_roles`: issued records whose lease exists but whose role does
+//!   not (dropped behind the vault's back). Only reported: the lease's
+//!   revocation is idempotent and cleans the record up when it comes.
+//! - `errors`: `{username, error}` for what could not be judged or dropped.
+//!
+//! # Reading order
+//!
+//! `creds` stores a role's issued record *before* it creates the role. So the
+//! roles are read first and the records second: every role seen then has its
+//! record visible (the other order would take a role committed between the two
+//! reads for one without a record). Roles named only by a record (a template
+//! may make any name) are looked up after the records. And before a role is
+//! dropped, its record is read again under the lock `creds` claims a username
+//! under; if it is not the one judged, the role is left alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,10 +47,19 @@ use serde_json::json;
 
 use super::Database;
 use super::issued::{self, IssuedRecord, MARKER_PREFIX};
-use super::lifecycle::drop_role;
+use super::lifecycle::{Dropped, Expect, drop_role};
 use super::role;
 use crate::engines::{EngineError, EngineRequest, View};
 use crate::request::{Data, Response};
+
+/// What a reconcile request asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Options {
+    /// Only report.
+    pub dry_run: bool,
+    /// Also drop `unmarked` roles.
+    pub include_unmarked: bool,
+}
 
 /// A database role as reconcile sees it.
 #[derive(Debug)]
@@ -42,7 +75,21 @@ enum Verdict {
     Keep,
     Pending,
     Orphan,
+    Unmarked,
 }
+
+/// Candidates by prefix or marker. `$1`: a LIKE pattern (`#` escapes);
+/// `$2`: this mount's marker.
+const ROLES_BY_PREFIX_OR_MARKER: &str = "\
+SELECT rolname::text, rolsuper, shobj_description(oid, 'pg_authid') FROM pg_roles
+ WHERE rolname LIKE $1 ESCAPE '#' OR shobj_description(oid, 'pg_authid') = $2
+ ORDER BY rolname";
+
+/// Candidates by name. `$1`: the names.
+const ROLES_BY_NAME: &str = "\
+SELECT rolname::text, rolsuper, shobj_description(oid, 'pg_authid') FROM pg_roles
+ WHERE rolname = ANY($1)
+ ORDER BY rolname";
 
 /// `text` for a LIKE pattern with `#` as the escape character.
 fn escape_like(text: &str) -> String {
@@ -56,16 +103,54 @@ fn escape_like(text: &str) -> String {
     out
 }
 
+fn db_roles(rows: &[tokio_postgres::Row]) -> Result<Vec<DbRole>, tokio_postgres::Error> {
+    rows.iter()
+        .map(|row| {
+            Ok(DbRole {
+                name: row.try_get(0)?,
+                superuser: row.try_get(1)?,
+                comment: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
 /// Reconciles config `name`'s database with the leases.
 pub(super) async fn reconcile(
     db: &Database,
     view: &View<'_>,
     request: &EngineRequest<'_>,
     name: &str,
-    dry_run: bool,
+    options: Options,
 ) -> Result<Response, EngineError> {
+    let Options {
+        dry_run,
+        include_unmarked,
+    } = options;
     let engine_id = db.engine_id(view).await?;
     let ours = issued::marker(&engine_id);
+    let failed = |e| super::upstream(name, e);
+
+    // 1. The roles, before the records (see the module docs).
+    let (config, mut session) = db.session(view, name).await?;
+    let pattern = format!("{}%", escape_like(&config.reconcile_prefix));
+    let marker = ours.as_str();
+    let (me, mut roles) = session
+        .run(&[], |client| async move {
+            let me: String = client
+                .query_one("SELECT current_user::text", &[])
+                .await?
+                .try_get(0)?;
+            let rows = client
+                .query(ROLES_BY_PREFIX_OR_MARKER, &[&pattern, &marker])
+                .await?;
+            Ok((me, db_roles(&rows)?))
+        })
+        .await
+        .map_err(failed)?;
+    db.pause("reconcile:roles-read").await;
+
+    // 2. The records.
     let all_records: BTreeMap<String, IssuedRecord> = issued::list(view)
         .await?
         .into_iter()
@@ -76,39 +161,25 @@ pub(super) async fn reconcile(
         .filter(|r| r.db_name == name)
         .map(|r| (r.username.as_str(), r))
         .collect();
-    let named: Vec<String> = records.keys().map(|k| (*k).to_owned()).collect();
 
-    let (config, mut session) = db.session(view, name).await?;
-    let pattern = format!("{}%", escape_like(&config.reconcile_prefix));
-    let (me, rows) = session
-        .run(&[], |client| async move {
-            let me: String = client
-                .query_one("SELECT current_user::text", &[])
-                .await?
-                .try_get(0)?;
-            let rows = client
-                .query(
-                    "SELECT rolname::text, rolsuper, shobj_description(oid, 'pg_authid') \
-                     FROM pg_roles WHERE rolname LIKE $1 ESCAPE '#' OR rolname = ANY($2)",
-                    &[&pattern, &named],
-                )
-                .await?;
-            Ok((me, rows))
-        })
-        .await
-        .map_err(|e| super::upstream(name, e))?;
-    drop(session);
-    let roles = rows
-        .iter()
-        .map(|row| {
-            Ok(DbRole {
-                name: row.try_get(0)?,
-                superuser: row.try_get(1)?,
-                comment: row.try_get(2)?,
+    // 3. The roles only a record names, looked up now that it is read.
+    let seen: BTreeSet<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    let unseen: Vec<String> = records
+        .keys()
+        .filter(|n| !seen.contains(*n))
+        .map(|n| (*n).to_owned())
+        .collect();
+    if !unseen.is_empty() {
+        let more = session
+            .run(&[], |client| async move {
+                let rows = client.query(ROLES_BY_NAME, &[&unseen]).await?;
+                db_roles(&rows)
             })
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-        .map_err(|e| super::upstream(name, super::connection::DbError::from_pg(&e, &[])))?;
+            .await
+            .map_err(failed)?;
+        roles.extend(more);
+    }
+    drop(session);
 
     let now = crate::clock::now_unix_millis();
     let mut report = Report::default();
@@ -127,7 +198,8 @@ pub(super) async fn reconcile(
             Verdict::Keep
         } else {
             match record {
-                None => Verdict::Orphan,
+                None if db_role.comment.as_deref() == Some(ours.as_str()) => Verdict::Orphan,
+                None => Verdict::Unmarked,
                 Some(record) => match judge(db, request, record, now).await {
                     Ok(verdict) => verdict,
                     Err(e) => {
@@ -137,36 +209,64 @@ pub(super) async fn reconcile(
                 },
             }
         };
-        match verdict {
-            Verdict::Keep => report.kept += 1,
-            Verdict::Pending => report.pending.push(db_role.name.clone()),
+        let username = &db_role.name;
+        let drop_it = match verdict {
+            Verdict::Keep => {
+                report.kept += 1;
+                false
+            }
+            Verdict::Pending => {
+                report.pending.push(username.clone());
+                false
+            }
             Verdict::Orphan => {
-                report.orphans.push(db_role.name.clone());
-                if !dry_run {
-                    match revoke_orphan(db, view, name, &db_role.name, record).await {
-                        Ok(()) => report.revoked.push(db_role.name.clone()),
-                        Err(e) => report.error(&db_role.name, e.to_string()),
-                    }
+                report.orphans.push(username.clone());
+                !dry_run
+            }
+            Verdict::Unmarked => {
+                report.unmarked.push(username.clone());
+                include_unmarked && !dry_run
+            }
+        };
+        if drop_it {
+            db.pause("reconcile:before-drop").await;
+            match revoke_orphan(db, view, name, username, record).await {
+                Ok(Dropped::Done) => report.revoked.push(username.clone()),
+                Ok(Dropped::RecordChanged) => {
+                    report.orphans.retain(|o| o != username);
+                    report.unmarked.retain(|o| o != username);
+                    report.pending.push(username.clone());
                 }
+                Err(e) => report.error(username, e.to_string()),
             }
         }
     }
 
     let present: BTreeSet<&str> = roles.iter().map(|r| r.name.as_str()).collect();
     for record in records.values().copied() {
-        if present.contains(record.username.as_str()) {
+        let username = &record.username;
+        if present.contains(username.as_str()) {
             continue;
         }
         match judge(db, request, record, now).await {
             Ok(Verdict::Orphan) => {
-                if !dry_run && let Err(e) = issued::remove(view, &record.username).await {
-                    report.error(&record.username, e.to_string());
-                    continue;
+                if !dry_run {
+                    match remove_if_unchanged(db, view, record).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            report.error(username, e.to_string());
+                            continue;
+                        }
+                    }
                 }
-                report.stale_records.push(record.username.clone());
+                report.stale_records.push(username.clone());
             }
-            Ok(_) => {}
-            Err(e) => report.error(&record.username, e.to_string()),
+            Ok(Verdict::Keep) => report.missing_roles.push(username.clone()),
+            Ok(Verdict::Pending) => report.pending.push(username.clone()),
+            // `judge` makes no other verdict.
+            Ok(Verdict::Unmarked) => {}
+            Err(e) => report.error(username, e.to_string()),
         }
     }
     Ok(report.into_response(dry_run))
@@ -189,15 +289,17 @@ async fn judge(
     Ok(Verdict::Orphan)
 }
 
-/// Drops an orphan with its role's revocation statements if its record names a
-/// role that still has some, else the default; then forgets its record.
+/// Drops a role judged an orphan (or an unmarked one) with its role's
+/// revocation statements if its record names a role that still has some, else
+/// the default; then forgets its record. Nothing if its record is no longer
+/// `record` when it comes to it.
 async fn revoke_orphan(
     db: &Database,
     view: &View<'_>,
     db_name: &str,
     username: &str,
     record: Option<&IssuedRecord>,
-) -> Result<(), EngineError> {
+) -> Result<Dropped, EngineError> {
     let custom = match record {
         Some(record) => role::load(view, &record.role)
             .await?
@@ -205,21 +307,51 @@ async fn revoke_orphan(
             .filter(|s| !s.is_empty()),
         None => None,
     };
-    drop_role(db, view, db_name, username, custom.as_deref()).await?;
+    let dropped = drop_role(
+        db,
+        view,
+        db_name,
+        username,
+        custom.as_deref(),
+        Expect::Record(record),
+    )
+    .await?;
+    if dropped == Dropped::RecordChanged {
+        return Ok(dropped);
+    }
+    // While the record exists, `creds` cannot claim the name, so it is still
+    // the one judged.
     if record.is_some() {
         issued::remove(view, username).await?;
     }
     db.in_flight_remove(username);
-    Ok(())
+    Ok(Dropped::Done)
+}
+
+/// Deletes `record` (a stale one) if it is still stored as it was read, under
+/// the lock `creds` claims its username under. True if it was.
+async fn remove_if_unchanged(
+    db: &Database,
+    view: &View<'_>,
+    record: &IssuedRecord,
+) -> Result<bool, EngineError> {
+    let _claim = db.stripes.lock(view, &issued::key(&record.username)).await;
+    if issued::load(view, &record.username).await?.as_ref() != Some(record) {
+        return Ok(false);
+    }
+    issued::remove(view, &record.username).await?;
+    Ok(true)
 }
 
 #[derive(Debug, Default)]
 struct Report {
     orphans: Vec<String>,
+    unmarked: Vec<String>,
     revoked: Vec<String>,
     pending: Vec<String>,
     kept: u64,
     stale_records: Vec<String>,
+    missing_roles: Vec<String>,
     errors: Vec<(String, String)>,
 }
 
@@ -237,10 +369,12 @@ impl Report {
         let mut data = Data::new();
         data.insert("dry_run".into(), json!(dry_run));
         data.insert("orphans".into(), json!(self.orphans));
+        data.insert("unmarked".into(), json!(self.unmarked));
         data.insert("revoked".into(), json!(self.revoked));
         data.insert("pending".into(), json!(self.pending));
         data.insert("kept".into(), json!(self.kept));
         data.insert("stale_records".into(), json!(self.stale_records));
+        data.insert("missing_roles".into(), json!(self.missing_roles));
         data.insert("errors".into(), json!(errors));
         Response::with_data(data)
     }

@@ -177,6 +177,18 @@ fn check(record: &RoleRecord) -> Result<(), EngineError> {
             "creation_statements is required".into(),
         ));
     }
+    // A lease is counted in whole seconds (and so is VALID UNTIL): less than
+    // one would be a credential that is dead, or rounded, on arrival.
+    for (field, ttl) in [
+        ("default_ttl", record.default_ttl_ms),
+        ("max_ttl", record.max_ttl_ms),
+    ] {
+        if ttl > 0 && ttl < 1000 {
+            return Err(EngineError::InvalidRequest(format!(
+                "{field} must be 0 (the mount's) or at least 1s, not {ttl}ms"
+            )));
+        }
+    }
     if record.max_ttl_ms != 0 && record.default_ttl_ms > record.max_ttl_ms {
         return Err(EngineError::InvalidRequest(
             "default_ttl cannot be greater than max_ttl".into(),
@@ -270,6 +282,8 @@ mod tests {
                 json!("ALTER ROLE x PASSWORD '{{password}}'"),
             ),
             ("creation_statements", json!("SELECT U&'{{name}}'")),
+            ("creation_statements", json!("CREATE ROLE U&\"{{name}}\";")),
+            ("default_ttl", json!("500ms")),
             ("username_template", json!("{{ .Nope }}")),
             ("default_ttl", json!("2h")),
             ("credential_type", json!("rsa_private_key")),
@@ -281,5 +295,25 @@ mod tests {
             data.insert("max_ttl".into(), json!("1h"));
             assert!(apply_write(None, &data).is_err(), "{field} accepted");
         }
+        let sub_second = apply_write(
+            None,
+            &body(json!({
+                "db_name": "pg", "creation_statements": ["CREATE ROLE \"{{name}}\";"],
+                "max_ttl": "999ms",
+            })),
+        )
+        .unwrap_err();
+        assert!(
+            sub_second.to_string().contains("max_ttl must be 0"),
+            "{sub_second}"
+        );
+        let whole = apply_write(
+            None,
+            &body(json!({
+                "db_name": "pg", "creation_statements": ["CREATE ROLE \"{{name}}\";"],
+                "default_ttl": "1s", "max_ttl": "1500ms",
+            })),
+        );
+        assert!(whole.is_ok(), "{whole:?}");
     }
 }

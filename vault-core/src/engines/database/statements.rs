@@ -19,8 +19,10 @@
 //! - inside a dollar-quoted body (`DO $$ … $$`): lexed as SQL again, and a value
 //!   that would contain the body's closing tag is refused.
 //!
-//! Refused outright: NUL characters, placeholders in `U&'…'` strings (their
-//! escape character can be changed after the fact), and backslashes inside
+//! Refused outright: NUL characters, placeholders in `U&'…'` strings and
+//! `U&"…"` identifiers or right after a `U&` (their escapes would turn the
+//! value into other characters, and the escape character can be changed
+//! after the fact with `UESCAPE`), and backslashes inside
 //! `B'…'`, `X'…'`, `N'…'` literals. One limit no lexer can lift: a value
 //! placed in a string that a function body later runs as SQL (`EXECUTE
 //! '… {{name}} …'`) is quoted for the string, not for that second parse; such
@@ -97,7 +99,10 @@ enum StrKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ctx {
     Code,
-    Ident,
+    /// `"…"`, or `U&"…"` (`unicode`).
+    Ident {
+        unicode: bool,
+    },
     Str {
         kind: StrKind,
         /// Where its opening quote is in the output (to turn it into `E'`).
@@ -173,7 +178,11 @@ pub(super) fn fill(statement: &str, values: &Values<'_>) -> Result<Zeroizing<Str
                     top.ctx = Ctx::BlockComment(1);
                     step = 2;
                 }
-                b'"' => top.ctx = Ctx::Ident,
+                b'"' => {
+                    top.ctx = Ctx::Ident {
+                        unicode: after_unicode_prefix(&out),
+                    }
+                }
                 b'\'' => {
                     top.ctx = Ctx::Str {
                         kind: string_kind(&out),
@@ -194,7 +203,7 @@ pub(super) fn fill(statement: &str, values: &Values<'_>) -> Result<Zeroizing<Str
                 }
                 _ => {}
             },
-            Ctx::Ident => {
+            Ctx::Ident { .. } => {
                 if c == b'"' {
                     if next == Some(b'"') {
                         step = 2;
@@ -275,9 +284,12 @@ fn insert(
     let unsafe_here = |place| FillError::Unsafe { placeholder, place };
     let start = out.len();
     match &mut top.ctx {
+        // `U&` glued to the quotes the value would get makes a Unicode string
+        // or identifier of it.
+        Ctx::Code if after_unicode_prefix(out) => return Err(unsafe_here("right after U&")),
         Ctx::Code => {
             // A space keeps the quoted value from gluing onto a preceding word
-            // (`E` or `U&` would change how it is read).
+            // (an `E` would change how it is read; `U&` is refused above).
             if out.as_bytes().last().is_some_and(|b| is_ident_byte(*b)) {
                 out.push(' ');
             }
@@ -286,7 +298,8 @@ fn insert(
                 Kind::Literal => quote_literal(value),
             });
         }
-        Ctx::Ident => out.push_str(&value.replace('"', "\"\"")),
+        Ctx::Ident { unicode: true } => return Err(unsafe_here("inside a U&\"\" identifier")),
+        Ctx::Ident { unicode: false } => out.push_str(&value.replace('"', "\"\"")),
         Ctx::Str {
             kind: str_kind,
             quote_at,
@@ -368,9 +381,19 @@ fn string_kind(out: &str) -> StrKind {
     match before(1) {
         Some(b'E' | b'e') if starts_word(2) => StrKind::Escape,
         Some(b'B' | b'b' | b'X' | b'x' | b'N' | b'n') if starts_word(2) => StrKind::Prefixed,
-        Some(b'&') if matches!(before(2), Some(b'U' | b'u')) && starts_word(3) => StrKind::Unicode,
+        _ if after_unicode_prefix(out) => StrKind::Unicode,
         _ => StrKind::Plain,
     }
+}
+
+/// True if `out` ends with a `U&` (either case) that starts a word: a quote
+/// right after it opens a Unicode string or identifier.
+fn after_unicode_prefix(out: &str) -> bool {
+    let b = out.as_bytes();
+    b.len() >= 2
+        && b[b.len() - 1] == b'&'
+        && matches!(b[b.len() - 2], b'U' | b'u')
+        && !(b.len() >= 3 && is_ident_byte(b[b.len() - 3]))
 }
 
 /// A byte that can continue an identifier (so a `$` after it is not a quote).
@@ -590,8 +613,25 @@ mod tests {
 
     #[test]
     fn refused_places_and_values() {
-        let unicode = fill("SELECT U&'{{name}}'", &values("x"));
-        assert!(matches!(unicode, Err(FillError::Unsafe { .. })));
+        for statement in [
+            "SELECT U&'{{name}}'",
+            "DROP ROLE U&\"{{name}}\"",
+            "DROP ROLE u&\"x{{name}}\" UESCAPE '!'",
+            "DROP ROLE U&{{name}}",
+            "SELECT U&{{password}}",
+            "DO $$ BEGIN EXECUTE 'x'; DROP ROLE U&\"{{name}}\"; END $$",
+        ] {
+            let unicode = fill(statement, &values("x"));
+            assert!(
+                matches!(unicode, Err(FillError::Unsafe { .. })),
+                "{statement}: {unicode:?}"
+            );
+        }
+        // Not a U& prefix: part of a longer word, or inside a plain identifier.
+        assert_eq!(
+            filled("SELECT xU&\"{{name}}\", \"U&{{name}}\"", "n"),
+            "SELECT xU&\"n\", \"U&n\""
+        );
         let bits = fill("SELECT N'{{name}}'", &values("\\"));
         assert!(matches!(bits, Err(FillError::Unsafe { .. })));
         assert_eq!(

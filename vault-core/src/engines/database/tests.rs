@@ -483,7 +483,8 @@ async fn revoke_and_renew_failures_are_retryable_and_secret_free() {
     f.configure().await;
     f.role("ro", json!({})).await;
     let (username, password, lease) = f.creds("ro").await;
-    f.ok(Operation::Delete, "config/pg", json!({})).await;
+    f.ok(Operation::Delete, "config/pg", json!({"force": true}))
+        .await;
     let err = f.db.revoke(&f.view(), &lease).await.unwrap_err();
     assert!(
         matches!(err, RevokeError::Retryable(ref m) if m.contains("\"pg\"")),
@@ -497,6 +498,51 @@ async fn revoke_and_renew_failures_are_retryable_and_secret_free() {
     f.configure().await;
     f.db.revoke(&f.view(), &lease).await.unwrap();
     assert!(!f.role_exists(&username).await);
+}
+
+#[tokio::test]
+async fn a_config_with_live_credentials_is_deleted_only_by_force() {
+    let f = Fixture::new().await;
+    f.configure().await;
+    f.role("ro", json!({})).await;
+    f.role("rw", json!({})).await;
+    f.creds("ro").await;
+    let (username, _, lease) = f.creds("rw").await;
+    let err = f
+        .call(Operation::Delete, "config/pg", json!({}))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, EngineError::Conflict(_)), "{err:?}");
+    assert!(
+        message.starts_with("database config \"pg\" still has 2 issued credentials;"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "(lease revoke --prefix database/creds/ro; lease revoke --prefix database/creds/rw)"
+        ) && message.ends_with("or pass force=true"),
+        "{message}"
+    );
+    f.ok(Operation::Read, "config/pg", json!({})).await;
+    // Revocations work while it stays; forced, it goes anyway.
+    f.db.revoke(&f.view(), &lease).await.unwrap();
+    assert!(!f.role_exists(&username).await);
+    let err = f
+        .call(Operation::Delete, "config/pg", json!({"force": false}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("still has 1 issued credential;"),
+        "{err}"
+    );
+    f.ok(Operation::Delete, "config/pg", json!({"force": "true"}))
+        .await;
+    assert!(
+        f.call(Operation::Read, "config/pg", json!({}))
+            .await
+            .is_err()
+    );
 }
 
 async fn valid_until(admin: &Client, username: &str) -> u64 {

@@ -1,11 +1,16 @@
 //! Sessions against a real PostgreSQL: the pool's bound, and the timeouts that
-//! keep a hung or silent server from blocking the engine.
+//! keep a hung or silent server (or a slow privilege change) from blocking the
+//! engine.
+
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::config;
 use super::issued;
 use super::tests::{CREATE, Fixture, lease_of};
 use crate::engines::LogicalBackend;
+use crate::expiration::{Lease, LeaseParams, RevokeError};
 use crate::request::Operation;
 
 #[tokio::test]
@@ -173,4 +178,115 @@ async fn concurrent_grants_and_revokes_on_one_table_all_succeed() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn waiting_for_other_privilege_changes_ends_at_the_operation_timeout() {
+    let f = Fixture::new().await;
+    f.configure().await;
+    f.ok(
+        Operation::Update,
+        "config/pg",
+        json!({"operation_timeout": "1s"}),
+    )
+    .await;
+    f.role("ro", json!({})).await;
+    let (username, _, lease) = f.creds("ro").await;
+    let record = config::load(&f.view(), "pg").await.unwrap().unwrap();
+    // Another change that takes its time.
+    let held = f.db.privilege_writer("pg", &record).await.unwrap();
+
+    let started = Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        f.call(Operation::Read, "creds/ro", json!({})),
+    )
+    .await
+    .expect("creds waited for ever")
+    .unwrap_err()
+    .to_string();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.contains("database \"pg\": timed out waiting for other privilege changes"),
+        "{err}"
+    );
+    assert_eq!(
+        issued::list(&f.view()).await.unwrap().len(),
+        1,
+        "the failed creation left its record"
+    );
+    let err = tokio::time::timeout(Duration::from_secs(10), f.db.revoke(&f.view(), &lease))
+        .await
+        .expect("the revocation waited for ever")
+        .unwrap_err();
+    assert!(
+        matches!(&err, RevokeError::Retryable(m)
+            if m.contains("timed out waiting for other privilege changes")),
+        "{err:?}"
+    );
+    assert!(f.role_exists(&username).await);
+    drop(held);
+    f.db.revoke(&f.view(), &lease).await.unwrap();
+    assert!(!f.role_exists(&username).await);
+}
+
+/// With a server that never answers, every change takes the whole connect
+/// timeout; connecting happens before waiting for the privilege lock, so the
+/// changes fail side by side instead of one after another.
+#[tokio::test]
+async fn a_silent_server_does_not_queue_privilege_changes_behind_each_other() {
+    let f = Fixture::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    f.ok(
+        Operation::Create,
+        "config/silent",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/db"),
+            "username": "u", "password": "p", "verify_connection": false,
+            "connect_timeout": "1s", "max_open_connections": 4,
+        }),
+    )
+    .await;
+    let leases: Vec<Lease> = (0..4)
+        .map(|i| {
+            Lease::new(
+                LeaseParams {
+                    mount_path: "database/".into(),
+                    path: "database/creds/ro".into(),
+                    ttl: 3_600_000,
+                    max_ttl: 3_600_000,
+                    renewable: true,
+                    token_hash: String::new(),
+                    internal: json!({
+                        "username": format!("{}{i}", f.prefix()),
+                        "role": "ro",
+                        "db_name": "silent",
+                    }),
+                },
+                crate::clock::now_unix_millis(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let view = f.view();
+    let started = Instant::now();
+    let revoked = futures_join_all(leases.iter().map(|l| f.db.revoke(&view, l))).await;
+    let elapsed = started.elapsed();
+    for outcome in &revoked {
+        assert!(
+            matches!(outcome, Err(RevokeError::Retryable(m)) if m.contains("could not connect within 1s")),
+            "{outcome:?}"
+        );
+    }
+    // One after another would take 4s.
+    assert!(elapsed < Duration::from_millis(2_500), "{elapsed:?}");
+    silent.abort();
 }
