@@ -953,3 +953,66 @@ async fn disabling_the_mount_revokes_its_credentials_first() {
         .cli(Some(&f.root), &["lease", "count", "--format", "json"]);
     assert_eq!(count.json()["data"]["total"], 0, "{}", count.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_role_takes_over_a_users_password_and_rotates_it_by_itself() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let user = unique("static");
+    f.admin
+        .batch_execute(&format!("CREATE ROLE \"{user}\" LOGIN PASSWORD 'initial'"))
+        .await
+        .unwrap();
+    let name = unique("st");
+    f.daemon
+        .cli(
+            Some(&f.root),
+            &[
+                "write",
+                &format!("database/static-roles/{name}"),
+                "db_name=pg",
+                &format!("username={user}"),
+                "rotation_period=5s",
+            ],
+        )
+        .expect_code(0);
+    let read = || {
+        let out = f.daemon.cli(
+            Some(&f.root),
+            &[
+                "read",
+                &format!("database/static-creds/{name}"),
+                "--format",
+                "json",
+            ],
+        );
+        out.expect_code(0);
+        out.json()
+    };
+    let creds = read();
+    assert_eq!(creds["data"]["username"], user.as_str(), "{creds}");
+    assert_eq!(creds["data"]["rotation_period"], 5, "{creds}");
+    assert!(
+        creds["lease_id"].as_str().unwrap_or("").is_empty(),
+        "static credentials are not leased: {creds}"
+    );
+    let first = creds["data"]["password"].as_str().unwrap().to_owned();
+    f.login(&user, &first).await.unwrap();
+    assert!(
+        f.login(&user, "initial").await.is_err(),
+        "the password was not taken over"
+    );
+
+    // The vault rotates it by itself once the period has passed.
+    let mut latest = first.clone();
+    let changed = eventually(Duration::from_secs(15), || {
+        latest = read()["data"]["password"].as_str().unwrap().to_owned();
+        let changed = latest != first;
+        async move { changed }
+    })
+    .await;
+    assert!(changed.is_some(), "not rotated within 15 s");
+    f.login(&user, &latest).await.unwrap();
+    assert!(f.login(&user, &first).await.is_err());
+    let log = f.daemon.log_text();
+    assert!(!log.contains(&first) && !log.contains(&latest));
+}

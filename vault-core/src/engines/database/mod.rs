@@ -1,5 +1,6 @@
 //! The database secrets engine for PostgreSQL: dynamic database roles with
-//! leases, with Vault's API and field names (its `database` engine with the
+//! leases, and static roles (existing users whose passwords the vault
+//! rotates), with Vault's API and field names (its `database` engine with the
 //! `postgresql-database-plugin`).
 //!
 //! # Paths
@@ -13,12 +14,35 @@
 //! | `roles/<name>`        | read, create/update, delete                         |
 //! | `roles/`              | list                                                |
 //! | `creds/<role>`        | read: a new database role, leased                   |
+//! | `static-roles/<name>` | read, create/update, delete: an existing user to rotate |
+//! | `static-roles/`       | list                                                |
+//! | `static-creds/<name>` | read: its user and current password, not leased    |
+//! | `rotate-role/<name>`  | create/update: rotate a static role's password now  |
 //! | `reconcile/<name>`    | create/update (`dry_run`, `include_unmarked`), read (dry run): drop orphans |
+//!
+//! # Static roles
+//!
+//! A static role names a user that already exists (`username`) and is not the
+//! config's own (that one is `rotate-root`'s). Creating it rotates the
+//! password at once, so that only the vault knows it; from then on the
+//! periodic work ([`LogicalBackend::periodic`], every few seconds) rotates it
+//! each `rotation_period` (at least 5 s), with `rotation_statements` (default
+//! `ALTER ROLE {{name}} WITH PASSWORD {{password}}`), and `rotate-role`
+//! rotates it on demand. `static-creds` hands out the current password with
+//! `last_vault_rotation` and `ttl` (seconds to the next rotation), and no
+//! lease: nothing is revoked, and deleting the static role only stops the
+//! rotations (the user keeps its last password, as in Vault). A failed
+//! rotation is retried (5 s, doubling to 5 min) and shown on reads as
+//! `last_rotation_error`. The engine never creates or drops a static role's
+//! user; `reconcile` never touches one. Unlike Vault, one user may be rotated
+//! by one static role only. See `static_role.rs` and `static_rotate.rs`.
 //!
 //! # Storage layout (inside the mount's [`View`])
 //!
 //! - `config/<name>`: `config::ConfigRecord` (holds the root password).
 //! - `role/<name>`: `role::RoleRecord`.
+//! - `static-role/<name>`: `static_role::StaticRoleRecord` (holds its user's
+//!   password, and the pending one of a rotation in progress).
 //! - `issued/<username>` and `engine-id`: see `issued.rs`.
 //!
 //! # Crash safety
@@ -29,32 +53,33 @@
 //! anywhere leaves either nothing, or a role that `reconcile` can prove is
 //! orphaned (marked by this mount, and its lease does not exist). A root
 //! rotation stores the new password as `pending` before changing it (see
-//! `rotate.rs`). Revocation is idempotent and never reports a permanent
-//! failure: a missing config may come back. So a config is not deleted while
-//! issued records name it, unless the request says `force=true`.
+//! `rotate.rs`); so does a static role's rotation (see `static_rotate.rs`).
+//! Revocation is idempotent and never reports a permanent failure: a missing
+//! config may come back. So a config is not deleted while issued records name
+//! it, unless the request says `force=true`.
 //!
 //! # Concurrency
 //!
-//! Config and role writes and root rotations serialise per key on striped
-//! locks. Sessions come from one small bounded pool per config
-//! (`connection.rs`), replaced whenever the config changes; every connect and
-//! operation is bounded in time. Transactions that change privileges (role
-//! creation and revocation) run one at a time per config, and are retried
-//! when they meet a concurrent change (see `Database::privilege_writer`); each
-//! checks out its session before it waits for its turn, and waits at most the
-//! operation timeout.
+//! Config and role writes, root rotations and static role rotations
+//! serialise per key on striped locks. Sessions come from one small bounded
+//! pool per config (`connection.rs`), replaced whenever the config changes;
+//! every connect and operation is bounded in time. Transactions that change
+//! privileges (role creation and revocation) run one at a time per config,
+//! and are retried when they meet a concurrent change (see
+//! `Database::privilege_writer`); each checks out its session before it waits
+//! for its turn, and waits at most the operation timeout.
 //! The in-memory state (pools, the set of usernames whose lease is not yet
 //! confirmed) is per [`Database`]: one instance serves a mount within a
 //! process.
 //!
 //! # Files
 //!
-//! `config.rs`, `role.rs`: the records and their API fields; `creds.rs`,
-//! `lifecycle.rs` (revoke, renew), `rotate.rs`, `reconcile.rs`: the
-//! operations; `template.rs` (usernames) and `statements.rs` (filling SQL
-//! safely); `connection.rs`, `target.rs` (connection URLs), `tls.rs`;
-//! `issued.rs`: the bookkeeping behind crash safety; `fields.rs`: names and
-//! statement lists in requests.
+//! `config.rs`, `role.rs`, `static_role.rs`: the records and their API
+//! fields; `creds.rs`, `lifecycle.rs` (revoke, renew), `rotate.rs`,
+//! `static_rotate.rs`, `reconcile.rs`: the operations; `template.rs`
+//! (usernames) and `statements.rs` (filling SQL safely); `connection.rs`,
+//! `target.rs` (connection URLs), `tls.rs`; `issued.rs`: the bookkeeping
+//! behind crash safety; `fields.rs`: names and statement lists in requests.
 
 mod config;
 mod connection;
@@ -66,6 +91,8 @@ mod reconcile;
 mod role;
 mod rotate;
 mod statements;
+mod static_role;
+mod static_rotate;
 mod target;
 mod template;
 #[cfg(test)]
@@ -74,6 +101,8 @@ mod tests;
 mod tests_connection;
 #[cfg(test)]
 mod tests_recovery;
+#[cfg(test)]
+mod tests_static;
 mod tls;
 
 use std::collections::HashMap;
@@ -116,6 +145,10 @@ pub struct Database {
     // privilege-changing transaction (see `privilege_writer`). Config name ->
     // its writer lock.
     privilege_writers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    // tokio Mutex: held across the creation of one static role (its checks
+    // and first rotation), so two cannot take over one user at once. Taken
+    // before the static role's stripe, never after.
+    static_creations: tokio::sync::Mutex<()>,
     /// Where tests asked an operation to stop (see `pause`).
     #[cfg(test)]
     pauses: Mutex<HashMap<&'static str, Pause>>,
@@ -148,6 +181,7 @@ impl Database {
             in_flight: Mutex::new(HashMap::new()),
             engine_ids: tokio::sync::Mutex::new(HashMap::new()),
             privilege_writers: Mutex::new(HashMap::new()),
+            static_creations: tokio::sync::Mutex::new(()),
             #[cfg(test)]
             pauses: Mutex::new(HashMap::new()),
         }
@@ -480,6 +514,10 @@ enum Route<'a> {
     Roles,
     Role(&'a str),
     Creds(&'a str),
+    StaticRoles,
+    StaticRole(&'a str),
+    StaticCreds(&'a str),
+    RotateRole(&'a str),
     Reconcile(&'a str),
 }
 
@@ -488,6 +526,7 @@ impl<'a> Route<'a> {
         match path {
             "config" | "config/" => return Some(Route::Configs),
             "roles" | "roles/" => return Some(Route::Roles),
+            "static-roles" | "static-roles/" => return Some(Route::StaticRoles),
             _ => {}
         }
         let (head, name) = path.split_once('/')?;
@@ -497,6 +536,9 @@ impl<'a> Route<'a> {
             "rotate-root" => Route::RotateRoot(name),
             "roles" => Route::Role(name),
             "creds" => Route::Creds(name),
+            "static-roles" => Route::StaticRole(name),
+            "static-creds" => Route::StaticCreds(name),
+            "rotate-role" => Route::RotateRole(name),
             "reconcile" => Route::Reconcile(name),
             _ => return None,
         })
@@ -509,7 +551,10 @@ impl<'a> Route<'a> {
                 Some(("database config", n))
             }
             Route::Role(n) | Route::Creds(n) => Some(("role", n)),
-            Route::Configs | Route::Roles => None,
+            Route::StaticRole(n) | Route::StaticCreds(n) | Route::RotateRole(n) => {
+                Some(("static role", n))
+            }
+            Route::Configs | Route::Roles | Route::StaticRoles => None,
         }
     }
 }
@@ -534,8 +579,11 @@ impl LogicalBackend for Database {
         match route {
             Some(Route::Config(name)) => Ok(config::load(view, name).await?.is_some()),
             Some(Route::Role(name)) => Ok(role::load(view, name).await?.is_some()),
+            Some(Route::StaticRole(name)) => Ok(static_role::load(view, name).await?.is_some()),
             // Actions on a thing, not things: a write is always an update.
-            Some(Route::Reset(_) | Route::RotateRoot(_) | Route::Reconcile(_)) => Ok(true),
+            Some(
+                Route::Reset(_) | Route::RotateRoot(_) | Route::RotateRole(_) | Route::Reconcile(_),
+            ) => Ok(true),
             _ => Ok(false),
         }
     }
@@ -582,6 +630,16 @@ impl LogicalBackend for Database {
             (Route::Role(name), Create | Update) => self.write_role(view, name, data).await,
             (Route::Role(name), Delete) => self.delete_role(view, name).await,
             (Route::Creds(name), Read) => creds::issue(self, view, &request, name).await,
+            (Route::StaticRoles, List) => list(view, static_role::STATIC_ROLE_PREFIX).await,
+            (Route::StaticRole(name), Read) => static_rotate::read(view, name).await,
+            (Route::StaticRole(name), Create | Update) => {
+                static_rotate::write(self, view, name, data).await
+            }
+            (Route::StaticRole(name), Delete) => static_rotate::delete(self, view, name).await,
+            (Route::StaticCreds(name), Read) => static_rotate::read_creds(view, name).await,
+            (Route::RotateRole(name), Create | Update) => {
+                static_rotate::rotate_now(self, view, name).await
+            }
             (Route::Reconcile(name), Read | Create | Update) => {
                 let flag = |field| {
                     crate::params::boolean(data, field)
@@ -604,5 +662,10 @@ impl LogicalBackend for Database {
 
     async fn renew(&self, view: &View<'_>, lease: &Lease) -> Result<(), RevokeError> {
         lifecycle::renew(self, view, lease).await
+    }
+
+    /// Rotates the static roles that are due.
+    async fn periodic(&self, view: &View<'_>) -> Result<(), EngineError> {
+        static_rotate::rotate_due(self, view, crate::clock::now_unix_millis()).await
     }
 }

@@ -5,7 +5,8 @@
 //! `reconcile_prefix` (default `v-`), every role marked as this mount's (its
 //! comment is `vault-lease:<this mount's engine id>`, see `issued.rs`), and
 //! every role named by one of this config's issued records. Never touched: the
-//! config's own user and the session's user, superusers, roles whose comment
+//! config's own user and the session's user, the users of this config's
+//! static roles (the vault rotates them, never drops them), superusers, roles whose comment
 //! marks them as another mount's (`vault-lease:<other id>`), and roles whose
 //! issued record belongs to another config. A record this instance wrote that
 //! may still be waiting for its lease (see [`Database::is_pending`]) is
@@ -49,6 +50,7 @@ use super::Database;
 use super::issued::{self, IssuedRecord, MARKER_PREFIX};
 use super::lifecycle::{Dropped, Expect, drop_role};
 use super::role;
+use super::static_role;
 use crate::engines::{EngineError, EngineRequest, View};
 use crate::request::{Data, Response};
 
@@ -162,6 +164,15 @@ pub(super) async fn reconcile(
         .map(|r| (r.username.as_str(), r))
         .collect();
 
+    let mut static_users = BTreeSet::new();
+    for static_name in static_role::names(view).await? {
+        if let Some(record) = static_role::load(view, &static_name).await?
+            && record.db_name == name
+        {
+            static_users.insert(record.username);
+        }
+    }
+
     // 3. The roles only a record names, looked up now that it is read.
     let seen: BTreeSet<&str> = roles.iter().map(|r| r.name.as_str()).collect();
     let unseen: Vec<String> = records
@@ -188,6 +199,7 @@ pub(super) async fn reconcile(
         let untouchable = db_role.name == config.username
             || db_role.name == me
             || db_role.superuser
+            || static_users.contains(&db_role.name)
             || db_role
                 .comment
                 .as_deref()
