@@ -70,6 +70,32 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     config
 }
 
+/// A config for a daemon storing in PostgreSQL at `url` (table `vault_kv`),
+/// listening on a free port, with the raw barrier methods on. Its log and any
+/// files go to `dir`.
+pub fn write_postgres_config(dir: &Path, url: &str, extra: &str) -> PathBuf {
+    let config = dir.join("vaultd.toml");
+    let text = format!(
+        "raw_storage_endpoint = true\nlog_level = \"info\"\n{extra}\n\
+         [listener]\naddress = \"127.0.0.1:0\"\n\
+         [storage]\nkind = \"postgres\"\nconnection_url = \"{url}\"\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// A fresh database named `name` on the test cluster at `url`; returns its URL
+/// (the same server and credentials).
+pub async fn pg_create_database(url: &str, name: &str) -> String {
+    pg_connect(url)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
+    let (server, _db) = url.rsplit_once('/').expect("a database in the URL");
+    format!("{server}/{name}")
+}
+
 impl Daemon {
     /// Starts vaultd with a fresh config in `dir` (reusing its database if any).
     pub fn start(dir: &Path) -> Daemon {

@@ -42,6 +42,7 @@ pub mod expiration;
 pub mod net;
 pub mod params;
 pub mod path;
+mod pg_tls;
 pub mod policy;
 pub mod random;
 pub mod request;

@@ -13,6 +13,12 @@
 //! [storage]
 //! kind = "sqlite"
 //! path = "/var/lib/vault/vault.db"
+//! # or one table in PostgreSQL (the URL may instead come from VAULT_PG_CONNECTION_URL):
+//! # kind = "postgres"
+//! # connection_url = "postgres://vault:PASSWORD@db.internal:5432/vault?sslmode=verify-full&sslrootcert=system"
+//! # table = "vault_kv"             # default
+//! # max_connections = 8            # default
+//! # skip_create_table = false      # true: the table must exist already
 //!
 //! [[audit]]                        # enabled at unseal if not already; repeatable
 //! name = "file"
@@ -123,10 +129,135 @@ pub struct ListenerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite` (the only kind so far).
+    /// `sqlite` or `postgres`.
     pub kind: String,
-    /// The database file.
-    pub path: PathBuf,
+    /// sqlite: the database file.
+    pub path: Option<PathBuf>,
+    /// postgres: `postgres://...`; when absent, `VAULT_PG_CONNECTION_URL`.
+    pub connection_url: Option<RedactedString>,
+    /// postgres: the table (default `vault_kv`).
+    pub table: Option<String>,
+    /// postgres: the most sessions open at once (default 8).
+    pub max_connections: Option<usize>,
+    /// postgres: the table must exist; do not create it.
+    pub skip_create_table: Option<bool>,
+}
+
+/// The environment variable read for the PostgreSQL URL when the config has none.
+pub const PG_URL_ENV: &str = "VAULT_PG_CONNECTION_URL";
+
+/// The storage kinds this build opens.
+const STORAGE_KINDS: &str = "\"sqlite\" or \"postgres\"";
+
+/// A config string that holds a secret (a URL with a password): `Debug` hides it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct RedactedString(String);
+
+impl std::fmt::Debug for RedactedString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Which store to open, with its settings.
+#[derive(Debug)]
+pub enum StorageChoice {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL table.
+    Postgres(vault_core::storage::PostgresOptions),
+}
+
+impl StorageConfig {
+    /// A SQLite store at `path`.
+    pub fn sqlite(path: PathBuf) -> StorageConfig {
+        StorageConfig {
+            kind: "sqlite".into(),
+            path: Some(path),
+            connection_url: None,
+            table: None,
+            max_connections: None,
+            skip_create_table: None,
+        }
+    }
+
+    /// Refuses a kind this build does not know, and fields of another kind.
+    fn check(&self) -> Result<(), ConfigError> {
+        let postgres_fields = self.connection_url.is_some()
+            || self.table.is_some()
+            || self.max_connections.is_some()
+            || self.skip_create_table.is_some();
+        match self.kind.as_str() {
+            "sqlite" => {
+                if self.path.is_none() {
+                    return Err(ConfigError(
+                        "storage.path is required for kind \"sqlite\"".into(),
+                    ));
+                }
+                if postgres_fields {
+                    return Err(ConfigError(
+                        "storage: connection_url, table, max_connections and skip_create_table \
+                         are for kind \"postgres\""
+                            .into(),
+                    ));
+                }
+            }
+            "postgres" => {
+                if self.path.is_some() {
+                    return Err(ConfigError(
+                        "storage.path is for kind \"sqlite\"; kind \"postgres\" takes connection_url".into(),
+                    ));
+                }
+                if let Some(table) = &self.table {
+                    vault_core::storage::postgres::check_table_name(table)
+                        .map_err(|e| ConfigError(format!("storage.table: {e}")))?;
+                }
+                if self.max_connections == Some(0) {
+                    return Err(ConfigError(
+                        "storage.max_connections must be at least 1".into(),
+                    ));
+                }
+            }
+            other => {
+                return Err(ConfigError(format!(
+                    "storage.kind {other:?} is not supported; use {STORAGE_KINDS}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// What to open. `env_url` is `VAULT_PG_CONNECTION_URL`, used when the
+    /// file has no connection_url.
+    pub fn choice(&self, env_url: Option<String>) -> Result<StorageChoice, ConfigError> {
+        self.check()?;
+        if self.kind == "sqlite" {
+            let path = self.path.clone().ok_or_else(|| {
+                ConfigError("storage.path is required for kind \"sqlite\"".into())
+            })?;
+            return Ok(StorageChoice::Sqlite(path));
+        }
+        let url = match (&self.connection_url, env_url) {
+            (Some(url), _) => url.0.clone(),
+            (None, Some(url)) if !url.trim().is_empty() => url,
+            _ => {
+                return Err(ConfigError(format!(
+                    "storage kind \"postgres\" needs connection_url, or the {PG_URL_ENV} environment variable"
+                )));
+            }
+        };
+        let mut options =
+            vault_core::storage::PostgresOptions::new(vault_core::secret::SecretString::new(url));
+        if let Some(table) = &self.table {
+            options.table = table.clone();
+        }
+        if let Some(n) = self.max_connections {
+            options.max_connections = n;
+        }
+        options.skip_create_table = self.skip_create_table.unwrap_or(false);
+        Ok(StorageChoice::Postgres(options))
+    }
 }
 
 fn default_log_level() -> String {
@@ -165,12 +296,7 @@ impl Config {
     /// loopback without the explicit opt-in.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.expiration.options()?;
-        if self.storage.kind != "sqlite" {
-            return Err(ConfigError(format!(
-                "storage.kind {:?} is not supported; use \"sqlite\"",
-                self.storage.kind
-            )));
-        }
+        self.storage.check()?;
         let address = self.address()?;
         let tls = match (&self.listener.tls_cert_file, &self.listener.tls_key_file) {
             (Some(_), Some(_)) => true,
@@ -243,5 +369,80 @@ mod tests {
         .unwrap_err();
         assert!(err.0.contains("raft"));
         assert!(parse("bogus = 1\n[storage]\nkind = \"sqlite\"\npath = \"x\"\n[listener]\naddress = \"127.0.0.1:1\"").is_err());
+    }
+
+    const LISTENER: &str = "[listener]\naddress = \"127.0.0.1:1\"\n";
+
+    fn storage(section: &str) -> Result<Config, ConfigError> {
+        parse(&format!("{LISTENER}[storage]\n{section}"))
+    }
+
+    #[test]
+    fn postgres_storage_reads_its_fields() {
+        let c = storage(
+            "kind = \"postgres\"\nconnection_url = \"postgres://u:pw@h/db\"\n\
+             table = \"kv2\"\nmax_connections = 3\nskip_create_table = true",
+        )
+        .unwrap();
+        assert!(
+            !format!("{c:?}").contains("pw@"),
+            "the URL's password is shown"
+        );
+        let StorageChoice::Postgres(o) = c.storage.choice(None).unwrap() else {
+            panic!("not postgres");
+        };
+        assert_eq!(o.connection_url.expose_secret(), "postgres://u:pw@h/db");
+        assert_eq!((o.table.as_str(), o.max_connections), ("kv2", 3));
+        assert!(o.skip_create_table);
+
+        // Defaults, and the URL from the environment when the file has none.
+        let c = storage("kind = \"postgres\"").unwrap();
+        let err = c.storage.choice(None).unwrap_err();
+        assert!(err.0.contains(PG_URL_ENV), "{err}");
+        let StorageChoice::Postgres(o) = c
+            .storage
+            .choice(Some("postgres://u:pw@envhost/db".into()))
+            .unwrap()
+        else {
+            panic!("not postgres");
+        };
+        assert_eq!(
+            o.connection_url.expose_secret(),
+            "postgres://u:pw@envhost/db"
+        );
+        assert_eq!((o.table.as_str(), o.max_connections), ("vault_kv", 8));
+        assert!(!o.skip_create_table);
+        // The file's URL wins over the environment's.
+        let c = storage("kind = \"postgres\"\nconnection_url = \"postgres://file/db\"").unwrap();
+        let StorageChoice::Postgres(o) =
+            c.storage.choice(Some("postgres://env/db".into())).unwrap()
+        else {
+            panic!("not postgres");
+        };
+        assert_eq!(o.connection_url.expose_secret(), "postgres://file/db");
+    }
+
+    #[test]
+    fn storage_fields_belong_to_their_kind() {
+        let c = storage("kind = \"sqlite\"\npath = \"/tmp/x.db\"").unwrap();
+        assert!(matches!(
+            c.storage.choice(Some("postgres://ignored".into())).unwrap(),
+            StorageChoice::Sqlite(p) if p == Path::new("/tmp/x.db")
+        ));
+        let err = storage("kind = \"sqlite\"").unwrap_err();
+        assert!(err.0.contains("path"), "{err}");
+        let err = storage("kind = \"sqlite\"\npath = \"x\"\ntable = \"t\"").unwrap_err();
+        assert!(err.0.contains("postgres"), "{err}");
+        let err = storage("kind = \"postgres\"\npath = \"x\"").unwrap_err();
+        assert!(err.0.contains("sqlite"), "{err}");
+        let err = storage("kind = \"postgres\"\ntable = \"Bad;Name\"").unwrap_err();
+        assert!(err.0.contains("storage.table"), "{err}");
+        let err = storage("kind = \"postgres\"\nmax_connections = 0").unwrap_err();
+        assert!(err.0.contains("max_connections"), "{err}");
+        let err = storage("kind = \"raft\"").unwrap_err();
+        assert!(
+            err.0.contains("sqlite") && err.0.contains("postgres"),
+            "{err}"
+        );
     }
 }

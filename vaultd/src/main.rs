@@ -2,7 +2,8 @@
 //! and serves the gRPC API until SIGTERM or SIGINT.
 //!
 //! Exit codes: 0 clean shutdown; 1 runtime failure; 2 bad configuration or
-//! arguments; 3 the storage file is not a vault database or is corrupt.
+//! arguments; 3 the storage is not a vault database (a SQLite file or PostgreSQL table
+//! that is not ours) or is corrupt.
 
 #![forbid(unsafe_code)]
 
@@ -19,10 +20,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use vault_core::storage::{SqliteBackend, StorageError};
+use vault_core::storage::{Backend, PostgresBackend, SqliteBackend, StorageError};
 use vault_core::{Vault, VaultError, VaultOptions};
 
-use crate::config::{Config, ConfigError, ListenerConfig, StorageConfig};
+use crate::config::{
+    Config, ConfigError, ListenerConfig, PG_URL_ENV, StorageChoice, StorageConfig,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "vaultd", version, about = "The vault daemon")]
@@ -93,10 +96,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 tls_key_file: None,
                 allow_plaintext_non_loopback: false,
             },
-            storage: StorageConfig {
-                kind: "sqlite".into(),
-                path: dir.path().join("vault.db"),
-            },
+            storage: StorageConfig::sqlite(dir.path().join("vault.db")),
             log_level: "info".into(),
             raw_storage_endpoint: true,
             audit: Vec::new(),
@@ -117,10 +117,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let tls = config.tls_files()?;
     let address = config.address()?;
-    let backend = SqliteBackend::open(&config.storage.path)
-        .with_context(|| format!("opening storage {}", config.storage.path.display()))?;
+    let (backend, storage_name) = open_storage(&config.storage).await?;
     let vault = Arc::new(Vault::with_options(
-        Arc::new(backend),
+        backend,
         VaultOptions {
             raw_storage: config.raw_storage_endpoint,
             audit_devices: config.audit.clone(),
@@ -140,12 +139,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Tests and scripts wait for this line.
     println!("vaultd: listening on {scheme}://{bound}");
     std::io::stdout().flush().ok();
-    tracing::info!(address = %bound, storage = %config.storage.path.display(), "vaultd started");
+    tracing::info!(address = %bound, storage = %storage_name, "vaultd started");
 
     server::run(vault, listener, tls, server::shutdown_signal()).await?;
     drop(dev_dir);
     tracing::info!("vaultd stopped");
     Ok(())
+}
+
+/// Opens the configured store; returns it and a name for the log (never the URL).
+async fn open_storage(storage: &StorageConfig) -> anyhow::Result<(Arc<dyn Backend>, String)> {
+    match storage.choice(std::env::var(PG_URL_ENV).ok())? {
+        StorageChoice::Sqlite(path) => {
+            let backend = SqliteBackend::open(&path)
+                .with_context(|| format!("opening storage {}", path.display()))?;
+            Ok((Arc::new(backend), path.display().to_string()))
+        }
+        StorageChoice::Postgres(options) => {
+            let name = format!("postgres table {}", options.table);
+            let backend = PostgresBackend::connect(options)
+                .await
+                .with_context(|| format!("opening storage: {name}"))?;
+            Ok((Arc::new(backend), name))
+        }
+    }
 }
 
 /// Initialises and unseals the dev server, and prints how to reach it.

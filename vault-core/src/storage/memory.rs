@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
@@ -12,6 +13,7 @@ use super::{Backend, BatchOp, StorageError, immediate_children};
 pub struct MemoryBackend {
     // A std lock: nothing is awaited while it is held.
     map: RwLock<BTreeMap<String, Vec<u8>>>,
+    closed: AtomicBool,
 }
 
 impl MemoryBackend {
@@ -23,16 +25,25 @@ impl MemoryBackend {
     fn poisoned() -> StorageError {
         StorageError::Io("memory backend lock poisoned".into())
     }
+
+    fn check_open(&self) -> Result<(), StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.check_open()?;
         let map = self.map.read().map_err(|_| Self::poisoned())?;
         Ok(map.get(key).cloned())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.check_open()?;
         let map = self.map.read().map_err(|_| Self::poisoned())?;
         let keys = map
             .range(prefix.to_owned()..)
@@ -48,6 +59,7 @@ impl Backend for MemoryBackend {
         limit: usize,
     ) -> Result<Vec<String>, StorageError> {
         use std::ops::Bound;
+        self.check_open()?;
         let map = self.map.read().map_err(|_| Self::poisoned())?;
         let start = match after {
             Some(a) => Bound::Excluded(a.to_owned()),
@@ -64,6 +76,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError> {
+        self.check_open()?;
         let mut map = self.map.write().map_err(|_| Self::poisoned())?;
         for op in ops {
             match op {
@@ -83,6 +96,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn close(&self) -> Result<(), StorageError> {
+        self.closed.store(true, Ordering::Release);
         Ok(())
     }
 }

@@ -2,14 +2,20 @@
 //!
 //! A backend stores opaque bytes under string keys. It never sees a secret in the
 //! clear: everything but the seal configuration reaches it as barrier ciphertext.
-//! Backends: [`sqlite`] (the embedded default) and [`memory`] (tests).
+//! Backends: [`sqlite`] (the embedded default, one node), [`postgres`] (one
+//! table in a PostgreSQL database, which several nodes can share) and [`memory`]
+//! (tests).
 
+#[cfg(test)]
+mod contract_tests;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
 pub use memory::MemoryBackend;
+pub use postgres::{PostgresBackend, PostgresOptions};
 pub use sqlite::SqliteBackend;
 
 /// One step of an atomic [`Backend::batch`].

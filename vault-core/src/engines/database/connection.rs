@@ -23,7 +23,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::target::UrlTemplate;
-use super::tls::MakeRustls;
+use crate::pg_tls::MakeRustls;
 use crate::secret::SecretString;
 
 /// A database operation that failed. The message names what failed and

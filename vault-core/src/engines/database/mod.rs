@@ -103,7 +103,8 @@ mod tests_connection;
 mod tests_recovery;
 #[cfg(test)]
 mod tests_static;
-mod tls;
+#[cfg(test)]
+mod tests_tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::tls::{SslMode, TlsSettings};
+use crate::pg_tls::{SslMode, TlsSettings, percent_decode};
 
 /// A parsed connection URL template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,26 +127,6 @@ pub(super) fn percent_encode(text: &str) -> String {
         }
     }
     out
-}
-
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "connection_url has a malformed %-escape".to_owned())?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "connection_url has a %-escape that is not UTF-8".into())
 }
 
 #[cfg(test)]

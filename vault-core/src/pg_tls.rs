@@ -1,5 +1,6 @@
-//! TLS to the database, as the `sslmode` and `sslrootcert` of a connection URL
-//! ask, with rustls over ring.
+//! TLS to PostgreSQL, as the `sslmode` and `sslrootcert` of a connection URL
+//! ask, with rustls over ring. Shared by the database secrets engine and the
+//! PostgreSQL storage backend.
 //!
 //! A small tokio-postgres connector of our own rather than the
 //! `tokio-postgres-rustls` crate: that crate would bring in `x509-cert`, `der`,
@@ -34,7 +35,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 
 /// How much TLS a connection asks for (libpq's `sslmode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SslMode {
+pub(crate) enum SslMode {
     /// Plain TCP.
     Disable,
     /// TLS if the server offers it, unchecked.
@@ -49,7 +50,7 @@ pub(super) enum SslMode {
 
 impl SslMode {
     /// Parses libpq's names; `allow` is refused (it would accept a downgrade).
-    pub(super) fn parse(text: &str) -> Result<SslMode, String> {
+    pub(crate) fn parse(text: &str) -> Result<SslMode, String> {
         Ok(match text {
             "disable" => SslMode::Disable,
             "prefer" => SslMode::Prefer,
@@ -65,7 +66,7 @@ impl SslMode {
     }
 
     /// What tokio-postgres negotiates for this mode.
-    pub(super) fn negotiation(self) -> tokio_postgres::config::SslMode {
+    pub(crate) fn negotiation(self) -> tokio_postgres::config::SslMode {
         match self {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -78,7 +79,7 @@ impl SslMode {
 
 /// The TLS part of a connection URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct TlsSettings {
+pub(crate) struct TlsSettings {
     /// `sslmode`.
     pub mode: SslMode,
     /// `sslrootcert`: a PEM file path, or `system`.
@@ -87,7 +88,7 @@ pub(super) struct TlsSettings {
 
 impl TlsSettings {
     /// Refuses settings that cannot work (a `verify-*` mode without roots).
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if matches!(self.mode, SslMode::VerifyCa | SslMode::VerifyFull) && self.root_cert.is_none()
         {
             return Err(
@@ -99,7 +100,7 @@ impl TlsSettings {
     }
 
     /// The connector for these settings; reads the root certificates now.
-    pub(super) fn connector(&self) -> Result<MakeRustls, String> {
+    pub(crate) fn connector(&self) -> Result<MakeRustls, String> {
         if self.mode == SslMode::Disable {
             return Ok(MakeRustls(None));
         }
@@ -250,7 +251,7 @@ impl ServerCertVerifier for ChainOnly {
 /// Makes TLS sessions for tokio-postgres; `None` when TLS is disabled (then
 /// tokio-postgres never asks for one).
 #[derive(Clone)]
-pub(super) struct MakeRustls(Option<Arc<ClientConfig>>);
+pub(crate) struct MakeRustls(Option<Arc<ClientConfig>>);
 
 impl std::fmt::Debug for MakeRustls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -283,7 +284,7 @@ where
 }
 
 /// One TLS handshake to come (`None`: TLS is disabled).
-pub(super) struct RustlsConnect(Option<(Arc<ClientConfig>, ServerName<'static>)>);
+pub(crate) struct RustlsConnect(Option<(Arc<ClientConfig>, ServerName<'static>)>);
 
 impl<S> TlsConnect<S> for RustlsConnect
 where
@@ -307,7 +308,7 @@ where
 }
 
 /// A TLS session to the server.
-pub(super) struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
+pub(crate) struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
     fn poll_read(
@@ -343,115 +344,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     }
 }
 
+/// Takes `sslmode` and `sslrootcert` out of a `postgres://` URL's query (tokio-postgres
+/// knows neither `verify-*` mode nor root files: they are ours to apply). Returns the
+/// URL without them and the TLS settings; errors never repeat the URL.
+pub(crate) fn split_tls_params(url: &str) -> Result<(String, TlsSettings), String> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut tls = TlsSettings {
+        mode: SslMode::Disable,
+        root_cert: None,
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslmode" => tls.mode = SslMode::parse(&percent_decode(value)?)?,
+            "sslrootcert" => tls.root_cert = Some(percent_decode(value)?),
+            _ => kept.push(pair),
+        }
+    }
+    tls.check()?;
+    let mut rest = base.to_owned();
+    if !kept.is_empty() {
+        rest.push('?');
+        rest.push_str(&kept.join("&"));
+    }
+    Ok((rest, tls))
+}
+
+/// Decodes `%XX` escapes (a URL query value).
+pub(crate) fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| "connection_url has a malformed %-escape".to_owned())?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "connection_url has a %-escape that is not UTF-8".into())
+}
+
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
-    use std::time::Duration;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use super::super::connection::{ConnectSpec, Pool};
-    use super::super::target::UrlTemplate;
     use super::*;
-    use crate::secret::SecretString;
-
-    /// A server that speaks just enough of PostgreSQL's protocol to prove a
-    /// TLS session: it accepts SSLRequest, does the handshake with `cert`,
-    /// reads the startup message and answers with an error we recognise.
-    async fn fake_server(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> u16 {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let mut request = [0u8; 8];
-                    socket.read_exact(&mut request).await?;
-                    socket.write_all(b"S").await?;
-                    let mut tls = acceptor.accept(socket).await?;
-                    let mut len = [0u8; 4];
-                    tls.read_exact(&mut len).await?;
-                    let mut rest = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
-                    tls.read_exact(&mut rest).await?;
-                    let fields = b"SFATAL\0VFATAL\0C28000\0Mhello over tls\0\0";
-                    let mut message = vec![b'E'];
-                    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
-                    message.extend_from_slice(fields);
-                    tls.write_all(&message).await?;
-                    tls.shutdown().await
-                });
-            }
-        });
-        port
-    }
-
-    async fn try_connect(host: &str, port: u16, query: &str) -> String {
-        let url = format!("postgres://u:{{{{password}}}}@{host}:{port}/db?{query}");
-        let spec = ConnectSpec {
-            name: "tls".into(),
-            url: UrlTemplate::parse(&url).unwrap(),
-            username: "u".into(),
-            password: SecretString::from("pw"),
-            pending: None,
-            connect_timeout: Duration::from_secs(5),
-            operation_timeout: Duration::from_secs(5),
-            max_open: 1,
-        };
-        let pool = Arc::new(Pool::new(spec, "r".into()).unwrap());
-        match pool.checkout().await {
-            Ok(_) => "connected".into(),
-            Err(e) => e.message,
-        }
-    }
-
-    #[tokio::test]
-    async fn sessions_are_encrypted_and_checked_as_the_mode_says() {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let port = fake_server(&cert).await;
-        let mut ca = tempfile::NamedTempFile::new().unwrap();
-        ca.write_all(cert.cert.pem().as_bytes()).unwrap();
-        let ca = ca.path().to_str().unwrap().to_owned();
-        let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let mut wrong = tempfile::NamedTempFile::new().unwrap();
-        wrong.write_all(other.cert.pem().as_bytes()).unwrap();
-        let wrong = wrong.path().to_str().unwrap().to_owned();
-
-        let reached = "hello over tls";
-        for (host, query) in [
-            ("localhost", format!("sslmode=verify-full&sslrootcert={ca}")),
-            ("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")),
-            ("127.0.0.1", "sslmode=require".to_owned()),
-            ("127.0.0.1", "sslmode=prefer".to_owned()),
-        ] {
-            let outcome = try_connect(host, port, &query).await;
-            assert!(outcome.contains(reached), "{host} {query}: {outcome}");
-        }
-        for (host, query) in [
-            ("127.0.0.1", format!("sslmode=verify-full&sslrootcert={ca}")),
-            (
-                "localhost",
-                format!("sslmode=verify-full&sslrootcert={wrong}"),
-            ),
-            ("localhost", format!("sslmode=require&sslrootcert={wrong}")),
-        ] {
-            let outcome = try_connect(host, port, &query).await;
-            assert!(
-                outcome.contains("TLS handshake") && !outcome.contains(reached),
-                "{host} {query}: {outcome}"
-            );
-        }
-    }
 
     #[test]
     fn modes_parse_like_libpq() {

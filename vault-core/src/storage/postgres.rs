@@ -1,0 +1,649 @@
+//! A backend in one PostgreSQL table, so several vaultd nodes can share one store
+//! (the HA lock and fencing come on top of it, issue 6).
+//!
+//! The table is `(key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)`. The
+//! "C" collation makes key order byte order, the order [`Backend::scan`] and
+//! [`Backend::list`] promise: both read a key range of the primary key index
+//! (`key >= prefix AND key < upper(prefix)`), never the whole table. A batch is
+//! one transaction, committed before `batch` returns; "durable" is what the
+//! server's `synchronous_commit` makes it.
+//!
+//! Sessions come from a small pool of our own (as the database engine's): a
+//! semaphore of `max_connections` permits and a list of idle sessions. Every
+//! operation runs under a timeout; a session whose operation failed or timed out
+//! is thrown away (its transaction state is unknown), never pooled again.
+//!
+//! The connection URL carries a password: it is held as a [`SecretString`], and
+//! error messages carry PostgreSQL's message and SQLSTATE or the I/O error,
+//! never the URL, with the password cut out should the server echo it.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Statement};
+
+use super::{Backend, BatchOp, StorageError, immediate_children};
+use crate::pg_tls::{MakeRustls, split_tls_params};
+use crate::secret::SecretString;
+
+/// How to reach the database and what to store in it.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// `postgres://user:password@host:port/db?sslmode=...`; `sslmode` and
+    /// `sslrootcert` as libpq reads them.
+    pub connection_url: SecretString,
+    /// The table; a plain lower-case identifier (default `vault_kv`).
+    pub table: String,
+    /// The most sessions open at once (default 8).
+    pub max_connections: usize,
+    /// How long one connection attempt may take (default 5 s).
+    pub connect_timeout: Duration,
+    /// How long `connect` keeps retrying a database that refuses connections,
+    /// so a daemon started together with its database waits for it (default 30 s).
+    pub connect_retry_for: Duration,
+    /// How long one operation (a read, or a whole batch) may take (default 30 s).
+    pub operation_timeout: Duration,
+    /// Do not create the table: it must exist already (default false).
+    pub skip_create_table: bool,
+}
+
+/// The table used when none is configured.
+pub const DEFAULT_TABLE: &str = "vault_kv";
+
+impl PostgresOptions {
+    /// The defaults, for the database at `connection_url`.
+    pub fn new(connection_url: SecretString) -> PostgresOptions {
+        PostgresOptions {
+            connection_url,
+            table: DEFAULT_TABLE.into(),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            connect_retry_for: Duration::from_secs(30),
+            operation_timeout: Duration::from_secs(30),
+            skip_create_table: false,
+        }
+    }
+}
+
+/// Refuses a table name that is not a plain lower-case identifier: it goes into
+/// SQL text, and an unquoted lower-case name is the one operators will type.
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !first_ok || !rest_ok || name.len() > 63 {
+        return Err(format!(
+            "table {name:?} is not a plain identifier: use lower-case letters, digits and _ \
+             (not first), at most 63 characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The SQL of every statement, with the table name in it.
+#[derive(Debug)]
+struct Sql {
+    get: String,
+    put: String,
+    delete: String,
+}
+
+/// A vault store in one PostgreSQL table.
+pub struct PostgresBackend {
+    table: String,
+    sql: Sql,
+    config: tokio_postgres::Config,
+    tls: MakeRustls,
+    /// The URL and its password, cut out of every error message.
+    secrets: Vec<SecretString>,
+    max_connections: usize,
+    connect_timeout: Duration,
+    operation_timeout: Duration,
+    // std Mutex: held only to push or pop, never across an await.
+    idle: Mutex<Vec<Session>>,
+    permits: Arc<Semaphore>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("table", &self.table)
+            .field("max_connections", &self.max_connections)
+            .field("available", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One open session, the task driving its connection, and its prepared statements.
+struct Session {
+    client: Client,
+    task: JoinHandle<()>,
+    statements: HashMap<String, Statement>,
+}
+
+impl Session {
+    /// Ends the session at once; dropping the client alone would wait for a hung query.
+    fn discard(self) {
+        self.task.abort();
+    }
+
+    /// The statement for `sql`, prepared on first use in this session.
+    async fn statement(&mut self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// A session taken from the pool: back to the idle list on drop if nothing failed.
+struct Checkout<'a> {
+    backend: &'a PostgresBackend,
+    session: Option<Session>,
+    failed: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        if self.failed || session.client.is_closed() || self.backend.closed.load(Ordering::Acquire)
+        {
+            session.discard();
+        } else if let Ok(mut idle) = self.backend.idle.lock() {
+            idle.push(session);
+        }
+    }
+}
+
+impl PostgresBackend {
+    /// Connects (retrying a database that is not up yet for
+    /// `options.connect_retry_for`), then creates the table if it is missing, or
+    /// with `skip_create_table` checks that it exists. A table that exists with
+    /// another layout is refused with [`StorageError::NotOurs`].
+    pub async fn connect(options: PostgresOptions) -> Result<PostgresBackend, StorageError> {
+        check_table_name(&options.table).map_err(StorageError::Io)?;
+        let url = options.connection_url.expose_secret().trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StorageError::Io(
+                "connection_url must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        let mut secrets = vec![options.connection_url.clone()];
+        secrets.extend(raw_password(url).map(SecretString::from));
+        let (url, tls_settings) = split_tls_params(url).map_err(StorageError::Io)?;
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|e| {
+            StorageError::Io(format!(
+                "invalid connection_url: {}",
+                error_chain(&e, &secrets)
+            ))
+        })?;
+        if let Some(password) = config
+            .get_password()
+            .and_then(|p| std::str::from_utf8(p).ok())
+        {
+            secrets.push(SecretString::from(password));
+        }
+        config.connect_timeout(options.connect_timeout);
+        config.ssl_mode(tls_settings.mode.negotiation());
+        if config.get_application_name().is_none() {
+            config.application_name("vault-storage");
+        }
+        let tls = tls_settings.connector().map_err(StorageError::Io)?;
+        let table = options.table.clone();
+        let backend = PostgresBackend {
+            sql: Sql {
+                get: format!("SELECT value FROM {table} WHERE key = $1"),
+                put: format!(
+                    "INSERT INTO {table} (key, value) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                ),
+                delete: format!("DELETE FROM {table} WHERE key = $1"),
+            },
+            table,
+            config,
+            tls,
+            secrets,
+            max_connections: options.max_connections.max(1),
+            connect_timeout: options.connect_timeout,
+            operation_timeout: options.operation_timeout,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+            closed: AtomicBool::new(false),
+        };
+        let session = backend.open_with_retry(options.connect_retry_for).await?;
+        backend.idle_push(session);
+        backend.prepare_table(options.skip_create_table).await?;
+        Ok(backend)
+    }
+
+    /// The table this backend stores in.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn idle_push(&self, session: Session) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(session);
+        }
+    }
+
+    /// Opens a session, retrying with a capped backoff while the server refuses
+    /// connections or is starting, for at most `retry_for` in all.
+    async fn open_with_retry(&self, retry_for: Duration) -> Result<Session, StorageError> {
+        let deadline = Instant::now() + retry_for;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.open().await {
+                Ok(session) => return Ok(session),
+                Err((error, retryable)) => {
+                    let now = Instant::now();
+                    if !retryable || now + delay > deadline {
+                        return Err(error);
+                    }
+                    tracing::warn!(error = %error, retry_in = ?delay, "PostgreSQL storage not reachable yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Opens one session. On failure, says whether a retry may help (the server
+    /// is down, starting or full) as opposed to a refusal (bad password, no such
+    /// database).
+    async fn open(&self) -> Result<Session, (StorageError, bool)> {
+        let connecting = self.config.connect(self.tls.clone());
+        let (client, connection) =
+            match tokio::time::timeout(self.connect_timeout, connecting).await {
+                Err(_) => {
+                    return Err((
+                        StorageError::Io(format!(
+                            "could not connect to PostgreSQL within {:?}",
+                            self.connect_timeout
+                        )),
+                        true,
+                    ));
+                }
+                Ok(Err(e)) => {
+                    let retryable = match e.code() {
+                        None => true,
+                        Some(code) => {
+                            *code == SqlState::CANNOT_CONNECT_NOW
+                                || *code == SqlState::TOO_MANY_CONNECTIONS
+                        }
+                    };
+                    let error = StorageError::Io(format!(
+                        "could not connect to PostgreSQL: {}",
+                        error_chain(&e, &self.secrets)
+                    ));
+                    return Err((error, retryable));
+                }
+                Ok(Ok(pair)) => pair,
+            };
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL storage session ended");
+            }
+        });
+        Ok(Session {
+            client,
+            task,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// A session: an idle one still open, else a new one. Waits for a free slot
+    /// at most the operation timeout.
+    async fn checkout(&self) -> Result<Checkout<'_>, StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        let permit = tokio::time::timeout(
+            self.operation_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            StorageError::Io(format!(
+                "all {} PostgreSQL storage sessions stayed busy",
+                self.max_connections
+            ))
+        })?
+        .map_err(|_| StorageError::Closed)?;
+        let reused = loop {
+            let next = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            match next {
+                Some(session) if session.client.is_closed() => session.discard(),
+                other => break other,
+            }
+        };
+        let session = match reused {
+            Some(session) => session,
+            None => self.open().await.map_err(|(error, _)| error)?,
+        };
+        Ok(Checkout {
+            backend: self,
+            session: Some(session),
+            failed: false,
+            _permit: permit,
+        })
+    }
+
+    /// Runs `work` on a pooled session within the operation timeout. On failure
+    /// or timeout the session is thrown away (a hung query is cancelled first).
+    async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        F: for<'s> FnOnce(
+            &'s mut Session,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 's>,
+        >,
+    {
+        let mut checkout = self.checkout().await?;
+        let Some(session) = checkout.session.as_mut() else {
+            return Err(StorageError::Closed);
+        };
+        let cancel = session.client.cancel_token();
+        let outcome = tokio::time::timeout(self.operation_timeout, work(session)).await;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                checkout.failed = true;
+                Err(StorageError::Io(format!(
+                    "PostgreSQL storage: {}",
+                    error_chain(&e, &self.secrets)
+                )))
+            }
+            Err(_) => {
+                checkout.failed = true;
+                // Best effort: stop the query on the server so it frees its locks.
+                let tls = self.tls.clone();
+                let limit = self.connect_timeout;
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(limit, cancel.cancel_query(tls)).await;
+                });
+                Err(StorageError::Io(format!(
+                    "a PostgreSQL storage operation timed out after {:?}",
+                    self.operation_timeout
+                )))
+            }
+        }
+    }
+
+    /// Creates the table (or checks it exists), then checks its layout.
+    async fn prepare_table(&self, skip_create: bool) -> Result<(), StorageError> {
+        let table = self.table.clone();
+        if !skip_create {
+            let create = format!(
+                "CREATE TABLE IF NOT EXISTS {table} \
+                 (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL)"
+            );
+            self.run(move |s| {
+                Box::pin(async move {
+                    match s.client.batch_execute(&create).await {
+                        // Two nodes creating the table at once: one of them meets
+                        // the other's catalog row. The table exists either way.
+                        Err(e)
+                            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+                        {
+                            Ok(())
+                        }
+                        other => other,
+                    }
+                })
+            })
+            .await?;
+        }
+        let name = table.clone();
+        let layout: Vec<(String, String)> = self
+            .run(move |s| {
+                Box::pin(async move {
+                    let rows = s
+                        .client
+                        .query(
+                            "SELECT a.attname::text, \
+                                    coalesce(c.collname::text, '') || ':' || format_type(a.atttypid, a.atttypmod) \
+                             FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation \
+                             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                            &[&name],
+                        )
+                        .await?;
+                    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+                })
+            })
+            .await?;
+        if layout.is_empty() {
+            return Err(StorageError::Io(format!(
+                "the table {table} does not exist (skip_create_table is set: create it with \
+                 CREATE TABLE {table} (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL))"
+            )));
+        }
+        let column = |name: &str| {
+            layout
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.as_str())
+        };
+        let key_ok = matches!(column("key"), Some("C:text" | "POSIX:text"));
+        let value_ok = matches!(column("value"), Some(":bytea"));
+        if !key_ok || !value_ok {
+            return Err(StorageError::NotOurs {
+                path: format!("PostgreSQL table {table}"),
+                reason: "a vault table has key TEXT COLLATE \"C\" and value BYTEA".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Keys in `[lower, upper)` (or `(lower, upper)` when `exclusive`), in order,
+    /// at most `limit`. One range scan of the primary key.
+    async fn range(
+        &self,
+        lower: &str,
+        exclusive: bool,
+        upper: Option<String>,
+        limit: Option<i64>,
+    ) -> Result<Vec<String>, StorageError> {
+        let table = &self.table;
+        let op = if exclusive { ">" } else { ">=" };
+        let mut sql = format!("SELECT key FROM {table} WHERE key {op} $1");
+        let mut next = 2;
+        if upper.is_some() {
+            sql.push_str(" AND key < $2");
+            next = 3;
+        }
+        sql.push_str(" ORDER BY key");
+        if limit.is_some() {
+            sql.push_str(&format!(" LIMIT ${next}"));
+        }
+        let lower = lower.to_owned();
+        self.run(move |s| {
+            Box::pin(async move {
+                let statement = s.statement(&sql).await?;
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&lower];
+                if let Some(upper) = &upper {
+                    params.push(upper);
+                }
+                if let Some(limit) = &limit {
+                    params.push(limit);
+                }
+                let rows = s.client.query(&statement, &params).await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+        })
+        .await
+    }
+}
+
+/// The least string above every string that starts with `prefix`, in byte order
+/// (UTF-8 byte order is code point order): `prefix` with its last character
+/// raised by one. `None` when there is none (empty, or only `char::MAX`).
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// `error`'s message and causes, with the password cut out. Server errors show
+/// PostgreSQL's message and SQLSTATE.
+fn error_chain(error: &tokio_postgres::Error, secrets: &[SecretString]) -> String {
+    let mut message = match error.as_db_error() {
+        Some(db) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
+        None => {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            message
+        }
+    };
+    for secret in secrets {
+        let secret = secret.expose_secret();
+        if !secret.is_empty() {
+            message = message.replace(secret, "<redacted>");
+        }
+    }
+    message
+}
+
+/// The password as written in a URL's user info (still percent-encoded), if any.
+fn raw_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    userinfo
+        .split_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = key.to_owned();
+        let sql = self.sql.get.clone();
+        self.run(move |s| {
+            Box::pin(async move {
+                let statement = s.statement(&sql).await?;
+                let row = s.client.query_opt(&statement, &[&key]).await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        // Every key under the prefix, folded here (as SQLite does): the range
+        // is read from the index, and lists are of one folder.
+        let keys = self
+            .range(prefix, false, prefix_upper_bound(prefix), None)
+            .await?;
+        Ok(immediate_children(prefix, keys.iter().map(String::as_str)))
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (lower, exclusive) = match after {
+            Some(a) if a >= prefix => (a, true),
+            _ => (prefix, false),
+        };
+        self.range(lower, exclusive, prefix_upper_bound(prefix), Some(limit))
+            .await
+    }
+
+    async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (put_sql, delete_sql) = (self.sql.put.clone(), self.sql.delete.clone());
+        self.run(move |s| {
+            Box::pin(async move {
+                let put = s.statement(&put_sql).await?;
+                let delete = s.statement(&delete_sql).await?;
+                let tx = s.client.transaction().await?;
+                // The HA fencing check (issue 6, step 2) goes here: in this
+                // transaction, before any write, so a node that lost the lock
+                // cannot commit.
+                for op in &ops {
+                    match op {
+                        BatchOp::Put { key, value } => tx.execute(&put, &[key, value]).await?,
+                        BatchOp::Delete { key } => tx.execute(&delete, &[key]).await?,
+                    };
+                }
+                tx.commit().await
+            })
+        })
+        .await
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Let operations already running finish (their sessions are then
+        // dropped, not pooled), for at most one operation timeout.
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let drained =
+            tokio::time::timeout(self.operation_timeout, self.permits.acquire_many(all)).await;
+        self.permits.close();
+        drop(drained);
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        for session in idle {
+            session.discard();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "postgres_tests.rs"]
+mod tests;
