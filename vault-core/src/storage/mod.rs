@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod contract_tests;
+pub mod ha;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
@@ -58,6 +59,11 @@ pub enum StorageError {
     /// The backend was closed (the daemon is shutting down).
     #[error("the storage is closed")]
     Closed,
+    /// This node no longer holds the HA lock (it expired, was taken over or was
+    /// removed): the write was rolled back. The node must step down. The text
+    /// names the lock, never a key or value.
+    #[error("this node no longer holds the active lock ({0}); the write was refused")]
+    Fenced(String),
 }
 
 impl StorageError {

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
+use super::ha::Fence;
 use super::{Backend, BatchOp, StorageError, immediate_children};
 use crate::pg_tls::{MakeRustls, split_tls_params};
 use crate::secret::SecretString;
@@ -112,6 +113,9 @@ pub struct PostgresBackend {
     idle: Mutex<Vec<Session>>,
     permits: Arc<Semaphore>,
     closed: AtomicBool,
+    /// The HA lock tenure every write must still hold (`None`: no HA, or a
+    /// standby). std Mutex: cloned out before any await.
+    fence: Mutex<Option<Fence>>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -125,8 +129,8 @@ impl std::fmt::Debug for PostgresBackend {
 }
 
 /// One open session, the task driving its connection, and its prepared statements.
-struct Session {
-    client: Client,
+pub(super) struct Session {
+    pub(super) client: Client,
     task: JoinHandle<()>,
     statements: HashMap<String, Statement>,
 }
@@ -138,7 +142,10 @@ impl Session {
     }
 
     /// The statement for `sql`, prepared on first use in this session.
-    async fn statement(&mut self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+    pub(super) async fn statement(
+        &mut self,
+        sql: &str,
+    ) -> Result<Statement, tokio_postgres::Error> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
@@ -224,6 +231,7 @@ impl PostgresBackend {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
             closed: AtomicBool::new(false),
+            fence: Mutex::new(None),
         };
         let session = backend.open_with_retry(options.connect_retry_for).await?;
         backend.idle_push(session);
@@ -234,6 +242,21 @@ impl PostgresBackend {
     /// The table this backend stores in.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Fences every later write with `fence` (set when this node becomes active)
+    /// or stops fencing (`None`, when it steps down). While set, a write whose
+    /// transaction does not find this tenure in the lock table fails with
+    /// [`StorageError::Fenced`] and lands nothing; see [`super::ha`].
+    pub fn set_fence(&self, fence: Option<Fence>) {
+        if let Ok(mut current) = self.fence.lock() {
+            *current = fence;
+        }
+    }
+
+    /// The fence writes are checked against, if any.
+    pub fn fence(&self) -> Option<Fence> {
+        self.fence.lock().ok().and_then(|f| f.clone())
     }
 
     fn idle_push(&self, session: Session) {
@@ -346,7 +369,7 @@ impl PostgresBackend {
 
     /// Runs `work` on a pooled session within the operation timeout. On failure
     /// or timeout the session is thrown away (a hung query is cancelled first).
-    async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    pub(super) async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         F: for<'s> FnOnce(
             &'s mut Session,
@@ -597,24 +620,51 @@ impl Backend for PostgresBackend {
             return Ok(());
         }
         let (put_sql, delete_sql) = (self.sql.put.clone(), self.sql.delete.clone());
-        self.run(move |s| {
-            Box::pin(async move {
-                let put = s.statement(&put_sql).await?;
-                let delete = s.statement(&delete_sql).await?;
-                let tx = s.client.transaction().await?;
-                // The HA fencing check (issue 6, step 2) goes here: in this
-                // transaction, before any write, so a node that lost the lock
-                // cannot commit.
-                for op in &ops {
-                    match op {
-                        BatchOp::Put { key, value } => tx.execute(&put, &[key, value]).await?,
-                        BatchOp::Delete { key } => tx.execute(&delete, &[key]).await?,
+        // A poisoned fence lock must not turn into "no fence": refuse instead.
+        let fence = self
+            .fence
+            .lock()
+            .map(|f| f.clone())
+            .map_err(|_| StorageError::Fenced("the fence state is unreadable".into()))?;
+        let lock_name = fence.as_ref().map(|f| f.lock_name().to_owned());
+        let landed = self
+            .run(move |s| {
+                Box::pin(async move {
+                    let put = s.statement(&put_sql).await?;
+                    let delete = s.statement(&delete_sql).await?;
+                    let check = match &fence {
+                        Some(fence) => Some((fence, s.statement(fence.check_sql()).await?)),
+                        None => None,
                     };
-                }
-                tx.commit().await
+                    let tx = s.client.transaction().await?;
+                    // The fencing check: in this transaction, before any write.
+                    // It takes a FOR SHARE lock on the lock row, so a takeover
+                    // (which must UPDATE or DELETE that row) waits for this
+                    // transaction to end, and a takeover that committed first
+                    // makes the check find nothing (see `ha.rs`).
+                    if let Some((fence, check)) = &check {
+                        let params = fence.check_params();
+                        if tx.query_opt(check, &params).await?.is_none() {
+                            tx.rollback().await?;
+                            return Ok(false);
+                        }
+                    }
+                    for op in &ops {
+                        match op {
+                            BatchOp::Put { key, value } => tx.execute(&put, &[key, value]).await?,
+                            BatchOp::Delete { key } => tx.execute(&delete, &[key]).await?,
+                        };
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                })
             })
-        })
-        .await
+            .await?;
+        if landed {
+            Ok(())
+        } else {
+            Err(StorageError::Fenced(lock_name.unwrap_or_default()))
+        }
     }
 
     fn kind(&self) -> &'static str {
