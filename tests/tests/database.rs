@@ -1016,3 +1016,41 @@ async fn a_static_role_takes_over_a_users_password_and_rotates_it_by_itself() {
     let log = f.daemon.log_text();
     assert!(!log.contains(&first) && !log.contains(&latest));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_watch_renews_until_the_max_ttl_then_sees_the_lease_expire() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let table = f.table().await;
+    let role = unique("watch");
+    f.role(&role, &table, &["default_ttl=2s", "max_ttl=6s"]);
+    let (lease_id, user, _) = f.creds(&role);
+    // Bounded by the lease itself: it ends 6 s after issue at the latest.
+    let out = f.daemon.cli(
+        Some(&f.root),
+        &["lease", "watch", &lease_id, "--format", "json"],
+    );
+    out.expect_code(0);
+    let events: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(events.iter().any(|e| e == "renewed"), "{events:?}");
+    assert!(events.iter().any(|e| e == "capped"), "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("expired"),
+        "{events:?}"
+    );
+    // The vault dropped the role once the lease ended.
+    let gone = eventually(Duration::from_secs(5), || async {
+        !f.role_exists(&user).await
+    })
+    .await;
+    assert!(gone.is_some(), "the role outlived its watched lease");
+}
