@@ -202,6 +202,21 @@ impl Fixture {
         serde_json::from_value(out.json()).unwrap()
     }
 
+    /// `lease revoke --prefix database/creds/<role>`.
+    fn revoke_all(&self, role: &str) {
+        self.daemon
+            .cli(
+                Some(&self.root),
+                &[
+                    "lease",
+                    "revoke",
+                    "--prefix",
+                    &format!("database/creds/{role}"),
+                ],
+            )
+            .expect_code(0);
+    }
+
     fn lookup(&self, lease_id: &str) -> Value {
         let out = self.daemon.cli(
             Some(&self.root),
@@ -558,17 +573,7 @@ async fn clients_that_hang_up_leave_no_role_without_a_lease_or_lease_without_a_r
         "roles and leases differ ({answered} answered)"
     );
     // And each role has a lease: revoking every lease leaves no role.
-    f.daemon
-        .cli(
-            Some(&f.root),
-            &[
-                "lease",
-                "revoke",
-                "--prefix",
-                &format!("database/creds/{role}"),
-            ],
-        )
-        .expect_code(0);
+    f.revoke_all(&role);
     assert!(f.roles_containing(&role).await.is_empty());
 }
 
@@ -803,17 +808,7 @@ async fn reconcile_drops_roles_without_a_lease_and_keeps_the_rest() {
     // lease a role (the counts match).
     let roles = f.roles_containing(&role).await.len();
     assert_eq!(roles, f.leases(&role).len(), "{report}");
-    f.daemon
-        .cli(
-            Some(&f.root),
-            &[
-                "lease",
-                "revoke",
-                "--prefix",
-                &format!("database/creds/{role}"),
-            ],
-        )
-        .expect_code(0);
+    f.revoke_all(&role);
     assert!(f.roles_containing(&role).await.is_empty(), "{report}");
     drop(cluster);
 }

@@ -254,6 +254,36 @@ impl TokenStore {
         hash: &str,
         now: u64,
     ) -> Result<Option<TokenEntry>, TokenError> {
+        Ok(self
+            .live_tree(barrier, hash, now)
+            .await?
+            .map(|(entry, _)| entry))
+    }
+
+    /// The earliest `(expire_time, max_expire_time)` of the token with `hash`
+    /// and its ancestors (0: none), so that what the token makes (a lease) can
+    /// be capped at the moment its tree dies. `None` if the token is not live.
+    pub(crate) async fn tree_deadlines(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        now: u64,
+    ) -> Result<Option<(u64, u64)>, TokenError> {
+        Ok(self
+            .live_tree(barrier, hash, now)
+            .await?
+            .map(|(_, deadlines)| deadlines))
+    }
+
+    /// The live entry with `hash` and the earliest deadlines of its tree, in
+    /// one walk up its ancestors. An expired token, or one whose ancestor has
+    /// expired or gone, is revoked on the spot and is `None`.
+    async fn live_tree(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+        now: u64,
+    ) -> Result<Option<(TokenEntry, (u64, u64))>, TokenError> {
         let Some(entry) = self.read(barrier, hash).await? else {
             return Ok(None);
         };
@@ -261,15 +291,24 @@ impl TokenStore {
             self.revoke_tree(barrier, &entry.id_hash).await?;
             return Ok(None);
         }
+        let earliest = |a: u64, b: u64| match (a, b) {
+            (0, x) | (x, 0) => x,
+            (x, y) => x.min(y),
+        };
+        let (mut expire, mut max) = (entry.expire_time, entry.max_expire_time);
         // Every ancestor must still be alive; the first dead one takes its whole
         // subtree (this token included) with it.
         let mut parent = entry.parent.clone();
         for _ in 0..=MAX_DEPTH {
             if parent.is_empty() {
-                return Ok(Some(entry));
+                return Ok(Some((entry, (expire, max))));
             }
             match self.read(barrier, &parent).await? {
-                Some(p) if !p.is_expired(now) => parent = p.parent,
+                Some(p) if !p.is_expired(now) => {
+                    expire = earliest(expire, p.expire_time);
+                    max = earliest(max, p.max_expire_time);
+                    parent = p.parent;
+                }
                 Some(p) => {
                     self.revoke_tree(barrier, &p.id_hash).await?;
                     return Ok(None);
@@ -282,40 +321,6 @@ impl TokenStore {
         }
         // Deeper than any token can be made: refuse rather than trust it.
         Ok(None)
-    }
-
-    /// The earliest `(expire_time, max_expire_time)` of the token with `hash`
-    /// and its ancestors (0: none), so that what the token makes (a lease) can
-    /// be capped at the moment its tree dies. `None` if the token is not live.
-    pub(crate) async fn tree_deadlines(
-        &self,
-        barrier: &Barrier,
-        hash: &str,
-        now: u64,
-    ) -> Result<Option<(u64, u64)>, TokenError> {
-        let Some(entry) = self.lookup_hash(barrier, hash, now).await? else {
-            return Ok(None);
-        };
-        let earliest = |a: u64, b: u64| match (a, b) {
-            (0, x) | (x, 0) => x,
-            (x, y) => x.min(y),
-        };
-        let mut expire = entry.expire_time;
-        let mut max = entry.max_expire_time;
-        let mut parent = entry.parent;
-        for _ in 0..=MAX_DEPTH {
-            if parent.is_empty() {
-                break;
-            }
-            // Just checked live by the lookup; gone since: not live.
-            let Some(p) = self.read(barrier, &parent).await? else {
-                return Ok(None);
-            };
-            expire = earliest(expire, p.expire_time);
-            max = earliest(max, p.max_expire_time);
-            parent = p.parent;
-        }
-        Ok(Some((expire, max)))
     }
 
     /// Looks `token` up and spends one use of it. The use that brings a limited

@@ -141,9 +141,9 @@ impl Vault {
             .unwrap_or_default();
         if !token_hash.is_empty() {
             // The caller's token and every ancestor: a lease dies no later than
-            // the token tree that made it.
-            // A token gone since admission: the check after storing revokes
-            // the lease (and so the secret already made) at once.
+            // the token tree that made it. A token gone since admission counts
+            // as no limit here: the check after storing revokes the lease (and
+            // so the secret already made) at once.
             let (expire, max_expire) = self
                 .tokens
                 .tree_deadlines(&self.barrier, &token_hash, now)
