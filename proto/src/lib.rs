@@ -14,3 +14,15 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("vaul
 
 /// The metadata key that carries the caller's token (Vault's header name, lower case).
 pub const TOKEN_METADATA_KEY: &str = "x-vault-token";
+
+/// On an UNAVAILABLE status from a standby: the active node's address, for the
+/// client to retry there.
+pub const LEADER_METADATA_KEY: &str = "x-vault-leader";
+
+/// Set by a standby on a request it forwards to the active node: a forwarded
+/// request is never forwarded again.
+pub const FORWARDED_METADATA_KEY: &str = "x-vault-forwarded-by";
+
+/// Set by a client that wants a standby to answer with the leader's address
+/// instead of forwarding (Vault's X-Vault-No-Request-Forwarding).
+pub const NO_FORWARD_METADATA_KEY: &str = "x-vault-no-request-forwarding";

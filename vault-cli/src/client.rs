@@ -1,5 +1,7 @@
 //! The gRPC client the CLI is built on: connects to `VAULT_ADDR` (TLS when it is
 //! https, trusting `VAULT_CACERT` or the system roots) and attaches `VAULT_TOKEN`.
+//! Failed calls become [`CallError`]s, which keep the gRPC status for
+//! [`crate::leader`] to read.
 
 use std::time::Duration;
 
@@ -15,6 +17,9 @@ pub struct Target {
     pub address: String,
     pub ca_cert: Option<std::path::PathBuf>,
     pub token: Option<String>,
+    /// Ask a standby to answer with the active node's address instead of
+    /// forwarding (`VAULT_NO_REQUEST_FORWARDING`).
+    pub no_forward: bool,
 }
 
 /// A connected client.
@@ -23,6 +28,7 @@ pub struct Client {
     pub sys: SysClient<Channel>,
     pub logical: LogicalClient<Channel>,
     token: Option<String>,
+    no_forward: bool,
 }
 
 impl Client {
@@ -61,6 +67,7 @@ impl Client {
             sys: SysClient::new(channel.clone()),
             logical: LogicalClient::new(channel),
             token,
+            no_forward: target.no_forward,
         })
     }
 
@@ -70,9 +77,16 @@ impl Client {
         self
     }
 
-    /// A request carrying the token, if there is one.
+    /// A request carrying the token, if there is one, and the no-forwarding
+    /// flag when asked for.
     pub fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
+        if self.no_forward {
+            request.metadata_mut().insert(
+                vault_proto::NO_FORWARD_METADATA_KEY,
+                MetadataValue::from_static("1"),
+            );
+        }
         if let Some(token) = &self.token {
             let value = MetadataValue::try_from(token.as_str()).map_err(|_| {
                 anyhow::anyhow!("VAULT_TOKEN contains characters a token cannot have")
@@ -90,6 +104,40 @@ pub fn describe(status: &tonic::Status) -> String {
     format!("{} (code: {:?})", status.message(), status.code())
 }
 
+/// A call the vault refused. Displays as "<what>: <describe(status)>" and keeps
+/// the status itself, whose metadata may name the active node.
+///
+/// The status is deliberately not the `source()`: `{:#}` prints every source,
+/// and the message would then appear twice. Find it with [`CallError::status`]
+/// after a downcast.
+#[derive(Debug)]
+pub struct CallError {
+    what: String,
+    status: tonic::Status,
+}
+
+impl CallError {
+    pub fn status(&self) -> &tonic::Status {
+        &self.status
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, describe(&self.status))
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The error for a refused call: `what` says what was being done ("Error sealing").
+pub fn failed(what: impl Into<String>, status: tonic::Status) -> anyhow::Error {
+    anyhow::Error::new(CallError {
+        what: what.into(),
+        status,
+    })
+}
+
 // By hand, so the token never reaches a Debug print.
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,6 +145,7 @@ impl std::fmt::Debug for Target {
             .field("address", &self.address)
             .field("ca_cert", &self.ca_cert)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("no_forward", &self.no_forward)
             .finish()
     }
 }

@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::logical::{Op, call, data_of, print_keys, print_response};
 use crate::output::{Format, print};
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum LeaseCommand {
     /// Show a lease: TTL, expiry, state, and revocation attempts if failing.
     Lookup { lease_id: String },

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 use vault_proto::v1::{LogicalRequest, LogicalResponse};
 
-use crate::client::{Client, describe};
+use crate::client::{Client, failed};
 use crate::output::{Format, print};
 
 /// The operations of the Logical service.
@@ -55,7 +55,7 @@ pub async fn call(
     };
     result
         .map(tonic::Response::into_inner)
-        .map_err(|status| anyhow::anyhow!("Error {doing} {path}: {}", describe(&status)))
+        .map_err(|status| failed(format!("Error {doing} {path}"), status))
 }
 
 /// Parses `k=v` arguments. `k=@file` reads the value from a file and `k=-` from

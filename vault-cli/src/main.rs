@@ -3,25 +3,32 @@
 //!
 //! Exit codes: 0 success; 1 an error; 2 from `status` when the vault is sealed or
 //! not initialised (and from bad arguments).
+//!
+//! A command that a standby turns away, naming the active node, runs once more
+//! there ([`leader`]).
 
 #![forbid(unsafe_code)]
 
 mod audit;
 mod client;
 mod commands;
+mod ha;
 mod kv;
+mod leader;
 mod lease;
 mod lease_watch;
 mod logical;
 mod operator;
 mod output;
+mod stdin_input;
 mod token_helper;
 mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, Subcommand};
 
 use crate::client::{Client, Target};
 use crate::kv::KvAction;
@@ -55,15 +62,26 @@ struct Cli {
         default_value = "table"
     )]
     format: Format,
+    /// Ask a standby to answer with the active node's address instead of
+    /// forwarding the request; the command is then retried there.
+    #[arg(
+        long,
+        global = true,
+        env = "VAULT_NO_REQUEST_FORWARDING",
+        action = ArgAction::SetTrue,
+        value_parser = BoolishValueParser::new()
+    )]
+    no_request_forwarding: bool,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum Command {
     /// Show the seal status (exit 0 unsealed, 2 sealed or uninitialised).
     Status,
-    /// Operator commands: init, unseal, seal, rekey, rotate, key-status.
+    /// Operator commands: init, unseal, seal, rekey, rotate, key-status, step-down,
+    /// members.
     #[command(subcommand)]
     Operator(Operator),
     /// Authenticate and store the token in ~/.vault-token.
@@ -128,7 +146,7 @@ enum Command {
     Audit(AuditCommand),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum AuditCommand {
     /// Enable an audit device of TYPE (file, stdout, socket) with its options.
     Enable {
@@ -165,7 +183,7 @@ enum AuditCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum KvCommand {
     /// Write a new version.
     Put {
@@ -231,7 +249,7 @@ enum KvCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum KvMetadata {
     Get {
         path: String,
@@ -245,7 +263,7 @@ enum KvMetadata {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum TokenCommand {
     /// Create a child token (or an orphan with --orphan).
     Create {
@@ -302,7 +320,7 @@ enum TokenCommand {
     Capabilities { args: Vec<String> },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum PolicyCommand {
     /// Upload a policy from a file, or `-` for stdin.
     Write {
@@ -318,7 +336,7 @@ enum PolicyCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum MountCommand {
     /// Enable an engine or method of TYPE.
     Enable {
@@ -349,7 +367,7 @@ enum MountCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum Operator {
     /// Initialise the vault: split a new unseal key into shares.
     Init {
@@ -401,6 +419,10 @@ enum Operator {
     Rotate,
     /// Show the active keyring term.
     KeyStatus,
+    /// Make the active node give up the lock so another takes over (root token).
+    StepDown,
+    /// List the nodes sharing the storage, as they last reported (root token).
+    Members,
 }
 
 fn main() -> ExitCode {
@@ -420,12 +442,14 @@ fn main() -> ExitCode {
         ca_cert,
         token,
         format,
+        no_request_forwarding,
         command,
     } = cli;
     let target = Target {
         address,
         ca_cert,
         token,
+        no_forward: no_request_forwarding,
     };
     let outcome = match command {
         // Before any connection: verifying files needs no vault, and with
@@ -444,7 +468,12 @@ fn main() -> ExitCode {
             };
             audit::verify(&runtime, &target, format, args)
         }
-        command => runtime.block_on(run(target, format, command)),
+        command => {
+            let input_from_stdin = stdin_input::reads_stdin(&command);
+            runtime.block_on(leader::follow(target, input_from_stdin, |target| {
+                run(target, format, command.clone())
+            }))
+        }
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -497,6 +526,8 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
             }
             Operator::Rotate => operator::rotate(&mut client, format).await,
             Operator::KeyStatus => operator::key_status(&mut client, format).await,
+            Operator::StepDown => ha::step_down(&mut client, &target.address).await,
+            Operator::Members => ha::members(&mut client, format).await,
         },
         Command::Login {
             method,

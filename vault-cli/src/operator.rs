@@ -1,5 +1,5 @@
 //! `status` and the `operator` commands: init, unseal, seal, rekey, rotate,
-//! key-status.
+//! key-status (step-down and members are in [`crate::ha`]).
 
 use std::io::IsTerminal;
 
@@ -7,15 +7,11 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use vault_proto::v1::*;
 
-use crate::client::{Client, describe};
+use crate::client::{Client, failed as fail};
 use crate::output::{Format, print};
 
 /// What a command wants the process to exit with.
 pub type Exit = u8;
-
-fn fail(what: &str, status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", describe(&status))
-}
 
 fn status_rows(s: &SealStatusResponse) -> Vec<(&'static str, String)> {
     let mut rows = vec![
@@ -65,7 +61,9 @@ pub async fn status(client: &mut Client, format: Format) -> anyhow::Result<Exit>
         .map_err(|e| fail("Error checking seal status", e))?
         .into_inner();
     let mut rows = status_rows(&s);
+    rows.extend(crate::ha::status_rows(&s));
     let mut json = status_json(&s);
+    crate::ha::add_status_json(&s, &mut json);
     if s.initialized
         && !s.sealed
         && let Some((revoking, irrevocable)) = failing_leases(client).await

@@ -38,6 +38,7 @@ pub mod auth;
 pub mod barrier;
 pub mod clock;
 pub mod engines;
+pub mod ha;
 pub mod expiration;
 pub mod net;
 pub mod params;

@@ -20,6 +20,10 @@
 //! # max_connections = 8            # default
 //! # skip_create_table = false      # true: the table must exist already
 //!
+//! [ha]                             # several nodes, one PostgreSQL: see ha_config.rs
+//! enabled = true
+//! node_id = "vault-1"
+//!
 //! [[audit]]                        # enabled at unseal if not already; repeatable
 //! name = "file"
 //! type = "file"                    # file | stdout | socket
@@ -56,6 +60,9 @@ pub struct Config {
     /// Lease revocation tuning.
     #[serde(default)]
     pub expiration: ExpirationConfig,
+    /// High availability (PostgreSQL storage only).
+    #[serde(default)]
+    pub ha: crate::ha_config::HaConfig,
 }
 
 /// `[expiration]`: how failed revocations are retried. Durations in Vault's
@@ -297,6 +304,7 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         self.expiration.options()?;
         self.storage.check()?;
+        self.ha.check(&self.storage.kind)?;
         let address = self.address()?;
         let tls = match (&self.listener.tls_cert_file, &self.listener.tls_key_file) {
             (Some(_), Some(_)) => true,

@@ -7,20 +7,23 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use vault_core::Vault;
 use vault_core::request::{self as core, Data, Operation};
+use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::logical_server::Logical;
 use vault_proto::v1::{Auth, LogicalRequest, LogicalResponse};
 
+use crate::forward::{Forwarder, Target};
 use crate::status::from_vault;
 
 /// Serves `vault.v1.Logical` over one vault.
 #[derive(Debug)]
 pub struct LogicalService {
     vault: Arc<Vault>,
+    forward: Arc<Forwarder>,
 }
 
 impl LogicalService {
-    pub fn new(vault: Arc<Vault>) -> Self {
-        LogicalService { vault }
+    pub fn new(vault: Arc<Vault>, forward: Arc<Forwarder>) -> Self {
+        LogicalService { vault, forward }
     }
 
     async fn call(
@@ -28,6 +31,9 @@ impl LogicalService {
         operation: Operation,
         request: Request<LogicalRequest>,
     ) -> Result<Response<LogicalResponse>, Status> {
+        if let Some(target) = self.forward.route(&request)? {
+            return self.forward_to(target, operation, request).await;
+        }
         let token = request
             .metadata()
             .get(vault_proto::TOKEN_METADATA_KEY)
@@ -78,6 +84,28 @@ impl LogicalService {
                 orphan: a.orphan,
             }),
         }))
+    }
+}
+
+impl LogicalService {
+    /// The same call on the active node.
+    async fn forward_to(
+        &self,
+        target: Target,
+        operation: Operation,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        self.forward
+            .call(target, request, LogicalClient::new, |mut client, r| async move {
+                match operation {
+                    Operation::Read => client.read(r).await,
+                    Operation::Patch => client.patch(r).await,
+                    Operation::Delete => client.delete(r).await,
+                    Operation::List => client.list(r).await,
+                    Operation::Create | Operation::Update => client.write(r).await,
+                }
+            })
+            .await
     }
 }
 

@@ -8,6 +8,9 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod forward;
+mod ha_config;
+mod health;
 mod logical;
 mod server;
 mod status;
@@ -21,7 +24,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use vault_core::storage::{Backend, PostgresBackend, SqliteBackend, StorageError};
+use vault_core::ha::HaNode;
 use vault_core::{Vault, VaultError, VaultOptions};
+
+use crate::forward::Forwarder;
 
 use crate::config::{
     Config, ConfigError, ListenerConfig, PG_URL_ENV, StorageChoice, StorageConfig,
@@ -101,6 +107,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             raw_storage_endpoint: true,
             audit: Vec::new(),
             expiration: Default::default(),
+            ha: Default::default(),
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -117,13 +124,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let tls = config.tls_files()?;
     let address = config.address()?;
-    let (backend, storage_name) = open_storage(&config.storage).await?;
+    let (backend, postgres, storage_name) = open_storage(&config.storage).await?;
+    let ha_enabled = config.ha.enabled;
     let vault = Arc::new(Vault::with_options(
         backend,
         VaultOptions {
             raw_storage: config.raw_storage_endpoint,
             audit_devices: config.audit.clone(),
             expiration: config.expiration.options()?,
+            standby: ha_enabled,
+            node_id: config.ha.node_id.clone().filter(|_| ha_enabled),
             ..VaultOptions::default()
         },
     ));
@@ -132,6 +142,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding {address}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let forward = match postgres.filter(|_| ha_enabled) {
+        None => Forwarder::none(),
+        Some(pg) => {
+            let options = config.ha.options(bound, scheme)?;
+            let ca = match &config.ha.tls_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    ConfigError(format!("cannot read ha.tls_ca_file {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            tracing::info!(node_id = %options.node_id, advertise = %options.advertise, "high availability on");
+            let node = HaNode::new(Arc::clone(&vault), pg, options)
+                .await
+                .context("preparing high availability")?;
+            Forwarder::new(Arc::new(node), config.ha.forwarding(), ca)
+        }
+    };
 
     if dev_dir.is_some() {
         print_dev_banner(&vault, &format!("{scheme}://{bound}")).await?;
@@ -141,26 +168,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
     tracing::info!(address = %bound, storage = %storage_name, "vaultd started");
 
-    server::run(vault, listener, tls, server::shutdown_signal()).await?;
+    server::run(vault, listener, tls, forward, server::shutdown_signal()).await?;
     drop(dev_dir);
     tracing::info!("vaultd stopped");
     Ok(())
 }
 
-/// Opens the configured store; returns it and a name for the log (never the URL).
-async fn open_storage(storage: &StorageConfig) -> anyhow::Result<(Arc<dyn Backend>, String)> {
+/// The opened store, the PostgreSQL one again (for HA) if that is what it
+/// is, and a name for the log (never the URL).
+type Opened = (Arc<dyn Backend>, Option<Arc<PostgresBackend>>, String);
+
+/// Opens the configured store.
+async fn open_storage(storage: &StorageConfig) -> anyhow::Result<Opened> {
     match storage.choice(std::env::var(PG_URL_ENV).ok())? {
         StorageChoice::Sqlite(path) => {
             let backend = SqliteBackend::open(&path)
                 .with_context(|| format!("opening storage {}", path.display()))?;
-            Ok((Arc::new(backend), path.display().to_string()))
+            Ok((Arc::new(backend), None, path.display().to_string()))
         }
         StorageChoice::Postgres(options) => {
             let name = format!("postgres table {}", options.table);
-            let backend = PostgresBackend::connect(options)
-                .await
-                .with_context(|| format!("opening storage: {name}"))?;
-            Ok((Arc::new(backend), name))
+            let backend = Arc::new(
+                PostgresBackend::connect(options)
+                    .await
+                    .with_context(|| format!("opening storage: {name}"))?,
+            );
+            Ok((backend.clone(), Some(backend), name))
         }
     }
 }

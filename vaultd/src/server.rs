@@ -11,12 +11,15 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use vault_core::Vault;
+
+use crate::forward::Forwarder;
+use crate::health;
 use vault_proto::v1::logical_server::LogicalServer;
 use vault_proto::v1::sys_server::SysServer;
 
 use crate::config::TlsFiles;
 use crate::logical::LogicalService;
-use crate::sys::{SERVICE_NAME, SysService};
+use crate::sys::SysService;
 
 /// How long in-flight requests get to finish after SIGTERM before the remaining
 /// connections are dropped: a client that never closes its connection must not
@@ -29,16 +32,25 @@ pub async fn run(
     vault: Arc<Vault>,
     listener: TcpListener,
     tls: Option<TlsFiles>,
+    forward: Forwarder,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let forward = Arc::new(forward);
+    let ha = forward.ha().cloned();
     let (health, health_service) = tonic_health::server::health_reporter();
-    let initial = if vault.barrier().is_sealed() {
-        ServingStatus::NotServing
-    } else {
-        ServingStatus::Serving
-    };
-    health.set_service_status("", initial).await;
-    health.set_service_status(SERVICE_NAME, initial).await;
+    health::report(&vault, ha.as_deref(), &health).await;
+    health::spawn_watch(Arc::clone(&vault), ha.clone(), health.clone());
+    // The HA loop: competes for the active lock once unsealed; on shutdown
+    // it steps down and releases the lock (after the listener has drained).
+    let (stop_ha, ha_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ha_task = ha.clone().map(|ha| {
+        tokio::spawn(async move {
+            ha.run(async {
+                let _ = ha_stopped.await;
+            })
+            .await;
+        })
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(vault_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -80,8 +92,15 @@ pub async fn run(
     let serve = builder
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(SysServer::new(SysService::new(Arc::clone(&vault), health)))
-        .add_service(LogicalServer::new(LogicalService::new(Arc::clone(&vault))))
+        .add_service(SysServer::new(SysService::new(
+            Arc::clone(&vault),
+            health,
+            Arc::clone(&forward),
+        )))
+        .add_service(LogicalServer::new(LogicalService::new(
+            Arc::clone(&vault),
+            Arc::clone(&forward),
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });
@@ -109,6 +128,12 @@ pub async fn run(
     }
     if let Err(e) = periodic.await {
         tracing::warn!(error = %e, "the periodic work loop failed");
+    }
+    let _ = stop_ha.send(());
+    if let Some(task) = ha_task
+        && let Err(e) = task.await
+    {
+        tracing::warn!(error = %e, "the HA loop failed");
     }
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;

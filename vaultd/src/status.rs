@@ -4,13 +4,16 @@
 
 use tonic::{Code, Status};
 use vault_core::VaultError;
+use vault_core::storage::StorageError;
 
 /// The gRPC status for `e`.
 pub fn from_vault(e: VaultError) -> Status {
     let code = match &e {
-        VaultError::Sealed | VaultError::AuditUnavailable(_) | VaultError::Upstream(_) => {
-            Code::Unavailable
-        }
+        VaultError::Sealed
+        | VaultError::Standby
+        | VaultError::AuditUnavailable(_)
+        | VaultError::Upstream(_)
+        | VaultError::Storage(StorageError::Fenced(_)) => Code::Unavailable,
         VaultError::NotFound(_) => Code::NotFound,
         VaultError::Unsupported(_) => Code::Unimplemented,
         VaultError::Conflict(_) => Code::FailedPrecondition,

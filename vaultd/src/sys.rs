@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use vault_core::barrier::KeyStatus;
+use vault_core::ha::Role;
 use vault_core::{RekeyStatus, SealStatus, Vault, clock};
+use vault_proto::v1::sys_client::SysClient;
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
 
+use crate::forward::Forwarder;
+use crate::health;
 use crate::status::from_vault;
 
 /// Serves `vault.v1.Sys` over one vault.
@@ -18,24 +21,57 @@ use crate::status::from_vault;
 pub struct SysService {
     vault: Arc<Vault>,
     health: HealthReporter,
+    forward: Arc<Forwarder>,
 }
 
 impl SysService {
-    pub fn new(vault: Arc<Vault>, health: HealthReporter) -> Self {
-        SysService { vault, health }
+    pub fn new(vault: Arc<Vault>, health: HealthReporter, forward: Arc<Forwarder>) -> Self {
+        SysService {
+            vault,
+            health,
+            forward,
+        }
     }
 
-    /// Keeps the standard health service in step with the seal: SERVING only
-    /// while unsealed.
+    /// Brings the health service up to date at once after an unseal or seal
+    /// (the watcher in `health.rs` would within a moment).
     async fn report_health(&self) {
-        let status = if self.vault.barrier().is_sealed() {
-            ServingStatus::NotServing
-        } else {
-            ServingStatus::Serving
-        };
-        self.health.set_service_status("", status).await;
-        self.health.set_service_status(SERVICE_NAME, status).await;
+        health::report(&self.vault, self.forward.ha().map(|h| h.as_ref()), &self.health).await;
     }
+
+    /// The HA fields of the status.
+    fn ha_status(&self, status: &mut SealStatusResponse) {
+        let Some(ha) = self.forward.ha() else {
+            return;
+        };
+        status.ha_enabled = true;
+        status.node_id = ha.node_id().to_owned();
+        match ha.role() {
+            Role::Active { since } => {
+                status.is_self = true;
+                status.active_time = clock::rfc3339(since / 1000);
+                status.leader_address = ha.advertise().to_owned();
+            }
+            Role::Standby { leader } => {
+                status.leader_address = leader.map(|l| l.address).unwrap_or_default();
+            }
+            Role::Sealed => {}
+        }
+    }
+}
+
+/// Serves the call here, or on the active node when this one is a standby.
+macro_rules! served_by_active {
+    ($self:ident, $request:ident, $method:ident) => {
+        if let Some(target) = $self.forward.route(&$request)? {
+            return $self
+                .forward
+                .call(target, $request, SysClient::new, |mut client, r| async move {
+                    client.$method(r).await
+                })
+                .await;
+        }
+    };
 }
 
 /// The name the health service reports for this service.
@@ -66,6 +102,7 @@ fn seal_status(s: SealStatus) -> SealStatusResponse {
         nonce: s.nonce,
         version: s.version,
         storage_type: s.storage_type,
+        ..SealStatusResponse::default()
     }
 }
 
@@ -102,7 +139,9 @@ impl Sys for SysService {
             .status(optional(&token))
             .await
             .map_err(from_vault)?;
-        Ok(Response::new(seal_status(status)))
+        let mut status = seal_status(status);
+        self.ha_status(&mut status);
+        Ok(Response::new(status))
     }
 
     async fn init(&self, request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
@@ -158,6 +197,7 @@ impl Sys for SysService {
     }
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealResponse>, Status> {
+        served_by_active!(self, request, seal);
         let token = token(&request);
         let result = self.vault.seal(&token).await;
         self.report_health().await;
@@ -169,6 +209,7 @@ impl Sys for SysService {
         &self,
         request: Request<RekeyInitRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
+        served_by_active!(self, request, rekey_init);
         let token = token(&request);
         let req = request.into_inner();
         let status = self
@@ -183,6 +224,7 @@ impl Sys for SysService {
         &self,
         request: Request<RekeyUpdateRequest>,
     ) -> Result<Response<RekeyUpdateResponse>, Status> {
+        served_by_active!(self, request, rekey_update);
         let req = request.into_inner();
         let out = self
             .vault
@@ -211,6 +253,7 @@ impl Sys for SysService {
         &self,
         request: Request<RekeyCancelRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
+        served_by_active!(self, request, rekey_cancel);
         let token = token(&request);
         let status = self.vault.rekey_cancel(&token).await.map_err(from_vault)?;
         Ok(Response::new(rekey_status(status)))
@@ -220,6 +263,7 @@ impl Sys for SysService {
         &self,
         request: Request<RekeyStatusRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
+        served_by_active!(self, request, rekey_status);
         let token = token(&request);
         let status = self.vault.rekey_status(&token).await.map_err(from_vault)?;
         Ok(Response::new(rekey_status(status)))
@@ -229,6 +273,7 @@ impl Sys for SysService {
         &self,
         request: Request<RotateRequest>,
     ) -> Result<Response<KeyStatusResponse>, Status> {
+        served_by_active!(self, request, rotate);
         let token = token(&request);
         let status = self.vault.rotate(&token).await.map_err(from_vault)?;
         Ok(Response::new(key_status(status)))
@@ -238,6 +283,7 @@ impl Sys for SysService {
         &self,
         request: Request<KeyStatusRequest>,
     ) -> Result<Response<KeyStatusResponse>, Status> {
+        served_by_active!(self, request, key_status);
         let token = token(&request);
         let status = self.vault.key_status(&token).await.map_err(from_vault)?;
         Ok(Response::new(key_status(status)))
@@ -247,6 +293,7 @@ impl Sys for SysService {
         &self,
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawReadResponse>, Status> {
+        served_by_active!(self, request, raw_read);
         let token = token(&request);
         let path = request.into_inner().path;
         let value = self
@@ -264,6 +311,7 @@ impl Sys for SysService {
         &self,
         request: Request<RawWriteRequest>,
     ) -> Result<Response<RawWriteResponse>, Status> {
+        served_by_active!(self, request, raw_write);
         let token = token(&request);
         let req = request.into_inner();
         self.vault
@@ -277,6 +325,7 @@ impl Sys for SysService {
         &self,
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawWriteResponse>, Status> {
+        served_by_active!(self, request, raw_delete);
         let token = token(&request);
         let path = request.into_inner().path;
         self.vault
@@ -290,6 +339,7 @@ impl Sys for SysService {
         &self,
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawListResponse>, Status> {
+        served_by_active!(self, request, raw_list);
         let token = token(&request);
         let path = request.into_inner().path;
         let keys = self
@@ -298,5 +348,56 @@ impl Sys for SysService {
             .await
             .map_err(from_vault)?;
         Ok(Response::new(RawListResponse { keys }))
+    }
+
+    async fn step_down(
+        &self,
+        request: Request<StepDownRequest>,
+    ) -> Result<Response<StepDownResponse>, Status> {
+        served_by_active!(self, request, step_down);
+        let token = token(&request);
+        let ha = self.forward.ha().ok_or_else(|| {
+            Status::failed_precondition("high availability is not enabled on this node")
+        })?;
+        self.vault
+            .authorize_operator("sys/step-down", &token)
+            .await
+            .map_err(from_vault)?;
+        ha.step_down()
+            .await
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(StepDownResponse {}))
+    }
+
+    async fn members(
+        &self,
+        request: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        served_by_active!(self, request, members);
+        let token = token(&request);
+        let ha = self.forward.ha().ok_or_else(|| {
+            Status::failed_precondition("high availability is not enabled on this node")
+        })?;
+        self.vault
+            .authorize_operator("sys/ha/members", &token)
+            .await
+            .map_err(from_vault)?;
+        let members = ha
+            .members()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(MembersResponse {
+            members: members
+                .into_iter()
+                .map(|m| Member {
+                    state: m.state().to_owned(),
+                    node_id: m.member.node_id,
+                    api_address: m.member.api_address,
+                    active: m.active,
+                    last_seen: clock::rfc3339(m.member.last_seen),
+                    version: m.member.version,
+                })
+                .collect(),
+        }))
     }
 }

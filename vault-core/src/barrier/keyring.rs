@@ -167,6 +167,15 @@ impl Keyring {
         Self::decode(cipher, plain.expose_secret()).map_err(|_| UnwrapError::Malformed)
     }
 
+    /// Decrypts and decodes a stored keyring under this keyring's root key, so
+    /// a node that holds the keys can follow a rotation made by another node.
+    pub fn reopen(&self, blob: &[u8]) -> Result<Self, UnwrapError> {
+        let plain = envelope::open(&self.root_cipher, KEYRING_PATH, blob)
+            .map_err(UnwrapError::Envelope)?;
+        Self::decode(self.root_cipher.clone(), plain.expose_secret())
+            .map_err(|_| UnwrapError::Malformed)
+    }
+
     fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(12 + self.terms.len() * TERM_RECORD_LEN));
         out.extend_from_slice(MAGIC);

@@ -284,6 +284,40 @@ impl Barrier {
         Ok(())
     }
 
+    /// Reads the stored keyring again (another node may have rotated it or
+    /// reserved more uses) and installs it. Returns the active term number.
+    /// The stored reservations count as spent, so a node taking over never
+    /// reuses a nonce count the last writer may have used.
+    pub(crate) async fn reload_keyring(&self) -> Result<u32, BarrierError> {
+        let _writing = self.keyring_writes.lock().await;
+        let current = self.current()?;
+        let blob = self
+            .backend
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or(BarrierError::Integrity {
+                path: KEYRING_PATH.into(),
+                reason: "the keyring is missing",
+            })?;
+        let loaded = current
+            .reopen(&blob)
+            .map_err(|e| BarrierError::Integrity {
+                path: KEYRING_PATH.into(),
+                reason: match e {
+                    UnwrapError::Envelope(invalid) => invalid.reason(),
+                    UnwrapError::Malformed => "the keyring is malformed",
+                },
+            })?;
+        let term = loaded.active_term().number();
+        // Only over the keyring it was read with: a seal meanwhile must win.
+        let mut slot = self.keyring.write().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(now) if Arc::ptr_eq(now, &current) => *slot = Some(Arc::new(loaded)),
+            _ => return Err(BarrierError::Sealed),
+        }
+        Ok(term)
+    }
+
     /// Drops every key. In-flight operations that already hold the keyring finish;
     /// the last of them to end wipes it.
     pub(crate) fn seal(&self) {

@@ -149,6 +149,7 @@ struct Sql {
     release: String,
     current: String,
     check: String,
+    take_over: String,
 }
 
 /// The HA lock: one row of the lock table, over a backend's session pool.
@@ -203,6 +204,11 @@ impl HaLock {
                 check: format!(
                     "SELECT 1 FROM {t} WHERE name = $1 AND holder = $2 AND generation = $3 \
                        AND expires_at > clock_timestamp() FOR SHARE"
+                ),
+                take_over: format!(
+                    "UPDATE {t} SET holder = $3, advertise = $5, generation = generation + 1, \
+                       expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond' \
+                     WHERE name = $1 AND holder = $2 RETURNING generation"
                 ),
             },
             table: options.table,
@@ -354,6 +360,57 @@ impl HaLock {
                 })
             })
             .await
+    }
+
+    /// A fence no tenure matches: a standby sets it so that any write it
+    /// attempts by mistake is refused, not committed beside the active node's.
+    pub fn standby_fence(&self, holder: &str) -> Fence {
+        Fence {
+            lock_name: self.name.clone(),
+            holder: holder.to_owned(),
+            // Generations start at 1.
+            generation: 0,
+            check_sql: self.sql.check.clone(),
+        }
+    }
+
+    /// Takes the lock from a previous run of this same node (`holder` differs,
+    /// its `node_id:` prefix is ours): that process is dead, since node ids
+    /// are unique and this process is the node now, so waiting for its TTL
+    /// would only keep the cluster without an active node. The generation
+    /// goes up, so anything the dead run left in flight is fenced.
+    pub async fn take_over_own(
+        &self,
+        previous: &str,
+        holder: &str,
+        advertise: &str,
+        ttl: Duration,
+    ) -> Result<Option<Held>, StorageError> {
+        let (sql, name) = (self.sql.take_over.clone(), self.name.clone());
+        let (old, who, addr, ms) = (
+            previous.to_owned(),
+            holder.to_owned(),
+            advertise.to_owned(),
+            ttl_millis(ttl),
+        );
+        let generation: Option<i64> = self
+            .backend
+            .run(move |s| {
+                Box::pin(async move {
+                    let statement = s.statement(&sql).await?;
+                    let row = s
+                        .client
+                        .query_opt(&statement, &[&name, &old, &who, &ms, &addr])
+                        .await?;
+                    Ok(row.map(|r| r.get(0)))
+                })
+            })
+            .await?;
+        Ok(generation.map(|generation| Held {
+            holder: holder.to_owned(),
+            generation,
+            ttl,
+        }))
     }
 
     /// The fence for `held`: give it to [`PostgresBackend::set_fence`] on

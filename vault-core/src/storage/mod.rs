@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod contract_tests;
 pub mod ha;
+pub mod ha_members;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;

@@ -116,6 +116,9 @@ pub struct PostgresBackend {
     /// The HA lock tenure every write must still hold (`None`: no HA, or a
     /// standby). std Mutex: cloned out before any await.
     fence: Mutex<Option<Fence>>,
+    /// How many writes the fence has refused: the HA loop watches it to step
+    /// down at the first refusal instead of at the next renewal.
+    fenced_writes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -232,6 +235,7 @@ impl PostgresBackend {
             permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
             closed: AtomicBool::new(false),
             fence: Mutex::new(None),
+            fenced_writes: tokio::sync::watch::Sender::new(0),
         };
         let session = backend.open_with_retry(options.connect_retry_for).await?;
         backend.idle_push(session);
@@ -252,6 +256,11 @@ impl PostgresBackend {
         if let Ok(mut current) = self.fence.lock() {
             *current = fence;
         }
+    }
+
+    /// Counts the writes the fence refused; changes with each refusal.
+    pub fn fenced_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.fenced_writes.subscribe()
     }
 
     /// The fence writes are checked against, if any.
@@ -663,6 +672,7 @@ impl Backend for PostgresBackend {
         if landed {
             Ok(())
         } else {
+            self.fenced_writes.send_modify(|n| *n += 1);
             Err(StorageError::Fenced(lock_name.unwrap_or_default()))
         }
     }

@@ -66,7 +66,7 @@ impl Vault {
         let key = self.device_key(&config.name).await?;
         let resume = match self
             .barrier
-            .get_internal(&format!("{STATE_PREFIX}{}", config.name))
+            .get_internal(&self.chain_state_key(&config.name))
             .await?
         {
             Some(raw) => serde_json::from_slice::<Value>(raw.expose_secret())
@@ -82,11 +82,20 @@ impl Vault {
         Ok(self.audit.start(config, &key, resume)?)
     }
 
+    /// Where a device's chain position is kept: per node when several nodes
+    /// share the storage, since each writes its own file.
+    fn chain_state_key(&self, name: &str) -> String {
+        match &self.node_id {
+            Some(node) => format!("{STATE_PREFIX}{node}/{name}"),
+            None => format!("{STATE_PREFIX}{name}"),
+        }
+    }
+
     async fn save_chain(&self, name: &str, seq: u64, last_hash: &str) -> Result<(), VaultError> {
         let state = json!({ "seq": seq, "last_hash": last_hash }).to_string();
         Ok(self
             .barrier
-            .put_internal(&format!("{STATE_PREFIX}{name}"), state.as_bytes())
+            .put_internal(&self.chain_state_key(name), state.as_bytes())
             .await?)
     }
 

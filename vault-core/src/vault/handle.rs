@@ -60,9 +60,7 @@ impl Vault {
     /// To stop waiting without cancelling, spawn it on a task of its own and
     /// time out the task's handle, as vaultd does for every request.
     pub async fn handle(&self, mut request: Request) -> Result<Response, VaultError> {
-        if self.barrier.is_sealed() {
-            return Err(VaultError::Sealed);
-        }
+        self.check_serving()?;
         request.path = path::normalize(&request.path, request.operation == Operation::List)?;
         let mounts = self.mount_table();
         let Some((mount, relative)) = mounts.route(&request.path) else {

@@ -298,17 +298,27 @@ impl Vault {
         });
         while !stopped.load(Ordering::Relaxed) {
             if !self.is_ready() {
+                // Woken at once by an unseal or a promotion; the poll covers
+                // a wake-up missed between the check and the wait.
+                let mut serving = self.ready.subscribe();
                 tokio::select! {
                     () = &mut fused => {}
+                    _ = serving.wait_for(|s| *s) => {}
                     () = tokio::time::sleep(SEALED_POLL) => {}
                 }
                 continue;
             }
             let revoker = EngineRevoker { vault: self };
-            // Returns when `shutdown` completes or the vault is sealed.
-            self.expiration
-                .run(&self.barrier, &revoker, &mut fused)
-                .await;
+            // Returns when `shutdown` completes, or the vault is sealed or
+            // steps down (HA): then only the new active node revokes.
+            let mut serving = self.ready.subscribe();
+            let until = async {
+                tokio::select! {
+                    () = &mut fused => {}
+                    _ = serving.wait_for(|s| !*s) => {}
+                }
+            };
+            self.expiration.run(&self.barrier, &revoker, until).await;
         }
     }
 

@@ -16,6 +16,7 @@ mod mounts;
 mod pipeline_tests;
 mod policies;
 mod rekey;
+mod standby;
 mod sys_backend;
 mod token_backend;
 mod unseal;
@@ -44,6 +45,10 @@ pub enum VaultError {
     /// The vault holds no keys.
     #[error("vault is sealed")]
     Sealed,
+    /// An HA standby: unsealed, but only the node holding the active lock
+    /// serves requests (a front end forwards them there).
+    #[error("this node is a standby; requests are served by the active node")]
+    Standby,
     /// `init` has not run.
     #[error("vault is not initialized")]
     NotInitialized,
@@ -211,6 +216,13 @@ pub struct VaultOptions {
     /// Lease expiration tuning: the retry backoff of failed revocations and the
     /// concurrency of revocations.
     pub expiration: crate::expiration::ExpirationOptions,
+    /// High availability: unsealing opens the barrier only, and the node
+    /// serves once [`Vault::activate`] is called (by [`crate::ha`] when it
+    /// takes the active lock).
+    pub standby: bool,
+    /// This node's id when several share the storage: it keeps per-node
+    /// state (where each node's audit file chain stands) apart.
+    pub node_id: Option<String>,
 }
 
 /// A vault over one storage backend.
@@ -232,13 +244,16 @@ pub struct Vault {
     // std RwLock: held only to clone or swap the Arc, never across an await.
     mounts: std::sync::RwLock<Arc<MountTable>>,
     raw_storage: bool,
+    standby: bool,
+    node_id: Option<String>,
     // Mounts (by uuid) whose leases are being revoked before they are
     // disabled: no new requests are routed to them. std Mutex: never held
     // across an await.
     disabling: std::sync::Mutex<std::collections::HashSet<String>>,
-    // Unsealed with the mount table loaded and the audit devices running; the
-    // expiration loop waits for it.
-    ready: std::sync::atomic::AtomicBool,
+    // Unsealed (and, with HA, active) with the mount table loaded and the
+    // audit devices running; the expiration loop waits for it, and stops
+    // when it falls (seal, step-down).
+    ready: tokio::sync::watch::Sender<bool>,
     // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
     // writes so that two of them never interleave.
     lifecycle: tokio::sync::Mutex<Lifecycle>,
@@ -269,7 +284,9 @@ impl Vault {
             mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
             raw_storage: options.raw_storage,
-            ready: std::sync::atomic::AtomicBool::new(false),
+            standby: options.standby,
+            node_id: options.node_id,
+            ready: tokio::sync::watch::Sender::new(false),
             disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
         }
@@ -417,9 +434,7 @@ impl Vault {
     }
 
     async fn check_raw(&self, token: &str) -> Result<(), VaultError> {
-        if self.barrier.is_sealed() {
-            return Err(VaultError::Sealed);
-        }
+        self.check_serving()?;
         if !self.raw_storage {
             return Err(VaultError::RawDisabled);
         }
@@ -429,9 +444,7 @@ impl Vault {
     /// Sealed first (so a sealed vault says so whatever the token), then a live
     /// token with the `root` policy.
     async fn check_root(&self, token: &str) -> Result<(), VaultError> {
-        if self.barrier.is_sealed() {
-            return Err(VaultError::Sealed);
-        }
+        self.check_serving()?;
         if token.is_empty() {
             return Err(VaultError::PermissionDenied(
                 "permission denied: a token is required",
@@ -478,13 +491,17 @@ impl Vault {
     /// Drops every key and everything decrypted that is kept in memory.
     /// Unsealed, with the mount table loaded and the audit devices running.
     pub(super) fn is_ready(&self) -> bool {
-        self.ready.load(std::sync::atomic::Ordering::Acquire) && !self.barrier.is_sealed()
+        *self.ready.borrow() && !self.barrier.is_sealed()
     }
 
     fn wipe_keys(&self) {
-        self.ready
-            .store(false, std::sync::atomic::Ordering::Release);
+        self.ready.send_replace(false);
         self.barrier.seal();
+        self.unload();
+    }
+
+    /// Forgets what was loaded behind the barrier (the keyring stays).
+    fn unload(&self) {
         self.tokens.unload();
         self.policies.clear();
         if let Ok(mut engines) = self.engines.write() {

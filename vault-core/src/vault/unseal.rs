@@ -57,6 +57,17 @@ impl Vault {
             .map(KeyAttempt::into_shares)
             .unwrap_or_default();
         let root_key = self.root_key_from(&shares).await?;
+        if self.standby {
+            // A standby holds the keys and waits: only the node that takes the
+            // active lock loads the rest and serves (Vault::activate).
+            self.barrier.unseal(&root_key).await?;
+            tracing::info!(shares_given = shares.len(), "vault unsealed; standing by for the active lock");
+            return Ok(UnsealOutcome {
+                status: self.status_from(Some(&config), 0, String::new()),
+                duplicate: false,
+                nonce: String::new(),
+            });
+        }
         // Until the audit devices are running, nothing may be served unaudited:
         // the gate is closed before the barrier opens.
         self.audit.expect_devices(usize::MAX);
@@ -82,7 +93,7 @@ impl Vault {
         self.audit_lifecycle("sys/unseal", None, record).await;
         // Only now may leases be revoked: before the mount table is loaded,
         // every lease's mount would look gone.
-        self.ready.store(true, std::sync::atomic::Ordering::Release);
+        self.ready.send_replace(true);
         tracing::info!("vault unsealed");
         Ok(UnsealOutcome {
             status: self.status_from(Some(&config), 0, String::new()),

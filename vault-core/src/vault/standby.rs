@@ -1,0 +1,108 @@
+//! Active and standby (high availability): with [`super::VaultOptions::standby`],
+//! unsealing opens the barrier and nothing else. The node serves only between
+//! [`Vault::activate`] (it took the active lock) and [`Vault::deactivate`]
+//! (it lost or gave the lock up); [`crate::ha`] calls both.
+
+use super::{Vault, VaultError};
+
+impl Vault {
+    /// True when this vault waits for the active lock after unseal.
+    pub fn is_standby_mode(&self) -> bool {
+        self.standby
+    }
+
+    /// Unsealed and serving: on an HA node, it holds the active lock.
+    pub fn is_active(&self) -> bool {
+        self.is_ready()
+    }
+
+    /// Refuses a request unless this node serves: sealed first, then standby.
+    pub(super) fn check_serving(&self) -> Result<(), VaultError> {
+        if self.barrier.is_sealed() {
+            return Err(VaultError::Sealed);
+        }
+        if self.standby && !self.is_ready() {
+            return Err(VaultError::Standby);
+        }
+        Ok(())
+    }
+
+    /// Becomes the active node: reads the keyring again (another node may have
+    /// rotated it, and its reservations count as spent), loads the token key
+    /// and mount table, starts the audit devices, and lets the lease schedule
+    /// run. Call it only while holding the active lock, with the storage fenced
+    /// to it. On failure nothing stays loaded.
+    pub async fn activate(&self) -> Result<(), VaultError> {
+        let _life = self.lifecycle.lock().await;
+        if self.barrier.is_sealed() {
+            return Err(VaultError::Sealed);
+        }
+        if self.is_ready() {
+            return Ok(());
+        }
+        // Nothing may be served unaudited: the gate stays closed until the
+        // devices run.
+        self.audit.expect_devices(usize::MAX);
+        let term = self.barrier.reload_keyring().await?;
+        if let Err(e) = self.load_after_unseal().await {
+            self.unload();
+            return Err(e);
+        }
+        if let Err(e) = self.start_audit().await {
+            tracing::error!(error = %e, "audit devices could not be loaded; not becoming active");
+            self.stop_audit().await;
+            self.unload();
+            return Err(e);
+        }
+        let mut record = crate::request::Data::new();
+        record.insert("outcome".into(), "active".into());
+        if let Some(node) = &self.node_id {
+            record.insert("node_id".into(), node.clone().into());
+        }
+        self.audit_lifecycle("sys/ha/active", None, record).await;
+        self.ready.send_replace(true);
+        tracing::info!(keyring_term = term, "this node is now active");
+        Ok(())
+    }
+
+    /// Stops serving and unloads what [`Vault::activate`] loaded; the keys
+    /// stay, so the node can become active again without an unseal. Requests
+    /// already inside finish or fail (a write after the lock is lost is
+    /// refused by the storage fence).
+    pub async fn deactivate(&self) {
+        let _life = self.lifecycle.lock().await;
+        if !*self.ready.borrow() {
+            return;
+        }
+        self.ready.send_replace(false);
+        let mut record = crate::request::Data::new();
+        record.insert("outcome".into(), "standby".into());
+        self.audit_lifecycle("sys/ha/standby", None, record).await;
+        // Saving the chain positions is a write: it fails, and is logged,
+        // when the lock was lost rather than given up.
+        self.stop_audit().await;
+        self.unload();
+        tracing::info!("this node is no longer active");
+    }
+
+    /// On a standby: reads the keyring again, so a rotation on the active node
+    /// is known here before this node takes over. Returns the active term.
+    pub async fn refresh_keyring(&self) -> Result<u32, VaultError> {
+        Ok(self.barrier.reload_keyring().await?)
+    }
+
+    /// A receiver that sees each change of "serving" (unseal, seal, activate,
+    /// deactivate).
+    pub fn serving(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.ready.subscribe()
+    }
+}
+
+impl Vault {
+    /// Checks, audited, that `token` is the root token, for an operator call
+    /// made outside the request pipeline (`sys/step-down`, the members list).
+    pub async fn authorize_operator(&self, path: &str, token: &str) -> Result<(), VaultError> {
+        self.audited(path, Some(token), async { self.check_root(token).await })
+            .await
+    }
+}
