@@ -13,6 +13,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod ha_cluster;
+
 use serde_json::Value;
 use tonic::transport::Channel;
 use vault_proto::v1::sys_client::SysClient;

@@ -178,8 +178,10 @@ fn valid_node_id(id: &str) -> bool {
 }
 
 impl HaNode {
-    /// Prepares the lock and members tables and fences the storage as a
-    /// standby: until this node holds the lock, every write is refused.
+    /// Prepares the lock and members tables. The storage stays unfenced while
+    /// the node is sealed (so `init` can write the first records, when no node
+    /// can hold the lock yet); from unseal on, until this node holds the lock,
+    /// every write is refused.
     pub async fn new(
         vault: Arc<Vault>,
         backend: Arc<PostgresBackend>,
@@ -194,7 +196,6 @@ impl HaNode {
         let run = crate::random::alphanumeric(12)
             .map_err(|e| HaError::Storage(StorageError::Io(e.to_string())))?;
         let holder = format!("{}:{run}", options.node_id);
-        backend.set_fence(Some(lock.standby_fence(&holder)));
         Ok(HaNode {
             vault,
             backend,
@@ -207,9 +208,14 @@ impl HaNode {
         })
     }
 
-    /// This node's part now.
+    /// This node's part now. Just unsealed, before the loop's next round, it
+    /// is a standby that knows no leader yet.
     pub fn role(&self) -> Role {
-        self.role.borrow().clone()
+        let role = self.role.borrow().clone();
+        if role == Role::Sealed && !self.vault.barrier().is_sealed() {
+            return Role::Standby { leader: None };
+        }
+        role
     }
 
     /// Sees each change of role.
@@ -237,11 +243,8 @@ impl HaNode {
         self.step_downs.send_modify(|n| *n += 1);
         // Bounded: the loop answers within one renewal at worst.
         let wait = self.options.lock_ttl * 2 + Duration::from_secs(5);
-        let _ = tokio::time::timeout(
-            wait,
-            role.wait_for(|r| !matches!(r, Role::Active { .. })),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(wait, role.wait_for(|r| !matches!(r, Role::Active { .. }))).await;
         Ok(())
     }
 
@@ -268,14 +271,23 @@ impl HaNode {
         let mut last_report: Option<Instant> = None;
         loop {
             let round = Instant::now();
-            let acquired = self.stand_by_round(&mut noisy, &mut last_report).await;
+            let mut expires_in = None;
+            let acquired = self
+                .stand_by_round(&mut noisy, &mut last_report, &mut expires_in)
+                .await;
             let wait = match acquired {
                 Some(held) => match self.serve(held, round, &mut shutdown).await {
                     Ended::Shutdown => return,
                     Ended::SteppedDown => self.options.step_down_wait,
                     Ended::Lost => self.options.poll,
                 },
-                None => self.options.poll,
+                // Try again just after the leader's lock would expire, if
+                // that is sooner than the next poll: a dead leader is
+                // replaced without waiting out a poll interval too.
+                None => match expires_in {
+                    Some(e) if e < self.options.poll => e + Duration::from_millis(5),
+                    _ => self.options.poll,
+                },
             };
             tokio::select! {
                 () = &mut shutdown => {
@@ -288,11 +300,13 @@ impl HaNode {
     }
 
     /// One look at the lock as a non-active node: takes it when it is free,
-    /// expired, or held by a dead earlier run of this node.
+    /// expired, or held by a dead earlier run of this node. Sets `expires_in`
+    /// when another node holds it.
     async fn stand_by_round(
         &self,
         noisy: &mut Throttle,
         last_report: &mut Option<Instant>,
+        expires_in: &mut Option<Duration>,
     ) -> Option<Held> {
         let due = last_report.is_none_or(|t| t.elapsed() >= REPORT_EVERY);
         if self.vault.barrier().is_sealed() {
@@ -303,6 +317,9 @@ impl HaNode {
             }
             return None;
         }
+        // Unsealed and not active: no write of this node may land.
+        self.backend
+            .set_fence(Some(self.lock.standby_fence(&self.holder)));
         let (advertise, ttl) = (&self.options.advertise, self.options.lock_ttl);
         let attempt = match self.lock.current().await {
             Ok(Some(current)) if current.holder == self.holder => {
@@ -317,6 +334,7 @@ impl HaNode {
                     .await
             }
             Ok(Some(current)) => {
+                *expires_in = Some(current.expires_in);
                 let leader = Leader {
                     node_id: node_of(&current.holder).to_owned(),
                     address: current.advertise,

@@ -120,7 +120,11 @@ impl Forwarder {
         let node = self.ha.as_ref().map(|h| h.node_id().to_owned());
         let (metadata, _, message) = request.into_parts();
         let mut out = Request::new(message);
-        copy(&metadata, out.metadata_mut(), vault_proto::TOKEN_METADATA_KEY);
+        copy(
+            &metadata,
+            out.metadata_mut(),
+            vault_proto::TOKEN_METADATA_KEY,
+        );
         if let Some(value) = node.and_then(|n| MetadataValue::try_from(n.as_str()).ok()) {
             out.metadata_mut().insert(FORWARDED_METADATA_KEY, value);
         }
@@ -156,9 +160,10 @@ impl Forwarder {
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
         if address.starts_with("https://") {
-            let ca = self.ca.as_ref().ok_or_else(|| {
-                bad("it serves https and ha.tls_ca_file is not set".into())
-            })?;
+            let ca = self
+                .ca
+                .as_ref()
+                .ok_or_else(|| bad("it serves https and ha.tls_ca_file is not set".into()))?;
             endpoint = endpoint
                 .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)))
                 .map_err(|e| bad(e.to_string()))?;

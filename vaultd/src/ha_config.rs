@@ -81,7 +81,9 @@ impl HaConfig {
             ));
         }
         self.options(
-            "127.0.0.1:1".parse().map_err(|_| ConfigError("unreachable".into()))?,
+            "127.0.0.1:1"
+                .parse()
+                .map_err(|_| ConfigError("unreachable".into()))?,
             "http",
         )
         .map(|_| ())
@@ -118,8 +120,11 @@ impl HaConfig {
         if options.poll.is_zero() {
             return Err(ConfigError("ha.poll_interval must be above 0".into()));
         }
-        options.step_down_wait =
-            duration("step_down_wait", &self.step_down_wait, options.step_down_wait)?;
+        options.step_down_wait = duration(
+            "step_down_wait",
+            &self.step_down_wait,
+            options.step_down_wait,
+        )?;
         if let Some(t) = &self.lock_table {
             options.lock.table = t.clone();
         }
@@ -149,7 +154,10 @@ mod tests {
         assert!(on.check("postgres").is_ok());
         let e = on.check("sqlite").unwrap_err().to_string();
         assert!(e.contains("postgres"), "{e}");
-        let e = ha("enabled = true").check("postgres").unwrap_err().to_string();
+        let e = ha("enabled = true")
+            .check("postgres")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ha.node_id"), "{e}");
         assert!(ha("enabled = false").check("sqlite").is_ok());
     }
@@ -157,10 +165,14 @@ mod tests {
     #[test]
     fn advertise_defaults_to_the_listener_and_ttl_is_bounded() {
         let on = ha("enabled = true\nnode_id = \"n1\"");
-        let o = on.options("127.0.0.1:8201".parse().unwrap(), "http").unwrap();
+        let o = on
+            .options("127.0.0.1:8201".parse().unwrap(), "http")
+            .unwrap();
         assert_eq!(o.advertise, "http://127.0.0.1:8201");
         assert_eq!(o.lock_ttl, Duration::from_secs(2));
-        let e = on.options("0.0.0.0:8201".parse().unwrap(), "https").unwrap_err();
+        let e = on
+            .options("0.0.0.0:8201".parse().unwrap(), "https")
+            .unwrap_err();
         assert!(e.to_string().contains("advertise_address"), "{e}");
         let short = ha("enabled = true\nnode_id = \"n1\"\nlock_ttl = \"100ms\"");
         let e = short.check("postgres").unwrap_err().to_string();

@@ -43,8 +43,12 @@ fn state(vault: &Vault, ha: Option<&HaNode>) -> (bool, bool) {
 pub async fn report(vault: &Vault, ha: Option<&HaNode>, health: &HealthReporter) {
     let (serving, unsealed) = state(vault, ha);
     health.set_service_status("", status(serving)).await;
-    health.set_service_status(SERVICE_NAME, status(serving)).await;
-    health.set_service_status(STANDBY_OK, status(unsealed)).await;
+    health
+        .set_service_status(SERVICE_NAME, status(serving))
+        .await;
+    health
+        .set_service_status(STANDBY_OK, status(unsealed))
+        .await;
 }
 
 /// Keeps the statuses current for the life of the daemon.

@@ -96,15 +96,20 @@ impl LogicalService {
         request: Request<LogicalRequest>,
     ) -> Result<Response<LogicalResponse>, Status> {
         self.forward
-            .call(target, request, LogicalClient::new, |mut client, r| async move {
-                match operation {
-                    Operation::Read => client.read(r).await,
-                    Operation::Patch => client.patch(r).await,
-                    Operation::Delete => client.delete(r).await,
-                    Operation::List => client.list(r).await,
-                    Operation::Create | Operation::Update => client.write(r).await,
-                }
-            })
+            .call(
+                target,
+                request,
+                LogicalClient::new,
+                |mut client, r| async move {
+                    match operation {
+                        Operation::Read => client.read(r).await,
+                        Operation::Patch => client.patch(r).await,
+                        Operation::Delete => client.delete(r).await,
+                        Operation::List => client.list(r).await,
+                        Operation::Create | Operation::Update => client.write(r).await,
+                    }
+                },
+            )
             .await
     }
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use vault_core::storage::{Backend, PostgresBackend, SqliteBackend, StorageError};
 use vault_core::ha::HaNode;
+use vault_core::storage::{Backend, PostgresBackend, SqliteBackend, StorageError};
 use vault_core::{Vault, VaultError, VaultOptions};
 
 use crate::forward::Forwarder;
@@ -148,7 +148,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let options = config.ha.options(bound, scheme)?;
             let ca = match &config.ha.tls_ca_file {
                 Some(path) => Some(std::fs::read(path).map_err(|e| {
-                    ConfigError(format!("cannot read ha.tls_ca_file {}: {e}", path.display()))
+                    ConfigError(format!(
+                        "cannot read ha.tls_ca_file {}: {e}",
+                        path.display()
+                    ))
                 })?),
                 None => None,
             };

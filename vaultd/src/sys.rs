@@ -36,7 +36,12 @@ impl SysService {
     /// Brings the health service up to date at once after an unseal or seal
     /// (the watcher in `health.rs` would within a moment).
     async fn report_health(&self) {
-        health::report(&self.vault, self.forward.ha().map(|h| h.as_ref()), &self.health).await;
+        health::report(
+            &self.vault,
+            self.forward.ha().map(|h| h.as_ref()),
+            &self.health,
+        )
+        .await;
     }
 
     /// The HA fields of the status.
@@ -66,9 +71,12 @@ macro_rules! served_by_active {
         if let Some(target) = $self.forward.route(&$request)? {
             return $self
                 .forward
-                .call(target, $request, SysClient::new, |mut client, r| async move {
-                    client.$method(r).await
-                })
+                .call(
+                    target,
+                    $request,
+                    SysClient::new,
+                    |mut client, r| async move { client.$method(r).await },
+                )
                 .await;
         }
     };

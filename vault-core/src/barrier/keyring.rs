@@ -170,8 +170,8 @@ impl Keyring {
     /// Decrypts and decodes a stored keyring under this keyring's root key, so
     /// a node that holds the keys can follow a rotation made by another node.
     pub fn reopen(&self, blob: &[u8]) -> Result<Self, UnwrapError> {
-        let plain = envelope::open(&self.root_cipher, KEYRING_PATH, blob)
-            .map_err(UnwrapError::Envelope)?;
+        let plain =
+            envelope::open(&self.root_cipher, KEYRING_PATH, blob).map_err(UnwrapError::Envelope)?;
         Self::decode(self.root_cipher.clone(), plain.expose_secret())
             .map_err(|_| UnwrapError::Malformed)
     }

@@ -299,15 +299,13 @@ impl Barrier {
                 path: KEYRING_PATH.into(),
                 reason: "the keyring is missing",
             })?;
-        let loaded = current
-            .reopen(&blob)
-            .map_err(|e| BarrierError::Integrity {
-                path: KEYRING_PATH.into(),
-                reason: match e {
-                    UnwrapError::Envelope(invalid) => invalid.reason(),
-                    UnwrapError::Malformed => "the keyring is malformed",
-                },
-            })?;
+        let loaded = current.reopen(&blob).map_err(|e| BarrierError::Integrity {
+            path: KEYRING_PATH.into(),
+            reason: match e {
+                UnwrapError::Envelope(invalid) => invalid.reason(),
+                UnwrapError::Malformed => "the keyring is malformed",
+            },
+        })?;
         let term = loaded.active_term().number();
         // Only over the keyring it was read with: a seal meanwhile must win.
         let mut slot = self.keyring.write().unwrap_or_else(|p| p.into_inner());

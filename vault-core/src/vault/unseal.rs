@@ -61,7 +61,10 @@ impl Vault {
             // A standby holds the keys and waits: only the node that takes the
             // active lock loads the rest and serves (Vault::activate).
             self.barrier.unseal(&root_key).await?;
-            tracing::info!(shares_given = shares.len(), "vault unsealed; standing by for the active lock");
+            tracing::info!(
+                shares_given = shares.len(),
+                "vault unsealed; standing by for the active lock"
+            );
             return Ok(UnsealOutcome {
                 status: self.status_from(Some(&config), 0, String::new()),
                 duplicate: false,
