@@ -664,3 +664,48 @@ async fn leases_issued_through_the_old_active_node_are_revoked_on_time_by_the_ne
         "the role was dropped {after_issue:?} after issue"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_down_and_a_graceful_stop_hand_the_lock_over_without_waiting_for_its_ttl() {
+    // A TTL far longer than the test waits: only a release hands over this fast.
+    let mut cluster = Cluster::start("vault_ha_handover", 3, "lock_ttl = \"60s\"").await;
+    let first = cluster.wait_settled(Duration::from_secs(10)).await.unwrap();
+    let standby = cluster.standby_other_than(first);
+
+    // Asked through a standby: forwarded to the active node, which lets go.
+    cluster
+        .node(standby)
+        .cli(Some(cluster.root()), &["operator", "step-down"])
+        .expect_code(0);
+    let (second, took) = cluster
+        .wait_active(Duration::from_secs(10))
+        .await
+        .expect("no node took over after the step-down");
+    assert_ne!(
+        second, first,
+        "the node that stepped down took the lock again"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(!cluster.status(first).await.unwrap().is_self);
+    cluster.put(second, "after-step-down", "ok").await.unwrap();
+
+    // SIGTERM: the lock is released on the way out.
+    let stopped = Instant::now();
+    let node = cluster.nodes[second].take().unwrap();
+    assert!(node.stop().success());
+    let (third, _) = cluster
+        .wait_active(Duration::from_secs(10))
+        .await
+        .expect("no node took over after a graceful stop");
+    assert_ne!(third, second);
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(
+        cluster
+            .get(third, "after-step-down")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ok")
+    );
+}
