@@ -313,3 +313,79 @@ async fn no_write_of_the_old_holder_lands_after_the_takeover() {
         assert!(after.iter().any(|k| k == child), "acknowledged {key} lost");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_fence_refuses_every_write_and_counts_it() {
+    let (a, b) = two_nodes("ha_standby").await;
+    let held = a
+        .lock
+        .try_acquire("node-a:1", "a:8200", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    a.db.set_fence(Some(a.lock.fence(&held)));
+    // B is a standby while A holds the lock, and even if it were not.
+    b.db.set_fence(Some(b.lock.standby_fence("node-b:1")));
+    let mut refusals = b.db.fenced_writes();
+    let err = b.db.put("k", b"from-b".to_vec()).await.unwrap_err();
+    assert!(matches!(err, StorageError::Fenced(_)), "{err}");
+    assert!(refusals.has_changed().unwrap());
+    assert_eq!(*refusals.borrow_and_update(), 1);
+    a.lock.release(&held).await.unwrap();
+    let err = b.db.put("k", b"from-b".to_vec()).await.unwrap_err();
+    assert!(matches!(err, StorageError::Fenced(_)), "{err}");
+    assert_eq!(b.db.get("k").await.unwrap(), None);
+    // A's own writes were never counted.
+    a.db.set_fence(None);
+    a.db.put("k", b"a".to_vec()).await.unwrap();
+    assert_eq!(*a.db.fenced_writes().borrow(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_takes_its_dead_runs_lock_over_with_a_new_generation() {
+    let (dead, restarted) = two_nodes("ha_own").await;
+    let long = Duration::from_secs(60);
+    let old = dead
+        .lock
+        .try_acquire("node-a:run1", "a:8200", long)
+        .await
+        .unwrap()
+        .unwrap();
+    dead.db.set_fence(Some(dead.lock.fence(&old)));
+    dead.db.put("k", b"run1".to_vec()).await.unwrap();
+
+    // Not expired, so a plain acquisition by the new run is refused...
+    assert!(
+        restarted
+            .lock
+            .try_acquire("node-a:run2", "a:8201", long)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // ...but the node may take over its own earlier run's lock.
+    let new = restarted
+        .lock
+        .take_over_own("node-a:run1", "node-a:run2", "a:8201", long)
+        .await
+        .unwrap()
+        .expect("taken over");
+    assert_eq!(new.generation, old.generation + 1);
+    let current = restarted.lock.current().await.unwrap().unwrap();
+    assert_eq!(current.holder, "node-a:run2");
+    assert_eq!(current.advertise, "a:8201");
+    // Anything the dead run still had in flight is fenced.
+    let err = dead.db.put("k", b"late".to_vec()).await.unwrap_err();
+    assert!(matches!(err, StorageError::Fenced(_)), "{err}");
+    restarted.db.set_fence(Some(restarted.lock.fence(&new)));
+    restarted.db.put("k", b"run2".to_vec()).await.unwrap();
+    // A stale holder name takes nothing over.
+    assert!(
+        restarted
+            .lock
+            .take_over_own("node-a:run1", "node-a:run3", "a:8202", long)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

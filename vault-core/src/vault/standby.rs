@@ -106,3 +106,66 @@ impl Vault {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::request::{Operation, Request};
+    use crate::storage::MemoryBackend;
+    use crate::{Vault, VaultError, VaultOptions};
+
+    fn node(backend: &Arc<MemoryBackend>) -> Vault {
+        Vault::with_options(
+            backend.clone(),
+            VaultOptions {
+                standby: true,
+                node_id: Some("n".into()),
+                ..VaultOptions::default()
+            },
+        )
+    }
+
+    fn read_mounts(token: &str) -> Request {
+        Request::new(Operation::Read, "sys/mounts").with_token(token)
+    }
+
+    #[tokio::test]
+    async fn a_standby_serves_nothing_until_activated_and_follows_rotations() {
+        let backend = Arc::new(MemoryBackend::new());
+        let (a, b) = (node(&backend), node(&backend));
+        let init = a.init(1, 1).await.unwrap();
+        let share = init.shares[0].to_hex();
+        let root = init.root_token.expose_secret().to_owned();
+        for v in [&a, &b] {
+            v.unseal(share.expose_secret()).await.unwrap();
+            assert!(!v.barrier().is_sealed());
+            assert!(matches!(
+                v.handle(read_mounts(&root)).await,
+                Err(VaultError::Standby)
+            ));
+            assert!(matches!(v.rotate(&root).await, Err(VaultError::Standby)));
+        }
+
+        a.activate().await.unwrap();
+        assert!(a.is_active());
+        a.handle(read_mounts(&root)).await.unwrap();
+        assert_eq!(a.rotate(&root).await.unwrap().term, 2);
+        a.barrier().put("app/x", b"under term 2").await.unwrap();
+
+        // The standby's keyring is behind until it reads it again.
+        assert_eq!(b.refresh_keyring().await.unwrap(), 2);
+        a.deactivate().await;
+        assert!(!a.is_active());
+        assert!(matches!(
+            a.handle(read_mounts(&root)).await,
+            Err(VaultError::Standby)
+        ));
+        b.activate().await.unwrap();
+        let value = b.barrier().get("app/x").await.unwrap().unwrap();
+        assert_eq!(value.expose_secret(), b"under term 2");
+        // A rotation on the new active node continues the sequence.
+        assert_eq!(b.rotate(&root).await.unwrap().term, 3);
+        b.handle(read_mounts(&root)).await.unwrap();
+    }
+}
