@@ -11,6 +11,7 @@ mod config;
 mod forward;
 mod ha_config;
 mod health;
+mod http;
 mod logical;
 mod server;
 mod status;

@@ -89,18 +89,29 @@ pub async fn run(
     spawn_reopen_on_hangup(Arc::clone(&vault));
     spawn_audit_health(Arc::clone(&vault), health.clone());
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serve = builder
+    let sys = Arc::new(SysService::new(
+        Arc::clone(&vault),
+        health,
+        Arc::clone(&forward),
+    ));
+    let logical = Arc::new(LogicalService::new(
+        Arc::clone(&vault),
+        Arc::clone(&forward),
+    ));
+    // One listener for both APIs: `/v1/...` is Vault's HTTP API (HTTP/1.1 or
+    // HTTP/2), every other path a gRPC service.
+    let api = Arc::new(crate::http::Api {
+        logical: Arc::clone(&logical),
+        sys: Arc::clone(&sys),
+    });
+    let routes = tonic::service::Routes::from(crate::http::router(api))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(SysServer::new(SysService::new(
-            Arc::clone(&vault),
-            health,
-            Arc::clone(&forward),
-        )))
-        .add_service(LogicalServer::new(LogicalService::new(
-            Arc::clone(&vault),
-            Arc::clone(&forward),
-        )))
+        .add_service(SysServer::from_arc(sys))
+        .add_service(LogicalServer::from_arc(logical));
+    let serve = builder
+        .accept_http1(true)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });

@@ -1,0 +1,290 @@
+//! Vault's HTTP API on vaultd's listener, black box with `curl`: the README's
+//! examples run as written, and the same operations through HTTP and gRPC
+//! give the same answers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use vault_proto::v1::sys_client::SysClient;
+use vault_proto::v1::{KeyStatusRequest, LogicalRequest, SealStatusRequest};
+use vault_tests::{Daemon, init, logical, unseal, with_token, workspace_root};
+
+/// Runs curl with `args`; returns (HTTP status, body).
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl must be installed (./scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+/// An HTTP call with the token: (status, JSON body or Null).
+fn http(
+    daemon: &Daemon,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}/v1/{path}", daemon.addr);
+    let header = format!("X-Vault-Token: {token}");
+    let mut args = vec!["-X", method, "-H", &header];
+    let text;
+    if let Some(b) = &body {
+        text = b.to_string();
+        args.extend(["-d", &text]);
+    }
+    args.push(&url);
+    let (code, body) = curl(&args);
+    let json = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    };
+    (code, json)
+}
+
+/// A vault on SQLite, unsealed, with KV version 2 at `secret/`.
+fn vault(dir: &std::path::Path) -> (Daemon, String) {
+    let daemon = Daemon::start(dir);
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    daemon
+        .cli(
+            Some(&keys.root_token),
+            &["secrets", "enable", "--path", "secret", "kv"],
+        )
+        .expect_code(0);
+    (daemon, keys.root_token)
+}
+
+#[test]
+fn the_readme_curl_examples_work_as_written() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let (_, after) = readme
+        .split_once("<!-- curl-examples")
+        .expect("the README marks its curl examples");
+    let block = after
+        .split_once("```shell\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block)
+        .expect("a shell block follows the marker");
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root) = vault(dir.path());
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .env("VAULT_ADDR", &daemon.addr)
+        .env("VAULT_TOKEN", &root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("\"errors\""), "{stdout}");
+    for expected in [
+        "\"initialized\":true",
+        "\"password\":\"s3cr3t\"",
+        "\"keys\":[\"app\"]",
+        "\"client_token\"",
+        "\"policies\":[\"app\",\"default\"]",
+        "\"display_name\":\"root\"",
+    ] {
+        assert!(stdout.contains(expected), "no {expected} in {stdout}");
+    }
+}
+
+/// The data of a gRPC Logical answer, or its code.
+async fn grpc(
+    daemon: &Daemon,
+    token: &str,
+    op: &str,
+    path: &str,
+    body: Value,
+) -> Result<Value, tonic::Code> {
+    let mut client = logical(daemon).await;
+    let request = with_token(
+        token,
+        LogicalRequest {
+            path: path.into(),
+            data_json: body.to_string(),
+        },
+    );
+    let out = match op {
+        "read" => client.read(request).await,
+        "list" => client.list(request).await,
+        "write" => client.write(request).await,
+        "delete" => client.delete(request).await,
+        _ => unreachable!(),
+    };
+    match out {
+        Ok(r) => {
+            let r = r.into_inner();
+            Ok(if r.data_json.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&r.data_json).unwrap()
+            })
+        }
+        Err(s) => Err(s.code()),
+    }
+}
+
+/// The HTTP status Vault gives a failure with this gRPC code.
+fn expected_status(code: tonic::Code) -> u16 {
+    match code {
+        tonic::Code::NotFound => 404,
+        tonic::Code::PermissionDenied => 403,
+        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => 400,
+        tonic::Code::Unimplemented => 405,
+        tonic::Code::Unavailable => 503,
+        other => panic!("unexpected code {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_grpc_give_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root) = vault(dir.path());
+    grpc(
+        &daemon,
+        &root,
+        "write",
+        "secret/data/same",
+        json!({"data": {"a": 1, "b": "two"}}),
+    )
+    .await
+    .unwrap();
+    let (code, _) = http(
+        &daemon,
+        &root,
+        "PUT",
+        "sys/policies/acl/reader",
+        Some(json!({"policy": "path \"secret/data/same\" { capabilities = [\"read\"] }"})),
+    );
+    assert_eq!(code, 204);
+    let reader = grpc(
+        &daemon,
+        &root,
+        "write",
+        "auth/token/create",
+        json!({"policies": ["reader"]}),
+    )
+    .await;
+    // The token itself is in `auth`, not `data`; make one over HTTP instead.
+    assert!(reader.is_ok());
+    let (_, created) = http(
+        &daemon,
+        &root,
+        "POST",
+        "auth/token/create",
+        Some(json!({"policies": ["reader"], "ttl": "1h"})),
+    );
+    let reader = created["auth"]["client_token"].as_str().unwrap().to_owned();
+
+    // (token, gRPC op, HTTP method, path) — the same operation both ways.
+    let cases: Vec<(&str, &str, &str, &str)> = vec![
+        (&root, "read", "GET", "secret/data/same"),
+        (&root, "read", "GET", "secret/metadata/same"),
+        (&root, "list", "LIST", "secret/metadata/"),
+        (&root, "read", "GET", "sys/mounts"),
+        (&root, "read", "GET", "sys/policies/acl/reader"),
+        (&root, "list", "LIST", "sys/policies/acl"),
+        (&reader, "read", "GET", "secret/data/same"),
+        // Failures: missing, denied, unsupported, no such mount.
+        (&root, "read", "GET", "secret/data/missing"),
+        (&reader, "read", "GET", "sys/mounts"),
+        (&reader, "write", "PUT", "secret/data/same"),
+        ("not-a-token", "read", "GET", "secret/data/same"),
+        (&root, "delete", "DELETE", "sys/policies/acl/root"),
+        (&root, "read", "GET", "nowhere/x"),
+    ];
+    for (token, op, method, path) in cases {
+        let body = if op == "write" {
+            json!({"data": {"x": 1}})
+        } else {
+            json!({})
+        };
+        let via_grpc = grpc(&daemon, token, op, path, body.clone()).await;
+        let (status, via_http) = http(
+            &daemon,
+            token,
+            method,
+            path,
+            (op == "write").then_some(body),
+        );
+        match via_grpc {
+            Ok(data) => {
+                assert_eq!(status, 200, "{method} {path}: {via_http}");
+                assert_eq!(via_http["data"], data, "{method} {path}");
+            }
+            Err(code) => {
+                assert_eq!(
+                    status,
+                    expected_status(code),
+                    "{method} {path}: {code:?} {via_http}"
+                );
+                assert!(via_http["errors"].is_array(), "{method} {path}: {via_http}");
+            }
+        }
+    }
+
+    // The lifecycle calls: seal status and key status.
+    let mut sys = SysClient::connect(daemon.addr.clone()).await.unwrap();
+    let status = sys
+        .seal_status(SealStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let (code, via_http) = http(&daemon, &root, "GET", "sys/seal-status", None);
+    assert_eq!(code, 200);
+    assert_eq!(via_http["type"], status.r#type);
+    assert_eq!(via_http["initialized"], status.initialized);
+    assert_eq!(via_http["sealed"], status.sealed);
+    assert_eq!(via_http["t"], status.t);
+    assert_eq!(via_http["n"], status.n);
+    assert_eq!(via_http["version"], status.version.as_str());
+    assert_eq!(via_http["storage_type"], status.storage_type.as_str());
+    let keys = sys
+        .key_status(with_token(&root, KeyStatusRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let (code, via_http) = http(&daemon, &root, "GET", "sys/key-status", None);
+    assert_eq!(code, 200);
+    assert_eq!(via_http["term"], keys.term);
+    assert_eq!(via_http["install_time"], keys.install_time.as_str());
+
+    // HTTP-only conventions: Bearer tokens, ?list=true, bad JSON, 204.
+    let url = format!("{}/v1/secret/metadata?list=true", daemon.addr);
+    let bearer = format!("Authorization: Bearer {root}");
+    let (code, body) = curl(&["-H", &bearer, &url]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"same\""), "{body}");
+    let url = format!("{}/v1/secret/data/x", daemon.addr);
+    let header = format!("X-Vault-Token: {root}");
+    let (code, body) = curl(&["-X", "POST", "-H", &header, "-d", "{not json", &url]);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("errors"), "{body}");
+    let (code, body) = curl(&["-X", "OPTIONS", "-H", &header, &url]);
+    assert_eq!(code, 405, "{body}");
+    // Sealed: 503 everywhere but the lifecycle endpoints.
+    let (code, _) = http(&daemon, &root, "PUT", "sys/seal", None);
+    assert_eq!(code, 204);
+    let (code, body) = http(&daemon, &root, "GET", "secret/data/same", None);
+    assert_eq!(code, 503, "{body}");
+    let (code, body) = http(&daemon, &root, "GET", "sys/health", None);
+    assert_eq!(code, 503);
+    assert_eq!(body["sealed"], true);
+    let (code, _) = curl(&[&format!("{}/v1/sys/health?sealedcode=200", daemon.addr)]);
+    assert_eq!(code, 200);
+}

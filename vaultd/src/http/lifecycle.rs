@@ -1,0 +1,265 @@
+//! The HTTP endpoints that are `Sys` calls in gRPC (init, seal status,
+//! unseal, seal, health, leader, step-down, key status, rotate), with Vault's
+//! request and response field names. Each one calls the same `Sys` method the
+//! gRPC service answers, so both APIs give the same answers.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+use vault_proto::v1::sys_server::Sys;
+use vault_proto::v1::*;
+
+use super::reply::{error, from_status, json_reply, no_content};
+use super::{Api, Call};
+
+/// Vault's `active_time` when no node is active.
+const NO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The lifecycle endpoint for `path`, if it is one.
+pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
+    let method = &call.method;
+    let write = *method == Method::PUT || *method == Method::POST;
+    let get = *method == Method::GET;
+    Some(match path {
+        "sys/init" if get => init_status(api, call).await,
+        "sys/init" if write => init(api, call).await,
+        "sys/seal-status" if get => seal_status(api, call).await,
+        "sys/unseal" if write => unseal(api, call).await,
+        "sys/seal" if write => empty(api.sys.seal(call.grpc(SealRequest {})).await, call),
+        "sys/step-down" if write => {
+            empty(api.sys.step_down(call.grpc(StepDownRequest {})).await, call)
+        }
+        "sys/health" if get || *method == Method::HEAD => health(api, call).await,
+        "sys/leader" if get => leader(api, call).await,
+        "sys/key-status" if get => key_status(api, call).await,
+        "sys/rotate" if write => empty(
+            api.sys
+                .rotate(call.grpc(RotateRequest {}))
+                .await
+                .map(|r| r.map(|_| ())),
+            call,
+        ),
+        "sys/init" | "sys/seal-status" | "sys/unseal" | "sys/seal" | "sys/step-down"
+        | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{method} is not supported on {path}"),
+        ),
+        _ => return None,
+    })
+}
+
+fn empty<T>(result: Result<tonic::Response<T>, tonic::Status>, call: &Call<'_>) -> Response {
+    match result {
+        Ok(_) => no_content(),
+        Err(status) => from_status(&status, call.path_and_query),
+    }
+}
+
+fn seal_json(s: &SealStatusResponse) -> Value {
+    json!({
+        "type": s.r#type,
+        "initialized": s.initialized,
+        "sealed": s.sealed,
+        "t": s.t,
+        "n": s.n,
+        "progress": s.progress,
+        "nonce": s.nonce,
+        "version": s.version,
+        "build_date": "",
+        "migration": false,
+        "recovery_seal": false,
+        "storage_type": s.storage_type,
+    })
+}
+
+async fn status_of(api: &Api, call: &Call<'_>) -> Result<SealStatusResponse, Response> {
+    api.sys
+        .seal_status(call.grpc(SealStatusRequest {}))
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| from_status(&s, call.path_and_query))
+}
+
+async fn init_status(api: &Api, call: &Call<'_>) -> Response {
+    match status_of(api, call).await {
+        Ok(s) => json_reply(StatusCode::OK, &json!({ "initialized": s.initialized })),
+        Err(r) => r,
+    }
+}
+
+async fn seal_status(api: &Api, call: &Call<'_>) -> Response {
+    match status_of(api, call).await {
+        Ok(s) => json_reply(StatusCode::OK, &seal_json(&s)),
+        Err(r) => r,
+    }
+}
+
+/// A whole-number field of the body (Vault accepts numbers and numeric
+/// text); the error names the field.
+fn number(body: &Value, field: &str) -> Result<Option<u32>, String> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| format!("{field} must be a whole number")),
+    }
+}
+
+async fn init(api: &Api, call: &Call<'_>) -> Response {
+    let body = match call.body_json() {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    for unsupported in ["pgp_keys", "root_token_pgp_key", "stored_shares"] {
+        if body.get(unsupported).is_some_and(|v| !v.is_null()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("{unsupported} is not supported"),
+            );
+        }
+    }
+    let (shares, threshold) = match (
+        number(&body, "secret_shares"),
+        number(&body, "secret_threshold"),
+    ) {
+        (Ok(s), Ok(t)) => (s.unwrap_or(0), t.unwrap_or(0)),
+        (Err(why), _) | (_, Err(why)) => return error(StatusCode::BAD_REQUEST, &why),
+    };
+    let request = InitRequest {
+        secret_shares: shares,
+        secret_threshold: threshold,
+    };
+    match api.sys.init(call.grpc(request)).await {
+        Ok(out) => {
+            let out = out.into_inner();
+            json_reply(
+                StatusCode::OK,
+                &json!({
+                    "keys": out.unseal_keys_hex,
+                    "keys_base64": out.unseal_keys_b64,
+                    "root_token": out.root_token,
+                }),
+            )
+        }
+        Err(s) => from_status(&s, call.path_and_query),
+    }
+}
+
+async fn unseal(api: &Api, call: &Call<'_>) -> Response {
+    let body = match call.body_json() {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let text = |f: &str| body.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+    let reset = body.get("reset").and_then(Value::as_bool).unwrap_or(false);
+    if !reset && text("key").is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "'key' must be specified in request body as JSON, or 'reset' set to true",
+        );
+    }
+    let request = UnsealRequest {
+        key: text("key"),
+        reset,
+        nonce: text("nonce"),
+    };
+    match api.sys.unseal(call.grpc(request)).await {
+        Ok(out) => {
+            let out = out.into_inner();
+            let mut body = out.status.as_ref().map(seal_json).unwrap_or(Value::Null);
+            if !out.nonce.is_empty() {
+                body["nonce"] = json!(out.nonce);
+            }
+            json_reply(StatusCode::OK, &body)
+        }
+        Err(s) => from_status(&s, call.path_and_query),
+    }
+}
+
+/// Vault's `sys/health`: the code says the state (200 active, 429 standby,
+/// 501 uninitialised, 503 sealed), each overridable by a query parameter.
+async fn health(api: &Api, call: &Call<'_>) -> Response {
+    let s = match status_of(api, call).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let standby = s.ha_enabled && !s.is_self && !s.sealed;
+    let flag = |name: &str| {
+        call.query(name)
+            .is_some_and(|v| v.is_empty() || v == "true")
+    };
+    let code = |name: &str, default: u16| {
+        call.query(name)
+            .and_then(|v| v.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::from_u16(default).unwrap_or(StatusCode::OK))
+    };
+    let status = if !s.initialized {
+        code("uninitcode", 501)
+    } else if s.sealed {
+        code("sealedcode", 503)
+    } else if standby && !flag("standbyok") {
+        code("standbycode", 429)
+    } else {
+        code("activecode", 200)
+    };
+    let body = json!({
+        "initialized": s.initialized,
+        "sealed": s.sealed,
+        "standby": standby,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": vault_core::clock::now_unix(),
+        "version": s.version,
+    });
+    let mut response = json_reply(status, &body);
+    if call.method == Method::HEAD {
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
+}
+
+async fn leader(api: &Api, call: &Call<'_>) -> Response {
+    let s = match status_of(api, call).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let active_time = if s.active_time.is_empty() {
+        NO_TIME.to_owned()
+    } else {
+        s.active_time.clone()
+    };
+    json_reply(
+        StatusCode::OK,
+        &json!({
+            "ha_enabled": s.ha_enabled,
+            "is_self": s.is_self,
+            "active_time": active_time,
+            "leader_address": s.leader_address,
+            "leader_cluster_address": "",
+            "performance_standby": false,
+            "performance_standby_last_remote_wal": 0,
+        }),
+    )
+}
+
+async fn key_status(api: &Api, call: &Call<'_>) -> Response {
+    match api.sys.key_status(call.grpc(KeyStatusRequest {})).await {
+        Ok(out) => {
+            let out = out.into_inner();
+            json_reply(
+                StatusCode::OK,
+                &json!({
+                    "term": out.term,
+                    "install_time": out.install_time,
+                    "encryptions": out.encryptions,
+                }),
+            )
+        }
+        Err(s) => from_status(&s, call.path_and_query),
+    }
+}

@@ -1,0 +1,276 @@
+//! Vault's HTTP API, on the same listener as gRPC: `/v1/<path>` over HTTP/1.1
+//! or HTTP/2, everything else is gRPC. Each request becomes the very call the
+//! gRPC services answer (`Logical` for paths, `Sys` for the seal lifecycle),
+//! run in-process on the same service objects, so no rule is implemented
+//! twice and a standby forwards HTTP requests as it forwards gRPC ones.
+//!
+//! Wire conventions, as Vault's: the token in `X-Vault-Token` or
+//! `Authorization: Bearer`; `X-Vault-No-Request-Forwarding: true` asks a
+//! standby to redirect (307) rather than forward; GET reads (`?list=true`
+//! lists, other query parameters are the request data), LIST lists, PUT and
+//! POST write, PATCH patches, DELETE deletes; answers in Vault's envelope,
+//! errors as `{"errors": [...]}`.
+
+mod lifecycle;
+mod reply;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use vault_proto::v1::LogicalRequest;
+use vault_proto::v1::logical_server::Logical;
+
+use crate::logical::LogicalService;
+use crate::sys::SysService;
+use reply::{error, from_status};
+
+/// The largest request body accepted (Vault's default `max_request_size`).
+pub const MAX_BODY: usize = 32 << 20;
+
+/// The services the HTTP API maps onto.
+#[derive(Debug)]
+pub struct Api {
+    pub logical: Arc<LogicalService>,
+    pub sys: Arc<SysService>,
+}
+
+/// The `/v1/` routes; anything else answers as gRPC does for an unknown
+/// service.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/{*path}", axum::routing::any(handle))
+        .with_state(api)
+        .fallback(grpc_unimplemented)
+}
+
+async fn grpc_unimplemented() -> Response {
+    let (parts, ()) = tonic::Status::unimplemented("")
+        .into_http::<()>()
+        .into_parts();
+    Response::from_parts(parts, Body::empty())
+}
+
+/// One HTTP request, taken apart.
+pub struct Call<'a> {
+    pub method: Method,
+    pub path_and_query: &'a str,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    query: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl Call<'_> {
+    /// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
+    fn token(&self) -> Option<&str> {
+        let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
+        header("x-vault-token")
+            .or_else(|| {
+                header("authorization").and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// `message` as a gRPC request from this caller: its token, its wish
+    /// not to be forwarded, and its connection (for the audit log's address).
+    pub fn grpc<T>(&self, message: T) -> tonic::Request<T> {
+        let mut metadata = MetadataMap::new();
+        if let Some(value) = self.token().and_then(|t| MetadataValue::try_from(t).ok()) {
+            metadata.insert(vault_proto::TOKEN_METADATA_KEY, value);
+        }
+        let no_forward = self
+            .headers
+            .get("x-vault-no-request-forwarding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        if no_forward {
+            metadata.insert(
+                vault_proto::NO_FORWARD_METADATA_KEY,
+                MetadataValue::from_static("1"),
+            );
+        }
+        tonic::Request::from_parts(metadata, self.extensions.clone(), message)
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as a JSON object (empty: `{}`), or a 400 answer saying why not.
+    pub fn body_json(&self) -> Result<Value, Box<Response>> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Object(serde_json::Map::new()));
+        }
+        let why = match serde_json::from_slice::<Value>(&self.body) {
+            Ok(v @ Value::Object(_)) => return Ok(v),
+            Ok(_) => "the request body must be a JSON object".to_owned(),
+            Err(e) => format!("failed to parse JSON input: {e}"),
+        };
+        Err(Box::new(error(StatusCode::BAD_REQUEST, &why)))
+    }
+}
+
+/// `a=1&b=x%20y` as pairs, percent- and plus-decoded.
+fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/v1/")
+        .unwrap_or_default()
+        .to_owned();
+    let call = Call {
+        method: parts.method,
+        path_and_query: &path_and_query,
+        headers: parts.headers,
+        extensions: parts.extensions,
+        query: parse_query(parts.uri.query()),
+        body,
+    };
+    if let Some(response) = lifecycle::route(&api, &call, &path).await {
+        return response;
+    }
+    logical(&api, &call, path).await
+}
+
+/// Which logical operation a method (and `?list=true`) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Read,
+    List,
+    Write,
+    Patch,
+    Delete,
+}
+
+fn operation(method: &Method, list_query: bool) -> Option<Op> {
+    Some(match method.as_str() {
+        "GET" if list_query => Op::List,
+        "GET" => Op::Read,
+        "LIST" => Op::List,
+        "PUT" | "POST" => Op::Write,
+        "PATCH" => Op::Patch,
+        "DELETE" => Op::Delete,
+        _ => return None,
+    })
+}
+
+async fn logical(api: &Api, call: &Call<'_>, path: String) -> Response {
+    let list_query = call.query("list").is_some_and(|v| v == "true" || v == "1");
+    let Some(op) = operation(&call.method, list_query) else {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{} is not supported", call.method),
+        );
+    };
+    // Reads, lists and deletes take their data from the query, writes from
+    // the body.
+    let data = match op {
+        Op::Read | Op::List | Op::Delete => {
+            let map: serde_json::Map<String, Value> = call
+                .query
+                .iter()
+                .filter(|(k, _)| !(k == "list" && matches!(op, Op::List)))
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            Value::Object(map)
+        }
+        Op::Write | Op::Patch => match call.body_json() {
+            Ok(v) => v,
+            Err(r) => return *r,
+        },
+    };
+    let request = call.grpc(LogicalRequest {
+        path,
+        data_json: data.to_string(),
+    });
+    let service = &api.logical;
+    let result = match op {
+        Op::Read => service.read(request).await,
+        Op::List => service.list(request).await,
+        Op::Write => service.write(request).await,
+        Op::Patch => service.patch(request).await,
+        Op::Delete => service.delete(request).await,
+    };
+    match result {
+        Ok(out) => reply::envelope(&out.into_inner()),
+        Err(status) => from_status(&status, call.path_and_query),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_decoded() {
+        assert_eq!(
+            parse_query(Some("list=true&a=x%20y&b=c+d&flag")),
+            vec![
+                ("list".into(), "true".into()),
+                ("a".into(), "x y".into()),
+                ("b".into(), "c d".into()),
+                ("flag".into(), String::new()),
+            ]
+        );
+        assert!(parse_query(None).is_empty());
+    }
+
+    #[test]
+    fn methods_map_to_vaults_operations() {
+        assert_eq!(operation(&Method::GET, false), Some(Op::Read));
+        assert_eq!(operation(&Method::GET, true), Some(Op::List));
+        let list = Method::from_bytes(b"LIST").unwrap();
+        assert_eq!(operation(&list, false), Some(Op::List));
+        assert_eq!(operation(&Method::PUT, false), Some(Op::Write));
+        assert_eq!(operation(&Method::POST, false), Some(Op::Write));
+        assert_eq!(operation(&Method::PATCH, false), Some(Op::Patch));
+        assert_eq!(operation(&Method::DELETE, false), Some(Op::Delete));
+        assert_eq!(operation(&Method::OPTIONS, false), None);
+    }
+}
