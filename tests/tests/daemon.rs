@@ -245,4 +245,19 @@ fn a_tls_listener_serves_the_cli_that_trusts_its_ca() {
     // And a plaintext client cannot talk to it.
     let plain = daemon.addr.replace("https://", "http://");
     vault_tests::cli(&plain, None, &["status"], None).expect_code(1);
+    // The HTTP API shares the port over TLS, for HTTP/1.1 clients that
+    // announce their protocol (ALPN) as well as HTTP/2 ones.
+    for version in ["--http1.1", "--http2"] {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", version, "--cacert", &cacert])
+            .arg(format!("{}/v1/sys/seal-status", daemon.addr))
+            .output()
+            .expect("curl must be installed (./scripts/test installs it)");
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && body.contains("\"initialized\":false"),
+            "{version}: {body} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

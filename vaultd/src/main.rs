@@ -16,6 +16,7 @@ mod logical;
 mod server;
 mod status;
 mod sys;
+mod tls;
 
 use std::io::Write;
 use std::path::PathBuf;

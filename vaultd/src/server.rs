@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use vault_core::Vault;
 
@@ -57,13 +57,7 @@ pub async fn run(
         .build_v1()
         .context("building the reflection service")?;
 
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        let identity = Identity::from_pem(tls.cert, tls.key);
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
-            .context("loading the TLS certificate and key")?;
-    }
+    let acceptor = tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let (stop_expiring, expiring_stopped) = tokio::sync::oneshot::channel::<()>();
     let expiration = {
         let vault = Arc::clone(&vault);
@@ -109,12 +103,23 @@ pub async fn run(
         .add_service(reflection)
         .add_service(SysServer::from_arc(sys))
         .add_service(LogicalServer::from_arc(logical));
-    let serve = builder
-        .accept_http1(true)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-            let _ = stopped.await;
-        });
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let mut builder = Server::builder().accept_http1(true);
+    let router = builder.add_routes(routes);
+    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match acceptor {
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped),
+            ),
+            Some(acceptor) => {
+                Box::pin(router.serve_with_incoming_shutdown(
+                    crate::tls::incoming(listener, acceptor),
+                    stopped,
+                ))
+            }
+        };
     tokio::pin!(serve);
     tokio::select! {
         served = &mut serve => served.context("serving gRPC")?,
