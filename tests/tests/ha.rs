@@ -130,6 +130,37 @@ async fn writes_through_any_node_land_and_read_back_from_every_node() {
     assert!(out.stdout.contains(&secrets[1].1), "{}", out.stdout);
     assert!(out.stderr.contains("standby"), "{}", out.stderr);
 
+    // Vault's HTTP API on a standby: forwarded, or a 307 to the active node.
+    let url = format!("{}/v1/kv/data/via0", cluster.node(standby).addr);
+    let token = format!("X-Vault-Token: {}", cluster.root());
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-H", &token, &url])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains(&secrets[0].1), "{body}");
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .args([
+            "-H",
+            &token,
+            "-H",
+            "X-Vault-No-Request-Forwarding: true",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("307 {active_addr}/v1/kv/data/via0")
+    );
+
     // Nothing in any of the tables is in the clear.
     let pg = pg_connect(&cluster.url).await;
     let tables = pg

@@ -277,6 +277,11 @@ async fn http_and_grpc_give_the_same_answers() {
     assert!(body.contains("errors"), "{body}");
     let (code, body) = curl(&["-X", "OPTIONS", "-H", &header, &url]);
     assert_eq!(code, 405, "{body}");
+    // Asked for a wrapped answer: refused, never the secret unwrapped.
+    let url = format!("{}/v1/secret/data/same", daemon.addr);
+    let (code, body) = curl(&["-H", &header, "-H", "X-Vault-Wrap-TTL: 60s", &url]);
+    assert_eq!(code, 400, "{body}");
+    assert!(!body.contains("two"), "{body}");
     // Sealed: 503 everywhere but the lifecycle endpoints.
     let (code, _) = http(&daemon, &root, "PUT", "sys/seal", None);
     assert_eq!(code, 204);
@@ -287,4 +292,39 @@ async fn http_and_grpc_give_the_same_answers() {
     assert_eq!(body["sealed"], true);
     let (code, _) = curl(&[&format!("{}/v1/sys/health?sealedcode=200", daemon.addr)]);
     assert_eq!(code, 200);
+}
+
+#[test]
+fn a_second_listen_address_serves_the_same_apis() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = vault_tests::write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[listener]\n",
+        "[listener]\nhttp_address = \"127.0.0.1:0\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start_with(&config, dir.path());
+    let mut second = None;
+    for _ in 0..100 {
+        let printed = std::fs::read_to_string(&daemon.stdout).unwrap_or_default();
+        if let Some(line) = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("vaultd: also listening on "))
+        {
+            second = Some(line.trim().to_owned());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = second.expect("the second address is printed");
+    assert_ne!(second, daemon.addr);
+    // Vault's HTTP API and the gRPC API on both.
+    for addr in [&daemon.addr, &second] {
+        let (code, body) = curl(&[&format!("{addr}/v1/sys/health")]);
+        assert_eq!(code, 501, "{addr}: {body}");
+        let out = vault_tests::cli(addr, None, &["status", "--format", "json"], None);
+        out.expect_code(2);
+        assert_eq!(out.json()["initialized"], false);
+    }
+    assert!(daemon.stop().success());
 }

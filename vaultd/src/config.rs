@@ -9,6 +9,7 @@
 //! tls_cert_file = "/etc/vault/tls.crt"   # both or neither
 //! tls_key_file = "/etc/vault/tls.key"
 //! allow_plaintext_non_loopback = false   # plaintext off loopback must be asked for
+//! http_address = "127.0.0.1:8210"        # optional second address, same APIs
 //!
 //! [storage]
 //! kind = "sqlite"
@@ -123,6 +124,9 @@ impl ExpirationConfig {
 pub struct ListenerConfig {
     /// `ip:port`; port 0 picks a free port (printed at start).
     pub address: String,
+    /// A second `ip:port` serving the same APIs (gRPC and Vault's HTTP API),
+    /// e.g. Vault's usual 8200 for HTTP clients next to a gRPC port.
+    pub http_address: Option<String>,
     /// PEM certificate chain.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key.
@@ -299,6 +303,18 @@ impl Config {
         })
     }
 
+    /// The second listen address, parsed, if configured.
+    pub fn http_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(text) = &self.listener.http_address else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            ConfigError(format!(
+                "listener.http_address {text:?} is not an ip:port address"
+            ))
+        })
+    }
+
     /// Refuses what must not start: unknown storage, half a TLS pair, plaintext off
     /// loopback without the explicit opt-in.
     pub fn check(&self) -> Result<(), ConfigError> {
@@ -315,11 +331,13 @@ impl Config {
                 ));
             }
         };
-        if !tls && !address.ip().is_loopback() && !self.listener.allow_plaintext_non_loopback {
-            return Err(ConfigError(format!(
-                "refusing to listen on {address} without TLS: set listener.tls_cert_file and \
-                 listener.tls_key_file, or allow_plaintext_non_loopback = true"
-            )));
+        for address in std::iter::once(address).chain(self.http_address()?) {
+            if !tls && !address.ip().is_loopback() && !self.listener.allow_plaintext_non_loopback {
+                return Err(ConfigError(format!(
+                    "refusing to listen on {address} without TLS: set listener.tls_cert_file and \
+                     listener.tls_key_file, or allow_plaintext_non_loopback = true"
+                )));
+            }
         }
         Ok(())
     }

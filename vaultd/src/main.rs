@@ -100,6 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let config = Config {
             listener: ListenerConfig {
                 address: args.dev_listen_address.clone(),
+                http_address: None,
                 tls_cert_file: None,
                 tls_key_file: None,
                 allow_plaintext_non_loopback: false,
@@ -171,9 +172,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Tests and scripts wait for this line.
     println!("vaultd: listening on {scheme}://{bound}");
     std::io::stdout().flush().ok();
+    let mut listeners = vec![listener];
+    if let Some(second) = config.http_address()? {
+        let extra = tokio::net::TcpListener::bind(second)
+            .await
+            .with_context(|| format!("binding listener.http_address {second}"))?;
+        let extra_bound = extra.local_addr().context("reading the bound address")?;
+        println!("vaultd: also listening on {scheme}://{extra_bound}");
+        std::io::stdout().flush().ok();
+        listeners.push(extra);
+    }
     tracing::info!(address = %bound, storage = %storage_name, "vaultd started");
 
-    server::run(vault, listener, tls, forward, server::shutdown_signal()).await?;
+    server::run(vault, listeners, tls, forward, server::shutdown_signal()).await?;
     drop(dev_dir);
     tracing::info!("vaultd stopped");
     Ok(())

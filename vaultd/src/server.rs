@@ -30,7 +30,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.
 pub async fn run(
     vault: Arc<Vault>,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     tls: Option<TlsFiles>,
     forward: Forwarder,
     shutdown: impl Future<Output = ()>,
@@ -82,7 +82,6 @@ pub async fn run(
     };
     spawn_reopen_on_hangup(Arc::clone(&vault));
     spawn_audit_health(Arc::clone(&vault), health.clone());
-    let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
     let sys = Arc::new(SysService::new(
         Arc::clone(&vault),
         health,
@@ -103,30 +102,31 @@ pub async fn run(
         .add_service(reflection)
         .add_service(SysServer::from_arc(sys))
         .add_service(LogicalServer::from_arc(logical));
-    let stopped = async {
-        let _ = stopped.await;
-    };
-    let mut builder = Server::builder().accept_http1(true);
-    let router = builder.add_routes(routes);
-    let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
-        match acceptor {
-            None => Box::pin(
-                router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped),
-            ),
-            Some(acceptor) => {
-                Box::pin(router.serve_with_incoming_shutdown(
-                    crate::tls::incoming(listener, acceptor),
-                    stopped,
-                ))
-            }
+    // Every listener serves the same routes; one stop signal for all.
+    let (stop_accepting, stop) = tokio::sync::watch::channel(false);
+    let mut serving = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let mut stop = stop.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
         };
-    tokio::pin!(serve);
+        serving.spawn(serve(routes.clone(), listener, acceptor.clone(), stopped));
+    }
+    let drain = async {
+        while let Some(served) = serving.join_next().await {
+            served
+                .context("the listener task failed")?
+                .context("serving")?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::pin!(drain);
     tokio::select! {
-        served = &mut serve => served.context("serving gRPC")?,
+        served = &mut drain => served?,
         () = shutdown => {
-            let _ = stop_accepting.send(());
-            match tokio::time::timeout(SHUTDOWN_GRACE, &mut serve).await {
-                Ok(served) => served.context("serving gRPC")?,
+            let _ = stop_accepting.send(true);
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut drain).await {
+                Ok(served) => served?,
                 Err(_) => tracing::warn!(
                     grace = ?SHUTDOWN_GRACE,
                     "connections still open after the grace period; closing them"
@@ -154,6 +154,30 @@ pub async fn run(
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;
     Ok(())
+}
+
+/// Serves `routes` on `listener` (through TLS when `acceptor` is set) until
+/// `stopped` resolves and the connections have finished.
+async fn serve(
+    routes: tonic::service::Routes,
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let mut builder = Server::builder().accept_http1(true);
+    let router = builder.add_routes(routes);
+    match acceptor {
+        None => {
+            router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped)
+                .await
+        }
+        Some(acceptor) => {
+            router
+                .serve_with_incoming_shutdown(crate::tls::incoming(listener, acceptor), stopped)
+                .await
+        }
+    }
 }
 
 /// The name under which the health service reports the audit devices.

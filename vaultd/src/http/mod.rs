@@ -172,6 +172,13 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         query: parse_query(parts.uri.query()),
         body,
     };
+    // A client asking for a wrapped answer must not get the secret itself.
+    if call.headers.contains_key("x-vault-wrap-ttl") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "response wrapping (X-Vault-Wrap-TTL) is not supported",
+        );
+    }
     if let Some(response) = lifecycle::route(&api, &call, &path).await {
         return response;
     }
