@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 use vault_proto::v1::sys_client::SysClient;
 use vault_proto::v1::{KeyStatusRequest, LogicalRequest, SealStatusRequest};
-use vault_tests::{Daemon, init, logical, unseal, with_token, workspace_root};
+use vault_tests::{Daemon, logical, unsealed_with_kv, with_token, workspace_root};
 
 /// Runs curl with `args`; returns (HTTP status, body).
 fn curl(args: &[&str]) -> (u16, String) {
@@ -56,15 +56,7 @@ fn http(
 
 /// A vault on SQLite, unsealed, with KV version 2 at `secret/`.
 fn vault(dir: &std::path::Path) -> (Daemon, String) {
-    let daemon = Daemon::start(dir);
-    let keys = init(&daemon, 1, 1);
-    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
-    daemon
-        .cli(
-            Some(&keys.root_token),
-            &["secrets", "enable", "--path", "secret", "kv"],
-        )
-        .expect_code(0);
+    let (daemon, keys) = unsealed_with_kv(dir);
     (daemon, keys.root_token)
 }
 

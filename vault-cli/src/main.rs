@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod bench;
 mod client;
 mod commands;
 mod ha;
@@ -144,6 +145,9 @@ enum Command {
     /// Audit devices, and the verifier of their logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Load-test a running vault: throughput and latency of KV, token, AppRole
+    /// and database operations, made under `bench-` names with the root token.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -468,6 +472,8 @@ fn main() -> ExitCode {
             };
             audit::verify(&runtime, &target, format, args)
         }
+        // On a multi-threaded runtime of its own, against the given address only.
+        Command::Bench(args) => bench::run(&target, format, args),
         command => {
             let input_from_stdin = stdin_input::reads_stdin(&command);
             runtime.block_on(leader::follow(target, input_from_stdin, |target| {
@@ -682,6 +688,7 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
         Command::Auth(command) => mounts(&mut client, format, true, command).await,
         Command::Audit(command) => audit_devices(&mut client, format, command).await,
         Command::Lease(command) => lease::run(&mut client, format, command).await,
+        Command::Bench(_) => anyhow::bail!("bench runs on its own runtime (see main)"),
     }
 }
 

@@ -90,7 +90,7 @@ pub fn reads_stdin(command: &Command) -> bool {
                 false
             }
         },
-        Command::Lease(_) => false,
+        Command::Lease(_) | Command::Bench(_) => false,
     }
 }
 

@@ -68,6 +68,8 @@ pub fn incoming(
                     continue;
                 }
             };
+            // As for plaintext: no Nagle delay on small answers.
+            let _ = tcp.set_nodelay(true);
             let (acceptor, ready) = (acceptor.clone(), ready.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -265,23 +265,21 @@ impl Barrier {
 
     /// Loads the keyring with the root key: the barrier is unsealed from here on.
     pub(crate) async fn unseal(&self, root_key: &Key256) -> Result<(), BarrierError> {
-        let blob = self
-            .backend
+        let blob = self.stored_keyring().await?;
+        let keyring = Keyring::unwrap(root_key, &blob).map_err(keyring_integrity)?;
+        self.install(Some(Arc::new(keyring)));
+        Ok(())
+    }
+
+    /// The wrapped keyring as stored.
+    async fn stored_keyring(&self) -> Result<Vec<u8>, BarrierError> {
+        self.backend
             .get(KEYRING_PATH)
             .await?
             .ok_or(BarrierError::Integrity {
                 path: KEYRING_PATH.into(),
                 reason: "the keyring is missing",
-            })?;
-        let keyring = Keyring::unwrap(root_key, &blob).map_err(|e| BarrierError::Integrity {
-            path: KEYRING_PATH.into(),
-            reason: match e {
-                UnwrapError::Envelope(invalid) => invalid.reason(),
-                UnwrapError::Malformed => "the keyring is malformed",
-            },
-        })?;
-        self.install(Some(Arc::new(keyring)));
-        Ok(())
+            })
     }
 
     /// Reads the stored keyring again (another node may have rotated it or
@@ -291,21 +289,8 @@ impl Barrier {
     pub(crate) async fn reload_keyring(&self) -> Result<u32, BarrierError> {
         let _writing = self.keyring_writes.lock().await;
         let current = self.current()?;
-        let blob = self
-            .backend
-            .get(KEYRING_PATH)
-            .await?
-            .ok_or(BarrierError::Integrity {
-                path: KEYRING_PATH.into(),
-                reason: "the keyring is missing",
-            })?;
-        let loaded = current.reopen(&blob).map_err(|e| BarrierError::Integrity {
-            path: KEYRING_PATH.into(),
-            reason: match e {
-                UnwrapError::Envelope(invalid) => invalid.reason(),
-                UnwrapError::Malformed => "the keyring is malformed",
-            },
-        })?;
+        let blob = self.stored_keyring().await?;
+        let loaded = current.reopen(&blob).map_err(keyring_integrity)?;
         let term = loaded.active_term().number();
         // Only over the keyring it was read with: a seal meanwhile must win.
         let mut slot = self.keyring.write().unwrap_or_else(|p| p.into_inner());
@@ -402,6 +387,17 @@ impl Barrier {
     async fn store_keyring(&self, keyring: &Keyring) -> Result<(), BarrierError> {
         let blob = keyring.wrap()?;
         Ok(self.backend.put(KEYRING_PATH, blob).await?)
+    }
+}
+
+/// A stored keyring that does not open: altered, or not ours.
+fn keyring_integrity(e: UnwrapError) -> BarrierError {
+    BarrierError::Integrity {
+        path: KEYRING_PATH.into(),
+        reason: match e {
+            UnwrapError::Envelope(invalid) => invalid.reason(),
+            UnwrapError::Malformed => "the keyring is malformed",
+        },
     }
 }
 

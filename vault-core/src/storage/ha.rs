@@ -57,7 +57,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::StorageError;
@@ -226,22 +225,7 @@ impl HaLock {
                 "CREATE TABLE IF NOT EXISTS {table} (name TEXT PRIMARY KEY, holder TEXT NOT NULL, \
                  generation BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, advertise TEXT NOT NULL)"
             );
-            self.backend
-                .run(move |s| {
-                    Box::pin(async move {
-                        match s.client.batch_execute(&create).await {
-                            // Two nodes creating it at once: it exists either way.
-                            Err(e)
-                                if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                                    || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
-                            {
-                                Ok(())
-                            }
-                            other => other,
-                        }
-                    })
-                })
-                .await?;
+            self.backend.create_table(create).await?;
         }
         let name = table.clone();
         let exists: bool = self

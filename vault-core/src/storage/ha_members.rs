@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use tokio_postgres::error::SqlState;
-
 use super::StorageError;
 use super::postgres::{PostgresBackend, check_table_name};
 
@@ -57,22 +55,7 @@ impl Members {
                 "CREATE TABLE IF NOT EXISTS {table} (node_id TEXT PRIMARY KEY, api_address TEXT NOT NULL, \
                  state TEXT NOT NULL, version TEXT NOT NULL, last_seen TIMESTAMPTZ NOT NULL)"
             );
-            backend
-                .run(move |s| {
-                    Box::pin(async move {
-                        match s.client.batch_execute(&create).await {
-                            // Two nodes creating it at once: it exists either way.
-                            Err(e)
-                                if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                                    || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
-                            {
-                                Ok(())
-                            }
-                            other => other,
-                        }
-                    })
-                })
-                .await?;
+            backend.create_table(create).await?;
         }
         Ok(Members {
             backend,

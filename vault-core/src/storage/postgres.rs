@@ -417,6 +417,26 @@ impl PostgresBackend {
         }
     }
 
+    /// Runs a `CREATE TABLE IF NOT EXISTS`. Two nodes creating a table at
+    /// once: one of them meets the other's catalog row; the table exists
+    /// either way, so that is not an error.
+    pub(super) async fn create_table(&self, create: String) -> Result<(), StorageError> {
+        self.run(move |s| {
+            Box::pin(async move {
+                match s.client.batch_execute(&create).await {
+                    Err(e)
+                        if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                            || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+                    {
+                        Ok(())
+                    }
+                    other => other,
+                }
+            })
+        })
+        .await
+    }
+
     /// Creates the table (or checks it exists), then checks its layout.
     async fn prepare_table(&self, skip_create: bool) -> Result<(), StorageError> {
         let table = self.table.clone();
@@ -425,22 +445,7 @@ impl PostgresBackend {
                 "CREATE TABLE IF NOT EXISTS {table} \
                  (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL)"
             );
-            self.run(move |s| {
-                Box::pin(async move {
-                    match s.client.batch_execute(&create).await {
-                        // Two nodes creating the table at once: one of them meets
-                        // the other's catalog row. The table exists either way.
-                        Err(e)
-                            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
-                        {
-                            Ok(())
-                        }
-                        other => other,
-                    }
-                })
-            })
-            .await?;
+            self.create_table(create).await?;
         }
         let name = table.clone();
         let layout: Vec<(String, String)> = self
