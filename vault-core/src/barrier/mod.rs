@@ -7,6 +7,7 @@
 //! Paths under `core/` belong to the vault itself (keyring, root key, root token):
 //! the public methods refuse them, so an embedding application cannot clobber them.
 
+mod cache;
 pub mod envelope;
 pub mod keyring;
 
@@ -109,6 +110,7 @@ pub struct Barrier {
     // never stored over a newer one. A tokio Mutex: it is held across the write.
     keyring_writes: tokio::sync::Mutex<()>,
     options: BarrierOptions,
+    cache: cache::ReadCache,
 }
 
 impl Barrier {
@@ -119,6 +121,7 @@ impl Barrier {
             keyring: RwLock::new(None),
             keyring_writes: tokio::sync::Mutex::new(()),
             options,
+            cache: cache::ReadCache::default(),
         }
     }
 
@@ -148,7 +151,9 @@ impl Barrier {
     pub async fn delete(&self, path: &str) -> Result<(), BarrierError> {
         check_path(path)?;
         self.current()?;
-        Ok(self.backend.delete(path).await?)
+        let deleted = self.backend.delete(path).await;
+        self.cache.invalidate([path]);
+        Ok(deleted?)
     }
 
     /// The immediate children of `prefix` (paths are not encrypted).
@@ -198,6 +203,10 @@ impl Barrier {
         path: &str,
     ) -> Result<Option<SecretBytes>, BarrierError> {
         self.current()?;
+        if let Some(hit) = self.cache.get(path) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
         let Some(blob) = self.backend.get(path).await? else {
             return Ok(None);
         };
@@ -212,14 +221,16 @@ impl Barrier {
             .term(number)
             .ok_or(envelope::Invalid::UnknownTerm)
             .map_err(integrity)?;
-        envelope::open(term.cipher(), path, &blob)
-            .map(Some)
-            .map_err(integrity)
+        let value = envelope::open(term.cipher(), path, &blob).map_err(integrity)?;
+        self.cache.insert(generation, path, &value);
+        Ok(Some(value))
     }
 
     pub(crate) async fn put_internal(&self, path: &str, value: &[u8]) -> Result<(), BarrierError> {
         let blob = self.encrypt(path, value).await?;
-        Ok(self.backend.put(path, blob).await?)
+        let stored = self.backend.put(path, blob).await;
+        self.cache.invalidate([path]);
+        Ok(stored?)
     }
 
     pub(crate) async fn batch_internal(&self, ops: Vec<BarrierOp>) -> Result<(), BarrierError> {
@@ -234,7 +245,15 @@ impl Barrier {
             });
         }
         self.current()?;
-        Ok(self.backend.batch(stored).await?)
+        let paths: Vec<String> = stored
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key, .. } | BatchOp::Delete { key } => key.clone(),
+            })
+            .collect();
+        let applied = self.backend.batch(stored).await;
+        self.cache.invalidate(paths.iter().map(String::as_str));
+        Ok(applied?)
     }
 
     /// The storage records of a new vault: a fresh keyring wrapped by `root_key`,
@@ -291,6 +310,8 @@ impl Barrier {
         let current = self.current()?;
         let blob = self.stored_keyring().await?;
         let loaded = current.reopen(&blob).map_err(keyring_integrity)?;
+        // Another node may have written anything meanwhile.
+        self.cache.clear();
         let term = loaded.active_term().number();
         // Only over the keyring it was read with: a seal meanwhile must win.
         let mut slot = self.keyring.write().unwrap_or_else(|p| p.into_inner());
@@ -311,6 +332,8 @@ impl Barrier {
         // A poisoned lock still holds a valid Option; replace it either way.
         let mut slot = self.keyring.write().unwrap_or_else(|p| p.into_inner());
         *slot = keyring;
+        drop(slot);
+        self.cache.clear();
     }
 
     pub(crate) fn current(&self) -> Result<Arc<Keyring>, BarrierError> {
@@ -435,6 +458,57 @@ mod tests {
             Err(BarrierError::Sealed)
         ));
         assert!(matches!(barrier.list("").await, Err(BarrierError::Sealed)));
+    }
+
+    #[tokio::test]
+    async fn cached_reads_follow_every_write() {
+        let (barrier, backend) = unsealed(BarrierOptions::default()).await;
+        barrier.put("a", b"1").await.unwrap();
+        assert_eq!(
+            barrier.get("a").await.unwrap().unwrap().expose_secret(),
+            b"1"
+        );
+        // Served from the cache now: the stored bytes are not read again...
+        let blob = backend.get("a").await.unwrap().unwrap();
+        backend.put("a", b"garbage".to_vec()).await.unwrap();
+        assert_eq!(
+            barrier.get("a").await.unwrap().unwrap().expose_secret(),
+            b"1"
+        );
+        backend.put("a", blob).await.unwrap();
+        // ...but every write through the barrier is seen at once.
+        barrier.put("a", b"2").await.unwrap();
+        assert_eq!(
+            barrier.get("a").await.unwrap().unwrap().expose_secret(),
+            b"2"
+        );
+        barrier
+            .batch(vec![
+                BarrierOp::Put {
+                    path: "a".into(),
+                    value: SecretBytes::new(b"3".to_vec()),
+                },
+                BarrierOp::Put {
+                    path: "b".into(),
+                    value: SecretBytes::new(b"x".to_vec()),
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            barrier.get("a").await.unwrap().unwrap().expose_secret(),
+            b"3"
+        );
+        barrier.delete("a").await.unwrap();
+        assert!(barrier.get("a").await.unwrap().is_none());
+        // Sealing empties it: nothing decrypted outlives the keys.
+        assert!(barrier.get("b").await.unwrap().is_some());
+        barrier.seal();
+        assert!(matches!(barrier.get("b").await, Err(BarrierError::Sealed)));
+        assert_eq!(
+            format!("{:?}", barrier.cache),
+            "ReadCache { entries: 0, .. }"
+        );
     }
 
     #[tokio::test]

@@ -593,8 +593,10 @@ async fn a_tick_over_10000_leases_reads_only_the_10_due() {
     assert_eq!((report.considered, report.revoked), (10, 10));
     assert_eq!(r.calls().len(), 10);
     assert_eq!(backend.scans.load(Ordering::SeqCst) - scans, 1);
-    // Each due lease: one read before the engine call, one re-read after.
-    assert_eq!(backend.gets.load(Ordering::SeqCst) - gets, 20);
+    // Each due lease: one read before the engine call, one re-read after
+    // (which the barrier's cache may answer); none of the 9,990 others.
+    let read = backend.gets.load(Ordering::SeqCst) - gets;
+    assert!((10..=20).contains(&read), "{read} storage reads");
 }
 
 #[tokio::test]

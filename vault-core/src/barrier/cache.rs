@@ -1,0 +1,174 @@
+//! A bounded cache of decrypted values, so a hot entry (a token, a secret read
+//! by a fleet) is not read from storage and decrypted on every request.
+//!
+//! Only values the barrier has just read and authenticated are cached, and
+//! only when no write went through the barrier while they were being read: a
+//! global write generation is taken before the storage read and checked
+//! under the cache lock before inserting, and every write bumps it and drops
+//! its paths after it reached storage. So the cache never serves a value
+//! older than the last completed write of its path. It is emptied when the
+//! keys go (seal) and when the keyring is read again (another node may have
+//! written meanwhile: HA promotion). Values are `SecretBytes`, wiped when
+//! evicted. Bounded in entries and bytes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use crate::secret::SecretBytes;
+
+/// Entries kept at most.
+const MAX_ENTRIES: usize = 4096;
+/// Plaintext bytes kept at most.
+const MAX_BYTES: usize = 8 << 20;
+/// Larger values are not cached.
+const MAX_VALUE: usize = 64 << 10;
+
+#[derive(Default)]
+struct Inner {
+    values: HashMap<String, SecretBytes>,
+    // Insertion order, for eviction (a path may appear more than once: only
+    // its newest position counts, older ones are skipped).
+    order: VecDeque<String>,
+    bytes: usize,
+    generation: u64,
+}
+
+/// The cache; see the module docs.
+#[derive(Default)]
+pub(super) struct ReadCache {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.inner.lock().map(|i| i.values.len()).unwrap_or(0);
+        f.debug_struct("ReadCache")
+            .field("entries", &entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned cache is still a valid map; nothing in it can be torn.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the cached value at `path`.
+    pub(super) fn get(&self, path: &str) -> Option<SecretBytes> {
+        self.lock()
+            .values
+            .get(path)
+            .map(|v| SecretBytes::new(v.expose_secret().to_vec()))
+    }
+
+    /// The write generation, taken before a storage read.
+    pub(super) fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Caches `value` read at `path`, unless a write went through since
+    /// `generation` was taken.
+    pub(super) fn insert(&self, generation: u64, path: &str, value: &SecretBytes) {
+        if value.len() > MAX_VALUE {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        let copy = SecretBytes::new(value.expose_secret().to_vec());
+        inner.bytes += copy.len();
+        if let Some(old) = inner.values.insert(path.to_owned(), copy) {
+            inner.bytes -= old.len();
+        }
+        inner.order.push_back(path.to_owned());
+        while inner.values.len() > MAX_ENTRIES || inner.bytes > MAX_BYTES {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            // Skip stale positions of a path inserted again later.
+            if inner.order.contains(&oldest) {
+                continue;
+            }
+            if let Some(gone) = inner.values.remove(&oldest) {
+                inner.bytes -= gone.len();
+            }
+        }
+        // Positions of removed paths are dropped as they reach the front.
+        if inner.order.len() > 4 * MAX_ENTRIES {
+            let values = &inner.values;
+            let kept: VecDeque<String> = inner
+                .order
+                .iter()
+                .filter(|p| values.contains_key(*p))
+                .cloned()
+                .collect();
+            inner.order = kept;
+        }
+    }
+
+    /// After a write to `paths` reached storage (or failed: its outcome is
+    /// unknown): drops them, and stops reads in flight from caching.
+    pub(super) fn invalidate<'a>(&self, paths: impl IntoIterator<Item = &'a str>) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        for path in paths {
+            if let Some(gone) = inner.values.remove(path) {
+                inner.bytes -= gone.len();
+            }
+        }
+    }
+
+    /// Drops everything (seal, keyring reloaded).
+    pub(super) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.values.clear();
+        inner.order.clear();
+        inner.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(s: &str) -> SecretBytes {
+        SecretBytes::new(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_cached() {
+        let cache = ReadCache::default();
+        let before = cache.generation();
+        cache.invalidate(["a"]);
+        cache.insert(before, "a", &value("old"));
+        assert!(cache.get("a").is_none());
+        let now = cache.generation();
+        cache.insert(now, "a", &value("new"));
+        assert_eq!(cache.get("a").unwrap().expose_secret(), b"new");
+        cache.invalidate(["a"]);
+        assert!(cache.get("a").is_none());
+    }
+
+    #[test]
+    fn it_stays_within_its_bounds() {
+        let cache = ReadCache::default();
+        for i in 0..(MAX_ENTRIES + 100) {
+            let g = cache.generation();
+            cache.insert(g, &format!("k{i}"), &value("v"));
+        }
+        let inner = cache.lock();
+        assert_eq!(inner.values.len(), MAX_ENTRIES);
+        assert!(inner.values.contains_key(&format!("k{}", MAX_ENTRIES + 99)));
+        assert!(!inner.values.contains_key("k0"));
+        drop(inner);
+        let big = SecretBytes::new(vec![0; MAX_VALUE + 1]);
+        let g = cache.generation();
+        cache.insert(g, "big", &big);
+        assert!(cache.get("big").is_none());
+        cache.clear();
+        assert!(cache.get(&format!("k{}", MAX_ENTRIES + 99)).is_none());
+    }
+}
