@@ -31,33 +31,40 @@ pub struct Client {
     no_forward: bool,
 }
 
+/// A connection to `target` (TLS when it is https) whose calls may take up to
+/// `timeout` each.
+pub async fn channel(target: &Target, timeout: Duration) -> anyhow::Result<Channel> {
+    let mut endpoint = Endpoint::from_shared(target.address.clone())
+        .with_context(|| format!("VAULT_ADDR {:?} is not a URL", target.address))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .tcp_nodelay(true);
+    if target.address.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        tls = match &target.ca_cert {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("reading VAULT_CACERT {}", path.display()))?;
+                tls.ca_certificate(Certificate::from_pem(pem))
+            }
+            None => tls.with_native_roots(),
+        };
+        endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
+    } else if !target.address.starts_with("http://") {
+        bail!(
+            "VAULT_ADDR must start with http:// or https://, got {:?}",
+            target.address
+        );
+    }
+    endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to the vault at {}", target.address))
+}
+
 impl Client {
     pub async fn connect(target: &Target) -> anyhow::Result<Client> {
-        let mut endpoint = Endpoint::from_shared(target.address.clone())
-            .with_context(|| format!("VAULT_ADDR {:?} is not a URL", target.address))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60));
-        if target.address.starts_with("https://") {
-            let mut tls = ClientTlsConfig::new();
-            tls = match &target.ca_cert {
-                Some(path) => {
-                    let pem = std::fs::read(path)
-                        .with_context(|| format!("reading VAULT_CACERT {}", path.display()))?;
-                    tls.ca_certificate(Certificate::from_pem(pem))
-                }
-                None => tls.with_native_roots(),
-            };
-            endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
-        } else if !target.address.starts_with("http://") {
-            bail!(
-                "VAULT_ADDR must start with http:// or https://, got {:?}",
-                target.address
-            );
-        }
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to the vault at {}", target.address))?;
+        let channel = channel(target, Duration::from_secs(60)).await?;
         let token = target
             .token
             .clone()

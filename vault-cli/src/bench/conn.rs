@@ -8,10 +8,9 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::{LogicalRequest, LogicalResponse};
 
@@ -43,31 +42,7 @@ impl Conn {
         token: Option<&str>,
         timeout: Duration,
     ) -> anyhow::Result<Conn> {
-        let mut endpoint = Endpoint::from_shared(target.address.clone())
-            .with_context(|| format!("VAULT_ADDR {:?} is not a URL", target.address))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .tcp_nodelay(true);
-        if target.address.starts_with("https://") {
-            let tls = match &target.ca_cert {
-                Some(path) => {
-                    let pem = std::fs::read(path)
-                        .with_context(|| format!("reading VAULT_CACERT {}", path.display()))?;
-                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
-                }
-                None => ClientTlsConfig::new().with_native_roots(),
-            };
-            endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
-        } else if !target.address.starts_with("http://") {
-            bail!(
-                "VAULT_ADDR must start with http:// or https://, got {:?}",
-                target.address
-            );
-        }
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to the vault at {}", target.address))?;
+        let channel = crate::client::channel(target, timeout).await?;
         let conn = Conn {
             logical: LogicalClient::new(channel),
             token: None,
