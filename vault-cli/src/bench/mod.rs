@@ -107,8 +107,23 @@ pub struct BenchArgs {
     pid: Option<u32>,
     /// PostgreSQL for db-creds and lease-renew, as a user that may create roles:
     /// postgres://USER:PASSWORD@HOST:PORT/DB.
-    #[arg(long = "pg-url", env = "VAULT_BENCH_PG_URL", hide_env_values = true)]
-    pg_url: Option<String>,
+    #[arg(long = "pg-url", env = "VAULT_BENCH_PG_URL", hide_env_values = true, value_parser = secret_arg)]
+    pg_url: Option<SecretArg>,
+}
+
+/// An argument holding a password: kept out of Debug output, and parsed by
+/// us rather than by clap, whose errors would repeat it.
+#[derive(Clone)]
+struct SecretArg(String);
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn secret_arg(text: &str) -> Result<SecretArg, String> {
+    Ok(SecretArg(text.to_owned()))
 }
 
 fn duration_arg(text: &str) -> Result<Duration, String> {
@@ -140,7 +155,12 @@ fn usage(message: &str) -> anyhow::Result<u8> {
 /// Runs `bench`, on a multi-threaded runtime of its own: the clients must not
 /// share one thread, or the CLI would be what is measured.
 pub fn run(target: &Target, format: Format, args: BenchArgs) -> anyhow::Result<u8> {
-    let pg = match args.pg_url.as_deref().map(str::parse::<PgUrl>).transpose() {
+    let pg = match args
+        .pg_url
+        .as_ref()
+        .map(|u| u.0.parse::<PgUrl>())
+        .transpose()
+    {
         Ok(pg) => pg,
         // The URL holds a password: the message does not repeat it.
         Err(e) => return usage(&format!("--pg-url: {e}")),
@@ -410,4 +430,16 @@ async fn revoke_creds(admin: &mut Conn) -> anyhow::Result<(u64, u64)> {
         count("revoked"),
         count("retrying") + count("irrevocable") + count("errors") + count("busy"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_password_stays_out_of_debug_output() {
+        let arg = secret_arg("postgres://bench:hunter2@127.0.0.1:5432/postgres").unwrap();
+        assert!(!format!("{arg:?}").contains("hunter2"));
+        assert!(arg.0.parse::<PgUrl>().is_ok());
+    }
 }

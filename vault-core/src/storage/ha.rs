@@ -160,6 +160,9 @@ pub struct HaLock {
     sql: Sql,
 }
 
+/// Owned statement parameters, moved into a storage operation.
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
 /// A TTL as whole milliseconds for SQL, at least 1.
 fn ttl_millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
@@ -264,17 +267,33 @@ impl HaLock {
         advertise: &str,
         ttl: Duration,
     ) -> Result<Option<Held>, StorageError> {
-        let (sql, name) = (self.sql.acquire.clone(), self.name.clone());
-        let (who, addr, ms) = (holder.to_owned(), advertise.to_owned(), ttl_millis(ttl));
+        let params: Params = vec![
+            Box::new(self.name.clone()),
+            Box::new(holder.to_owned()),
+            Box::new(ttl_millis(ttl)),
+            Box::new(advertise.to_owned()),
+        ];
+        self.take(self.sql.acquire.clone(), params, holder, ttl)
+            .await
+    }
+
+    /// Runs a statement that takes the lock for `holder` and returns the new
+    /// generation, or no row when the lock was not free to take.
+    async fn take(
+        &self,
+        sql: String,
+        params: Params,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Held>, StorageError> {
         let generation: Option<i64> = self
             .backend
             .run(move |s| {
                 Box::pin(async move {
                     let statement = s.statement(&sql).await?;
-                    let row = s
-                        .client
-                        .query_opt(&statement, &[&name, &who, &ms, &addr])
-                        .await?;
+                    let refs: Vec<&(dyn ToSql + Sync)> =
+                        params.iter().map(|p| p.as_ref() as _).collect();
+                    let row = s.client.query_opt(&statement, &refs).await?;
                     Ok(row.map(|r| r.get(0)))
                 })
             })
@@ -370,31 +389,15 @@ impl HaLock {
         advertise: &str,
         ttl: Duration,
     ) -> Result<Option<Held>, StorageError> {
-        let (sql, name) = (self.sql.take_over.clone(), self.name.clone());
-        let (old, who, addr, ms) = (
-            previous.to_owned(),
-            holder.to_owned(),
-            advertise.to_owned(),
-            ttl_millis(ttl),
-        );
-        let generation: Option<i64> = self
-            .backend
-            .run(move |s| {
-                Box::pin(async move {
-                    let statement = s.statement(&sql).await?;
-                    let row = s
-                        .client
-                        .query_opt(&statement, &[&name, &old, &who, &ms, &addr])
-                        .await?;
-                    Ok(row.map(|r| r.get(0)))
-                })
-            })
-            .await?;
-        Ok(generation.map(|generation| Held {
-            holder: holder.to_owned(),
-            generation,
-            ttl,
-        }))
+        let params: Params = vec![
+            Box::new(self.name.clone()),
+            Box::new(previous.to_owned()),
+            Box::new(holder.to_owned()),
+            Box::new(ttl_millis(ttl)),
+            Box::new(advertise.to_owned()),
+        ];
+        self.take(self.sql.take_over.clone(), params, holder, ttl)
+            .await
     }
 
     /// The fence for `held`: give it to [`PostgresBackend::set_fence`] on
