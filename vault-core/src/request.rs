@@ -67,7 +67,7 @@ impl Request {
     /// A request with a fresh id and no token, body or address.
     pub fn new(operation: Operation, path: impl Into<String>) -> Self {
         Request {
-            id: crate::random::uuid_v4().unwrap_or_default(),
+            id: crate::random::request_id(),
             operation,
             path: path.into(),
             data: Data::new(),

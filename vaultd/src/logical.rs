@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde_json::Value;
 use tonic::{Request, Response, Status};
 use vault_core::Vault;
 use vault_core::request::{self as core, Data, Operation};
@@ -26,13 +27,32 @@ impl LogicalService {
         LogicalService { vault, forward }
     }
 
-    async fn call(
+    /// Serves one logical request, whichever front end it came by: forwarded
+    /// to the active node, or handled here. The data stays parsed on the way
+    /// in and out, so the HTTP front end does not turn it into text and back.
+    pub(crate) async fn serve(
         &self,
         operation: Operation,
-        request: Request<LogicalRequest>,
-    ) -> Result<Response<LogicalResponse>, Status> {
+        request: Request<Incoming>,
+    ) -> Result<Outgoing, Status> {
         if let Some(target) = self.forward.route(&request)? {
-            return self.forward_to(target, operation, request).await;
+            let request = request.map(|r| LogicalRequest {
+                path: r.path,
+                data_json: Value::Object(r.data).to_string(),
+            });
+            let mut message = self
+                .forward_to(target, operation, request)
+                .await?
+                .into_inner();
+            let data = match std::mem::take(&mut message.data_json) {
+                text if text.trim().is_empty() => None,
+                text => Some(serde_json::from_str(&text).map_err(|e| {
+                    Status::internal(format!(
+                        "the active node answered data that is not JSON: {e}"
+                    ))
+                })?),
+            };
+            return Ok(Outgoing { message, data });
         }
         let token = request
             .metadata()
@@ -40,15 +60,8 @@ impl LogicalService {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let remote = request.remote_addr().map(|a| a.ip());
-        let message = request.into_inner();
-        let data: Data = if message.data_json.trim().is_empty() {
-            Data::new()
-        } else {
-            serde_json::from_str(&message.data_json).map_err(|e| {
-                Status::invalid_argument(format!("data_json is not a JSON object: {e}"))
-            })?
-        };
-        let mut call = core::Request::new(operation, message.path).with_data(data);
+        let incoming = request.into_inner();
+        let mut call = core::Request::new(operation, incoming.path).with_data(incoming.data);
         call.remote_addr = remote;
         if let Some(token) = token.filter(|t| !t.is_empty()) {
             call = call.with_token(&token);
@@ -61,17 +74,13 @@ impl LogicalService {
             .await
             .map_err(|e| Status::internal(format!("the request task failed: {e}")))?
             .map_err(from_vault)?;
-        let data_json = match &out.data {
-            Some(d) => serde_json::to_string(d).map_err(|e| Status::internal(e.to_string()))?,
-            None => String::new(),
-        };
         let lease = out.lease.unwrap_or_default();
-        Ok(Response::new(LogicalResponse {
+        let message = LogicalResponse {
             request_id,
             lease_id: lease.lease_id,
             lease_duration: lease.lease_duration,
             renewable: lease.renewable,
-            data_json,
+            data_json: String::new(),
             warnings: out.warnings,
             auth: out.auth.map(|a| Auth {
                 client_token: a.client_token,
@@ -83,8 +92,57 @@ impl LogicalService {
                 num_uses: a.num_uses,
                 orphan: a.orphan,
             }),
-        }))
+        };
+        Ok(Outgoing {
+            message,
+            data: out.data.map(Value::Object),
+        })
     }
+
+    /// A gRPC call: its data parsed on the way in, written out on the way back.
+    async fn call(
+        &self,
+        operation: Operation,
+        request: Request<LogicalRequest>,
+    ) -> Result<Response<LogicalResponse>, Status> {
+        let (metadata, extensions, message) = request.into_parts();
+        let data: Data = if message.data_json.trim().is_empty() {
+            Data::new()
+        } else {
+            serde_json::from_str(&message.data_json).map_err(|e| {
+                Status::invalid_argument(format!("data_json is not a JSON object: {e}"))
+            })?
+        };
+        let incoming = Incoming {
+            path: message.path,
+            data,
+        };
+        let out = self
+            .serve(
+                operation,
+                Request::from_parts(metadata, extensions, incoming),
+            )
+            .await?;
+        let mut message = out.message;
+        if let Some(data) = out.data {
+            message.data_json = data.to_string();
+        }
+        Ok(Response::new(message))
+    }
+}
+
+/// A logical request with its data parsed.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub path: String,
+    pub data: Data,
+}
+
+/// A logical answer: the message without its data, and the data, parsed.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub message: LogicalResponse,
+    pub data: Option<Value>,
 }
 
 impl LogicalService {

@@ -154,10 +154,13 @@ impl AuditBroker {
         self.devices.read().map(|d| d.clone()).unwrap_or_default()
     }
 
-    /// Records `raw` on every device in parallel; succeeds when at least one did
-    /// (or none is enabled). A device that fails or times out is reported and
-    /// marked unhealthy; the others are not held up by it.
-    pub async fn log(&self, raw: &Value) -> Result<(), AuditError> {
+    /// Records the entry `build` makes on every device in parallel; succeeds
+    /// when at least one did (or none is enabled). A device that fails or times
+    /// out is reported and marked unhealthy; the others are not held up by it.
+    ///
+    /// The entry is built only when a device will take it: with none enabled,
+    /// building it was a sixth of the CPU time of a cached read.
+    pub async fn log(&self, build: impl FnOnce() -> Value) -> Result<(), AuditError> {
         let devices = self.snapshot();
         if devices.is_empty() {
             if self.expected.load(Ordering::Acquire) > 0 {
@@ -167,6 +170,7 @@ impl AuditBroker {
             }
             return Ok(());
         }
+        let raw = &build();
         // Every device gets the entry. Healthy ones are waited on (in parallel,
         // each at most the timeout); unhealthy ones are waited on only if no
         // healthy one recorded it, so a hung device delays nobody once it is known

@@ -10,9 +10,14 @@
 //! keys go (seal) and when the keyring is read again (another node may have
 //! written meanwhile: HA promotion). Values are `SecretBytes`, wiped when
 //! evicted. Bounded in entries and bytes.
+//!
+//! An entry may also carry the value decoded by a reader (a token entry), so
+//! later reads share it instead of parsing the bytes again. It is attached
+//! under the same write generation rule and goes with its bytes.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::secret::SecretBytes;
 
@@ -23,9 +28,28 @@ const MAX_BYTES: usize = 8 << 20;
 /// Larger values are not cached.
 const MAX_VALUE: usize = 64 << 10;
 
+/// A decoded value, shared by the readers of its entry.
+pub(super) type Decoded = Arc<dyn Any + Send + Sync>;
+
+struct Cached {
+    value: SecretBytes,
+    decoded: Option<Decoded>,
+}
+
+impl Cached {
+    /// What the entry counts against `MAX_BYTES`: a decoded value is taken to
+    /// be about the size of its bytes.
+    fn charge(&self) -> usize {
+        match self.decoded {
+            Some(_) => 2 * self.value.len(),
+            None => self.value.len(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    values: HashMap<String, SecretBytes>,
+    values: HashMap<String, Cached>,
     // Insertion order, for eviction (a path may appear more than once: only
     // its newest position counts, older ones are skipped).
     order: VecDeque<String>,
@@ -59,7 +83,28 @@ impl ReadCache {
         self.lock()
             .values
             .get(path)
-            .map(|v| SecretBytes::new(v.expose_secret().to_vec()))
+            .map(|v| SecretBytes::new(v.value.expose_secret().to_vec()))
+    }
+
+    /// The decoded value attached to `path`, if it is a `T`.
+    pub(super) fn get_decoded<T: Any + Send + Sync>(&self, path: &str) -> Option<Arc<T>> {
+        let decoded = self.lock().values.get(path)?.decoded.clone()?;
+        decoded.downcast::<T>().ok()
+    }
+
+    /// Attaches `decoded` to the bytes cached at `path`, unless a write went
+    /// through since `generation` was taken (they may not be its bytes).
+    pub(super) fn attach(&self, generation: u64, path: &str, decoded: Decoded) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        let Inner { values, bytes, .. } = &mut *inner;
+        if let Some(entry) = values.get_mut(path) {
+            *bytes -= entry.charge();
+            entry.decoded = Some(decoded);
+            *bytes += entry.charge();
+        }
     }
 
     /// The write generation, taken before a storage read.
@@ -77,10 +122,13 @@ impl ReadCache {
         if inner.generation != generation {
             return;
         }
-        let copy = SecretBytes::new(value.expose_secret().to_vec());
-        inner.bytes += copy.len();
+        let copy = Cached {
+            value: SecretBytes::new(value.expose_secret().to_vec()),
+            decoded: None,
+        };
+        inner.bytes += copy.charge();
         if let Some(old) = inner.values.insert(path.to_owned(), copy) {
-            inner.bytes -= old.len();
+            inner.bytes -= old.charge();
         }
         inner.order.push_back(path.to_owned());
         while inner.values.len() > MAX_ENTRIES || inner.bytes > MAX_BYTES {
@@ -92,7 +140,7 @@ impl ReadCache {
                 continue;
             }
             if let Some(gone) = inner.values.remove(&oldest) {
-                inner.bytes -= gone.len();
+                inner.bytes -= gone.charge();
             }
         }
         // Positions of removed paths are dropped as they reach the front.
@@ -115,7 +163,7 @@ impl ReadCache {
         inner.generation += 1;
         for path in paths {
             if let Some(gone) = inner.values.remove(path) {
-                inner.bytes -= gone.len();
+                inner.bytes -= gone.charge();
             }
         }
     }
@@ -136,6 +184,25 @@ mod tests {
 
     fn value(s: &str) -> SecretBytes {
         SecretBytes::new(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_decoding_that_raced_a_write_is_not_attached() {
+        let cache = ReadCache::default();
+        let read_at = cache.generation();
+        cache.insert(read_at, "a", &value("old"));
+        // A write lands, and a newer read caches the new bytes...
+        cache.invalidate(["a"]);
+        let now = cache.generation();
+        cache.insert(now, "a", &value("new"));
+        // ...so what was decoded from the old bytes must not join them.
+        cache.attach(read_at, "a", Arc::new("old".to_owned()));
+        assert!(cache.get_decoded::<String>("a").is_none());
+        cache.attach(now, "a", Arc::new("new".to_owned()));
+        assert_eq!(*cache.get_decoded::<String>("a").unwrap(), "new");
+        assert!(cache.get_decoded::<u32>("a").is_none(), "another type");
+        cache.invalidate(["a"]);
+        assert!(cache.get_decoded::<String>("a").is_none());
     }
 
     #[test]

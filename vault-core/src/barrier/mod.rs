@@ -141,6 +141,33 @@ impl Barrier {
         self.get_internal(path).await
     }
 
+    /// The value at `path` decoded by `decode`, shared with every reader until
+    /// the path is written, so a hot entry (a token) is parsed once rather than
+    /// per request. `T` must hold no secret in the clear that it does not wipe
+    /// itself: it lives as long as the cache entry.
+    pub(crate) async fn get_decoded<T, E>(
+        &self,
+        path: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Option<Arc<T>>, E>
+    where
+        T: std::any::Any + Send + Sync,
+        E: From<BarrierError>,
+    {
+        check_path(path)?;
+        self.current()?;
+        if let Some(hit) = self.cache.get_decoded::<T>(path) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
+        let Some(raw) = self.get_internal(path).await? else {
+            return Ok(None);
+        };
+        let decoded = Arc::new(decode(raw.expose_secret())?);
+        self.cache.attach(generation, path, decoded.clone());
+        Ok(Some(decoded))
+    }
+
     /// Encrypts and stores `value` at `path`; returns once it is durable.
     pub async fn put(&self, path: &str, value: &[u8]) -> Result<(), BarrierError> {
         check_path(path)?;
@@ -458,6 +485,37 @@ mod tests {
             Err(BarrierError::Sealed)
         ));
         assert!(matches!(barrier.list("").await, Err(BarrierError::Sealed)));
+    }
+
+    #[tokio::test]
+    async fn decoded_values_are_shared_until_their_path_is_written() {
+        let (barrier, _backend) = unsealed(BarrierOptions::default()).await;
+        let decode = |raw: &[u8]| -> Result<String, BarrierError> {
+            Ok(String::from_utf8_lossy(raw).into_owned())
+        };
+        barrier.put("t", b"one").await.unwrap();
+        let first = barrier.get_decoded("t", decode).await.unwrap().unwrap();
+        let again = barrier.get_decoded("t", decode).await.unwrap().unwrap();
+        assert_eq!(*first, "one");
+        assert!(Arc::ptr_eq(&first, &again), "decoded once, then shared");
+        // Another type at the same path is decoded on its own.
+        let length = |raw: &[u8]| -> Result<usize, BarrierError> { Ok(raw.len()) };
+        assert_eq!(*barrier.get_decoded("t", length).await.unwrap().unwrap(), 3);
+        barrier.put("t", b"two").await.unwrap();
+        let after = barrier.get_decoded("t", decode).await.unwrap().unwrap();
+        assert_eq!(*after, "two");
+        barrier.delete("t").await.unwrap();
+        assert!(barrier.get_decoded("t", decode).await.unwrap().is_none());
+        // A value that does not decode is the caller's error, and not cached.
+        barrier.put("t", b"three").await.unwrap();
+        let refuse = |_: &[u8]| -> Result<String, BarrierError> {
+            Err(BarrierError::ReservedPath("t".into()))
+        };
+        assert!(barrier.get_decoded("t", refuse).await.is_err());
+        assert_eq!(
+            *barrier.get_decoded("t", decode).await.unwrap().unwrap(),
+            "three"
+        );
     }
 
     #[tokio::test]

@@ -68,6 +68,22 @@ pub async fn load_json<T: DeserializeOwned>(
         .map_err(|_| malformed(view, path, what))
 }
 
+/// Like [`load_json`], but decoded once and shared until the record is
+/// written. Only for records that hold no secret.
+pub async fn load_json_shared<T>(
+    view: &View<'_>,
+    path: &str,
+    what: &'static str,
+) -> Result<Option<std::sync::Arc<T>>, EngineError>
+where
+    T: DeserializeOwned + std::any::Any + Send + Sync,
+{
+    view.get_decoded(path, |bytes| {
+        serde_json::from_slice(bytes).map_err(|_| malformed(view, path, what))
+    })
+    .await
+}
+
 /// The integrity error for a stored record at `path` that does not decode.
 pub fn malformed(view: &View<'_>, path: &str, what: &'static str) -> EngineError {
     EngineError::Barrier(BarrierError::Integrity {

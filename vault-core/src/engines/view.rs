@@ -43,6 +43,20 @@ impl<'a> View<'a> {
         self.barrier.get(&self.full(key)?).await
     }
 
+    /// The value at `key` decoded by `decode`, shared until it is written
+    /// (see [`Barrier::get_decoded`]).
+    pub(crate) async fn get_decoded<T, E>(
+        &self,
+        key: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Option<std::sync::Arc<T>>, E>
+    where
+        T: std::any::Any + Send + Sync,
+        E: From<BarrierError>,
+    {
+        self.barrier.get_decoded(&self.full(key)?, decode).await
+    }
+
     /// Encrypts and stores `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), BarrierError> {
         self.barrier.put(&self.full(key)?, value).await

@@ -13,7 +13,7 @@
 
 mod entry;
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use ring::hmac;
 
@@ -284,7 +284,7 @@ impl TokenStore {
         hash: &str,
         now: u64,
     ) -> Result<Option<(TokenEntry, (u64, u64))>, TokenError> {
-        let Some(entry) = self.read(barrier, hash).await? else {
+        let Some(entry) = self.read_shared(barrier, hash).await? else {
             return Ok(None);
         };
         if entry.is_expired(now) {
@@ -301,13 +301,13 @@ impl TokenStore {
         let mut parent = entry.parent.clone();
         for _ in 0..=MAX_DEPTH {
             if parent.is_empty() {
-                return Ok(Some((entry, (expire, max))));
+                return Ok(Some((TokenEntry::clone(&entry), (expire, max))));
             }
-            match self.read(barrier, &parent).await? {
+            match self.read_shared(barrier, &parent).await? {
                 Some(p) if !p.is_expired(now) => {
                     expire = earliest(expire, p.expire_time);
                     max = earliest(max, p.max_expire_time);
-                    parent = p.parent;
+                    parent = p.parent.clone();
                 }
                 Some(p) => {
                     self.revoke_tree(barrier, &p.id_hash).await?;
@@ -494,6 +494,20 @@ impl TokenStore {
         serde_json::from_slice(raw.expose_secret())
             .map(Some)
             .map_err(|e| TokenError::Malformed(e.to_string()))
+    }
+
+    /// The entry with `hash` as the barrier's cache shares it: parsed once per
+    /// write, not per request. It holds the token's hash, never the token.
+    async fn read_shared(
+        &self,
+        barrier: &Barrier,
+        hash: &str,
+    ) -> Result<Option<Arc<TokenEntry>>, TokenError> {
+        barrier
+            .get_decoded(&format!("{ID_PREFIX}{hash}"), |raw| {
+                serde_json::from_slice(raw).map_err(|e| TokenError::Malformed(e.to_string()))
+            })
+            .await
     }
 
     async fn write(&self, barrier: &Barrier, entry: &TokenEntry) -> Result<(), TokenError> {

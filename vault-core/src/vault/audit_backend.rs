@@ -258,13 +258,13 @@ impl Vault {
             request = request.with_token(t);
         }
         let done: Result<Response, VaultError> = Ok(Response::default());
-        for entry in [
-            request_entry(&request, None, None),
-            response_entry(&request, None, None, &done),
-        ] {
-            if let Err(e) = self.audit_log(&entry).await {
-                tracing::warn!(path, error = %e, "lifecycle call not audited");
-            }
+        let entries = [
+            self.audit_log(|| request_entry(&request, None, None)).await,
+            self.audit_log(|| response_entry(&request, None, None, &done))
+                .await,
+        ];
+        for e in entries.into_iter().filter_map(Result::err) {
+            tracing::warn!(path, error = %e, "lifecycle call not audited");
         }
     }
 
@@ -285,13 +285,14 @@ impl Vault {
         if let Some(t) = token.filter(|t| !t.is_empty()) {
             request = request.with_token(t);
         }
-        self.audit_log(&request_entry(&request, None, None)).await?;
+        self.audit_log(|| request_entry(&request, None, None))
+            .await?;
         let result = call.await;
         let outcome: Result<Response, VaultError> = match &result {
             Ok(_) => Ok(Response::default()),
             Err(e) => Err(VaultError::InvalidRequest(e.to_string())),
         };
-        self.audit_log(&response_entry(&request, None, None, &outcome))
+        self.audit_log(|| response_entry(&request, None, None, &outcome))
             .await?;
         result
     }
@@ -306,9 +307,10 @@ impl Vault {
         self.audit.reopen_all();
     }
 
-    /// Records an entry; fails closed.
-    pub(super) async fn audit_log(&self, entry: &Value) -> Result<(), VaultError> {
-        Ok(self.audit.log(entry).await?)
+    /// Records the entry `build` makes (only if a device will take it); fails
+    /// closed.
+    pub(super) async fn audit_log(&self, build: impl FnOnce() -> Value) -> Result<(), VaultError> {
+        Ok(self.audit.log(build).await?)
     }
 }
 

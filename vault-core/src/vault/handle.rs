@@ -98,31 +98,23 @@ impl Vault {
                     // A refusal is recorded too, best effort: the caller gets the
                     // refusal either way.
                     let refused = Err(e);
-                    let entry = response_entry(&request, None, Some(&mount), &refused);
-                    let _ = self.audit_log(&entry).await;
+                    let _ = self
+                        .audit_log(|| response_entry(&request, None, Some(&mount), &refused))
+                        .await;
                     return refused;
                 }
             }
         };
 
         // Fail closed: nothing is done unless a device recorded the request.
-        self.audit_log(&request_entry(
-            &request,
-            caller.token.as_ref(),
-            Some(&mount),
-        ))
-        .await?;
+        self.audit_log(|| request_entry(&request, caller.token.as_ref(), Some(&mount)))
+            .await?;
         let result = self
             .dispatch(&request, &relative, &caller, &mount, engine)
             .await;
         // And nothing is answered unless a device recorded the response.
         let recorded = self
-            .audit_log(&response_entry(
-                &request,
-                caller.token.as_ref(),
-                Some(&mount),
-                &result,
-            ))
+            .audit_log(|| response_entry(&request, caller.token.as_ref(), Some(&mount), &result))
             .await;
         if let Err(e) = recorded {
             // The caller never sees the secret, so its lease goes now.

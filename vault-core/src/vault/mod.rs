@@ -257,6 +257,12 @@ pub struct Vault {
     // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
     // writes so that two of them never interleave.
     lifecycle: tokio::sync::Mutex<Lifecycle>,
+    // The seal configuration as `status` last read it while unsealed, so
+    // health checks neither queue on `lifecycle` nor read storage. Filled under
+    // `lifecycle`; emptied by seal, rekey and each keyring re-read (an HA
+    // standby's, so another node's rekey shows within a second). A std lock:
+    // never held across an await.
+    seen_config: std::sync::RwLock<Option<Arc<SealConfig>>>,
 }
 
 #[derive(Debug, Default)]
@@ -289,6 +295,7 @@ impl Vault {
             ready: tokio::sync::watch::Sender::new(false),
             disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
+            seen_config: std::sync::RwLock::new(None),
         }
     }
 
@@ -313,6 +320,12 @@ impl Vault {
     /// The seal status. `token`, if it is the root token, also reveals the unseal
     /// attempt's nonce.
     pub async fn status(&self, token: Option<&str>) -> Result<SealStatus, VaultError> {
+        if !self.barrier.is_sealed()
+            && let Some(config) = self.seen_config()
+        {
+            // Unsealed: no attempt is in progress, so no progress or nonce.
+            return Ok(self.status_from(Some(&config), 0, String::new()));
+        }
         let life = self.lifecycle.lock().await;
         let config = self.seal_config().await?;
         let progress = life.unseal.as_ref().map_or(0, KeyAttempt::progress);
@@ -324,7 +337,25 @@ impl Vault {
             (Some(a), true) => a.nonce().to_owned(),
             _ => String::new(),
         };
+        if !self.barrier.is_sealed()
+            && let Some(c) = &config
+        {
+            *self.seen_config.write().unwrap_or_else(|p| p.into_inner()) =
+                Some(Arc::new(c.clone()));
+        }
         Ok(self.status_from(config.as_ref(), progress, nonce))
+    }
+
+    fn seen_config(&self) -> Option<Arc<SealConfig>> {
+        self.seen_config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes the next `status` read the seal configuration from storage.
+    fn forget_seen_config(&self) {
+        *self.seen_config.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Drops every key from memory. Needs the root token.
@@ -497,6 +528,7 @@ impl Vault {
     fn wipe_keys(&self) {
         self.ready.send_replace(false);
         self.barrier.seal();
+        self.forget_seen_config();
         self.unload();
     }
 

@@ -14,14 +14,21 @@ use super::{Vault, VaultError};
 
 const POLICY_PREFIX: &str = "sys/policy/";
 
-/// Parsed policies by canonical name. A std lock: held only to read or swap
-/// entries, never across an await.
+/// Compiled ACLs kept at most; past it the map starts again from empty. A
+/// vault has far fewer distinct policy sets than this in practice.
+const MAX_ACLS: usize = 1024;
+
+/// Parsed policies by canonical name, and the ACLs sets of them compile into,
+/// so a request neither parses nor compiles. A std lock: held only to read or
+/// swap entries, never across an await.
 #[derive(Debug, Default)]
 pub(super) struct PolicyCache(std::sync::RwLock<CacheState>);
 
 #[derive(Debug, Default)]
 struct CacheState {
     policies: HashMap<String, Arc<Policy>>,
+    // By the policy names as a token carries them; emptied by every change.
+    acls: HashMap<Vec<String>, Arc<Acl>>,
     // Bumped by every write and delete: a policy read from storage before a change
     // must not be cached after it.
     generation: u64,
@@ -45,9 +52,27 @@ impl PolicyCache {
         }
     }
 
+    fn acl(&self, names: &[String]) -> Option<Arc<Acl>> {
+        self.0.read().ok()?.acls.get(names).cloned()
+    }
+
+    /// Caches an ACL compiled from policies read at `generation`, unless a
+    /// change came since.
+    fn put_acl_if_current(&self, names: &[String], acl: Arc<Acl>, generation: u64) {
+        if let Ok(mut state) = self.0.write()
+            && state.generation == generation
+        {
+            if state.acls.len() >= MAX_ACLS {
+                state.acls.clear();
+            }
+            state.acls.insert(names.to_vec(), acl);
+        }
+    }
+
     fn changed(&self, name: &str, policy: Option<Arc<Policy>>) {
         if let Ok(mut state) = self.0.write() {
             state.generation += 1;
+            state.acls.clear();
             match policy {
                 Some(p) => state.policies.insert(name.to_owned(), p),
                 None => state.policies.remove(name),
@@ -59,6 +84,7 @@ impl PolicyCache {
         if let Ok(mut state) = self.0.write() {
             state.generation += 1;
             state.policies.clear();
+            state.acls.clear();
         }
     }
 }
@@ -90,14 +116,21 @@ impl Vault {
     }
 
     /// The ACL of a token with `names`. Names that no longer exist grant nothing.
-    pub(super) async fn acl_for(&self, names: &[String]) -> Result<Acl, VaultError> {
+    pub(super) async fn acl_for(&self, names: &[String]) -> Result<Arc<Acl>, VaultError> {
+        if let Some(acl) = self.policies.acl(names) {
+            return Ok(acl);
+        }
+        let generation = self.policies.generation();
         let mut set = Vec::with_capacity(names.len());
         for name in names {
             if let Some(p) = self.policy(name).await? {
                 set.push(p);
             }
         }
-        Ok(Acl::new(&set))
+        let acl = Arc::new(Acl::new(&set));
+        self.policies
+            .put_acl_if_current(names, Arc::clone(&acl), generation);
+        Ok(acl)
     }
 
     /// The document text of `name`, if stored (or the built-in default's rules).

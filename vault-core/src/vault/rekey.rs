@@ -222,6 +222,7 @@ impl Vault {
                 },
             ])
             .await?;
+        self.forget_seen_config();
         Ok(split)
     }
 

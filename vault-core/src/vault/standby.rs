@@ -88,6 +88,7 @@ impl Vault {
     /// On a standby: reads the keyring again, so a rotation on the active node
     /// is known here before this node takes over. Returns the active term.
     pub async fn refresh_keyring(&self) -> Result<u32, VaultError> {
+        self.forget_seen_config();
         Ok(self.barrier.reload_keyring().await?)
     }
 

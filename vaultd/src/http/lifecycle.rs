@@ -6,6 +6,7 @@
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
+use vault_core::request::Data;
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
 
@@ -96,7 +97,7 @@ async fn seal_status(api: &Api, call: &Call<'_>) -> Response {
 
 /// A whole-number field of the body (Vault accepts numbers and numeric
 /// text); the error names the field.
-fn number(body: &Value, field: &str) -> Result<Option<u32>, String> {
+fn number(body: &Data, field: &str) -> Result<Option<u32>, String> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v

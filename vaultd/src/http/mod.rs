@@ -22,10 +22,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use tonic::metadata::{MetadataMap, MetadataValue};
-use vault_proto::v1::LogicalRequest;
-use vault_proto::v1::logical_server::Logical;
+use vault_core::request::{Data, Operation};
 
-use crate::logical::LogicalService;
+use crate::logical::{Incoming, LogicalService};
 use crate::sys::SysService;
 use reply::{error, from_status};
 
@@ -110,12 +109,12 @@ impl Call<'_> {
     }
 
     /// The body as a JSON object (empty: `{}`), or a 400 answer saying why not.
-    pub fn body_json(&self) -> Result<Value, Box<Response>> {
+    pub fn body_json(&self) -> Result<Data, Box<Response>> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Object(serde_json::Map::new()));
+            return Ok(Data::new());
         }
         let why = match serde_json::from_slice::<Value>(&self.body) {
-            Ok(v @ Value::Object(_)) => return Ok(v),
+            Ok(Value::Object(map)) => return Ok(map),
             Ok(_) => "the request body must be a JSON object".to_owned(),
             Err(e) => format!("failed to parse JSON input: {e}"),
         };
@@ -185,24 +184,16 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     logical(&api, &call, path).await
 }
 
-/// Which logical operation a method (and `?list=true`) asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Read,
-    List,
-    Write,
-    Patch,
-    Delete,
-}
-
-fn operation(method: &Method, list_query: bool) -> Option<Op> {
+/// Which logical operation a method (and `?list=true`) asks for. A write is
+/// an update here; the pipeline makes it a create where nothing exists yet.
+fn operation(method: &Method, list_query: bool) -> Option<Operation> {
     Some(match method.as_str() {
-        "GET" if list_query => Op::List,
-        "GET" => Op::Read,
-        "LIST" => Op::List,
-        "PUT" | "POST" => Op::Write,
-        "PATCH" => Op::Patch,
-        "DELETE" => Op::Delete,
+        "GET" if list_query => Operation::List,
+        "GET" => Operation::Read,
+        "LIST" => Operation::List,
+        "PUT" | "POST" => Operation::Update,
+        "PATCH" => Operation::Patch,
+        "DELETE" => Operation::Delete,
         _ => return None,
     })
 }
@@ -218,34 +209,20 @@ async fn logical(api: &Api, call: &Call<'_>, path: String) -> Response {
     // Reads, lists and deletes take their data from the query, writes from
     // the body.
     let data = match op {
-        Op::Read | Op::List | Op::Delete => {
-            let map: serde_json::Map<String, Value> = call
-                .query
-                .iter()
-                .filter(|(k, _)| !(k == "list" && matches!(op, Op::List)))
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            Value::Object(map)
-        }
-        Op::Write | Op::Patch => match call.body_json() {
-            Ok(v) => v,
+        Operation::Update | Operation::Create | Operation::Patch => match call.body_json() {
+            Ok(map) => map,
             Err(r) => return *r,
         },
+        Operation::Read | Operation::List | Operation::Delete => call
+            .query
+            .iter()
+            .filter(|(k, _)| !(k == "list" && op == Operation::List))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
     };
-    let request = call.grpc(LogicalRequest {
-        path,
-        data_json: data.to_string(),
-    });
-    let service = &api.logical;
-    let result = match op {
-        Op::Read => service.read(request).await,
-        Op::List => service.list(request).await,
-        Op::Write => service.write(request).await,
-        Op::Patch => service.patch(request).await,
-        Op::Delete => service.delete(request).await,
-    };
-    match result {
-        Ok(out) => reply::envelope(&out.into_inner()),
+    let request = call.grpc(Incoming { path, data });
+    match api.logical.serve(op, request).await {
+        Ok(out) => reply::envelope(&out.message, out.data),
         Err(status) => from_status(&status, call.path_and_query),
     }
 }
@@ -270,14 +247,14 @@ mod tests {
 
     #[test]
     fn methods_map_to_vaults_operations() {
-        assert_eq!(operation(&Method::GET, false), Some(Op::Read));
-        assert_eq!(operation(&Method::GET, true), Some(Op::List));
+        assert_eq!(operation(&Method::GET, false), Some(Operation::Read));
+        assert_eq!(operation(&Method::GET, true), Some(Operation::List));
         let list = Method::from_bytes(b"LIST").unwrap();
-        assert_eq!(operation(&list, false), Some(Op::List));
-        assert_eq!(operation(&Method::PUT, false), Some(Op::Write));
-        assert_eq!(operation(&Method::POST, false), Some(Op::Write));
-        assert_eq!(operation(&Method::PATCH, false), Some(Op::Patch));
-        assert_eq!(operation(&Method::DELETE, false), Some(Op::Delete));
+        assert_eq!(operation(&list, false), Some(Operation::List));
+        assert_eq!(operation(&Method::PUT, false), Some(Operation::Update));
+        assert_eq!(operation(&Method::POST, false), Some(Operation::Update));
+        assert_eq!(operation(&Method::PATCH, false), Some(Operation::Patch));
+        assert_eq!(operation(&Method::DELETE, false), Some(Operation::Delete));
         assert_eq!(operation(&Method::OPTIONS, false), None);
     }
 }

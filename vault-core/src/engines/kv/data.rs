@@ -47,7 +47,9 @@ fn check_cas(
 /// `data/<key>` read: the latest version, or the one asked for in `version`.
 pub(super) async fn read(view: &View<'_>, key: &str, data: &Data) -> Result<Response, EngineError> {
     let not_found = || EngineError::NotFound(format!("data/{key}"));
-    let meta = record::load_meta(view, key).await?.ok_or_else(not_found)?;
+    let meta = record::shared_meta(view, key)
+        .await?
+        .ok_or_else(not_found)?;
     let version = match params::opt_u64(data, "version")? {
         // 0 means the latest, as in Vault.
         Some(0) | None => meta.current_version,

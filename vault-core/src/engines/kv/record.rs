@@ -217,6 +217,20 @@ pub(super) async fn load_meta(
     load(view, &meta_path(key)).await
 }
 
+/// `key`'s metadata as the barrier's cache shares it, for reads (it holds no
+/// secret: versions, times, and settings).
+pub(super) async fn shared_meta(
+    view: &View<'_>,
+    key: &str,
+) -> Result<Option<std::sync::Arc<KeyMetadata>>, EngineError> {
+    crate::engines::shared::load_json_shared(
+        view,
+        &meta_path(key),
+        "the stored KV record is malformed",
+    )
+    .await
+}
+
 /// The data of `key`'s version `version`, if it is still stored.
 pub(super) async fn load_version(
     view: &View<'_>,
