@@ -160,9 +160,15 @@ impl TokenStore {
         limits: TtlLimits,
         now: u64,
     ) -> Result<(SecretString, TokenEntry), TokenError> {
-        let _serial = self.writes.lock().await;
         // The parent must still exist now, under the lock: a child made while its
-        // parent is being revoked would otherwise escape the revocation.
+        // parent is being revoked would otherwise escape the revocation. An
+        // orphan has no tree to race with and is nobody else's to write, so it
+        // is stored without the lock: logins (orphans all) share the storage's
+        // group commit instead of queueing for one fsync each.
+        let _serial = match parent {
+            Some(_) => Some(self.writes.lock().await),
+            None => None,
+        };
         let parent = match parent {
             Some(p) => Some(
                 self.read(barrier, &p.id_hash)
