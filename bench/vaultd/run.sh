@@ -20,7 +20,8 @@
 # Knobs: as OpenBao's run.sh (BENCH_REPEATS, BENCH_DURATION, BENCH_WARMUP,
 # BENCH_CONNECTIONS, BENCH_THREADS, BENCH_REVOKE_MAX_S, BENCH_TESTS,
 # BENCH_TMP, BENCH_OUT, BENCH_KEEP, PG_BIN), plus BENCH_STORAGE=sqlite
-# (default) | postgresql, VAULTD_BIN and VAULT_CLI_BIN (default: the
+# (default) | postgresql, BENCH_DB_PASSWORD_AUTH=password (default) |
+# scram-sha-256 (the database config's password_authentication), VAULTD_BIN and VAULT_CLI_BIN (default: the
 # workspace's target/release binaries), BENCH_SHARED (default ../shared/bench
 # next to the repository).
 set -euo pipefail
@@ -48,6 +49,9 @@ export BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_REPEATS=${BENCH_REPEATS:-1}
 BENCH_REVOKE_MAX_S=${BENCH_REVOKE_MAX_S:-60}
 BENCH_STORAGE=${BENCH_STORAGE:-sqlite}
+# "password" (Vault's default, as OpenBao's run uses) or "scram-sha-256"
+# (the vault sends PostgreSQL a SCRAM verifier instead of the password).
+BENCH_DB_PASSWORD_AUTH=${BENCH_DB_PASSWORD_AUTH:-password}
 BENCH_TESTS=${BENCH_TESTS:-health kv_read kv_read_nodefault kv_write kv_write_nodefault token_lookup_self approle_login db}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 export BENCH_VALUE_BYTES=${BENCH_VALUE_BYTES:-256}
@@ -217,10 +221,11 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
 
   if has_test db; then
     api POST /v1/sys/mounts/database '{"type":"database"}' >/dev/null
-    api POST /v1/database/config/pg "$(jq -nc --arg port "$PG_PORT" --arg pw "$PG_PASS" '{
+    api POST /v1/database/config/pg "$(jq -nc --arg port "$PG_PORT" --arg pw "$PG_PASS" --arg auth "$BENCH_DB_PASSWORD_AUTH" '{
       plugin_name: "postgresql-database-plugin",
       connection_url: ("postgresql://{{username}}:{{password}}@127.0.0.1:" + $port + "/postgres?sslmode=disable"),
-      username: "postgres", password: $pw, allowed_roles: "bench", verify_connection: true}')" >/dev/null
+      username: "postgres", password: $pw, allowed_roles: "bench", verify_connection: true,
+      password_authentication: $auth}')" >/dev/null
     api POST /v1/database/roles/bench "$(jq -nc '{
       db_name: "pg",
       creation_statements: [

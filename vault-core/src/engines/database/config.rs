@@ -78,6 +78,9 @@ pub(super) struct ConfigRecord {
     pub operation_timeout_ms: u64,
     pub reconcile_prefix: String,
     pub root_rotation_statements: Vec<String>,
+    /// What `{{password}}` becomes in statements (Vault's field).
+    #[serde(default)]
+    pub password_authentication: PasswordAuthentication,
     /// Changes with every change of the record; a pool made from another
     /// revision is replaced.
     pub revision: String,
@@ -91,6 +94,27 @@ impl std::fmt::Debug for ConfigRecord {
             .field("allowed_roles", &self.allowed_roles)
             .field("revision", &self.revision)
             .finish_non_exhaustive()
+    }
+}
+
+/// What `{{password}}` is filled with: the password itself (Vault's
+/// default), or its SCRAM-SHA-256 verifier, made by the vault and stored as is
+/// by PostgreSQL (10 and later).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum PasswordAuthentication {
+    #[default]
+    #[serde(rename = "password")]
+    Password,
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+}
+
+impl PasswordAuthentication {
+    fn name(self) -> &'static str {
+        match self {
+            PasswordAuthentication::Password => "password",
+            PasswordAuthentication::ScramSha256 => "scram-sha-256",
+        }
     }
 }
 
@@ -137,6 +161,21 @@ impl ConfigRecord {
         })
     }
 
+    /// What `{{password}}` stands for in a statement that sets `password`.
+    pub(super) fn statement_password(
+        &self,
+        password: &crate::secret::SecretString,
+    ) -> Result<zeroize::Zeroizing<String>, EngineError> {
+        Ok(match self.password_authentication {
+            PasswordAuthentication::Password => {
+                zeroize::Zeroizing::new(password.expose_secret().to_owned())
+            }
+            PasswordAuthentication::ScramSha256 => {
+                super::scram::verifier(password.expose_secret()).map_err(BarrierError::from)?
+            }
+        })
+    }
+
     /// What a read shows: Vault's shape, without any password.
     pub(super) fn to_data(&self) -> Data {
         let value = json!({
@@ -153,6 +192,7 @@ impl ConfigRecord {
             "verify_connection": self.verify_connection,
             "root_credentials_rotate_statements": self.root_rotation_statements,
             "password_policy": "",
+            "password_authentication": self.password_authentication.name(),
             "reconcile_prefix": self.reconcile_prefix,
         });
         match value {
@@ -176,6 +216,7 @@ const FIELDS: &[&str] = &[
     "operation_timeout",
     "reconcile_prefix",
     "root_rotation_statements",
+    "password_authentication",
     // Accepted and ignored: every session is opened on demand and kept idle
     // until it fails, so these tunings have nothing to act on.
     "max_idle_connections",
@@ -189,7 +230,6 @@ const DEFAULT_ONLY: &[(&str, &str)] = &[
     ("password_policy", ""),
     ("username_template", ""),
     ("disable_escaping", "false"),
-    ("password_authentication", "password"),
 ];
 
 /// The record a write of config `name` makes, from the stored one (if any)
@@ -249,6 +289,7 @@ pub(super) fn apply_write(
             operation_timeout_ms: DEFAULT_OPERATION_TIMEOUT_MS,
             reconcile_prefix: DEFAULT_RECONCILE_PREFIX.to_owned(),
             root_rotation_statements: Vec::new(),
+            password_authentication: PasswordAuthentication::default(),
             revision: String::new(),
         },
     };
@@ -289,6 +330,17 @@ pub(super) fn apply_write(
             DEFAULT_OPERATION_TIMEOUT_MS
         } else {
             ms
+        };
+    }
+    if let Some(name) = params::string(data, "password_authentication").map_err(field)? {
+        record.password_authentication = match name.as_str() {
+            "password" => PasswordAuthentication::Password,
+            "scram-sha-256" => PasswordAuthentication::ScramSha256,
+            other => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "password_authentication must be \"password\" or \"scram-sha-256\", not {other:?}"
+                )));
+            }
         };
     }
     if let Some(prefix) = params::string(data, "reconcile_prefix").map_err(field)? {

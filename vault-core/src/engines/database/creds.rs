@@ -75,6 +75,7 @@ pub(super) async fn issue(
         now_ms: now,
     })?;
     let password = new_password()?;
+    let sent = config.statement_password(&password)?;
     let validity = [role.max_ttl_ms, role.default_ttl_ms]
         .into_iter()
         .find(|ttl| *ttl != 0)
@@ -82,7 +83,7 @@ pub(super) async fn issue(
     let expiration = expiration_text(now.saturating_add(validity));
     let values = Values {
         name: &username,
-        password: Some(password.expose_secret()),
+        password: Some(sent.as_str()),
         expiration: Some(&expiration),
     };
     let filled = role
@@ -130,7 +131,16 @@ pub(super) async fn issue(
     db.in_flight_add(&username, now);
 
     // 2. The role, in one transaction with its marker.
-    if let Err(e) = create(db, view, &db_name, &filled, &marker, &password).await {
+    if let Err(e) = create(
+        db,
+        view,
+        &db_name,
+        &filled,
+        &marker,
+        [password.expose_secret(), &sent],
+    )
+    .await
+    {
         db.in_flight_remove(&username);
         // If the commit happened after all (a timeout at COMMIT), the role is
         // marked and has no record: reconcile drops it.
@@ -171,7 +181,7 @@ async fn create(
     db_name: &str,
     filled: &[Zeroizing<String>],
     marker: &str,
-    password: &SecretString,
+    secrets: [&str; 2],
 ) -> Result<(), EngineError> {
     let mut attempt = 0;
     loop {
@@ -180,9 +190,12 @@ async fn create(
         // under it (see `Database::privilege_writer`).
         let outcome = {
             let (config, mut session) = db.session(view, db_name).await?;
-            let _writer = db.privilege_writer(db_name, &config).await?;
+            let _writer = match statements::changes_privileges(filled.iter().map(|s| s.as_str())) {
+                true => Some(db.privilege_writer(db_name, &config).await?),
+                false => None,
+            };
             session
-                .run(&[password.expose_secret()], |client| async move {
+                .run(&secrets, |client| async move {
                     let tx = client.transaction().await?;
                     for statement in filled {
                         tx.batch_execute(statement).await?;

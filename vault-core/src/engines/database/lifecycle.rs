@@ -192,7 +192,14 @@ pub(super) async fn drop_role(
                     Some(claim)
                 }
             };
-            let _writer = db.privilege_writer(db_name, &config).await?;
+            // The default revocation takes back what the role owns and holds.
+            let changes = filled
+                .as_ref()
+                .is_none_or(|list| statements::changes_privileges(list.iter().map(|s| s.as_str())));
+            let _writer = match changes {
+                true => Some(db.privilege_writer(db_name, &config).await?),
+                false => None,
+            };
             session
                 .run(&[], |client| async {
                     match &filled {

@@ -90,6 +90,7 @@ mod lifecycle;
 mod reconcile;
 mod role;
 mod rotate;
+mod scram;
 mod statements;
 mod static_role;
 mod static_rotate;

@@ -58,6 +58,7 @@ pub(super) async fn rotate_root(
     }
 
     let password = new_password()?;
+    let sent = record.statement_password(&password)?;
     let statements_list = if record.root_rotation_statements.is_empty() {
         vec![DEFAULT_ROTATION.to_owned()]
     } else {
@@ -65,7 +66,7 @@ pub(super) async fn rotate_root(
     };
     let values = Values {
         name: &record.username,
-        password: Some(password.expose_secret()),
+        password: Some(sent.as_str()),
         expiration: None,
     };
     let filled = statements_list
@@ -86,7 +87,7 @@ pub(super) async fn rotate_root(
 
     // 2. The change itself.
     let outcome = session
-        .run(&[password.expose_secret()], |client| async move {
+        .run(&[password.expose_secret(), &sent], |client| async move {
             let tx = client.transaction().await?;
             for statement in &filled {
                 tx.batch_execute(statement).await?;

@@ -122,6 +122,25 @@ struct Frame {
     ctx: Ctx,
 }
 
+/// Whether `statements` may change the privileges of an object other
+/// credentials share (`GRANT`, `REVOKE`, `DROP OWNED`, `REASSIGN OWNED`, by
+/// whole word, any case). PostgreSQL fails such changes made concurrently on
+/// one object ("tuple concurrently updated"), so the engine runs them one at
+/// a time per config; the rest (`CREATE ROLE ... IN ROLE`, `DROP ROLE`) run
+/// in parallel. A word inside a literal or a comment only costs parallelism,
+/// and a conflict that gets through is still retried.
+pub(super) fn changes_privileges<'a>(statements: impl IntoIterator<Item = &'a str>) -> bool {
+    statements.into_iter().any(|statement| {
+        statement
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| {
+                ["grant", "revoke", "owned"]
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k))
+            })
+    })
+}
+
 /// `statement` with every placeholder filled in.
 pub(super) fn fill(statement: &str, values: &Values<'_>) -> Result<Zeroizing<String>, FillError> {
     let bytes = statement.as_bytes();
@@ -663,6 +682,22 @@ mod tests {
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(quote_literal("a\\b'"), "E'a\\\\b'''");
         assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn privilege_changes_are_told_apart() {
+        let changes = |s: &str| changes_privileges([s]);
+        assert!(changes("GRANT SELECT ON t TO \"{{name}}\";"));
+        assert!(changes("revoke all on t from x"));
+        assert!(changes("REASSIGN OWNED BY x TO y; DROP OWNED BY x;"));
+        assert!(changes(
+            "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO x"
+        ));
+        assert!(!changes(VAULT_CREATE));
+        assert!(!changes("CREATE ROLE \"{{name}}\" LOGIN IN ROLE readers;"));
+        assert!(!changes("DROP ROLE IF EXISTS \"{{name}}\";"));
+        assert!(!changes("CREATE ROLE grantee_x LOGIN"), "whole words only");
+        assert!(changes_privileges(["CREATE ROLE x", "GRANT r TO x"]));
     }
 
     #[test]

@@ -314,9 +314,10 @@ async fn rotate_locked(
         return Err(record_failure(view, name, record, now, error).await);
     }
     let password = new_password()?;
+    let sent = config.statement_password(&password)?;
     let values = Values {
         name: &record.username,
-        password: Some(password.expose_secret()),
+        password: Some(sent.as_str()),
         expiration: None,
     };
     let filled = match record
@@ -350,7 +351,7 @@ async fn rotate_locked(
     // config whose username differs from the user it logs in as).
     let username = record.username.as_str();
     let outcome = session
-        .run(&[password.expose_secret()], |client| async move {
+        .run(&[password.expose_secret(), &sent], |client| async move {
             let tx = client.transaction().await?;
             let me: String = tx
                 .query_one("SELECT session_user::text", &[])

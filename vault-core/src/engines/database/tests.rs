@@ -341,6 +341,54 @@ async fn config_reads_show_vaults_shape_and_never_the_password() {
 }
 
 #[tokio::test]
+async fn scram_verifiers_made_by_the_vault_log_in_and_keep_the_password_from_the_server() {
+    let f = Fixture::new().await;
+    f.configure().await;
+    f.ok(
+        Operation::Update,
+        "config/pg",
+        json!({"password_authentication": "scram-sha-256"}),
+    )
+    .await;
+    let shown = f
+        .call(Operation::Read, "config/pg", json!({}))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(shown["password_authentication"], "scram-sha-256");
+    f.role("v", json!({"default_ttl": "1h"})).await;
+    let response = f.call(Operation::Read, "creds/v", json!({})).await.unwrap();
+    let (username, password, _) = lease_of(response);
+    // PostgreSQL stored the verifier as sent: the password never reached it.
+    let stored: String = f
+        .admin
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&username],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    assert!(!stored.contains(&password));
+    let user = f.login(&username, &password).await.unwrap();
+    let one: i32 = user.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    assert!(f.login(&username, "A1a-wrong").await.is_err());
+
+    let bad = f
+        .call(
+            Operation::Update,
+            "config/pg",
+            json!({"password_authentication": "md5"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("password_authentication"), "{bad}");
+}
+
+#[tokio::test]
 async fn creds_log_in_and_read_what_the_role_grants() {
     let f = Fixture::new().await;
     f.admin

@@ -190,11 +190,35 @@ async fn waiting_for_other_privilege_changes_ends_at_the_operation_timeout() {
         json!({"operation_timeout": "1s"}),
     )
     .await;
-    f.role("ro", json!({})).await;
+    f.role(
+        "ro",
+        json!({"creation_statements": [CREATE, "GRANT pg_read_all_stats TO \"{{name}}\";"]}),
+    )
+    .await;
+    f.role(
+        "plain",
+        json!({"revocation_statements": ["DROP ROLE IF EXISTS \"{{name}}\";"]}),
+    )
+    .await;
     let (username, _, lease) = f.creds("ro").await;
     let record = config::load(&f.view(), "pg").await.unwrap().unwrap();
     // Another change that takes its time.
     let held = f.db.privilege_writer("pg", &record).await.unwrap();
+
+    // Statements that change no privileges do not wait for it.
+    let (plain_user, _, plain_lease) =
+        tokio::time::timeout(Duration::from_secs(10), f.creds("plain"))
+            .await
+            .expect("plain creds waited for the privilege lock");
+    assert!(f.role_exists(&plain_user).await);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        f.db.revoke(&f.view(), &plain_lease),
+    )
+    .await
+    .expect("a plain revocation waited for the privilege lock")
+    .unwrap();
+    assert!(!f.role_exists(&plain_user).await);
 
     let started = Instant::now();
     let err = tokio::time::timeout(
