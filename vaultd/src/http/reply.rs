@@ -11,7 +11,10 @@ use vault_proto::v1::{Auth, LogicalResponse};
 
 /// A JSON body with `status`.
 pub fn json_reply(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
+    // Straight to bytes (`to_string` goes through the formatting machinery);
+    // a `Value` always serialises.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
