@@ -107,10 +107,16 @@ impl Daemon {
 
     /// Starts vaultd with `config`, logging to `dir`.
     pub fn start_with(config: &Path, dir: &Path) -> Daemon {
+        let mut command = Command::new(bin("vaultd"));
+        command.arg("--config").arg(config);
+        Self::spawn(command, config, dir)
+    }
+
+    /// Runs `command`, which starts vaultd with `config` (through a shell
+    /// that sets limits first, say), logging to `dir`.
+    pub fn spawn(mut command: Command, config: &Path, dir: &Path) -> Daemon {
         let log = dir.join(format!("vaultd-{}.log", unique()));
-        let mut child = Command::new(bin("vaultd"))
-            .arg("--config")
-            .arg(config)
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -138,13 +144,19 @@ impl Daemon {
     }
 
     /// SIGTERM, then waits for the exit.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends `signal` (a name: `TERM`, `ABRT`), then waits for the exit.
+    pub fn signal(mut self, signal: &str) -> ExitStatus {
         let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{signal}"), &self.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(sent.success());
-        wait_with_timeout(&mut self.child).expect("vaultd did not stop after SIGTERM")
+        wait_with_timeout(&mut self.child)
+            .unwrap_or_else(|| panic!("vaultd did not stop after SIG{signal}"))
     }
 
     /// Runs vault-cli against this daemon.

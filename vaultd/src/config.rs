@@ -64,6 +64,9 @@ pub struct Config {
     /// High availability (PostgreSQL storage only).
     #[serde(default)]
     pub ha: crate::ha_config::HaConfig,
+    /// Do not lock memory (Vault's key): keys may then reach swap.
+    #[serde(default)]
+    pub disable_mlock: bool,
 }
 
 /// `[expiration]`: how failed revocations are retried. Durations in Vault's

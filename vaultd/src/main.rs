@@ -12,6 +12,7 @@ mod forward;
 mod ha_config;
 mod health;
 mod http;
+mod hygiene;
 mod logical;
 mod server;
 mod status;
@@ -51,6 +52,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // Before anything secret exists in memory.
+    if let Err(e) = hygiene::forbid_core_dumps() {
+        eprintln!("vaultd: cannot turn core dumps off: {e}");
+        return ExitCode::from(1);
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,6 +117,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             audit: Vec::new(),
             expiration: Default::default(),
             ha: Default::default(),
+            disable_mlock: false,
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -124,6 +131,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Config::load(path)?
     };
     init_logging(&config.log_level);
+    match hygiene::lock_memory(config.disable_mlock) {
+        hygiene::MemoryLock::Locked => tracing::info!("memory locked: nothing is swapped out"),
+        hygiene::MemoryLock::Disabled => {
+            tracing::info!("memory not locked (disable_mlock = true): keys may reach swap")
+        }
+        hygiene::MemoryLock::Refused(why) => tracing::warn!(
+            reason = %why,
+            "memory could not be locked, so keys may reach swap; give vaultd CAP_IPC_LOCK or a \
+             larger RLIMIT_MEMLOCK, or set disable_mlock = true to accept it"
+        ),
+    }
 
     let tls = config.tls_files()?;
     let address = config.address()?;
