@@ -62,6 +62,9 @@ pub async fn channel(target: &Target, timeout: Duration) -> anyhow::Result<Chann
         .with_context(|| format!("cannot connect to the vault at {}", target.address))
 }
 
+/// The largest answer the CLI decodes.
+const MAX_ANSWER: usize = 64 << 20;
+
 impl Client {
     pub async fn connect(target: &Target) -> anyhow::Result<Client> {
         let channel = channel(target, Duration::from_secs(60)).await?;
@@ -72,7 +75,9 @@ impl Client {
             .or_else(crate::token_helper::read);
         Ok(Client {
             sys: SysClient::new(channel.clone()),
-            logical: LogicalClient::new(channel),
+            // An answer may be as large as the largest request a vault takes
+            // (32 MiB by default) and then some; tonic's own limit is 4 MiB.
+            logical: LogicalClient::new(channel).max_decoding_message_size(MAX_ANSWER),
             token,
             no_forward: target.no_forward,
         })

@@ -137,7 +137,15 @@ pub struct ListenerConfig {
     /// Listen without TLS on a non-loopback address. Off by default.
     #[serde(default)]
     pub allow_plaintext_non_loopback: bool,
+    /// The largest request accepted, in bytes (Vault's key; default 32 MiB):
+    /// an HTTP body, or a gRPC message once decoded.
+    pub max_request_size: Option<u64>,
 }
+
+/// `listener.max_request_size` when not set (Vault's default).
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 << 20;
+/// The bounds a config may set it within.
+const MAX_REQUEST_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1024..=(1 << 30);
 
 /// `[storage]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -343,6 +351,20 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `listener.max_request_size`, checked.
+    pub fn max_request_size(&self) -> Result<usize, ConfigError> {
+        match self.listener.max_request_size {
+            None => Ok(DEFAULT_MAX_REQUEST_SIZE),
+            Some(n) if MAX_REQUEST_SIZE_RANGE.contains(&n) => usize::try_from(n)
+                .map_err(|_| ConfigError("listener.max_request_size is too large".into())),
+            Some(n) => Err(ConfigError(format!(
+                "listener.max_request_size must be between {} and {} bytes, not {n}",
+                MAX_REQUEST_SIZE_RANGE.start(),
+                MAX_REQUEST_SIZE_RANGE.end()
+            ))),
+        }
     }
 
     /// The TLS files, if configured.

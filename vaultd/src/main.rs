@@ -110,6 +110,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 tls_cert_file: None,
                 tls_key_file: None,
                 allow_plaintext_non_loopback: false,
+                max_request_size: None,
             },
             storage: StorageConfig::sqlite(dir.path().join("vault.db")),
             log_level: "info".into(),
@@ -202,7 +203,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(address = %bound, storage = %storage_name, "vaultd started");
 
-    server::run(vault, listeners, tls, forward, server::shutdown_signal()).await?;
+    let limits = server::Limits {
+        max_request_size: config.max_request_size()?,
+    };
+    server::run(
+        vault,
+        listeners,
+        tls,
+        forward,
+        limits,
+        server::shutdown_signal(),
+    )
+    .await?;
     drop(dev_dir);
     tracing::info!("vaultd stopped");
     Ok(())

@@ -27,6 +27,13 @@ use crate::sys::SysService;
 /// keep the daemon (and its storage) open.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// What one request may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest HTTP body, or decoded gRPC message, in bytes.
+    pub max_request_size: usize,
+}
+
 /// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
 /// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.
 pub async fn run(
@@ -34,6 +41,7 @@ pub async fn run(
     listeners: Vec<TcpListener>,
     tls: Option<TlsFiles>,
     forward: Forwarder,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let forward = Arc::new(forward);
@@ -97,12 +105,15 @@ pub async fn run(
     let api = Arc::new(crate::http::Api {
         logical: Arc::clone(&logical),
         sys: Arc::clone(&sys),
+        max_body: limits.max_request_size,
     });
     let routes = tonic::service::Routes::from(crate::http::router(api))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(SysServer::from_arc(sys))
-        .add_service(LogicalServer::from_arc(logical));
+        .add_service(SysServer::from_arc(sys).max_decoding_message_size(limits.max_request_size))
+        .add_service(
+            LogicalServer::from_arc(logical).max_decoding_message_size(limits.max_request_size),
+        );
     // Every listener serves the same routes; one stop signal for all.
     let (stop_accepting, stop) = tokio::sync::watch::channel(false);
     let mut serving = tokio::task::JoinSet::new();

@@ -28,14 +28,13 @@ use crate::logical::{Incoming, LogicalService};
 use crate::sys::SysService;
 use reply::{error, from_status};
 
-/// The largest request body accepted (Vault's default `max_request_size`).
-pub const MAX_BODY: usize = 32 << 20;
-
 /// The services the HTTP API maps onto.
 #[derive(Debug)]
 pub struct Api {
     pub logical: Arc<LogicalService>,
     pub sys: Arc<SysService>,
+    /// The largest request body accepted (`listener.max_request_size`).
+    pub max_body: usize,
 }
 
 /// The `/v1/` routes; anything else answers as gRPC does for an unknown
@@ -143,12 +142,15 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 
 async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+    let body = match axum::body::to_bytes(body, api.max_body).await {
         Ok(b) => b,
         Err(_) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the request body is larger than {MAX_BODY} bytes"),
+                &format!(
+                    "the request body is larger than {} bytes (listener.max_request_size)",
+                    api.max_body
+                ),
             );
         }
     };
