@@ -146,6 +146,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let tls = config.tls_files()?;
     let address = config.address()?;
+    let limits = server::Limits {
+        max_request_size: config.max_request_size()?,
+    };
     let (backend, postgres, storage_name) = open_storage(&config.storage).await?;
     let ha_enabled = config.ha.enabled;
     let vault = Arc::new(Vault::with_options(
@@ -203,9 +206,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(address = %bound, storage = %storage_name, "vaultd started");
 
-    let limits = server::Limits {
-        max_request_size: config.max_request_size()?,
-    };
     server::run(
         vault,
         listeners,

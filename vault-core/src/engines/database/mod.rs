@@ -269,7 +269,9 @@ impl Database {
     /// concurrently updated") after making the later one wait for the
     /// earlier: run in parallel they are serial anyway, plus failures and
     /// retries. So this engine runs them one at a time per config; conflicts
-    /// with other clients of the database are still retried.
+    /// with other clients of the database are still retried. Statements that
+    /// change no shared privileges (`statements::changes_privileges`) do not
+    /// take it and run in parallel.
     ///
     /// Callers check out their session *before* they wait here: connecting
     /// (which may take the whole connect timeout when the server does not
