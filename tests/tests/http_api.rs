@@ -320,3 +320,33 @@ fn a_second_listen_address_serves_the_same_apis() {
     }
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn dot_segments_never_reach_another_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root) = vault(dir.path());
+    let header = format!("X-Vault-Token: {root}");
+    // --path-as-is: curl would otherwise resolve the dots itself.
+    for path in [
+        "secret/../sys/policies/acl/default",
+        "secret/data/../../sys/mounts",
+        "secret/%2e%2e/sys/mounts",
+    ] {
+        let url = format!("{}/v1/{path}", daemon.addr);
+        let (code, body) = curl(&["--path-as-is", "-H", &header, &url]);
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(body.contains("segments are not allowed"), "{path}: {body}");
+    }
+    // Encoded characters are the characters, as in Vault.
+    let (code, _) = http(
+        &daemon,
+        &root,
+        "POST",
+        "secret/data/my%20key",
+        Some(json!({"data": {"v": "1"}})),
+    );
+    assert_eq!(code, 200);
+    let (code, body) = http(&daemon, &root, "GET", "secret/metadata/?list=true", None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["keys"], json!(["my key"]));
+}

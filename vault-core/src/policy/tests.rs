@@ -73,6 +73,8 @@ fn globs_exact_paths_and_segments() {
     const TWO_PLUS: &str = r#"path "a/+/b/+" { capabilities = ["read"] }"#;
     const ONLY_PLUS: &str = r#"path "+" { capabilities = ["read"] }"#;
     const LITERAL_PLUS: &str = r#"path "c++/*" { capabilities = ["read"] }"#;
+    const APP_GLOB: &str = r#"path "secret/data/app*" { capabilities = ["read"] }"#;
+    const APP2_DENY: &str = r#"path "secret/data/app2" { capabilities = ["deny"] }"#;
     #[rustfmt::skip]
     let cases: &[Case] = &[
         // A trailing * is a prefix match: deeper paths, inside a segment, itself.
@@ -88,6 +90,8 @@ fn globs_exact_paths_and_segments() {
         ("exact deny beats glob allow", &[SECRET_READ, EXACT_A_DENY], Op::Read, "secret/a", None, Deny),
         ("glob beside an exact deny", &[SECRET_READ, EXACT_A_DENY], Op::Read, "secret/b", None, Allow),
         ("exact allow beats glob deny", &[SECRET_DENY, EXACT_A], Op::Read, "secret/a", None, Allow),
+        ("a more specific deny beats a name glob", &[APP_GLOB, APP2_DENY], Op::Read, "secret/data/app2", None, Deny),
+        ("the name glob beside it", &[APP_GLOB, APP2_DENY], Op::Read, "secret/data/app1", None, Allow),
         // + is one non-empty segment.
         ("+ one segment", &[PLUS], Op::Read, "secret/team/config", None, Allow),
         ("+ not two segments", &[PLUS], Op::Read, "secret/a/b/config", None, Deny),

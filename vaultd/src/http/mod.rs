@@ -159,12 +159,18 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let path = parts
-        .uri
-        .path()
-        .strip_prefix("/v1/")
-        .unwrap_or_default()
-        .to_owned();
+    // Percent-decoded, as Vault reads URL paths: `my%20key` is the key
+    // `my key`, and an encoded `..` meets the same refusal as a plain one.
+    let raw_path = parts.uri.path().strip_prefix("/v1/").unwrap_or_default();
+    let path = match percent_encoding::percent_decode_str(raw_path).decode_utf8() {
+        Ok(p) => p.into_owned(),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the request path is not valid UTF-8 once percent-decoded",
+            );
+        }
+    };
     let call = Call {
         method: parts.method,
         path_and_query: &path_and_query,
