@@ -7,6 +7,8 @@ use std::io::Read as _;
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
+use tonic::transport::Channel;
+use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::{LogicalRequest, LogicalResponse};
 
 use crate::client::{Client, failed};
@@ -20,6 +22,23 @@ pub enum Op {
     Patch,
     Delete,
     List,
+}
+
+impl Op {
+    /// Sends `request` as this operation.
+    pub async fn send(
+        self,
+        logical: &mut LogicalClient<Channel>,
+        request: tonic::Request<LogicalRequest>,
+    ) -> Result<tonic::Response<LogicalResponse>, tonic::Status> {
+        match self {
+            Op::Read => logical.read(request).await,
+            Op::Write => logical.write(request).await,
+            Op::Patch => logical.patch(request).await,
+            Op::Delete => logical.delete(request).await,
+            Op::List => logical.list(request).await,
+        }
+    }
 }
 
 /// Sends one Logical call; errors read "Error <doing what> <path>: <message>".
@@ -38,14 +57,7 @@ pub async fn call(
         },
     };
     let request = client.request(message)?;
-    let logical = &mut client.logical;
-    let result = match op {
-        Op::Read => logical.read(request).await,
-        Op::Write => logical.write(request).await,
-        Op::Patch => logical.patch(request).await,
-        Op::Delete => logical.delete(request).await,
-        Op::List => logical.list(request).await,
-    };
+    let result = op.send(&mut client.logical, request).await;
     let doing = match op {
         Op::Read => "reading",
         Op::Write => "writing",

@@ -103,15 +103,9 @@ impl Conn {
                 .metadata_mut()
                 .insert(vault_proto::TOKEN_METADATA_KEY, token.clone());
         }
-        let logical = &mut self.logical;
-        let response = match op {
-            Op::Read => logical.read(request).await,
-            Op::Write => logical.write(request).await,
-            Op::Patch => logical.patch(request).await,
-            Op::Delete => logical.delete(request).await,
-            Op::List => logical.list(request).await,
-        };
-        response.map(tonic::Response::into_inner)
+        op.send(&mut self.logical, request)
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// A setup call: errors read "Error <doing> <path>: <message>", as the
