@@ -46,6 +46,7 @@ pub mod path;
 mod pg_tls;
 pub mod policy;
 pub mod random;
+pub mod rate_limit;
 pub mod request;
 pub mod router;
 pub mod seal;

@@ -25,6 +25,10 @@
 //! enabled = true
 //! node_id = "vault-1"
 //!
+//! [rate_limit.login_failures]      # per client address: see rate_limit_config.rs
+//! burst = 64
+//! per_second = 1.0
+//!
 //! [[audit]]                        # enabled at unseal if not already; repeatable
 //! name = "file"
 //! type = "file"                    # file | stdout | socket
@@ -67,6 +71,9 @@ pub struct Config {
     /// Do not lock memory (Vault's key): keys may then reach swap.
     #[serde(default)]
     pub disable_mlock: bool,
+    /// Failed logins and unseal calls per client address.
+    #[serde(default)]
+    pub rate_limit: crate::rate_limit_config::RateLimitConfig,
 }
 
 /// `[expiration]`: how failed revocations are retried. Durations in Vault's
@@ -330,6 +337,7 @@ impl Config {
     /// loopback without the explicit opt-in.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.expiration.options()?;
+        self.rate_limit.limits()?;
         self.storage.check()?;
         self.ha.check(&self.storage.kind)?;
         let address = self.address()?;

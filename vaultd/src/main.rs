@@ -14,6 +14,7 @@ mod health;
 mod http;
 mod hygiene;
 mod logical;
+mod rate_limit_config;
 mod server;
 mod status;
 mod sys;
@@ -119,6 +120,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             expiration: Default::default(),
             ha: Default::default(),
             disable_mlock: false,
+            rate_limit: Default::default(),
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -159,6 +161,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             expiration: config.expiration.options()?,
             standby: ha_enabled,
             node_id: config.ha.node_id.clone().filter(|_| ha_enabled),
+            rate_limits: config.rate_limit.limits()?,
             ..VaultOptions::default()
         },
     ));

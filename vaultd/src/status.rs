@@ -15,6 +15,7 @@ pub fn from_vault(e: VaultError) -> Status {
         | VaultError::Upstream(_)
         | VaultError::Storage(StorageError::Fenced(_)) => Code::Unavailable,
         VaultError::NotFound(_) => Code::NotFound,
+        VaultError::RateLimited(_) => Code::ResourceExhausted,
         VaultError::Unsupported(_) => Code::Unimplemented,
         VaultError::Conflict(_) => Code::FailedPrecondition,
         VaultError::InvalidPath(_) | VaultError::InvalidRequest(_) => Code::InvalidArgument,

@@ -181,11 +181,12 @@ impl Sys for SysService {
         request: Request<UnsealRequest>,
     ) -> Result<Response<UnsealResponse>, Status> {
         let token = token(&request);
+        let remote = request.remote_addr().map(|a| a.ip());
         let req = request.into_inner();
         if req.reset {
             let status = self
                 .vault
-                .unseal_reset(optional(&req.nonce), optional(&token))
+                .unseal_reset_from(remote, optional(&req.nonce), optional(&token))
                 .await
                 .map_err(from_vault)?;
             return Ok(Response::new(UnsealResponse {
@@ -194,7 +195,7 @@ impl Sys for SysService {
                 nonce: String::new(),
             }));
         }
-        let result = self.vault.unseal(&req.key).await;
+        let result = self.vault.unseal_from(remote, &req.key).await;
         self.report_health().await;
         let out = result.map_err(from_vault)?;
         Ok(Response::new(UnsealResponse {

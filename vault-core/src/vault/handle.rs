@@ -84,6 +84,17 @@ impl Vault {
 
         let login = engine.as_ref().is_some_and(|e| e.is_login_path(&relative));
         let caller = if login {
+            if let Err(throttled) = self.login_attempts.acquire(request.remote_addr) {
+                let refused = Err(VaultError::RateLimited(format!(
+                    "too many failed logins from this address: retry in {}s (the limit is \
+                     rate_limit.login_failures in the server's config)",
+                    throttled.retry_after.as_secs().max(1)
+                )));
+                let _ = self
+                    .audit_log(|| response_entry(&request, None, Some(&mount), &refused))
+                    .await;
+                return refused;
+            }
             Caller {
                 token: None,
                 sudo: false,
@@ -107,11 +118,27 @@ impl Vault {
         };
 
         // Fail closed: nothing is done unless a device recorded the request.
-        self.audit_log(|| request_entry(&request, caller.token.as_ref(), Some(&mount)))
-            .await?;
+        let recorded = self
+            .audit_log(|| request_entry(&request, caller.token.as_ref(), Some(&mount)))
+            .await;
+        if let Err(e) = recorded {
+            if login {
+                self.login_attempts.refund(request.remote_addr);
+            }
+            return Err(e);
+        }
         let result = self
             .dispatch(&request, &relative, &caller, &mount, engine)
             .await;
+        // Only a refused login keeps the attempt it took.
+        if login
+            && !matches!(
+                result,
+                Err(VaultError::PermissionDenied(_) | VaultError::InvalidRequest(_))
+            )
+        {
+            self.login_attempts.refund(request.remote_addr);
+        }
         // And nothing is answered unless a device recorded the response.
         let recorded = self
             .audit_log(|| response_entry(&request, caller.token.as_ref(), Some(&mount), &result))

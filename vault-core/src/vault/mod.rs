@@ -67,6 +67,11 @@ pub enum VaultError {
     /// The caller lacks the token, or the nonce, the operation needs.
     #[error("{0}")]
     PermissionDenied(&'static str),
+    /// Too many attempts from the caller's address (failed logins, unseal
+    /// calls) or too many leases under a quota: refused, not queued. Says
+    /// which limit and when to retry.
+    #[error("{0}")]
+    RateLimited(String),
     /// `rekey update`/`cancel` without a rekey.
     #[error("no rekey is in progress")]
     NoRekeyInProgress,
@@ -223,6 +228,8 @@ pub struct VaultOptions {
     /// This node's id when several share the storage: it keeps per-node
     /// state (where each node's audit file chain stands) apart.
     pub node_id: Option<String>,
+    /// Failed logins and unseal calls allowed per client address.
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 /// A vault over one storage backend.
@@ -263,6 +270,8 @@ pub struct Vault {
     // standby's, so another node's rekey shows within a second). A std lock:
     // never held across an await.
     seen_config: std::sync::RwLock<Option<Arc<SealConfig>>>,
+    login_attempts: crate::rate_limit::AddressLimiter,
+    unseal_attempts: crate::rate_limit::AddressLimiter,
 }
 
 #[derive(Debug, Default)]
@@ -296,6 +305,10 @@ impl Vault {
             disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
             seen_config: std::sync::RwLock::new(None),
+            login_attempts: crate::rate_limit::AddressLimiter::new(
+                options.rate_limits.login_failures,
+            ),
+            unseal_attempts: crate::rate_limit::AddressLimiter::new(options.rate_limits.unseal),
         }
     }
 

@@ -105,6 +105,42 @@ impl Vault {
         })
     }
 
+    /// [`Self::unseal`] (or, with `reset`, [`Self::unseal_reset`]) for a caller
+    /// at `remote`: each call spends one of the address's unseal attempts
+    /// (rate_limit.unseal), so nobody can pour shares or resets at the
+    /// ceremony. Calls without an address (an embedding application's) are
+    /// not limited.
+    pub async fn unseal_from(
+        &self,
+        remote: Option<std::net::IpAddr>,
+        key: &str,
+    ) -> Result<UnsealOutcome, VaultError> {
+        self.unseal_attempt(remote)?;
+        self.unseal(key).await
+    }
+
+    /// [`Self::unseal_reset`] for a caller at `remote`, limited as
+    /// [`Self::unseal_from`].
+    pub async fn unseal_reset_from(
+        &self,
+        remote: Option<std::net::IpAddr>,
+        nonce: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<SealStatus, VaultError> {
+        self.unseal_attempt(remote)?;
+        self.unseal_reset(nonce, token).await
+    }
+
+    fn unseal_attempt(&self, remote: Option<std::net::IpAddr>) -> Result<(), VaultError> {
+        self.unseal_attempts.acquire(remote).map_err(|t| {
+            VaultError::RateLimited(format!(
+                "too many unseal calls from this address: retry in {}s (the limit is \
+                 rate_limit.unseal in the server's config)",
+                t.retry_after.as_secs().max(1)
+            ))
+        })
+    }
+
     /// Abandons the current unseal attempt. Needs the attempt's nonce or the root
     /// token, so a stranger cannot throw away a quorum being gathered.
     pub async fn unseal_reset(

@@ -1,0 +1,108 @@
+//! `[rate_limit]`: how many failed logins and unseal calls one client address
+//! may make (token buckets: `burst` at once, then `per_second`). Defaults
+//! apply when the section or a field is left out.
+//!
+//! ```toml
+//! [rate_limit.login_failures]   # failed logins per address
+//! burst = 64
+//! per_second = 1.0
+//! [rate_limit.unseal]           # unseal calls (a share or a reset) per address
+//! burst = 30
+//! per_second = 1.0
+//! # disable = true              # either one can be turned off
+//! ```
+
+use serde::Deserialize;
+use vault_core::rate_limit::{RateLimit, RateLimits};
+
+use crate::config::ConfigError;
+
+/// The whole section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Failed logins per client address.
+    pub login_failures: Option<BucketConfig>,
+    /// Unseal calls per client address.
+    pub unseal: Option<BucketConfig>,
+}
+
+/// One bucket; a field left out keeps its default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// Attempts at once.
+    pub burst: Option<u32>,
+    /// Attempts restored per second.
+    pub per_second: Option<f64>,
+    /// No limit at all.
+    #[serde(default)]
+    pub disable: bool,
+}
+
+impl RateLimitConfig {
+    /// The core's limits, or an error naming the bad field.
+    pub fn limits(&self) -> Result<RateLimits, ConfigError> {
+        let defaults = RateLimits::default();
+        Ok(RateLimits {
+            login_failures: bucket(
+                "login_failures",
+                self.login_failures.as_ref(),
+                defaults.login_failures,
+            )?,
+            unseal: bucket("unseal", self.unseal.as_ref(), defaults.unseal)?,
+        })
+    }
+}
+
+fn bucket(
+    name: &str,
+    config: Option<&BucketConfig>,
+    default: Option<RateLimit>,
+) -> Result<Option<RateLimit>, ConfigError> {
+    let Some(config) = config else {
+        return Ok(default);
+    };
+    if config.disable {
+        return Ok(None);
+    }
+    let base = default.unwrap_or(RateLimit {
+        burst: 1,
+        per_second: 1.0,
+    });
+    let limit = RateLimit {
+        burst: config.burst.unwrap_or(base.burst),
+        per_second: config.per_second.unwrap_or(base.per_second),
+    };
+    limit
+        .validate()
+        .map_err(|e| ConfigError(format!("rate_limit.{name}: {e}")))?;
+    Ok(Some(limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(text: &str) -> Result<RateLimits, ConfigError> {
+        let c: RateLimitConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        c.limits()
+    }
+
+    #[test]
+    fn defaults_overrides_and_bad_values() {
+        assert_eq!(limits("").unwrap(), RateLimits::default());
+        let l = limits("[login_failures]\nburst = 5\n[unseal]\ndisable = true").unwrap();
+        assert_eq!(l.login_failures.unwrap().burst, 5);
+        assert_eq!(
+            l.login_failures.unwrap().per_second,
+            RateLimits::default().login_failures.unwrap().per_second
+        );
+        assert_eq!(l.unseal, None);
+        let err = limits("[unseal]\nper_second = 0.0").unwrap_err();
+        assert!(err.0.contains("rate_limit.unseal: per_second"), "{err}");
+        let err = limits("[login_failures]\nburst = 0").unwrap_err();
+        assert!(err.0.contains("rate_limit.login_failures: burst"), "{err}");
+        assert!(limits("[unseal]\nbrust = 3").is_err());
+    }
+}
