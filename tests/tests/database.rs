@@ -464,6 +464,119 @@ async fn a_hundred_concurrent_requests_make_a_hundred_roles_and_leases() {
     assert_eq!(f.leases(&role).len(), 100);
 }
 
+/// `count` creds requests for `role`, all at once: how many were served, and
+/// the refusals' messages (panics on any other failure).
+async fn creds_at_once(f: &Fixture, role: &str, count: usize) -> (usize, Vec<String>) {
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        let mut client = logical(&f.daemon).await;
+        let request = logical_request(&f.root, &format!("database/creds/{role}"), json!({}));
+        tasks.push(tokio::spawn(async move { client.read(request).await }));
+    }
+    let (mut served, mut refused) = (0, Vec::new());
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => served += 1,
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                refused.push(s.message().to_owned())
+            }
+            Err(s) => panic!("unexpected failure: {s:?}"),
+        }
+    }
+    (served, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_quota_of_ten_refuses_the_eleventh_creds_request() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let table = f.table().await;
+    let (capped, free) = (unique("quota"), unique("free"));
+    f.role(&capped, &table, &["default_ttl=1h"]);
+    f.role(&free, &table, &["default_ttl=1h"]);
+    let quota = |name: &str, path: &str, max: u32| {
+        f.daemon
+            .cli(
+                Some(&f.root),
+                &[
+                    "write",
+                    &format!("sys/quotas/lease-count/{name}"),
+                    &format!("path={path}"),
+                    &format!("max_leases={max}"),
+                ],
+            )
+            .expect_code(0);
+    };
+    quota("one-role", &format!("database/creds/{capped}"), 10);
+
+    // 25 requests at once: exactly 10 are served, the rest refused before a
+    // role is made, with the quota named.
+    let (served, refused) = creds_at_once(&f, &capped, 25).await;
+    assert_eq!(served, 10, "{refused:?}");
+    assert_eq!(refused.len(), 15);
+    assert!(
+        refused
+            .iter()
+            .all(|m| m.contains("lease quota \"one-role\" reached")),
+        "{refused:?}"
+    );
+    assert_eq!(f.roles_containing(&capped).await.len(), 10);
+    assert_eq!(f.leases(&capped).len(), 10);
+    // The quota is per role: the other role is not held back.
+    f.creds(&free);
+
+    // Revoking one lease frees one slot, and only one.
+    let leases = f.leases(&capped);
+    f.daemon
+        .cli(
+            Some(&f.root),
+            &[
+                "lease",
+                "revoke",
+                &format!("database/creds/{capped}/{}", leases[0]),
+            ],
+        )
+        .expect_code(0);
+    let (served, refused) = creds_at_once(&f, &capped, 3).await;
+    assert_eq!((served, refused.len()), (1, 2));
+
+    // A quota on the whole mount counts every role's leases (11 so far).
+    quota("whole-mount", "database", 13);
+    let (served, refused) = creds_at_once(&f, &free, 5).await;
+    assert_eq!((served, refused.len()), (2, 3));
+    assert!(
+        refused.iter().all(|m| m.contains("\"whole-mount\"")),
+        "{refused:?}"
+    );
+    let read = f.daemon.cli(
+        Some(&f.root),
+        &[
+            "read",
+            "sys/quotas/lease-count/whole-mount",
+            "--format",
+            "json",
+        ],
+    );
+    read.expect_code(0);
+    let data = &read.json()["data"];
+    assert_eq!(
+        (data["max_leases"].as_u64(), data["leases"].as_u64()),
+        (Some(13), Some(13))
+    );
+
+    // A quota must name a mount that exists.
+    let bad = f.daemon.cli(
+        Some(&f.root),
+        &[
+            "write",
+            "sys/quotas/lease-count/typo",
+            "path=databse",
+            "max_leases=1",
+        ],
+    );
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("not in any mount"), "{}", bad.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_token_revokes_the_ten_leases_it_made() {
     let f = Fixture::start(&shared_url(), "").await;

@@ -121,6 +121,13 @@ pub trait LogicalBackend: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// True for requests that may issue a leased secret (a database role's
+    /// `creds/<role>`): lease-count quotas are checked before the handler
+    /// runs, so a refused request makes nothing.
+    fn may_issue_lease(&self, _path: &str, _operation: Operation) -> bool {
+        false
+    }
+
     /// Handles one request.
     async fn handle(
         &self,

@@ -420,6 +420,26 @@ impl ExpirationManager {
         Ok(counts)
     }
 
+    /// How many leases (in any state) have ids under `prefix/` (all of them
+    /// for an empty prefix), counting no further than `limit`: a quota check
+    /// reads at most that many keys.
+    pub async fn count_under(
+        &self,
+        barrier: &Barrier,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<usize, ExpirationError> {
+        check_unsealed(barrier)?;
+        let prefix = prefix.trim_end_matches('/');
+        let scan = match prefix {
+            "" => ID_PREFIX.to_owned(),
+            p if valid_id(p) => format!("{ID_PREFIX}{p}/"),
+            _ => return Err(ExpirationError::InvalidId),
+        };
+        let keys = barrier.backend().scan(&scan, None, limit).await?;
+        Ok(keys.len())
+    }
+
     /// The leases in `revoking` and `irrevocable` state (`active` left 0):
     /// reads only the failing index and its records, so it stays cheap however
     /// many leases are live (for status and health).

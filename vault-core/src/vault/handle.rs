@@ -191,6 +191,12 @@ impl Vault {
                 let engine = engine.ok_or_else(|| {
                     VaultError::Internal(format!("mount {} has no handler", mount.path))
                 })?;
+                // Held until the lease is stored (the end of this arm).
+                let _quota = if engine.may_issue_lease(relative, request.operation) {
+                    Some(self.reserve_leases(&request.path).await?)
+                } else {
+                    None
+                };
                 let view = View::new(&self.barrier, mount.storage_prefix());
                 let engine_request = EngineRequest {
                     operation: request.operation,

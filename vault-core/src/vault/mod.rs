@@ -15,6 +15,7 @@ mod mounts;
 #[cfg(test)]
 mod pipeline_tests;
 mod policies;
+mod quotas;
 mod rekey;
 mod standby;
 mod sys_backend;
@@ -270,6 +271,7 @@ pub struct Vault {
     // standby's, so another node's rekey shows within a second). A std lock:
     // never held across an await.
     seen_config: std::sync::RwLock<Option<Arc<SealConfig>>>,
+    quotas: quotas::Quotas,
     login_attempts: crate::rate_limit::AddressLimiter,
     unseal_attempts: crate::rate_limit::AddressLimiter,
 }
@@ -305,6 +307,7 @@ impl Vault {
             disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
             seen_config: std::sync::RwLock::new(None),
+            quotas: quotas::Quotas::default(),
             login_attempts: crate::rate_limit::AddressLimiter::new(
                 options.rate_limits.login_failures,
             ),
@@ -549,6 +552,7 @@ impl Vault {
     fn unload(&self) {
         self.tokens.unload();
         self.policies.clear();
+        self.quotas.clear();
         if let Ok(mut engines) = self.engines.write() {
             engines.clear();
         }

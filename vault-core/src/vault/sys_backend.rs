@@ -81,6 +81,12 @@ impl Vault {
             // Vault's older path for sys/leases/renew.
             return self.sys_leases(request, path, caller).await;
         }
+        if path == "quotas/lease-count" {
+            return self.sys_quota("", op, data).await;
+        }
+        if let Some(name) = path.strip_prefix("quotas/lease-count/") {
+            return self.sys_quota(name, op, data).await;
+        }
         if path == "audit" || path.starts_with("audit/") {
             return self.sys_audit(path, op, data).await;
         }

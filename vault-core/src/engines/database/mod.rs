@@ -592,6 +592,10 @@ impl LogicalBackend for Database {
         }
     }
 
+    fn may_issue_lease(&self, path: &str, operation: Operation) -> bool {
+        operation == Operation::Read && matches!(Route::parse(path), Some(Route::Creds(_)))
+    }
+
     async fn handle(
         &self,
         view: &View<'_>,
