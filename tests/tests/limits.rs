@@ -189,3 +189,216 @@ async fn the_limit_is_configurable_and_checked() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("listener.max_request_size"), "{stderr}");
 }
+
+/// A config with `lines` added to its `[listener]` table.
+fn listener_config(dir: &std::path::Path, lines: &str) -> std::path::PathBuf {
+    let config = write_config(dir, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[listener]\n", &format!("[listener]\n{lines}\n"));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_refused_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = listener_config(dir.path(), "max_concurrent_requests = 2");
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let root = keys.root_token.clone();
+    let mut client = logical(&daemon).await;
+    for (path, body) in [
+        ("sys/auth/userpass", json!({"type": "userpass"})),
+        ("auth/userpass/users/app", json!({"password": "pw"})),
+    ] {
+        client
+            .write(logical_request(&root, path, body))
+            .await
+            .unwrap();
+    }
+    // 40 logins at once (each an argon2 hash, so they overlap).
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .write(logical_request(
+                        "",
+                        "auth/userpass/login/app",
+                        json!({"password": "pw"}),
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => served += 1,
+            Err(s) => {
+                assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+                assert!(
+                    s.message().contains("listener.max_concurrent_requests"),
+                    "{s:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        served >= 2 && refused >= 1,
+        "{served} served, {refused} refused"
+    );
+    // Once they are done, requests are served again.
+    client
+        .read(logical_request(&root, "sys/mounts", json!({})))
+        .await
+        .expect("served after the burst");
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_answered_and_others_are_served() {
+    // A "database" that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = listener_config(dir.path(), "max_request_duration = \"1s\"");
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let root = keys.root_token.clone();
+    let mut client = logical(&daemon).await;
+    client
+        .write(logical_request(
+            &root,
+            "sys/mounts/database",
+            json!({"type": "database"}),
+        ))
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let mut slow_client = client.clone();
+    let slow = slow_client.write(logical_request(
+        &root,
+        "database/config/silent",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/db"),
+            "username": "u",
+            "password": "p",
+            "connect_timeout": "60s",
+        }),
+    ));
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        client
+            .clone()
+            .read(logical_request(&root, "sys/mounts", json!({})))
+            .await
+    };
+    let (slow, other) = tokio::join!(slow, other);
+    let status = slow.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("listener.max_request_duration"),
+        "{status:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    other.expect("another request is served meanwhile");
+    drop(silent);
+}
+
+/// Sends `head` on a raw connection and returns what the server answers
+/// before closing it (within `limit`).
+async fn raw_exchange(daemon: &Daemon, head: &str, limit: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = daemon.addr.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut answer))
+        .await
+        .ok()
+        .map(|_| String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn slow_and_silent_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = listener_config(dir.path(), "max_request_duration = \"1s\"");
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let limit = std::time::Duration::from_secs(60);
+
+    // A body promised and never finished: answered 408 after the duration.
+    let body_head = format!(
+        "POST /v1/sys/policies/acl/p HTTP/1.1\r\nHost: x\r\nX-Vault-Token: {}\r\n\
+         Content-Length: 100\r\n\r\n{{\"policy\":",
+        keys.root_token
+    );
+    // Headers begun and never finished: hyper drops the connection (30 s).
+    let header_head = "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Half: ";
+    let (body, header) = tokio::join!(
+        raw_exchange(&daemon, &body_head, limit),
+        raw_exchange(&daemon, header_head, limit),
+    );
+    let body = body.expect("the slow body's connection is answered and closed");
+    assert!(body.starts_with("HTTP/1.1 408"), "{body}");
+    assert!(body.contains("listener.max_request_duration"), "{body}");
+    header.expect("the unfinished headers' connection is closed");
+    // The daemon serves as before.
+    let mut client = logical(&daemon).await;
+    client
+        .read(logical_request(&keys.root_token, "sys/mounts", json!({})))
+        .await
+        .expect("still serving");
+}
+
+#[tokio::test]
+async fn overlong_paths_and_deeply_nested_data_are_refused_with_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root) = vault(dir.path(), "");
+    let mut client = logical(&daemon).await;
+    let long = format!("secret/data/{}", "a".repeat(5000));
+    let status = client
+        .read(logical_request(&root, &long, json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("the limit is 4096"), "{status:?}");
+    assert!(status.message().len() < 200, "the path is not echoed back");
+
+    let nested = format!(
+        "{{\"data\":{{\"v\":{}1{}}}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let request = tonic::Request::new(vault_proto::v1::LogicalRequest {
+        path: "secret/data/deep".into(),
+        data_json: nested,
+    });
+    let mut request = request;
+    request
+        .metadata_mut()
+        .insert(vault_proto::TOKEN_METADATA_KEY, root.parse().unwrap());
+    let status = client.write(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("recursion limit"), "{status:?}");
+    // Nesting within the limit is stored.
+    client
+        .write(logical_request(
+            &root,
+            "secret/data/deep",
+            json!({"data": {"v": [[[[["fine"]]]]]}}),
+        ))
+        .await
+        .unwrap();
+}

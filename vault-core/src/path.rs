@@ -16,6 +16,9 @@ pub enum PathError {
     /// A control character (shown escaped).
     #[error("invalid path {0:?}: control characters are not allowed")]
     ControlCharacter(String),
+    /// Longer than [`MAX_PATH_LEN`] bytes (the path itself is not echoed).
+    #[error("the path is {0} bytes long; the limit is {MAX_PATH_LEN}")]
+    TooLong(usize),
     /// Nothing left.
     #[error("the path is empty")]
     Empty,
@@ -25,9 +28,17 @@ pub enum PathError {
     TrailingSlash(String),
 }
 
+/// The longest request path accepted, in bytes: far above any real one (a
+/// lease id is a path plus 24 characters), low enough that a path never
+/// costs more than a page of memory per index key made from it.
+pub const MAX_PATH_LEN: usize = 4096;
+
 /// The canonical form of `raw`: no leading `/`. A list always ends in `/`, so a
 /// LIST of `p` and of `p/` is the same request; any other request may not.
 pub fn normalize(raw: &str, list: bool) -> Result<String, PathError> {
+    if raw.len() > MAX_PATH_LEN {
+        return Err(PathError::TooLong(raw.len()));
+    }
     if raw.chars().any(char::is_control) {
         return Err(PathError::ControlCharacter(
             raw.escape_default().to_string(),
@@ -58,6 +69,16 @@ pub fn normalize(raw: &str, list: bool) -> Result<String, PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_over_the_limit_is_refused_without_being_echoed() {
+        let long = format!("secret/data/{}", "a".repeat(MAX_PATH_LEN));
+        let err = normalize(&long, false).unwrap_err();
+        assert_eq!(err, PathError::TooLong(long.len()));
+        assert!(err.to_string().len() < 100, "{err}");
+        let fits = "a/".repeat(MAX_PATH_LEN / 2 - 1) + "a";
+        assert!(normalize(&fits, false).is_ok());
+    }
 
     #[test]
     fn canonical_forms() {

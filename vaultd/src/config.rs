@@ -9,6 +9,10 @@
 //! tls_cert_file = "/etc/vault/tls.crt"   # both or neither
 //! tls_key_file = "/etc/vault/tls.key"
 //! allow_plaintext_non_loopback = false   # plaintext off loopback must be asked for
+//! max_request_size = 33554432            # bytes (32 MiB)
+//! max_request_duration = "90s"           # then DEADLINE_EXCEEDED
+//! max_concurrent_requests = 1024         # over all connections; more are refused
+//! max_concurrent_streams = 256           # per HTTP/2 connection
 //! http_address = "127.0.0.1:8210"        # optional second address, same APIs
 //!
 //! [storage]
@@ -147,10 +151,23 @@ pub struct ListenerConfig {
     /// The largest request accepted, in bytes (Vault's key; default 32 MiB):
     /// an HTTP body, or a gRPC message once decoded.
     pub max_request_size: Option<u64>,
+    /// How long a request is waited for (Vault's key; default 90s).
+    pub max_request_duration: Option<String>,
+    /// Logical requests handled at once, over all connections (default
+    /// 1024); more are refused.
+    pub max_concurrent_requests: Option<usize>,
+    /// Requests at once on one HTTP/2 connection (default 256).
+    pub max_concurrent_streams: Option<u32>,
 }
 
 /// `listener.max_request_size` when not set (Vault's default).
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 << 20;
+/// `listener.max_request_duration` when not set (Vault's default).
+const DEFAULT_MAX_REQUEST_DURATION: std::time::Duration = std::time::Duration::from_secs(90);
+/// `listener.max_concurrent_requests` when not set.
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+/// `listener.max_concurrent_streams` when not set.
+const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
 /// The bounds a config may set it within.
 const MAX_REQUEST_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1024..=(1 << 30);
 
@@ -338,6 +355,7 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         self.expiration.options()?;
         self.rate_limit.limits()?;
+        self.limits()?;
         self.storage.check()?;
         self.ha.check(&self.storage.kind)?;
         let address = self.address()?;
@@ -361,8 +379,47 @@ impl Config {
         Ok(())
     }
 
+    /// The `listener.max_*` limits, checked, defaults filled in.
+    pub fn limits(&self) -> Result<crate::server::Limits, ConfigError> {
+        let l = &self.listener;
+        let max_request_duration = match &l.max_request_duration {
+            None => DEFAULT_MAX_REQUEST_DURATION,
+            Some(text) => vault_core::params::parse_duration_ms(text)
+                .ok()
+                .filter(|ms| (1_000..=86_400_000).contains(ms))
+                .map(std::time::Duration::from_millis)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "listener.max_request_duration {text:?} must be a duration from 1s to 24h"
+                    ))
+                })?,
+        };
+        let max_concurrent_requests = l
+            .max_concurrent_requests
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS);
+        if !(1..=1_000_000).contains(&max_concurrent_requests) {
+            return Err(ConfigError(
+                "listener.max_concurrent_requests must be from 1 to 1000000".into(),
+            ));
+        }
+        let max_concurrent_streams = l
+            .max_concurrent_streams
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_STREAMS);
+        if !(1..=65_536).contains(&max_concurrent_streams) {
+            return Err(ConfigError(
+                "listener.max_concurrent_streams must be from 1 to 65536".into(),
+            ));
+        }
+        Ok(crate::server::Limits {
+            max_request_size: self.max_request_size()?,
+            max_concurrent_requests,
+            max_concurrent_streams,
+            max_request_duration,
+        })
+    }
+
     /// `listener.max_request_size`, checked.
-    pub fn max_request_size(&self) -> Result<usize, ConfigError> {
+    fn max_request_size(&self) -> Result<usize, ConfigError> {
         match self.listener.max_request_size {
             None => Ok(DEFAULT_MAX_REQUEST_SIZE),
             Some(n) if MAX_REQUEST_SIZE_RANGE.contains(&n) => usize::try_from(n)
@@ -418,6 +475,38 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.0.contains("both"), "{err}");
+    }
+
+    #[test]
+    fn listener_limits_have_defaults_and_bounds() {
+        let base = "[storage]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n[listener]\n\
+                    address = \"127.0.0.1:1\"\n";
+        let limits = parse(base).unwrap().limits().unwrap();
+        assert_eq!(
+            limits.max_request_duration,
+            std::time::Duration::from_secs(90)
+        );
+        assert_eq!(limits.max_concurrent_requests, 1024);
+        let set = parse(&format!(
+            "{base}max_request_duration = \"2m\"\nmax_concurrent_requests = 7"
+        ))
+        .unwrap()
+        .limits()
+        .unwrap();
+        assert_eq!(
+            set.max_request_duration,
+            std::time::Duration::from_secs(120)
+        );
+        assert_eq!(set.max_concurrent_requests, 7);
+        for (bad, key) in [
+            ("max_request_duration = \"0s\"", "max_request_duration"),
+            ("max_request_duration = \"soon\"", "max_request_duration"),
+            ("max_concurrent_requests = 0", "max_concurrent_requests"),
+            ("max_concurrent_streams = 0", "max_concurrent_streams"),
+        ] {
+            let err = parse(&format!("{base}{bad}")).unwrap_err();
+            assert!(err.0.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use vault_proto::v1::logical_server::Logical;
 use vault_proto::v1::{Auth, LogicalRequest, LogicalResponse};
 
 use crate::forward::{Forwarder, Target};
+use crate::server::Limits;
 use crate::status::from_vault;
 
 /// Serves `vault.v1.Logical` over one vault.
@@ -20,11 +21,20 @@ use crate::status::from_vault;
 pub struct LogicalService {
     vault: Arc<Vault>,
     forward: Arc<Forwarder>,
+    // One permit per request being handled (held by its task, so a request
+    // still running after its caller was answered DEADLINE_EXCEEDED counts).
+    in_flight: Arc<tokio::sync::Semaphore>,
+    limits: Limits,
 }
 
 impl LogicalService {
-    pub fn new(vault: Arc<Vault>, forward: Arc<Forwarder>) -> Self {
-        LogicalService { vault, forward }
+    pub fn new(vault: Arc<Vault>, forward: Arc<Forwarder>, limits: Limits) -> Self {
+        LogicalService {
+            vault,
+            forward,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
+            limits,
+        }
     }
 
     /// Serves one logical request, whichever front end it came by: forwarded
@@ -35,6 +45,13 @@ impl LogicalService {
         operation: Operation,
         request: Request<Incoming>,
     ) -> Result<Outgoing, Status> {
+        let permit = Arc::clone(&self.in_flight).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "too many requests in flight: the limit is {} (listener.max_concurrent_requests); \
+                 retry shortly",
+                self.limits.max_concurrent_requests
+            ))
+        })?;
         if let Some(target) = self.forward.route(&request)? {
             let request = request.map(|r| LogicalRequest {
                 path: r.path,
@@ -67,11 +84,24 @@ impl LogicalService {
             call = call.with_token(&token);
         }
         let request_id = call.id.clone();
-        // On a task of its own: a client that hangs up must not cancel a request
-        // halfway (a database role made, its lease not yet stored).
+        // On a task of its own: a client that hangs up, or the deadline, must
+        // not cancel a request halfway (a database role made, its lease not
+        // yet stored).
         let vault = Arc::clone(&self.vault);
-        let out = tokio::spawn(async move { vault.handle(call).await })
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            vault.handle(call).await
+        });
+        let out = tokio::time::timeout(self.limits.max_request_duration, task)
             .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!(
+                    "request {request_id} took longer than {}s \
+                     (listener.max_request_duration); it goes on, and its outcome is in the \
+                     audit log",
+                    self.limits.max_request_duration.as_secs()
+                ))
+            })?
             .map_err(|e| Status::internal(format!("the request task failed: {e}")))?
             .map_err(from_vault)?;
         let lease = out.lease.unwrap_or_default();

@@ -112,6 +112,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 tls_key_file: None,
                 allow_plaintext_non_loopback: false,
                 max_request_size: None,
+                max_request_duration: None,
+                max_concurrent_requests: None,
+                max_concurrent_streams: None,
             },
             storage: StorageConfig::sqlite(dir.path().join("vault.db")),
             log_level: "info".into(),
@@ -148,9 +151,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let tls = config.tls_files()?;
     let address = config.address()?;
-    let limits = server::Limits {
-        max_request_size: config.max_request_size()?,
-    };
+    let limits = config.limits()?;
     let (backend, postgres, storage_name) = open_storage(&config.storage).await?;
     let ha_enabled = config.ha.enabled;
     let vault = Arc::new(Vault::with_options(

@@ -27,12 +27,31 @@ use crate::sys::SysService;
 /// keep the daemon (and its storage) open.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What one request may take.
+/// What requests may take, one and all.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// The largest HTTP body, or decoded gRPC message, in bytes.
     pub max_request_size: usize,
+    /// Logical requests being handled at once, over all connections; more
+    /// are refused (RESOURCE_EXHAUSTED), not queued.
+    pub max_concurrent_requests: usize,
+    /// Requests at once on one HTTP/2 connection (its SETTINGS: the client
+    /// waits for a free stream).
+    pub max_concurrent_streams: u32,
+    /// How long a logical request is waited for (DEADLINE_EXCEEDED after),
+    /// and an HTTP body for.
+    pub max_request_duration: Duration,
 }
+
+/// Beyond `max_request_duration`, the time any call (a Sys call, a body
+/// that never ends) may hold its connection's stream before it is cut.
+const HARD_STOP_MARGIN: Duration = Duration::from_secs(10);
+/// TCP keepalive, and HTTP/2 pings, find peers that vanished without closing
+/// (a half-open connection): without them, such a connection is held for
+/// ever.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
 /// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.
@@ -99,6 +118,7 @@ pub async fn run(
     let logical = Arc::new(LogicalService::new(
         Arc::clone(&vault),
         Arc::clone(&forward),
+        limits,
     ));
     // One listener for both APIs: `/v1/...` is Vault's HTTP API (HTTP/1.1 or
     // HTTP/2), every other path a gRPC service.
@@ -106,6 +126,7 @@ pub async fn run(
         logical: Arc::clone(&logical),
         sys: Arc::clone(&sys),
         max_body: limits.max_request_size,
+        body_timeout: limits.max_request_duration,
     });
     let routes = tonic::service::Routes::from(crate::http::router(api))
         .add_service(health_service)
@@ -122,7 +143,13 @@ pub async fn run(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        serving.spawn(serve(routes.clone(), listener, acceptor.clone(), stopped));
+        serving.spawn(serve(
+            routes.clone(),
+            listener,
+            acceptor.clone(),
+            limits,
+            stopped,
+        ));
     }
     let drain = async {
         while let Some(served) = serving.join_next().await {
@@ -174,9 +201,18 @@ async fn serve(
     routes: tonic::service::Routes,
     listener: TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let mut builder = Server::builder().accept_http1(true);
+    // hyper drops an HTTP/1 connection whose headers take over 30 s; the
+    // rest of a slow or silent client is bounded here.
+    let mut builder = Server::builder()
+        .accept_http1(true)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .timeout(limits.max_request_duration + HARD_STOP_MARGIN)
+        .tcp_keepalive(Some(TCP_KEEPALIVE))
+        .http2_keepalive_interval(Some(HTTP2_PING_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_PING_TIMEOUT));
     let router = builder.add_routes(routes);
     match acceptor {
         None => {

@@ -35,6 +35,8 @@ pub struct Api {
     pub sys: Arc<SysService>,
     /// The largest request body accepted (`listener.max_request_size`).
     pub max_body: usize,
+    /// How long a body may take to arrive (`listener.max_request_duration`).
+    pub body_timeout: std::time::Duration,
 }
 
 /// The `/v1/` routes; anything else answers as gRPC does for an unknown
@@ -142,9 +144,19 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 
 async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, api.max_body).await {
-        Ok(b) => b,
+    let read = tokio::time::timeout(api.body_timeout, axum::body::to_bytes(body, api.max_body));
+    let body = match read.await {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {}s (listener.max_request_duration)",
+                    api.body_timeout.as_secs()
+                ),
+            );
+        }
+        Ok(Err(_)) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!(
