@@ -39,7 +39,7 @@ LEASE=$(jq -r .lease_id "$WORK/fixture.json")
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ADDR=http://127.0.0.1:$PORT
-printf 'log_level = "warn"\n[listener]\naddress = "127.0.0.1:%s"\n[storage]\nkind = "sqlite"\npath = "%s"\n' \
+printf 'log_level = "warn"\n[listener]\naddress = "127.0.0.1:%s"\ntls_disable = true\n[storage]\nkind = "sqlite"\npath = "%s"\n' \
   "$PORT" "$WORK/vault.db" >"$WORK/vaultd.toml"
 
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; }

@@ -156,7 +156,7 @@ start_vaultd() { # starts the server, sets VAULTD_PID and LAST_MS (ms until HTTP
 write_config() {
   local api_port=$1
   {
-    printf 'log_level = "warn"\n[listener]\naddress = "127.0.0.1:%s"\n[storage]\n' "$api_port"
+    printf 'log_level = "warn"\n[listener]\naddress = "127.0.0.1:%s"\ntls_disable = true\n[storage]\n' "$api_port"
     if [[ "$BENCH_STORAGE" == postgresql ]]; then
       printf 'kind = "postgres"\nconnection_url = "postgres://postgres:%s@127.0.0.1:%s/vaultd?sslmode=disable"\n' "$PG_PASS" "$PG_PORT"
     else

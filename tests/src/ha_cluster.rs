@@ -50,7 +50,7 @@ impl Cluster {
             let config = node_dir.join("vaultd.toml");
             let text = format!(
                 "raw_storage_endpoint = true\nlog_level = \"info,vault_core::ha=debug\"\n\
-                 [listener]\naddress = \"127.0.0.1:0\"\n\
+                 [listener]\naddress = \"127.0.0.1:0\"\ntls_disable = true\n\
                  [storage]\nkind = \"postgres\"\nconnection_url = \"{url}\"\n\
                  [ha]\nenabled = true\nnode_id = \"n{i}\"\n{ha_extra}\n"
             );

@@ -64,7 +64,7 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let config = dir.join("vaultd.toml");
     let text = format!(
         "raw_storage_endpoint = true\nlog_level = \"info\"\n{extra}\n\
-         [listener]\naddress = \"127.0.0.1:0\"\n\
+         [listener]\naddress = \"127.0.0.1:0\"\ntls_disable = true\n\
          [storage]\nkind = \"sqlite\"\npath = \"{}\"\n",
         dir.join("vault.db").display()
     );
@@ -79,7 +79,7 @@ pub fn write_postgres_config(dir: &Path, url: &str, extra: &str) -> PathBuf {
     let config = dir.join("vaultd.toml");
     let text = format!(
         "raw_storage_endpoint = true\nlog_level = \"info\"\n{extra}\n\
-         [listener]\naddress = \"127.0.0.1:0\"\n\
+         [listener]\naddress = \"127.0.0.1:0\"\ntls_disable = true\n\
          [storage]\nkind = \"postgres\"\nconnection_url = \"{url}\"\n"
     );
     std::fs::write(&config, text).unwrap();

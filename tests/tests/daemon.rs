@@ -94,12 +94,24 @@ fn bad_configuration_exits_2_naming_the_problem() {
     let plaintext_public = dir.path().join("public.toml");
     std::fs::write(
         &plaintext_public,
-        "[listener]\naddress = \"0.0.0.0:18299\"\n[storage]\nkind = \"sqlite\"\npath = \"/tmp/never.db\"\n",
+        "[listener]\naddress = \"0.0.0.0:18299\"\ntls_disable = true\n\
+         [storage]\nkind = \"sqlite\"\npath = \"/tmp/never.db\"\n",
     )
     .unwrap();
     let (code, stderr) = run_to_exit(&plaintext_public);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("without TLS"), "{stderr}");
+
+    // Plaintext is never the default, even on loopback: it must be asked for.
+    let no_tls = dir.path().join("no-tls.toml");
+    std::fs::write(
+        &no_tls,
+        "[listener]\naddress = \"127.0.0.1:0\"\n[storage]\nkind = \"sqlite\"\npath = \"/tmp/never.db\"\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_to_exit(&no_tls);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("TLS is required"), "{stderr}");
 
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "listner = 1\n").unwrap();

@@ -6,9 +6,10 @@
 //!
 //! [listener]
 //! address = "127.0.0.1:8200"
-//! tls_cert_file = "/etc/vault/tls.crt"   # both or neither
+//! tls_cert_file = "/etc/vault/tls.crt"   # required, both, unless tls_disable
 //! tls_key_file = "/etc/vault/tls.key"
-//! allow_plaintext_non_loopback = false   # plaintext off loopback must be asked for
+//! # tls_disable = true                   # plaintext, on loopback only...
+//! # allow_plaintext_non_loopback = true  # ...unless this is set too
 //! max_request_size = 33554432            # bytes (32 MiB)
 //! max_request_duration = "90s"           # then DEADLINE_EXCEEDED
 //! max_concurrent_requests = 1024         # over all connections; more are refused
@@ -145,6 +146,11 @@ pub struct ListenerConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key.
     pub tls_key_file: Option<PathBuf>,
+    /// Listen without TLS (Vault's key). Without it, a certificate is
+    /// required; with it, the address must be loopback unless
+    /// `allow_plaintext_non_loopback` is set too.
+    #[serde(default)]
+    pub tls_disable: bool,
     /// Listen without TLS on a non-loopback address. Off by default.
     #[serde(default)]
     pub allow_plaintext_non_loopback: bool,
@@ -368,6 +374,21 @@ impl Config {
                 ));
             }
         };
+        match (tls, self.listener.tls_disable) {
+            (true, true) => {
+                return Err(ConfigError(
+                    "listener: tls_disable = true and a certificate: choose one".into(),
+                ));
+            }
+            (false, false) => {
+                return Err(ConfigError(
+                    "listener: TLS is required: set tls_cert_file and tls_key_file, or \
+                     tls_disable = true to serve plaintext on a loopback address"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
         for address in std::iter::once(address).chain(self.http_address()?) {
             if !tls && !address.ip().is_loopback() && !self.listener.allow_plaintext_non_loopback {
                 return Err(ConfigError(format!(
@@ -459,17 +480,26 @@ mod tests {
     }
 
     #[test]
-    fn plaintext_off_loopback_needs_the_opt_in() {
+    fn plaintext_must_be_asked_for_and_stays_on_loopback() {
         let base = "[storage]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n[listener]\n";
-        assert!(parse(&format!("{base}address = \"127.0.0.1:8200\"")).is_ok());
-        let err = parse(&format!("{base}address = \"0.0.0.0:8200\"")).unwrap_err();
+        // Plaintext must be asked for, even on loopback.
+        let err = parse(&format!("{base}address = \"127.0.0.1:8200\"")).unwrap_err();
+        assert!(err.0.contains("TLS is required"), "{err}");
+        let plain = "tls_disable = true\n";
+        assert!(parse(&format!("{base}{plain}address = \"127.0.0.1:8200\"")).is_ok());
+        let err = parse(&format!("{base}{plain}address = \"0.0.0.0:8200\"")).unwrap_err();
         assert!(err.0.contains("without TLS"), "{err}");
         assert!(
             parse(&format!(
-                "{base}address = \"0.0.0.0:8200\"\nallow_plaintext_non_loopback = true"
+                "{base}{plain}address = \"0.0.0.0:8200\"\nallow_plaintext_non_loopback = true"
             ))
             .is_ok()
         );
+        let err = parse(&format!(
+            "{base}{plain}address = \"127.0.0.1:1\"\ntls_cert_file = \"/c\"\ntls_key_file = \"/k\""
+        ))
+        .unwrap_err();
+        assert!(err.0.contains("choose one"), "{err}");
         let err = parse(&format!(
             "{base}address = \"127.0.0.1:1\"\ntls_cert_file = \"/c\""
         ))
@@ -480,7 +510,7 @@ mod tests {
     #[test]
     fn listener_limits_have_defaults_and_bounds() {
         let base = "[storage]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n[listener]\n\
-                    address = \"127.0.0.1:1\"\n";
+                    address = \"127.0.0.1:1\"\ntls_disable = true\n";
         let limits = parse(base).unwrap().limits().unwrap();
         assert_eq!(
             limits.max_request_duration,
@@ -519,7 +549,7 @@ mod tests {
         assert!(parse("bogus = 1\n[storage]\nkind = \"sqlite\"\npath = \"x\"\n[listener]\naddress = \"127.0.0.1:1\"").is_err());
     }
 
-    const LISTENER: &str = "[listener]\naddress = \"127.0.0.1:1\"\n";
+    const LISTENER: &str = "[listener]\naddress = \"127.0.0.1:1\"\ntls_disable = true\n";
 
     fn storage(section: &str) -> Result<Config, ConfigError> {
         parse(&format!("{LISTENER}[storage]\n{section}"))

@@ -110,6 +110,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 http_address: None,
                 tls_cert_file: None,
                 tls_key_file: None,
+                // Dev mode is plaintext, on loopback unless its address says otherwise.
+                tls_disable: true,
                 allow_plaintext_non_loopback: false,
                 max_request_size: None,
                 max_request_duration: None,
