@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod ha_cluster;
+pub mod secret_scan;
 
 use serde_json::Value;
 use tonic::transport::Channel;
@@ -56,6 +57,9 @@ pub struct Daemon {
     /// What it printed on stdout after its address (a stdout audit device's
     /// entries, for one).
     pub stdout: PathBuf,
+    /// Where its log went (and its audit files, usually): searched for the
+    /// test's secrets when it is dropped.
+    dir: PathBuf,
 }
 
 /// A config for a daemon storing in `dir/vault.db`, listening on a free port, with
@@ -135,6 +139,7 @@ impl Daemon {
             config: config.to_path_buf(),
             log,
             stdout,
+            dir: dir.to_path_buf(),
         }
     }
 
@@ -181,6 +186,11 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Err(finding) = secret_scan::scan(&self.log, &self.stdout, Some(&self.dir))
+            && !std::thread::panicking()
+        {
+            panic!("{finding}");
+        }
     }
 }
 
@@ -271,6 +281,10 @@ pub fn cli_with_env(
     stdin: Option<&str>,
     env: &[(&str, &str)],
 ) -> CliOutput {
+    if let Some(token) = token {
+        secret_scan::note(token);
+    }
+    secret_scan::note_in_args(args);
     let mut cmd = Command::new(bin("vault-cli"));
     cmd.args(args)
         .env("VAULT_ADDR", addr)
@@ -299,6 +313,9 @@ pub fn cli_with_env(
             .unwrap();
     }
     let out = child.wait_with_output().expect("vault-cli output");
+    if let Ok(answer) = serde_json::from_slice::<Value>(&out.stdout) {
+        secret_scan::note_in(&answer);
+    }
     CliOutput {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -341,6 +358,7 @@ pub fn init(daemon: &Daemon, shares: u32, threshold: u32) -> Init {
             .map(|s| s.as_str().unwrap().to_owned())
             .collect()
     };
+    // (The CLI's answer was noted already: keys and root token.)
     Init {
         keys_hex: strings(&json["unseal_keys_hex"]),
         keys_b64: strings(&json["unseal_keys_b64"]),
@@ -361,6 +379,7 @@ pub fn status(daemon: &Daemon) -> (i32, Value) {
 
 /// A request carrying `token` in the metadata.
 pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    secret_scan::note(token);
     let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
@@ -426,6 +445,7 @@ pub fn logical_request(
     path: &str,
     body: Value,
 ) -> tonic::Request<vault_proto::v1::LogicalRequest> {
+    secret_scan::note_in(&body);
     with_token(
         token,
         vault_proto::v1::LogicalRequest {
