@@ -24,6 +24,8 @@ mod output;
 mod stdin_input;
 mod token_helper;
 mod verify;
+#[cfg(test)]
+mod verify_props;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -620,9 +620,11 @@ fn rule(Entry { key, pos, value }: Entry) -> Result<PathRule, SyntaxError> {
     Ok(rule)
 }
 
-/// Checks a pattern and drops one leading `/`, which Vault ignores too.
+/// Checks a pattern and drops its leading `/`s, as normalisation drops a request
+/// path's (Vault drops one: a pattern left with a `/` could never match, so a
+/// `deny` on `//secret/*` would silently deny nothing).
 fn validate_pattern(raw: &str) -> Result<String, &'static str> {
-    let pattern = raw.strip_prefix('/').unwrap_or(raw);
+    let pattern = raw.trim_start_matches('/');
     if pattern.is_empty() {
         return Err("empty path pattern");
     }
