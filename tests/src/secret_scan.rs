@@ -55,7 +55,9 @@ pub fn note_in(value: &Value) {
                 if SECRET_FIELDS.contains(&k.as_str()) {
                     match v {
                         Value::String(s) => note(s),
-                        Value::Array(items) => items.iter().filter_map(Value::as_str).for_each(note),
+                        Value::Array(items) => {
+                            items.iter().filter_map(Value::as_str).for_each(note)
+                        }
                         _ => {}
                     }
                 }
@@ -151,7 +153,10 @@ mod tests {
         note("pw");
         let err = scan(&log, &dir.path().join("none"), Some(dir.path())).unwrap_err();
         assert!(err.contains("audit.log.1 line 2"), "{err}");
-        assert!(!err.contains("leakedtoken"), "the finding does not repeat it: {err}");
+        assert!(
+            !err.contains("leakedtoken"),
+            "the finding does not repeat it: {err}"
+        );
         std::fs::write(&audit, "pw pw pw\n").unwrap();
         assert!(scan(&log, &dir.path().join("none"), Some(dir.path())).is_ok());
     }

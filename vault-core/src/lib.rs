@@ -40,6 +40,7 @@ pub mod clock;
 pub mod engines;
 pub mod expiration;
 pub mod ha;
+pub mod metrics;
 pub mod net;
 pub mod params;
 pub mod path;

@@ -34,6 +34,10 @@
 //! burst = 64
 //! per_second = 1.0
 //!
+//! [telemetry]
+//! unauthenticated_metrics_access = false   # sys/metrics without a token
+//! span_export = "stdout"           # each request's span as a JSON line on stdout
+//!
 //! [[audit]]                        # enabled at unseal if not already; repeatable
 //! name = "file"
 //! type = "file"                    # file | stdout | socket
@@ -79,6 +83,39 @@ pub struct Config {
     /// Failed logins and unseal calls per client address.
     #[serde(default)]
     pub rate_limit: crate::rate_limit_config::RateLimitConfig,
+    /// Metrics and traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Serve `sys/metrics` without a token (Vault's key; off by default).
+    #[serde(default)]
+    pub unauthenticated_metrics_access: bool,
+    /// `"stdout"`: write each request's span as a JSON line on stdout.
+    pub span_export: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// Checked.
+    pub fn telemetry(&self) -> Result<crate::server::Telemetry, ConfigError> {
+        let stdout = match self.span_export.as_deref() {
+            None | Some("none") => false,
+            Some("stdout") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "telemetry.span_export {other:?} must be \"stdout\" or \"none\""
+                )));
+            }
+        };
+        Ok(crate::server::Telemetry {
+            span_export: crate::trace::SpanExport { stdout },
+            unauthenticated_metrics: self.unauthenticated_metrics_access,
+        })
+    }
 }
 
 /// `[expiration]`: how failed revocations are retried. Durations in Vault's
@@ -361,6 +398,7 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         self.expiration.options()?;
         self.rate_limit.limits()?;
+        self.telemetry.telemetry()?;
         self.limits()?;
         self.storage.check()?;
         self.ha.check(&self.storage.kind)?;

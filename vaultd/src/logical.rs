@@ -15,6 +15,8 @@ use vault_proto::v1::{Auth, LogicalRequest, LogicalResponse};
 use crate::forward::{Forwarder, Target};
 use crate::server::Limits;
 use crate::status::from_vault;
+use crate::trace::{self, SpanExport, TraceContext};
+use tracing::Instrument as _;
 
 /// Serves `vault.v1.Logical` over one vault.
 #[derive(Debug)]
@@ -25,15 +27,22 @@ pub struct LogicalService {
     // still running after its caller was answered DEADLINE_EXCEEDED counts).
     in_flight: Arc<tokio::sync::Semaphore>,
     limits: Limits,
+    export: SpanExport,
 }
 
 impl LogicalService {
-    pub fn new(vault: Arc<Vault>, forward: Arc<Forwarder>, limits: Limits) -> Self {
+    pub fn new(
+        vault: Arc<Vault>,
+        forward: Arc<Forwarder>,
+        limits: Limits,
+        export: SpanExport,
+    ) -> Self {
         LogicalService {
             vault,
             forward,
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
             limits,
+            export,
         }
     }
 
@@ -45,6 +54,13 @@ impl LogicalService {
         operation: Operation,
         request: Request<Incoming>,
     ) -> Result<Outgoing, Status> {
+        let started = (std::time::Instant::now(), trace::unix_nanos());
+        let context = TraceContext::for_request(
+            request
+                .metadata()
+                .get(trace::TRACEPARENT)
+                .and_then(|v| v.to_str().ok()),
+        );
         let permit = Arc::clone(&self.in_flight).try_acquire_owned().map_err(|_| {
             Status::resource_exhausted(format!(
                 "too many requests in flight: the limit is {} (listener.max_concurrent_requests); \
@@ -69,7 +85,11 @@ impl LogicalService {
                     ))
                 })?),
             };
-            return Ok(Outgoing { message, data });
+            return Ok(Outgoing {
+                message,
+                data,
+                traceparent: context.traceparent(),
+            });
         }
         let token = request
             .metadata()
@@ -84,26 +104,59 @@ impl LogicalService {
             call = call.with_token(&token);
         }
         let request_id = call.id.clone();
+        let path = call.path.clone();
+        // Every log line written while the request is handled carries these.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            trace_id = %context.trace_id,
+            span_id = %context.span_id,
+        );
         // On a task of its own: a client that hangs up, or the deadline, must
         // not cancel a request halfway (a database role made, its lease not
         // yet stored).
         let vault = Arc::clone(&self.vault);
-        let task = tokio::spawn(async move {
-            let _permit = permit;
-            vault.handle(call).await
+        let task = tokio::spawn(
+            async move {
+                let _permit = permit;
+                vault.handle(call).await
+            }
+            .instrument(span.clone()),
+        );
+        let result = match tokio::time::timeout(self.limits.max_request_duration, task).await {
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "request {request_id} took longer than {}s \
+                 (listener.max_request_duration); it goes on, and its outcome is in the \
+                 audit log",
+                self.limits.max_request_duration.as_secs()
+            ))),
+            Ok(joined) => joined
+                .map_err(|e| Status::internal(format!("the request task failed: {e}")))
+                .and_then(|handled| handled.map_err(from_vault)),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        span.in_scope(|| {
+            tracing::debug!(
+                operation = %operation,
+                path = %path,
+                outcome = %outcome,
+                elapsed_ms = started.0.elapsed().as_millis() as u64,
+                "request finished"
+            );
         });
-        let out = tokio::time::timeout(self.limits.max_request_duration, task)
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!(
-                    "request {request_id} took longer than {}s \
-                     (listener.max_request_duration); it goes on, and its outcome is in the \
-                     audit log",
-                    self.limits.max_request_duration.as_secs()
-                ))
-            })?
-            .map_err(|e| Status::internal(format!("the request task failed: {e}")))?
-            .map_err(from_vault)?;
+        self.export.finish(&trace::FinishedSpan {
+            context: &context,
+            request_id: &request_id,
+            operation: &operation.to_string(),
+            path: &path,
+            started: started.0,
+            started_unix_nanos: started.1,
+            outcome: &outcome,
+        });
+        let out = result?;
         let lease = out.lease.unwrap_or_default();
         let message = LogicalResponse {
             request_id,
@@ -126,6 +179,7 @@ impl LogicalService {
         Ok(Outgoing {
             message,
             data: out.data.map(Value::Object),
+            traceparent: context.traceparent(),
         })
     }
 
@@ -157,7 +211,16 @@ impl LogicalService {
         if let Some(data) = out.data {
             message.data_json = data.to_string();
         }
-        Ok(Response::new(message))
+        let request_id = message.request_id.clone();
+        let mut response = Response::new(message);
+        let metadata = response.metadata_mut();
+        if let Ok(value) = out.traceparent.parse() {
+            metadata.insert(trace::TRACEPARENT, value);
+        }
+        if let Ok(value) = request_id.parse() {
+            metadata.insert(REQUEST_ID_METADATA_KEY, value);
+        }
+        Ok(response)
     }
 }
 
@@ -173,7 +236,13 @@ pub(crate) struct Incoming {
 pub(crate) struct Outgoing {
     pub message: LogicalResponse,
     pub data: Option<Value>,
+    /// This request's span in the caller's trace, for the response.
+    pub traceparent: String,
 }
+
+/// The response metadata key carrying the request id (also in the message,
+/// and in the audit entries).
+pub const REQUEST_ID_METADATA_KEY: &str = "x-vault-request-id";
 
 impl LogicalService {
     /// The same call on the active node.

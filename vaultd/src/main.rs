@@ -14,11 +14,13 @@ mod health;
 mod http;
 mod hygiene;
 mod logical;
+mod process_metrics;
 mod rate_limit_config;
 mod server;
 mod status;
 mod sys;
 mod tls;
+mod trace;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -126,6 +128,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ha: Default::default(),
             disable_mlock: false,
             rate_limit: Default::default(),
+            telemetry: Default::default(),
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -218,6 +221,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tls,
         forward,
         limits,
+        config.telemetry.telemetry()?,
         server::shutdown_signal(),
     )
     .await?;

@@ -43,6 +43,15 @@ pub struct Limits {
     pub max_request_duration: Duration,
 }
 
+/// What the daemon tells about itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Telemetry {
+    /// Where finished request spans go.
+    pub span_export: crate::trace::SpanExport,
+    /// `sys/metrics` without a token.
+    pub unauthenticated_metrics: bool,
+}
+
 /// Beyond `max_request_duration`, the time any call (a Sys call, a body
 /// that never ends) may hold its connection's stream before it is cut.
 const HARD_STOP_MARGIN: Duration = Duration::from_secs(10);
@@ -61,6 +70,7 @@ pub async fn run(
     tls: Option<TlsFiles>,
     forward: Forwarder,
     limits: Limits,
+    telemetry: Telemetry,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let forward = Arc::new(forward);
@@ -119,12 +129,19 @@ pub async fn run(
         Arc::clone(&vault),
         Arc::clone(&forward),
         limits,
+        telemetry.span_export,
     ));
     // One listener for both APIs: `/v1/...` is Vault's HTTP API (HTTP/1.1 or
     // HTTP/2), every other path a gRPC service.
+    let metrics = Arc::new(crate::process_metrics::ProcessMetrics::new(
+        Arc::clone(&vault),
+        ha.clone(),
+        telemetry.unauthenticated_metrics,
+    ));
     let api = Arc::new(crate::http::Api {
         logical: Arc::clone(&logical),
         sys: Arc::clone(&sys),
+        metrics,
         max_body: limits.max_request_size,
         body_timeout: limits.max_request_duration,
     });

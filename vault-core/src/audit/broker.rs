@@ -26,6 +26,10 @@ pub struct DeviceStatus {
     pub seq: u64,
     /// The hash of the last entry written.
     pub last_hash: String,
+    /// Writes that failed since the device started.
+    pub failures: u64,
+    /// Writes not answered in time since the device started.
+    pub timeouts: u64,
 }
 
 /// The enabled devices.
@@ -243,11 +247,14 @@ impl AuditBroker {
             .iter()
             .map(|d| {
                 let chain = d.chain();
+                let (failures, timeouts) = d.failure_totals();
                 DeviceStatus {
                     config: d.config.clone(),
                     healthy: d.is_healthy(),
                     seq: chain.seq,
                     last_hash: chain.last_hash,
+                    failures,
+                    timeouts,
                 }
             })
             .collect()

@@ -5,7 +5,7 @@
 //! own thread: callers wait on it with a timeout.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -72,6 +72,9 @@ pub(crate) struct Device {
     pub hasher: Arc<Hasher>,
     queue: mpsc::SyncSender<Job>,
     healthy: Arc<AtomicBool>,
+    // Failed writes (counted by the writer thread) and timed-out waits.
+    failures: Arc<AtomicU64>,
+    timeouts: AtomicU64,
     reopen: Arc<AtomicBool>,
     state: Arc<Mutex<ChainState>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -98,6 +101,7 @@ impl Device {
         let hasher = Arc::new(hasher);
         let state = Arc::new(Mutex::new(chain));
         let healthy = Arc::new(AtomicBool::new(true));
+        let failures = Arc::new(AtomicU64::new(0));
         let reopen = Arc::new(AtomicBool::new(false));
         let (queue, jobs) = mpsc::sync_channel(QUEUE);
         let mut writer = Writer {
@@ -105,6 +109,7 @@ impl Device {
             hasher: Arc::clone(&hasher),
             state: Arc::clone(&state),
             healthy: Arc::clone(&healthy),
+            failures: Arc::clone(&failures),
             reopen: Arc::clone(&reopen),
             name: config.name.clone(),
             pending_open: true,
@@ -122,6 +127,8 @@ impl Device {
             hasher,
             queue,
             healthy,
+            failures,
+            timeouts: AtomicU64::new(0),
             reopen,
             state,
             thread: Mutex::new(Some(thread)),
@@ -151,6 +158,7 @@ impl Device {
             Ok(Err(_)) => Err("the device stopped".into()),
             Err(_) => {
                 self.healthy.store(false, Ordering::Release);
+                self.timeouts.fetch_add(1, Ordering::Relaxed);
                 Err(format!("no answer within {timeout:?}; marked unhealthy"))
             }
         }
@@ -159,6 +167,14 @@ impl Device {
     /// True unless the device recently failed or timed out.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Writes that failed, and waits that timed out, since it started.
+    pub fn failure_totals(&self) -> (u64, u64) {
+        (
+            self.failures.load(Ordering::Relaxed),
+            self.timeouts.load(Ordering::Relaxed),
+        )
     }
 
     /// Asks the device to reopen its file before the next write (SIGHUP).
@@ -193,6 +209,7 @@ struct Writer {
     hasher: Arc<Hasher>,
     state: Arc<Mutex<ChainState>>,
     healthy: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
     reopen: Arc<AtomicBool>,
     name: String,
     // An `open` checkpoint is owed: the sink (re)opened and the checkpoint that
@@ -305,6 +322,7 @@ impl Writer {
 
     fn fail(&self, message: &str) -> String {
         self.healthy.store(false, Ordering::Release);
+        self.failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(device = %self.name, error = %message, "audit device failed");
         message.to_owned()
     }

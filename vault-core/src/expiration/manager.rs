@@ -107,6 +107,9 @@ pub struct ExpirationManager {
     // an await.
     revocations: Mutex<HashMap<String, Arc<Semaphore>>>,
     changed: Notify,
+    // Revocation attempts since start, by outcome (for the metrics).
+    revoked: std::sync::atomic::AtomicU64,
+    revoke_failures: std::sync::atomic::AtomicU64,
 }
 
 /// A lease claimed by one operation; released on drop, so a cancelled
@@ -168,7 +171,19 @@ impl ExpirationManager {
                 .collect(),
             revocations: Mutex::new(HashMap::new()),
             changed: Notify::new(),
+            revoked: std::sync::atomic::AtomicU64::new(0),
+            revoke_failures: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Revocation attempts since start: (revoked, failed). A lease retried
+    /// three times and then revoked counts 3 failures and 1 revocation.
+    pub fn revocation_totals(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.revoked.load(Relaxed),
+            self.revoke_failures.load(Relaxed),
+        )
     }
 
     /// Signalled whenever a lease is registered or renewed, so a background loop
@@ -611,6 +626,12 @@ impl ExpirationManager {
             .await
             .ok();
         let result = revoker.revoke(&lease).await;
+        let tally = if result.is_ok() {
+            &self.revoked
+        } else {
+            &self.revoke_failures
+        };
+        tally.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _writing = self.write_lock(id).await;
         let Some(current) = self.read(barrier, id).await? else {
             return Ok(Outcome::Gone);

@@ -35,6 +35,7 @@ use crate::random::RandomError;
 use crate::storage::StorageError;
 
 pub use backoff::Backoff;
+pub(crate) use lease::ID_PREFIX;
 pub use lease::{Lease, LeaseParams, LeaseState, new_lease_id};
 pub use manager::{ExpirationManager, ExpirationOptions, LeaseCounts, RevokeReport, TickReport};
 

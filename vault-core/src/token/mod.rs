@@ -25,7 +25,7 @@ pub use entry::{TokenEntry, TokenParams, TtlLimits};
 
 /// Where the token-hash key is stored.
 pub const TOKEN_KEY_PATH: &str = "core/token-hmac-key";
-const ID_PREFIX: &str = "sys/token/id/";
+pub(crate) const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 const PARENT_PREFIX: &str = "sys/token/parent/";
 /// Bounds a token's ancestry, and so the walk up it on every lookup.

@@ -59,7 +59,32 @@ impl Vault {
     /// database role) without its lease, for `database/reconcile` to find.
     /// To stop waiting without cancelling, spawn it on a task of its own and
     /// time out the task's handle, as vaultd does for every request.
-    pub async fn handle(&self, mut request: Request) -> Result<Response, VaultError> {
+    pub async fn handle(&self, request: Request) -> Result<Response, VaultError> {
+        let started = std::time::Instant::now();
+        let operation = request.operation;
+        let mut mount_type = String::new();
+        let result = self.handle_routed(request, &mut mount_type).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        let mount_type = if mount_type.is_empty() {
+            "none"
+        } else {
+            &mount_type
+        };
+        self.metrics
+            .observe_request(operation.as_str(), mount_type, outcome, started.elapsed());
+        result
+    }
+
+    /// [`Self::handle`] without the counting; says which kind of mount the
+    /// request reached.
+    async fn handle_routed(
+        &self,
+        mut request: Request,
+        mount_type: &mut String,
+    ) -> Result<Response, VaultError> {
         self.check_serving()?;
         request.path = path::normalize(&request.path, request.operation == Operation::List)?;
         let mounts = self.mount_table();
@@ -73,6 +98,7 @@ impl Vault {
             )));
         };
         let mount = mount.clone();
+        mount_type.clone_from(&mount.kind);
         let relative = relative.to_owned();
         if self.is_disabling(&mount.uuid) {
             return Err(VaultError::Upstream(format!(

@@ -19,6 +19,7 @@ mod quotas;
 mod rekey;
 mod standby;
 mod sys_backend;
+mod telemetry;
 mod token_backend;
 mod unseal;
 
@@ -142,6 +143,30 @@ fn object(value: serde_json::Value) -> crate::request::Data {
     match value {
         serde_json::Value::Object(map) => map,
         _ => crate::request::Data::new(),
+    }
+}
+
+impl VaultError {
+    /// A short name for the kind of failure, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VaultError::Sealed => "sealed",
+            VaultError::Standby => "standby",
+            VaultError::NotInitialized => "not_initialized",
+            VaultError::PermissionDenied(_) | VaultError::ReservedPath(_) => "permission_denied",
+            VaultError::RateLimited(_) => "rate_limited",
+            VaultError::InvalidRequest(_)
+            | VaultError::InvalidPath(_)
+            | VaultError::InvalidShare(_)
+            | VaultError::SealConfig(_) => "invalid_request",
+            VaultError::NotFound(_) => "not_found",
+            VaultError::Unsupported(_) => "unsupported",
+            VaultError::Conflict(_) => "conflict",
+            VaultError::Upstream(_) => "upstream",
+            VaultError::AuditUnavailable(_) => "audit_unavailable",
+            VaultError::Storage(_) => "storage",
+            _ => "internal",
+        }
     }
 }
 
@@ -272,6 +297,7 @@ pub struct Vault {
     // never held across an await.
     seen_config: std::sync::RwLock<Option<Arc<SealConfig>>>,
     quotas: quotas::Quotas,
+    metrics: crate::metrics::Metrics,
     login_attempts: crate::rate_limit::AddressLimiter,
     unseal_attempts: crate::rate_limit::AddressLimiter,
 }
@@ -308,6 +334,7 @@ impl Vault {
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
             seen_config: std::sync::RwLock::new(None),
             quotas: quotas::Quotas::default(),
+            metrics: crate::metrics::Metrics::default(),
             login_attempts: crate::rate_limit::AddressLimiter::new(
                 options.rate_limits.login_failures,
             ),

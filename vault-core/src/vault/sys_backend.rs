@@ -81,6 +81,12 @@ impl Vault {
             // Vault's older path for sys/leases/renew.
             return self.sys_leases(request, path, caller).await;
         }
+        if path == "metrics" && op == Operation::Read {
+            let text = self.render_metrics().await?;
+            return Ok(Response::with_data(object(
+                json!({ "format": "prometheus", "text": text }),
+            )));
+        }
         if path == "quotas/lease-count" {
             return self.sys_quota("", op, data).await;
         }

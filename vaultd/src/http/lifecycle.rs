@@ -33,6 +33,7 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
         "sys/health" if get || *method == Method::HEAD => health(api, call).await,
         "sys/leader" if get => leader(api, call).await,
         "sys/key-status" if get => key_status(api, call).await,
+        "sys/metrics" if get => metrics(api, call).await,
         "sys/rotate" if write => empty(
             api.sys
                 .rotate(call.grpc(RotateRequest {}))
@@ -41,12 +42,58 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
             call,
         ),
         "sys/init" | "sys/seal-status" | "sys/unseal" | "sys/seal" | "sys/step-down"
-        | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" => error(
+        | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" | "sys/metrics" => error(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{method} is not supported on {path}"),
         ),
         _ => return None,
     })
+}
+
+/// `GET sys/metrics?format=prometheus`: through the request pipeline (a
+/// token with `read` on `sys/metrics`, audited) unless the config lets
+/// scrapers in without one.
+async fn metrics(api: &Api, call: &Call<'_>) -> Response {
+    if call.query("format") != Some("prometheus") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "sys/metrics is served in the Prometheus format: add ?format=prometheus",
+        );
+    }
+    let text = if api.metrics.unauthenticated() {
+        match api.metrics.render().await {
+            Ok(text) => text,
+            Err(e) => return from_status(&crate::status::from_vault(e), call.path_and_query),
+        }
+    } else {
+        api.metrics.refresh();
+        let request = call.grpc(crate::logical::Incoming {
+            path: "sys/metrics".into(),
+            data: Data::new(),
+        });
+        match api
+            .logical
+            .serve(vault_core::request::Operation::Read, request)
+            .await
+        {
+            Ok(out) => out
+                .data
+                .as_ref()
+                .and_then(|d| d.get("text"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            Err(status) => return from_status(&status, call.path_and_query),
+        }
+    };
+    let mut response = Response::new(axum::body::Body::from(text));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    response
 }
 
 fn empty<T>(result: Result<tonic::Response<T>, tonic::Status>, call: &Call<'_>) -> Response {

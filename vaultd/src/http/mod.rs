@@ -33,6 +33,8 @@ use reply::{error, from_status};
 pub struct Api {
     pub logical: Arc<LogicalService>,
     pub sys: Arc<SysService>,
+    /// `sys/metrics`.
+    pub metrics: Arc<crate::process_metrics::ProcessMetrics>,
     /// The largest request body accepted (`listener.max_request_size`).
     pub max_body: usize,
     /// How long a body may take to arrive (`listener.max_request_duration`).
@@ -97,6 +99,14 @@ impl Call<'_> {
                 vault_proto::NO_FORWARD_METADATA_KEY,
                 MetadataValue::from_static("1"),
             );
+        }
+        if let Some(value) = self
+            .headers
+            .get(crate::trace::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| MetadataValue::try_from(v).ok())
+        {
+            metadata.insert(crate::trace::TRACEPARENT, value);
         }
         tonic::Request::from_parts(metadata, self.extensions.clone(), message)
     }
@@ -242,7 +252,15 @@ async fn logical(api: &Api, call: &Call<'_>, path: String) -> Response {
     };
     let request = call.grpc(Incoming { path, data });
     match api.logical.serve(op, request).await {
-        Ok(out) => reply::envelope(&out.message, out.data),
+        Ok(out) => {
+            let mut response = reply::envelope(&out.message, out.data);
+            if let Ok(value) = out.traceparent.parse() {
+                response
+                    .headers_mut()
+                    .insert(crate::trace::TRACEPARENT, value);
+            }
+            response
+        }
         Err(status) => from_status(&status, call.path_and_query),
     }
 }

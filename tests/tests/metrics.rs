@@ -1,0 +1,233 @@
+//! `sys/metrics?format=prometheus` on the real daemon: scraped before and
+//! after a scripted session (logins, KV reads and writes, database creds, a
+//! revocation made to fail by stopping PostgreSQL), each counter has moved by
+//! what the session did, the failing revocation shows, and no secret is in
+//! the output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
+use std::process::Command;
+
+use serde_json::json;
+use vault_tests::{Daemon, PgCluster, init, logical, logical_request, unseal, write_config};
+
+/// `GET /v1/sys/metrics?format=prometheus` with `token`: (HTTP code, body).
+fn scrape(daemon: &Daemon, token: Option<&str>) -> (String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "--max-time", "30", "-w", "\n%{http_code}"]);
+    if let Some(token) = token {
+        cmd.args(["-H", &format!("X-Vault-Token: {token}")]);
+    }
+    let out = cmd
+        .arg(format!("{}/v1/sys/metrics?format=prometheus", daemon.addr))
+        .output()
+        .expect("curl must be installed (./scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().to_owned(), body.to_owned())
+}
+
+/// The value of the sample `series` (name and labels exactly as rendered),
+/// 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+fn requests(op: &str, mount_type: &str, outcome: &str) -> String {
+    format!(
+        "vault_requests_total{{operation=\"{op}\",mount_type=\"{mount_type}\",outcome=\"{outcome}\"}}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_move_by_what_a_session_did() {
+    let cluster = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    // No retry of the failed revocation within the test: one failure, counted once.
+    let config = write_config(
+        dir.path(),
+        "[expiration]\nrevoke_backoff_base = \"1h\"\nrevoke_backoff_cap = \"1h\"\n",
+    );
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let root = keys.root_token.clone();
+    let mut client = logical(&daemon).await;
+    let (user, password, host) = {
+        let rest = cluster.url.strip_prefix("postgres://").unwrap();
+        let (creds, server) = rest.split_once('@').unwrap();
+        let (u, p) = creds.split_once(':').unwrap();
+        (
+            u.to_owned(),
+            p.to_owned(),
+            server.split('/').next().unwrap().to_owned(),
+        )
+    };
+    for (path, body) in [
+        (
+            "sys/mounts/secret",
+            json!({"type": "kv", "options": {"version": "2"}}),
+        ),
+        ("sys/mounts/database", json!({"type": "database"})),
+        ("sys/auth/userpass", json!({"type": "userpass"})),
+        (
+            "auth/userpass/users/app",
+            json!({"password": "app-password-123", "token_policies": "default"}),
+        ),
+        (
+            "database/config/pg",
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
+                "username": user,
+                "password": password,
+                "allowed_roles": "*",
+            }),
+        ),
+        (
+            "database/roles/app",
+            json!({
+                "db_name": "pg",
+                "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                "default_ttl": "1h",
+            }),
+        ),
+    ] {
+        client
+            .write(logical_request(&root, path, body))
+            .await
+            .unwrap();
+    }
+
+    // Without a token: refused. With the root token: served.
+    let (code, _) = scrape(&daemon, None);
+    assert_eq!(code, "403");
+    let (code, before) = scrape(&daemon, Some(&root));
+    assert_eq!(code, "200", "{before}");
+    assert!(before.ends_with("# EOF\n"), "{before}");
+
+    // The session.
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let login = client
+            .write(logical_request(
+                "",
+                "auth/userpass/login/app",
+                json!({"password": "app-password-123"}),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        tokens.push(login.auth.unwrap().client_token);
+    }
+    client
+        .write(logical_request(
+            "",
+            "auth/userpass/login/app",
+            json!({"password": "wrong"}),
+        ))
+        .await
+        .unwrap_err();
+    for i in 0..2 {
+        client
+            .write(logical_request(
+                &root,
+                "secret/data/app",
+                json!({"data": {"v": format!("kv-secret-{i}")}}),
+            ))
+            .await
+            .unwrap();
+    }
+    for _ in 0..4 {
+        client
+            .read(logical_request(&root, "secret/data/app", json!({})))
+            .await
+            .unwrap();
+    }
+    let mut creds = Vec::new();
+    for _ in 0..2 {
+        let out = client
+            .read(logical_request(&root, "database/creds/app", json!({})))
+            .await
+            .unwrap()
+            .into_inner();
+        let data: serde_json::Value = serde_json::from_str(&out.data_json).unwrap();
+        creds.push((out.lease_id, data["password"].as_str().unwrap().to_owned()));
+    }
+    // PostgreSQL goes away; revoking one lease fails and is kept for retry.
+    cluster.stop_server();
+    let revoke = daemon.cli(Some(&root), &["lease", "revoke", &creds[0].0]);
+    assert_ne!(
+        revoke.code, 0,
+        "the revocation cannot succeed: {}",
+        revoke.stdout
+    );
+
+    let (code, after) = scrape(&daemon, Some(&root));
+    assert_eq!(code, "200", "{after}");
+    let delta = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(delta(&requests("update", "userpass", "ok")), 3.0, "{after}");
+    assert_eq!(
+        delta(&requests("update", "userpass", "permission_denied")),
+        1.0
+    );
+    assert_eq!(delta(&requests("update", "kv", "ok")), 2.0);
+    assert_eq!(delta(&requests("read", "kv", "ok")), 4.0);
+    assert_eq!(delta(&requests("read", "database", "ok")), 2.0);
+    assert_eq!(
+        delta("vault_request_duration_seconds_count{operation=\"read\",mount_type=\"kv\"}"),
+        4.0
+    );
+    assert_eq!(
+        delta("vault_lease_revocations_total{outcome=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        delta("vault_lease_revocations_total{outcome=\"revoked\"}"),
+        0.0
+    );
+    assert_eq!(sample(&after, "vault_leases{state=\"revoking\"}"), 1.0);
+    assert_eq!(sample(&after, "vault_leases{state=\"active\"}"), 1.0);
+    assert_eq!(
+        sample(&after, "vault_leases_by_mount{mount=\"database/\"}"),
+        2.0
+    );
+    // Root, the three login tokens, and their orphan parents: at least 4.
+    assert!(sample(&after, "vault_tokens") >= 4.0, "{after}");
+    assert_eq!(sample(&after, "vault_sealed"), 0.0);
+    assert_eq!(sample(&after, "vault_ha_active"), 1.0);
+    assert!(sample(&after, "vault_process_resident_memory_bytes") > 1e6);
+    assert!(sample(&after, "vault_process_open_fds") >= 3.0);
+
+    // Nothing secret: no token, password or credential, in either scrape.
+    let mut secrets = vec![root.clone(), "app-password-123".into(), password.clone()];
+    secrets.extend(tokens);
+    secrets.extend(creds.iter().map(|(_, p)| p.clone()));
+    secrets.extend((0..2).map(|i| format!("kv-secret-{i}")));
+    for secret in &secrets {
+        assert!(!after.contains(secret.as_str()) && !before.contains(secret.as_str()));
+    }
+    cluster.start_server();
+}
+
+#[tokio::test]
+async fn scraping_without_a_token_is_a_configured_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[telemetry]\nunauthenticated_metrics_access = true",
+    );
+    let daemon = Daemon::start_with(&config, dir.path());
+    // Sealed and uninitialised, a scraper still learns that much.
+    let (code, text) = scrape(&daemon, None);
+    assert_eq!(code, "200", "{text}");
+    assert_eq!(sample(&text, "vault_sealed"), 1.0, "{text}");
+    // The JSON format is not served: the refusal says what to ask for.
+    let out = Command::new("curl")
+        .args(["-s", &format!("{}/v1/sys/metrics", daemon.addr)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("format=prometheus"));
+}

@@ -1,0 +1,97 @@
+//! Rendering the metrics ([`crate::metrics`]): what is counted elsewhere (the
+//! expiration manager's revocations, the audit devices' failures) and what
+//! lives in storage (leases, tokens) is brought up to date first.
+
+use crate::metrics::Metrics;
+
+use super::{Vault, VaultError};
+
+/// Keys read per page when counting.
+const PAGE: usize = 1000;
+
+impl Vault {
+    /// The metrics registry: an embedding program may add its own.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Every metric, in the Prometheus (OpenMetrics) text format. Storage
+    /// counts are read only on a node that serves (unsealed, and active).
+    pub async fn render_metrics(&self) -> Result<String, VaultError> {
+        let m = &self.metrics;
+        m.sealed.set(i64::from(self.barrier.is_sealed()));
+        let (revoked, failed) = self.expiration.revocation_totals();
+        Metrics::set_counter(&m.revocations, &[("outcome", "revoked")], revoked);
+        Metrics::set_counter(&m.revocations, &[("outcome", "failed")], failed);
+        for device in self.audit_status() {
+            let name = device.config.name.as_str();
+            let kinds = [("failed", device.failures), ("timed_out", device.timeouts)];
+            for (kind, total) in kinds {
+                Metrics::set_counter(
+                    &m.audit_failures,
+                    &[("device", name), ("kind", kind)],
+                    total,
+                );
+            }
+        }
+        if self.is_ready() {
+            let counts = self.expiration.count_failing(&self.barrier).await?;
+            let by_mount = self.leases_by_mount().await?;
+            let total: u64 = by_mount.iter().map(|(_, n)| n).sum();
+            let active = total.saturating_sub(counts.revoking + counts.irrevocable);
+            for (state, n) in [
+                ("active", active),
+                ("revoking", counts.revoking),
+                ("irrevocable", counts.irrevocable),
+            ] {
+                Metrics::set_gauge(&m.leases, &[("state", state)], n);
+            }
+            m.leases_by_mount.clear();
+            for (mount, n) in &by_mount {
+                Metrics::set_gauge(&m.leases_by_mount, &[("mount", mount)], *n);
+            }
+            let tokens = self.count_keys(crate::token::ID_PREFIX).await?;
+            m.tokens.set(i64::try_from(tokens).unwrap_or(i64::MAX));
+        }
+        Ok(m.encode())
+    }
+
+    /// Lease ids grouped by the mount they fall under (ids only, in pages).
+    async fn leases_by_mount(&self) -> Result<Vec<(String, u64)>, VaultError> {
+        let table = self.mount_table();
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        let prefix = crate::expiration::ID_PREFIX;
+        let backend = self.barrier.backend();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = backend.scan(prefix, after.as_deref(), PAGE).await?;
+            for key in &keys {
+                let id = key.strip_prefix(prefix).unwrap_or(key);
+                let mount = table
+                    .route(id)
+                    .map_or_else(|| "unmounted".to_owned(), |(m, _)| m.path.clone());
+                *counts.entry(mount).or_default() += 1;
+            }
+            if keys.len() < PAGE {
+                break;
+            }
+            after = keys.last().cloned();
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    /// How many keys are stored under `prefix`.
+    async fn count_keys(&self, prefix: &str) -> Result<u64, VaultError> {
+        let backend = self.barrier.backend();
+        let mut after: Option<String> = None;
+        let mut total = 0u64;
+        loop {
+            let keys = backend.scan(prefix, after.as_deref(), PAGE).await?;
+            total += keys.len() as u64;
+            if keys.len() < PAGE {
+                return Ok(total);
+            }
+            after = keys.last().cloned();
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! W3C trace context for each logical request: the caller's `traceparent`
+//! (gRPC metadata or HTTP header) is honoured, so the vault's span joins the
+//! caller's trace; without one, the request starts a trace of its own. The
+//! request's span carries its request id and trace ids into every log line
+//! written while it is handled, and its `traceparent` goes back in the
+//! response metadata.
+//!
+//! With `[telemetry] span_export = "stdout"`, each request's span is written
+//! when it ends as one JSON line on stdout (`"type":"span"`), a stdout
+//! exporter a collector can tail; OTLP export is not built.
+
+use std::fmt::Write as _;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The metadata key (and HTTP header) of the W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// One request's place in a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 lower-case hex digits, never all zero.
+    pub trace_id: String,
+    /// This request's span: 16 lower-case hex digits.
+    pub span_id: String,
+    /// The caller's span, when it sent a `traceparent`.
+    pub parent_span_id: Option<String>,
+    /// The caller's flags (01: sampled), or 01 for a trace started here.
+    pub flags: String,
+}
+
+impl TraceContext {
+    /// The context for a request that came with `traceparent` (if any, and
+    /// valid: a malformed one is ignored, as the W3C spec asks).
+    pub fn for_request(traceparent: Option<&str>) -> TraceContext {
+        let span_id = random_hex(8);
+        match traceparent.and_then(parse) {
+            Some((trace_id, parent, flags)) => TraceContext {
+                trace_id,
+                span_id,
+                parent_span_id: Some(parent),
+                flags,
+            },
+            None => TraceContext {
+                trace_id: random_hex(16),
+                span_id,
+                parent_span_id: None,
+                flags: "01".into(),
+            },
+        }
+    }
+
+    /// This span as a `traceparent` value, for the response.
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+    }
+}
+
+/// `00-<trace id>-<parent id>-<flags>`, all lower-case hex, ids not all zero.
+/// A higher version is read the same way (its first four fields), as the
+/// spec asks of a version-00 parser.
+fn parse(text: &str) -> Option<(String, String, String)> {
+    let mut parts = text.trim().split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let valid = hex(version, 2)
+        && version != "ff"
+        && (version != "00" || parts.next().is_none())
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && trace.bytes().any(|b| b != b'0')
+        && parent.bytes().any(|b| b != b'0');
+    valid.then(|| (trace.to_owned(), parent.to_owned(), flags.to_owned()))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The system RNG failing is not a reason to refuse a request: an id
+    // from the clock is still unique enough to find a trace by.
+    if vault_core::random::fill(&mut buf).is_err() || buf.iter().all(|b| *b == 0) {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(1)
+            .max(1);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (nanos >> ((i % 16) * 8)) as u8;
+        }
+        buf[0] |= 1;
+    }
+    let mut out = String::with_capacity(bytes * 2);
+    for b in buf {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Writes finished spans when export is on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanExport {
+    /// Write each request's span to stdout.
+    pub stdout: bool,
+}
+
+/// What is known of a request when its span ends.
+#[derive(Debug)]
+pub struct FinishedSpan<'a> {
+    pub context: &'a TraceContext,
+    pub request_id: &'a str,
+    pub operation: &'a str,
+    pub path: &'a str,
+    pub started: Instant,
+    pub started_unix_nanos: u128,
+    /// `ok`, or the gRPC code's name.
+    pub outcome: &'a str,
+}
+
+impl SpanExport {
+    /// Writes `span` as one JSON line (paths and ids only: never data).
+    pub fn finish(&self, span: &FinishedSpan<'_>) {
+        if !self.stdout {
+            return;
+        }
+        let duration = span.started.elapsed().as_nanos();
+        let line = serde_json::json!({
+            "type": "span",
+            "name": format!("vault.{}", span.operation),
+            "trace_id": span.context.trace_id,
+            "span_id": span.context.span_id,
+            "parent_span_id": span.context.parent_span_id,
+            "start_time_unix_nano": span.started_unix_nanos.to_string(),
+            "end_time_unix_nano": (span.started_unix_nanos + duration).to_string(),
+            "attributes": {
+                "vault.request_id": span.request_id,
+                "vault.path": span.path,
+                "vault.outcome": span.outcome,
+            },
+        });
+        println!("{line}");
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+pub fn unix_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_traceparent_is_joined() {
+        let c = TraceContext::for_request(Some(GOOD));
+        assert_eq!(c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(c.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(c.span_id.len(), 16);
+        assert_ne!(c.span_id, "00f067aa0ba902b7");
+        assert!(
+            c.traceparent()
+                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+        );
+        assert!(c.traceparent().ends_with("-01"));
+    }
+
+    #[test]
+    fn a_malformed_traceparent_starts_a_new_trace() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            let c = TraceContext::for_request(Some(bad));
+            assert_eq!(c.parent_span_id, None, "{bad:?}");
+            assert_eq!(c.trace_id.len(), 32);
+            assert_ne!(c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        }
+        // A later version with more fields is read by its first four.
+        let v1 = format!("01{}-more", &GOOD[2..]);
+        assert!(
+            TraceContext::for_request(Some(&v1))
+                .parent_span_id
+                .is_some()
+        );
+    }
+}
