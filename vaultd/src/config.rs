@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! log_level = "info"              # error | warn | info | debug | trace
+//! log_format = "text"             # or "json": one object per line, request ids in it
 //! raw_storage_endpoint = false    # Vault's sys/raw: root-token access to any barrier path
 //!
 //! [listener]
@@ -65,6 +66,9 @@ pub struct Config {
     /// Log filter (tracing's `EnvFilter` syntax); `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// `"text"` (default) or `"json"`: one JSON object per log line, with the
+    /// request's span (request id, trace id) in it.
+    pub log_format: Option<String>,
     /// Serve the raw barrier methods (root token only).
     #[serde(default)]
     pub raw_storage_endpoint: bool,
@@ -371,6 +375,17 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether `log_format` asks for JSON lines.
+    pub fn json_logs(&self) -> Result<bool, ConfigError> {
+        match self.log_format.as_deref() {
+            None | Some("text") => Ok(false),
+            Some("json") => Ok(true),
+            Some(other) => Err(ConfigError(format!(
+                "log_format {other:?} must be \"text\" or \"json\""
+            ))),
+        }
+    }
+
     /// The listen address, parsed.
     pub fn address(&self) -> Result<SocketAddr, ConfigError> {
         self.listener.address.parse().map_err(|_| {
@@ -399,6 +414,7 @@ impl Config {
         self.expiration.options()?;
         self.rate_limit.limits()?;
         self.telemetry.telemetry()?;
+        self.json_logs()?;
         self.limits()?;
         self.storage.check()?;
         self.ha.check(&self.storage.kind)?;

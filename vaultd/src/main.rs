@@ -122,6 +122,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
             storage: StorageConfig::sqlite(dir.path().join("vault.db")),
             log_level: "info".into(),
+            log_format: None,
             raw_storage_endpoint: true,
             audit: Vec::new(),
             expiration: Default::default(),
@@ -141,7 +142,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .ok_or_else(|| ConfigError("--config is required".into()))?;
         Config::load(path)?
     };
-    init_logging(&config.log_level);
+    init_logging(&config.log_level, config.json_logs()?);
     match hygiene::lock_memory(config.disable_mlock) {
         hygiene::MemoryLock::Locked => tracing::info!("memory locked: nothing is swapped out"),
         hygiene::MemoryLock::Disabled => {
@@ -291,13 +292,20 @@ async fn print_dev_banner(vault: &Vault, address: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    if json {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
 }

@@ -1,0 +1,116 @@
+//! Request tracing on the real daemon: a caller's W3C `traceparent` is
+//! joined (the vault's span has the caller's trace id and the caller's span as
+//! parent), the trace and request ids are in the daemon's JSON log line for
+//! the request, in the exported span and in the response, and the request id
+//! is in the audit entries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
+use serde_json::{Value, json};
+use vault_tests::{Daemon, eventually, init, logical, logical_request, unseal, write_config};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_callers_trace_is_joined_and_its_ids_are_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "log_format = \"json\"\n[telemetry]\nspan_export = \"stdout\"\n\
+             [[audit]]\nname = \"file\"\ntype = \"file\"\noptions = {{ file_path = \"{}\" }}\n",
+            audit.display()
+        ),
+    );
+    // Request completions are logged at debug.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("log_level = \"info\"", "log_level = \"info,vaultd=debug\"");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+
+    let mut request = logical_request(&keys.root_token, "sys/mounts", json!({}));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
+    );
+    let response = logical(&daemon).await.read(request).await.unwrap();
+    let returned = response
+        .metadata()
+        .get("traceparent")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let request_id = response.get_ref().request_id.clone();
+    assert_eq!(
+        response.metadata().get("x-vault-request-id").unwrap(),
+        request_id.as_str()
+    );
+    // 00-<the caller's trace>-<the vault's own span>-01
+    let parts: Vec<&str> = returned.split('-').collect();
+    assert_eq!(parts[1], TRACE_ID, "{returned}");
+    assert_ne!(parts[2], CALLER_SPAN);
+    let span_id = parts[2].to_owned();
+
+    // The exported span: the caller's trace, its span as parent.
+    let exported = eventually(std::time::Duration::from_secs(10), || async {
+        json_lines(&std::fs::read_to_string(&daemon.stdout).unwrap_or_default())
+            .into_iter()
+            .any(|l| l["type"] == "span" && l["span_id"] == span_id.as_str())
+    })
+    .await;
+    assert!(exported.is_some(), "no span exported");
+    let spans = json_lines(&std::fs::read_to_string(&daemon.stdout).unwrap());
+    let span = spans
+        .iter()
+        .find(|l| l["span_id"] == span_id.as_str())
+        .unwrap();
+    assert_eq!(span["trace_id"], TRACE_ID);
+    assert_eq!(span["parent_span_id"], CALLER_SPAN);
+    assert_eq!(span["attributes"]["vault.request_id"], request_id.as_str());
+    assert_eq!(span["attributes"]["vault.outcome"], "ok");
+
+    // The daemon's JSON log line for the request carries both ids.
+    let logs = json_lines(&daemon.log_text());
+    let line = logs
+        .iter()
+        .find(|l| l["span"]["trace_id"] == TRACE_ID)
+        .unwrap_or_else(|| panic!("no log line with the trace id: {}", daemon.log_text()));
+    assert_eq!(line["span"]["request_id"], request_id.as_str());
+    assert_eq!(line["fields"]["message"], "request finished");
+
+    // And the audit entries name the request.
+    let audited = std::fs::read_to_string(&audit).unwrap();
+    let ids: Vec<Value> = json_lines(&audited)
+        .into_iter()
+        .filter(|e| e["request"]["id"] == request_id.as_str())
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("request"), json!("response")]);
+
+    // A request without a traceparent starts a trace of its own.
+    let response = logical(&daemon)
+        .await
+        .read(logical_request(&keys.root_token, "sys/mounts", json!({})))
+        .await
+        .unwrap();
+    let own = response
+        .metadata()
+        .get("traceparent")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(own.len(), 55, "{own}");
+    assert!(!own.contains(TRACE_ID));
+}
