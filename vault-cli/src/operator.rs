@@ -34,6 +34,16 @@ fn status_rows(s: &SealStatusResponse) -> Vec<(&'static str, String)> {
     }
     rows.push(("Version", s.version.clone()));
     rows.push(("Storage Type", s.storage_type.clone()));
+    if !s.sealed {
+        rows.push((
+            "Degraded",
+            if s.degraded.is_empty() {
+                "false".into()
+            } else {
+                s.degraded.join("; ")
+            },
+        ));
+    }
     rows
 }
 
@@ -48,6 +58,7 @@ fn status_json(s: &SealStatusResponse) -> serde_json::Value {
         "nonce": s.nonce,
         "version": s.version,
         "storage_type": s.storage_type,
+        "degraded": s.degraded,
     })
 }
 

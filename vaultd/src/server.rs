@@ -252,25 +252,38 @@ async fn serve(
 
 /// The name under which the health service reports the audit devices.
 pub const AUDIT_HEALTH: &str = "vault.audit";
+/// The name under which it reports a serving node that is not degraded (the
+/// reasons are in `status`).
+pub const NOT_DEGRADED_HEALTH: &str = "vault.not_degraded";
 
-/// Reports the audit devices on the health service, once a second: SERVING when
+/// Reports on the health service, once a second: `vault.audit` SERVING when
 /// every running device is healthy, NOT_SERVING when one failed or hung (the
-/// requests may still be served by the others; `audit list` says which).
+/// requests may still be served by the others; `audit list` says which);
+/// `vault.not_degraded` SERVING while the node serves with nothing wrong
+/// (`Vault::degraded`), NOT_SERVING otherwise.
 fn spawn_audit_health(vault: Arc<Vault>, health: tonic_health::server::HealthReporter) {
+    let status = |up: bool| {
+        if up {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        }
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut last = None;
         loop {
             tick.tick().await;
-            let healthy = vault.audit_status().iter().all(|d| d.healthy);
-            if last != Some(healthy) {
-                let status = if healthy {
-                    ServingStatus::Serving
-                } else {
-                    ServingStatus::NotServing
-                };
-                health.set_service_status(AUDIT_HEALTH, status).await;
-                last = Some(healthy);
+            let audit_healthy = vault.audit_status().iter().all(|d| d.healthy);
+            let well = !vault.barrier().is_sealed() && vault.degraded().await.is_empty();
+            if last != Some((audit_healthy, well)) {
+                health
+                    .set_service_status(AUDIT_HEALTH, status(audit_healthy))
+                    .await;
+                health
+                    .set_service_status(NOT_DEGRADED_HEALTH, status(well))
+                    .await;
+                last = Some((audit_healthy, well));
             }
         }
     });

@@ -149,6 +149,7 @@ impl Sys for SysService {
             .map_err(from_vault)?;
         let mut status = seal_status(status);
         self.ha_status(&mut status);
+        status.degraded = self.vault.degraded().await;
         Ok(Response::new(status))
     }
 

@@ -68,6 +68,9 @@ impl Vault {
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
+        if let Err(e @ VaultError::Storage(_)) = &result {
+            self.note_storage_error(&e.to_string());
+        }
         let mount_type = if mount_type.is_empty() {
             "none"
         } else {

@@ -298,6 +298,9 @@ pub struct Vault {
     seen_config: std::sync::RwLock<Option<Arc<SealConfig>>>,
     quotas: quotas::Quotas,
     metrics: crate::metrics::Metrics,
+    // The last storage error a request met, and when (see `degraded`). A std
+    // Mutex: never held across an await.
+    storage_error: std::sync::Mutex<Option<(std::time::Instant, String)>>,
     login_attempts: crate::rate_limit::AddressLimiter,
     unseal_attempts: crate::rate_limit::AddressLimiter,
 }
@@ -335,6 +338,7 @@ impl Vault {
             seen_config: std::sync::RwLock::new(None),
             quotas: quotas::Quotas::default(),
             metrics: crate::metrics::Metrics::default(),
+            storage_error: std::sync::Mutex::new(None),
             login_attempts: crate::rate_limit::AddressLimiter::new(
                 options.rate_limits.login_failures,
             ),

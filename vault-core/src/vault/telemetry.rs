@@ -9,6 +9,9 @@ use super::{Vault, VaultError};
 /// Keys read per page when counting.
 const PAGE: usize = 1000;
 
+/// How long a storage error keeps the vault degraded.
+const STORAGE_ERROR_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Vault {
     /// The metrics registry: an embedding program may add its own.
     pub fn metrics(&self) -> &Metrics {
@@ -54,6 +57,61 @@ impl Vault {
             m.tokens.set(i64::try_from(tokens).unwrap_or(i64::MAX));
         }
         Ok(m.encode())
+    }
+
+    /// Why the vault is degraded while it serves, one reason each, with what
+    /// to do: an audit device failing, leases whose revocation is failing or
+    /// gave up, storage errors in the last minute. Empty when all is well (and
+    /// while sealed: sealed is a state of its own). Each clears by itself
+    /// once its cause is gone.
+    pub async fn degraded(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if !self.is_ready() {
+            return reasons;
+        }
+        for device in self.audit_status().iter().filter(|d| !d.healthy) {
+            reasons.push(format!(
+                "audit device {:?} is failing: its writes fail or time out (see the daemon's \
+                 log); requests are refused if no device can record them",
+                device.config.name
+            ));
+        }
+        match self.expiration.count_failing(&self.barrier).await {
+            Ok(counts) => {
+                if counts.revoking > 0 {
+                    reasons.push(format!(
+                        "{} leases are failing revocation and being retried: see `lease list \
+                         --failing`",
+                        counts.revoking
+                    ));
+                }
+                if counts.irrevocable > 0 {
+                    reasons.push(format!(
+                        "{} leases are irrevocable: revoke them again, or force-revoke them after \
+                         cleaning up by hand",
+                        counts.irrevocable
+                    ));
+                }
+            }
+            Err(e) => self.note_storage_error(&e.to_string()),
+        }
+        if let Some(error) = self.recent_storage_error() {
+            reasons.push(format!("storage errors in the last minute: {error}"));
+        }
+        reasons
+    }
+
+    /// Remembers a storage failure for [`Self::degraded`].
+    pub(super) fn note_storage_error(&self, error: &str) {
+        *self.storage_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), error.to_owned()));
+    }
+
+    fn recent_storage_error(&self) -> Option<String> {
+        let last = self.storage_error.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < STORAGE_ERROR_MEMORY)
+            .map(|(_, e)| e.clone())
     }
 
     /// Lease ids grouped by the mount they fall under (ids only, in pages).

@@ -117,6 +117,7 @@ fn seal_json(s: &SealStatusResponse) -> Value {
         "migration": false,
         "recovery_seal": false,
         "storage_type": s.storage_type,
+        "degraded": s.degraded,
     })
 }
 
@@ -263,6 +264,7 @@ async fn health(api: &Api, call: &Call<'_>) -> Response {
         "replication_dr_mode": "disabled",
         "server_time_utc": vault_core::clock::now_unix(),
         "version": s.version,
+        "degraded": s.degraded,
     });
     let mut response = json_reply(status, &body);
     if call.method == Method::HEAD {
