@@ -196,6 +196,17 @@ async fn counters_move_by_what_a_session_did() {
     );
     // Root, the three login tokens, and their orphan parents: at least 4.
     assert!(sample(&after, "vault_tokens") >= 4.0, "{after}");
+    // Storage: the session's writes were committed (in groups of one or
+    // more), and its reads timed.
+    assert!(delta("vault_storage_commits_total") >= 1.0, "{after}");
+    assert!(
+        sample(&after, "vault_storage_committed_writes_total")
+            >= sample(&after, "vault_storage_commits_total")
+    );
+    assert!(
+        delta("vault_storage_operation_duration_seconds_count{operation=\"batch\"}") >= 1.0,
+        "{after}"
+    );
     assert_eq!(sample(&after, "vault_sealed"), 0.0);
     assert_eq!(sample(&after, "vault_ha_active"), 1.0);
     assert!(sample(&after, "vault_process_resident_memory_bytes") > 1e6);

@@ -114,3 +114,106 @@ async fn a_callers_trace_is_joined_and_its_ids_are_everywhere() {
     assert_eq!(own.len(), 55, "{own}");
     assert!(!own.contains(TRACE_ID));
 }
+
+/// A minimal OTLP/HTTP collector on loopback: answers 200 to each POST and
+/// hands its JSON body to the test.
+async fn otlp_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (bodies, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 8192];
+            // Headers, then as many bytes as Content-Length says.
+            let (head, body) = loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the exporter hung up mid-request");
+                data.extend_from_slice(&buf[..n]);
+                if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&data[..end]).into_owned();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap();
+                    while data.len() < end + 4 + length {
+                        let n = stream.read(&mut buf).await.unwrap();
+                        data.extend_from_slice(&buf[..n]);
+                    }
+                    break (head, data[end + 4..end + 4 + length].to_vec());
+                }
+            };
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                .await
+                .unwrap();
+            let request_line = head.lines().next().unwrap_or_default().to_owned();
+            let _ = bodies.send((request_line, serde_json::from_slice(&body).unwrap()));
+        }
+    });
+    (address, received)
+}
+
+#[tokio::test]
+async fn spans_reach_an_otlp_collector() {
+    let (collector, mut received) = otlp_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("[telemetry]\notlp_endpoint = \"http://{collector}\""),
+    );
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let mut request = logical_request(&keys.root_token, "sys/mounts", json!({}));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
+    );
+    let response = logical(&daemon).await.read(request).await.unwrap();
+    let request_id = response.get_ref().request_id.clone();
+
+    // Batches go at most a second after a span ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let span = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let (request_line, body) = tokio::time::timeout(left, received.recv())
+            .await
+            .expect("no span reached the collector")
+            .unwrap();
+        assert_eq!(request_line, "POST /v1/traces HTTP/1.1");
+        let resource = &body["resourceSpans"][0];
+        assert_eq!(
+            resource["resource"]["attributes"][0]["value"]["stringValue"],
+            "vaultd"
+        );
+        let spans = resource["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if let Some(span) = spans.into_iter().find(|s| s["traceId"] == TRACE_ID) {
+            break span;
+        }
+    };
+    assert_eq!(span["parentSpanId"], CALLER_SPAN);
+    assert_eq!(span["kind"], 2);
+    assert_eq!(span["status"]["code"], 1);
+    let attributes = span["attributes"].as_array().unwrap();
+    assert!(
+        attributes
+            .contains(&json!({"key": "vault.request_id", "value": {"stringValue": request_id}}))
+    );
+    // Never a value or token: the attributes are the request id, path and outcome.
+    assert!(!span.to_string().contains(&keys.root_token));
+}

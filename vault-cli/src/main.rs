@@ -14,6 +14,7 @@ mod bench;
 mod client;
 mod commands;
 mod ha;
+mod hints;
 mod kv;
 mod leader;
 mod lease;
@@ -487,6 +488,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("{e:#}");
+            if let Some(next) = hints::hint(&e) {
+                eprintln!("hint: {next}");
+            }
             ExitCode::from(1)
         }
     }

@@ -33,6 +33,21 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+/// Latency histograms by `operation`.
+pub(crate) type LatencyFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// A fresh [`LatencyFamily`].
+pub(crate) fn latency_family() -> LatencyFamily {
+    Family::new_with_constructor(latency_histogram)
+}
+
+/// Records one `operation` that took `elapsed`.
+pub(crate) fn observe_latency(family: &LatencyFamily, operation: &str, elapsed: Duration) {
+    family
+        .get_or_create(&labels([("operation", operation)]))
+        .observe(elapsed.as_secs_f64());
+}
+
 /// The registry and the metrics the library keeps.
 #[derive(Debug)]
 pub struct Metrics {
@@ -47,6 +62,8 @@ pub struct Metrics {
     pub(crate) revocations: Family<Labels, Counter>,
     pub(crate) audit_failures: Family<Labels, Counter>,
     pub(crate) tokens: Gauge,
+    pub(crate) commits: Counter,
+    pub(crate) committed_writes: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +78,8 @@ impl Default for Metrics {
             revocations: Family::default(),
             audit_failures: Family::default(),
             tokens: Gauge::default(),
+            commits: Counter::default(),
+            committed_writes: Counter::default(),
         };
         metrics.register(
             "vault_requests",
@@ -101,6 +120,17 @@ impl Default for Metrics {
             "vault_tokens",
             "Tokens stored (live or expired and not yet tidied).",
             metrics.tokens.clone(),
+        );
+        metrics.register(
+            "vault_storage_commits",
+            "Transactions the storage committed (SQLite group commit); writes per commit \
+             is the group size.",
+            metrics.commits.clone(),
+        );
+        metrics.register(
+            "vault_storage_committed_writes",
+            "Writes those transactions carried.",
+            metrics.committed_writes.clone(),
         );
         metrics
     }

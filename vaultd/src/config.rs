@@ -38,6 +38,7 @@
 //! [telemetry]
 //! unauthenticated_metrics_access = false   # sys/metrics without a token
 //! span_export = "stdout"           # each request's span as a JSON line on stdout
+//! otlp_endpoint = "http://127.0.0.1:4318"   # and/or to an OTLP/HTTP collector
 //!
 //! [[audit]]                        # enabled at unseal if not already; repeatable
 //! name = "file"
@@ -101,6 +102,9 @@ pub struct TelemetryConfig {
     pub unauthenticated_metrics_access: bool,
     /// `"stdout"`: write each request's span as a JSON line on stdout.
     pub span_export: Option<String>,
+    /// `http://host:port`: send each request's span to this OTLP/HTTP
+    /// collector (JSON encoding, `/v1/traces`).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl TelemetryConfig {
@@ -115,8 +119,14 @@ impl TelemetryConfig {
                 )));
             }
         };
+        let otlp = self
+            .otlp_endpoint
+            .as_deref()
+            .map(crate::otlp::Endpoint::parse)
+            .transpose()
+            .map_err(|e| ConfigError(format!("telemetry.otlp_endpoint {e}")))?;
         Ok(crate::server::Telemetry {
-            span_export: crate::trace::SpanExport { stdout },
+            span_export: crate::trace::SpanExport { stdout, otlp },
             unauthenticated_metrics: self.unauthenticated_metrics_access,
         })
     }

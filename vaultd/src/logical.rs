@@ -15,7 +15,7 @@ use vault_proto::v1::{Auth, LogicalRequest, LogicalResponse};
 use crate::forward::{Forwarder, Target};
 use crate::server::Limits;
 use crate::status::from_vault;
-use crate::trace::{self, SpanExport, TraceContext};
+use crate::trace::{self, SpanExport, SpanSink, TraceContext};
 use tracing::Instrument as _;
 
 /// Serves `vault.v1.Logical` over one vault.
@@ -27,7 +27,7 @@ pub struct LogicalService {
     // still running after its caller was answered DEADLINE_EXCEEDED counts).
     in_flight: Arc<tokio::sync::Semaphore>,
     limits: Limits,
-    export: SpanExport,
+    export: SpanSink,
 }
 
 impl LogicalService {
@@ -35,14 +35,14 @@ impl LogicalService {
         vault: Arc<Vault>,
         forward: Arc<Forwarder>,
         limits: Limits,
-        export: SpanExport,
+        export: &SpanExport,
     ) -> Self {
         LogicalService {
             vault,
             forward,
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
             limits,
-            export,
+            export: SpanSink::start(export),
         }
     }
 

@@ -14,6 +14,7 @@ mod health;
 mod http;
 mod hygiene;
 mod logical;
+mod otlp;
 mod process_metrics;
 mod rate_limit_config;
 mod server;

@@ -44,7 +44,7 @@ pub struct Limits {
 }
 
 /// What the daemon tells about itself.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Telemetry {
     /// Where finished request spans go.
     pub span_export: crate::trace::SpanExport,
@@ -129,7 +129,7 @@ pub async fn run(
         Arc::clone(&vault),
         Arc::clone(&forward),
         limits,
-        telemetry.span_export,
+        &telemetry.span_export,
     ));
     // One listener for both APIs: `/v1/...` is Vault's HTTP API (HTTP/1.1 or
     // HTTP/2), every other path a gRPC service.

@@ -5,9 +5,9 @@
 //! written while it is handled, and its `traceparent` goes back in the
 //! response metadata.
 //!
-//! With `[telemetry] span_export = "stdout"`, each request's span is written
-//! when it ends as one JSON line on stdout (`"type":"span"`), a stdout
-//! exporter a collector can tail; OTLP export is not built.
+//! When a request ends its span is exported where `[telemetry]` says: as one
+//! JSON line on stdout (`span_export = "stdout"`, `"type":"span"`), and/or to
+//! an OTLP/HTTP collector (`otlp_endpoint`, see `otlp.rs`).
 
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -100,11 +100,20 @@ fn random_hex(bytes: usize) -> String {
     out
 }
 
-/// Writes finished spans when export is on.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where finished spans go (from `[telemetry]`).
+#[derive(Debug, Clone, Default)]
 pub struct SpanExport {
     /// Write each request's span to stdout.
     pub stdout: bool,
+    /// Send each request's span to this OTLP/HTTP collector.
+    pub otlp: Option<crate::otlp::Endpoint>,
+}
+
+/// Writes finished spans where [`SpanExport`] says.
+#[derive(Debug, Default)]
+pub struct SpanSink {
+    stdout: bool,
+    otlp: Option<crate::otlp::Exporter>,
 }
 
 /// What is known of a request when its span ends.
@@ -120,13 +129,30 @@ pub struct FinishedSpan<'a> {
     pub outcome: &'a str,
 }
 
-impl SpanExport {
-    /// Writes `span` as one JSON line (paths and ids only: never data).
+impl SpanSink {
+    /// Starts the OTLP sender, if configured (inside the runtime).
+    pub fn start(export: &SpanExport) -> SpanSink {
+        SpanSink {
+            stdout: export.stdout,
+            otlp: export.otlp.clone().map(crate::otlp::Exporter::start),
+        }
+    }
+
+    /// Exports `span` (paths and ids only: never data).
     pub fn finish(&self, span: &FinishedSpan<'_>) {
-        if !self.stdout {
+        if !self.stdout && self.otlp.is_none() {
             return;
         }
         let duration = span.started.elapsed().as_nanos();
+        if let Some(otlp) = &self.otlp {
+            otlp.export(crate::otlp::span_json(
+                span,
+                span.started_unix_nanos + duration,
+            ));
+        }
+        if !self.stdout {
+            return;
+        }
         let line = serde_json::json!({
             "type": "span",
             "name": format!("vault.{}", span.operation),

@@ -111,6 +111,9 @@ pub struct Barrier {
     keyring_writes: tokio::sync::Mutex<()>,
     options: BarrierOptions,
     cache: cache::ReadCache,
+    // Time spent in the backend, by operation (get, put, delete, list,
+    // batch): registered with the vault's metrics.
+    latency: crate::metrics::LatencyFamily,
 }
 
 impl Barrier {
@@ -122,7 +125,17 @@ impl Barrier {
             keyring_writes: tokio::sync::Mutex::new(()),
             options,
             cache: cache::ReadCache::default(),
+            latency: crate::metrics::latency_family(),
         }
+    }
+
+    /// The backend latencies, by operation (for the metrics registry).
+    pub(crate) fn latency(&self) -> &crate::metrics::LatencyFamily {
+        &self.latency
+    }
+
+    fn observe(&self, operation: &'static str, started: std::time::Instant) {
+        crate::metrics::observe_latency(&self.latency, operation, started.elapsed());
     }
 
     /// The backend underneath (ciphertext only).
@@ -178,7 +191,9 @@ impl Barrier {
     pub async fn delete(&self, path: &str) -> Result<(), BarrierError> {
         check_path(path)?;
         self.current()?;
+        let started = std::time::Instant::now();
         let deleted = self.backend.delete(path).await;
+        self.observe("delete", started);
         self.cache.invalidate([path]);
         Ok(deleted?)
     }
@@ -194,7 +209,10 @@ impl Barrier {
         }
         check_path(prefix)?;
         self.current()?;
-        Ok(self.backend.list(prefix).await?)
+        let started = std::time::Instant::now();
+        let listed = self.backend.list(prefix).await;
+        self.observe("list", started);
+        Ok(listed?)
     }
 
     /// Applies every op or none.
@@ -234,7 +252,10 @@ impl Barrier {
             return Ok(Some(hit));
         }
         let generation = self.cache.generation();
-        let Some(blob) = self.backend.get(path).await? else {
+        let started = std::time::Instant::now();
+        let read = self.backend.get(path).await;
+        self.observe("get", started);
+        let Some(blob) = read? else {
             return Ok(None);
         };
         // Taken after the read, so a term installed meanwhile is known.
@@ -255,7 +276,9 @@ impl Barrier {
 
     pub(crate) async fn put_internal(&self, path: &str, value: &[u8]) -> Result<(), BarrierError> {
         let blob = self.encrypt(path, value).await?;
+        let started = std::time::Instant::now();
         let stored = self.backend.put(path, blob).await;
+        self.observe("put", started);
         self.cache.invalidate([path]);
         Ok(stored?)
     }
@@ -278,7 +301,9 @@ impl Barrier {
                 BatchOp::Put { key, .. } | BatchOp::Delete { key } => key.clone(),
             })
             .collect();
+        let started = std::time::Instant::now();
         let applied = self.backend.batch(stored).await;
+        self.observe("batch", started);
         self.cache.invalidate(paths.iter().map(String::as_str));
         Ok(applied?)
     }

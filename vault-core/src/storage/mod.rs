@@ -78,6 +78,15 @@ impl StorageError {
     }
 }
 
+/// Group-commit counts ([`Backend::commit_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitTotals {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Writes (batches from callers) they carried.
+    pub writes: u64,
+}
+
 /// A key-value store with prefix listing and atomic batches.
 ///
 /// `list(prefix)` answers like Vault's: the immediate children of `prefix`, a
@@ -117,6 +126,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     async fn batch(&self, ops: Vec<BatchOp>) -> Result<(), StorageError>;
     /// The name operators see as `storage_type`.
     fn kind(&self) -> &'static str;
+    /// For a backend that commits writes in groups: how many commits it made
+    /// and how many writes they carried, since it opened (the ratio is the
+    /// group size). `None` for a backend that does not group.
+    fn commit_totals(&self) -> Option<CommitTotals> {
+        None
+    }
     /// Finishes pending writes and releases the store. Later calls fail with
     /// [`StorageError::Closed`].
     async fn close(&self) -> Result<(), StorageError>;

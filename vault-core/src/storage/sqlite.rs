@@ -40,6 +40,14 @@ pub struct SqliteBackend {
     // std Mutex: held only to pop or push a connection.
     readers: Arc<Mutex<Vec<Connection>>>,
     closed: AtomicBool,
+    // Kept by the writer thread: transactions and the writes they carried.
+    totals: Arc<GroupTotals>,
+}
+
+#[derive(Debug, Default)]
+struct GroupTotals {
+    commits: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 struct WriteJob {
@@ -57,9 +65,11 @@ impl SqliteBackend {
         let conn = open_connection(&path, false)?;
         prepare_schema(&conn, &path)?;
         let (tx, rx) = mpsc::channel();
+        let totals = Arc::new(GroupTotals::default());
+        let counted = Arc::clone(&totals);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &counted))
             .map_err(|e| StorageError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteBackend {
             path,
@@ -67,6 +77,7 @@ impl SqliteBackend {
             writer_thread: Mutex::new(Some(thread)),
             readers: Arc::new(Mutex::new(Vec::new())),
             closed: AtomicBool::new(false),
+            totals,
         })
     }
 
@@ -185,6 +196,14 @@ impl Backend for SqliteBackend {
         "sqlite"
     }
 
+    fn commit_totals(&self) -> Option<super::CommitTotals> {
+        use std::sync::atomic::Ordering::Relaxed;
+        Some(super::CommitTotals {
+            commits: self.totals.commits.load(Relaxed),
+            writes: self.totals.writes.load(Relaxed),
+        })
+    }
+
     async fn close(&self) -> Result<(), StorageError> {
         self.closed.store(true, Ordering::Release);
         // Dropping the sender lets the writer finish what is queued, then stop.
@@ -293,7 +312,7 @@ fn map_error(e: rusqlite::Error) -> StorageError {
     }
 }
 
-fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, totals: &GroupTotals) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -303,6 +322,12 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
             }
         }
         let results = commit_group(&mut conn, &group);
+        totals
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        totals
+            .writes
+            .fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for (job, result) in group.into_iter().zip(results) {
             // The caller may have gone away; the write stands either way.
             let _ = job.done.send(result);

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use crate::clock;
 use crate::engines::{EngineRequest, LogicalBackend, View};
 use crate::path;
@@ -149,6 +151,7 @@ impl Vault {
         // Fail closed: nothing is done unless a device recorded the request.
         let recorded = self
             .audit_log(|| request_entry(&request, caller.token.as_ref(), Some(&mount)))
+            .instrument(tracing::debug_span!("audit", entry = "request"))
             .await;
         if let Err(e) = recorded {
             if login {
@@ -158,6 +161,7 @@ impl Vault {
         }
         let result = self
             .dispatch(&request, &relative, &caller, &mount, engine)
+            .instrument(tracing::debug_span!("handler", mount = %mount.path, kind = %mount.kind))
             .await;
         // Only a refused login keeps the attempt it took.
         if login
@@ -171,6 +175,7 @@ impl Vault {
         // And nothing is answered unless a device recorded the response.
         let recorded = self
             .audit_log(|| response_entry(&request, caller.token.as_ref(), Some(&mount), &result))
+            .instrument(tracing::debug_span!("audit", entry = "response"))
             .await;
         if let Err(e) = recorded {
             // The caller never sees the secret, so its lease goes now.
@@ -193,12 +198,19 @@ impl Vault {
         mount: &MountEntry,
         relative: &str,
     ) -> Result<Caller, VaultError> {
-        let token = self.authenticate(request).await?;
+        let token = self
+            .authenticate(request)
+            .instrument(tracing::debug_span!("token"))
+            .await?;
         if request.operation == Operation::Create || request.operation == Operation::Update {
             request.operation = self.write_operation(engine, mount, relative).await?;
         }
-        let acl = self.acl_for(&token.policies).await?;
-        let sudo = self.authorize(&acl, request)?;
+        let acl_span = tracing::debug_span!("acl");
+        let acl = self
+            .acl_for(&token.policies)
+            .instrument(acl_span.clone())
+            .await?;
+        let sudo = acl_span.in_scope(|| self.authorize(&acl, request))?;
         Ok(Caller {
             token: Some(token),
             sudo,

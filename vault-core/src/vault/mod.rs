@@ -319,7 +319,7 @@ impl Vault {
 
     /// A sealed vault over `backend`, tuned.
     pub fn with_options(backend: Arc<dyn Backend>, options: VaultOptions) -> Self {
-        Vault {
+        let vault = Vault {
             barrier: Barrier::new(backend, options.barrier),
             tokens: TokenStore::new(),
             expiration: crate::expiration::ExpirationManager::new(options.expiration),
@@ -343,7 +343,13 @@ impl Vault {
                 options.rate_limits.login_failures,
             ),
             unseal_attempts: crate::rate_limit::AddressLimiter::new(options.rate_limits.unseal),
-        }
+        };
+        vault.metrics.register(
+            "vault_storage_operation_duration_seconds",
+            "Time in the storage backend, by operation (get, put, delete, list, batch).",
+            vault.barrier.latency().clone(),
+        );
+        vault
     }
 
     /// A sealed vault over the SQLite file at `path` (created if missing).

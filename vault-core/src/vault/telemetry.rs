@@ -37,6 +37,11 @@ impl Vault {
                 );
             }
         }
+        if let Some(totals) = self.barrier.backend().commit_totals() {
+            use std::sync::atomic::Ordering::Relaxed;
+            m.commits.inner().store(totals.commits, Relaxed);
+            m.committed_writes.inner().store(totals.writes, Relaxed);
+        }
         if self.is_ready() {
             let counts = self.expiration.count_failing(&self.barrier).await?;
             let by_mount = self.leases_by_mount().await?;

@@ -112,6 +112,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::json;
+use tracing::Instrument as _;
 
 use self::config::ConfigRecord;
 use self::connection::{Checkout, DbError, Pool, UsedPassword};
@@ -637,7 +638,11 @@ impl LogicalBackend for Database {
             }
             (Route::Role(name), Create | Update) => self.write_role(view, name, data).await,
             (Route::Role(name), Delete) => self.delete_role(view, name).await,
-            (Route::Creds(name), Read) => creds::issue(self, view, &request, name).await,
+            (Route::Creds(name), Read) => {
+                creds::issue(self, view, &request, name)
+                    .instrument(tracing::debug_span!("database.creds", role = %name))
+                    .await
+            }
             (Route::StaticRoles, List) => list(view, static_role::STATIC_ROLE_PREFIX).await,
             (Route::StaticRole(name), Read) => static_rotate::read(view, name).await,
             (Route::StaticRole(name), Create | Update) => {

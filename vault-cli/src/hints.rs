@@ -1,0 +1,66 @@
+//! What to do next, after an error: a line under the error for the failures
+//! an operator can act on (sealed, no permission, a limit, a deadline, no
+//! daemon at the address). Errors the message already explains get none.
+
+use tonic::Code;
+
+/// The hint for `error`, if there is one.
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let status = error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<crate::client::CallError>()
+            .map(crate::client::CallError::status)
+            .or_else(|| cause.downcast_ref::<tonic::Status>())
+    });
+    if let Some(status) = status {
+        let message = status.message();
+        return match status.code() {
+            Code::Unavailable if message.contains("sealed") => Some(
+                "unseal it: each share holder runs `vault-cli operator unseal` until the threshold",
+            ),
+            Code::FailedPrecondition if message.contains("not initialized") => {
+                Some("initialise it once: `vault-cli operator init`")
+            }
+            Code::PermissionDenied => Some(
+                "check the token (`vault-cli token lookup`) and what its policies allow on this \
+                 path (`vault-cli token capabilities <token> <path>`)",
+            ),
+            Code::ResourceExhausted => Some(
+                "a server limit refused this (named above): wait and retry, or ask the operator \
+                 to raise it in the server's config",
+            ),
+            Code::DeadlineExceeded => Some(
+                "the server goes on with the request; its outcome is in the audit log under the \
+                 request id above",
+            ),
+            _ => None,
+        };
+    }
+    let text = format!("{error:#}");
+    text.contains("cannot connect to the vault").then_some(
+        "is vaultd running there? Set VAULT_ADDR (and VAULT_CACERT for an https address)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actionable_failures_get_a_hint_and_others_none() {
+        let sealed = anyhow::Error::new(tonic::Status::unavailable("vault is sealed"));
+        assert!(hint(&sealed).unwrap().contains("operator unseal"));
+        let denied = crate::client::failed(
+            "reading secret/data/app",
+            tonic::Status::permission_denied("permission denied"),
+        );
+        assert!(hint(&denied).unwrap().contains("token capabilities"));
+        let limited = anyhow::Error::new(tonic::Status::resource_exhausted("too many"));
+        assert!(hint(&limited).unwrap().contains("limit"));
+        let refused = anyhow::anyhow!("connection refused")
+            .context("cannot connect to the vault at http://127.0.0.1:1");
+        assert!(hint(&refused).unwrap().contains("VAULT_ADDR"));
+        let plain = anyhow::Error::new(tonic::Status::not_found("no value"));
+        assert_eq!(hint(&plain), None);
+    }
+}
