@@ -2,6 +2,8 @@
 //! `sys/leases/`, plus `--failing` (leases whose revocation is being retried)
 //! and `watch` (renews in the background until the lease's max TTL).
 
+use std::io::IsTerminal as _;
+
 use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
@@ -9,6 +11,52 @@ use serde_json::{Map, Value, json};
 use crate::client::Client;
 use crate::logical::{Op, call, data_of, print_keys, print_response};
 use crate::output::{Format, print};
+
+/// How often `lease revoke --prefix` looks at what is left.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `revoking` (one server-side revoke-prefix call) while showing, on
+/// stderr, how many leases are still listed directly under `prefix` (for a
+/// role's prefix, the leases themselves) and the time taken.
+async fn with_progress<T>(
+    mut watcher: Client,
+    prefix: &str,
+    revoking: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    use std::io::Write as _;
+    let started = std::time::Instant::now();
+    let path = format!("sys/leases/lookup/{}/", prefix.trim_matches('/'));
+    tokio::pin!(revoking);
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.tick().await;
+    let result = loop {
+        tokio::select! {
+            done = &mut revoking => break done,
+            _ = tick.tick() => {
+                let left = call(&mut watcher, Op::List, &path, Map::new())
+                    .await
+                    .ok()
+                    .and_then(|r| data_of(&r).ok())
+                    .and_then(|d| d.get("keys").and_then(Value::as_array).map(Vec::len));
+                eprint!("\r{}", progress_line(prefix, left, started.elapsed()));
+                let _ = std::io::stderr().flush();
+            }
+        }
+    };
+    if started.elapsed() >= PROGRESS_EVERY {
+        eprintln!();
+    }
+    result
+}
+
+/// `revoking under P: N left (Ts)`.
+fn progress_line(prefix: &str, left: Option<usize>, elapsed: std::time::Duration) -> String {
+    let left = left.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    format!(
+        "revoking under {prefix}: {left} left ({}s)",
+        elapsed.as_secs()
+    )
+}
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum LeaseCommand {
@@ -107,13 +155,14 @@ pub async fn run(client: &mut Client, format: Format, command: LeaseCommand) -> 
                 )
                 .await?
             } else if prefix {
-                call(
-                    client,
-                    Op::Write,
-                    &format!("sys/leases/revoke-prefix/{lease_id}"),
-                    Map::new(),
-                )
-                .await?
+                let watcher = client.clone();
+                let path = format!("sys/leases/revoke-prefix/{lease_id}");
+                let revoking = call(client, Op::Write, &path, Map::new());
+                if std::io::stderr().is_terminal() {
+                    with_progress(watcher, &lease_id, revoking).await?
+                } else {
+                    revoking.await?
+                }
             } else {
                 call(
                     client,
@@ -176,4 +225,19 @@ pub async fn run(client: &mut Client, format: Format, command: LeaseCommand) -> 
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_progress_line_says_what_is_left() {
+        let line = super::progress_line(
+            "database/creds/app",
+            Some(1200),
+            std::time::Duration::from_secs(14),
+        );
+        assert_eq!(line, "revoking under database/creds/app: 1200 left (14s)");
+        let unknown = super::progress_line("x", None, std::time::Duration::ZERO);
+        assert!(unknown.contains("? left"));
+    }
 }
