@@ -21,7 +21,7 @@ use prometheus_client::registry::{Metric, Registry};
 /// Label pairs, in order.
 pub type Labels = Vec<(String, String)>;
 
-fn labels<const N: usize>(pairs: [(&str, &str); N]) -> Labels {
+fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -44,7 +44,7 @@ pub(crate) fn latency_family() -> LatencyFamily {
 /// Records one `operation` that took `elapsed`.
 pub(crate) fn observe_latency(family: &LatencyFamily, operation: &str, elapsed: Duration) {
     family
-        .get_or_create(&labels([("operation", operation)]))
+        .get_or_create(&labels(&[("operation", operation)]))
         .observe(elapsed.as_secs_f64());
 }
 
@@ -155,14 +155,14 @@ impl Metrics {
         elapsed: Duration,
     ) {
         self.requests
-            .get_or_create(&labels([
+            .get_or_create(&labels(&[
                 ("operation", operation),
                 ("mount_type", mount_type),
                 ("outcome", outcome),
             ]))
             .inc();
         self.request_seconds
-            .get_or_create(&labels([
+            .get_or_create(&labels(&[
                 ("operation", operation),
                 ("mount_type", mount_type),
             ]))
@@ -176,24 +176,16 @@ impl Metrics {
         pairs: &[(&str, &str)],
         total: u64,
     ) {
-        let key = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
         family
-            .get_or_create(&key)
+            .get_or_create(&labels(pairs))
             .inner()
             .store(total, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets a gauge in a family.
     pub(crate) fn set_gauge(family: &Family<Labels, Gauge>, pairs: &[(&str, &str)], value: u64) {
-        let key = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
         family
-            .get_or_create(&key)
+            .get_or_create(&labels(pairs))
             .set(i64::try_from(value).unwrap_or(i64::MAX));
     }
 
