@@ -67,6 +67,9 @@ async fn a_failing_audit_device_degrades_health_until_it_recovers() {
     std::fs::remove_file(&a).unwrap();
     std::os::unix::fs::symlink("/dev/full", &a).unwrap();
     daemon.cli(root, &["token", "lookup"]).expect_code(0);
+    // status may reuse an answer for half a second.
+    let shown = eventually(limit, || async { !degraded(&daemon).is_empty() }).await;
+    assert!(shown.is_some(), "status never showed the failing device");
     let reasons = degraded(&daemon);
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(

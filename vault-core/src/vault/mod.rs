@@ -301,6 +301,9 @@ pub struct Vault {
     // The last storage error a request met, and when (see `degraded`). A std
     // Mutex: never held across an await.
     storage_error: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+    // The last `degraded` answer and when it was made. A std Mutex: never
+    // held across an await.
+    degraded_seen: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
     login_attempts: crate::rate_limit::AddressLimiter,
     unseal_attempts: crate::rate_limit::AddressLimiter,
 }
@@ -339,6 +342,7 @@ impl Vault {
             quotas: quotas::Quotas::default(),
             metrics: crate::metrics::Metrics::default(),
             storage_error: std::sync::Mutex::new(None),
+            degraded_seen: std::sync::Mutex::new(None),
             login_attempts: crate::rate_limit::AddressLimiter::new(
                 options.rate_limits.login_failures,
             ),

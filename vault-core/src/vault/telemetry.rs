@@ -9,6 +9,9 @@ use super::{Vault, VaultError};
 /// Keys read per page when counting.
 const PAGE: usize = 1000;
 
+/// How long a [`Vault::degraded`] answer is reused.
+const DEGRADED_FRESH: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How long a storage error keeps the vault degraded.
 const STORAGE_ERROR_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -69,11 +72,26 @@ impl Vault {
     /// gave up, storage errors in the last minute. Empty when all is well (and
     /// while sealed: sealed is a state of its own). Each clears by itself
     /// once its cause is gone.
+    ///
+    /// Health checks call this often (every `status`, `sys/health`), so the
+    /// answer is kept for [`DEGRADED_FRESH`]: it can lag a change by that much.
     pub async fn degraded(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
         if !self.is_ready() {
-            return reasons;
+            return Vec::new();
         }
+        if let Some((at, reasons)) = &*self.degraded_seen.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < DEGRADED_FRESH
+        {
+            return reasons.clone();
+        }
+        let reasons = self.degraded_now().await;
+        *self.degraded_seen.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), reasons.clone()));
+        reasons
+    }
+
+    async fn degraded_now(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
         for device in self.audit_status().iter().filter(|d| !d.healthy) {
             reasons.push(format!(
                 "audit device {:?} is failing: its writes fail or time out (see the daemon's \
