@@ -78,26 +78,37 @@ fn parse(text: &str) -> Option<(String, String, String)> {
     valid.then(|| (trace.to_owned(), parent.to_owned(), flags.to_owned()))
 }
 
+/// `bytes` (8 or 16) of id as hex. Trace and span ids must be unique, not
+/// secret: a counter mixed with a per-process random seed (splitmix64, a
+/// bijection, so no two counters give the same id), which costs no system
+/// call per request as the system RNG would.
 fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    // The system RNG failing is not a reason to refuse a request: an id
-    // from the clock is still unique enough to find a trace by.
-    if vault_core::random::fill(&mut buf).is_err() || buf.iter().all(|b| *b == 0) {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(1)
-            .max(1);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (nanos >> ((i % 16) * 8)) as u8;
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let seed = *SEED.get_or_init(|| {
+        let mut buf = [0u8; 8];
+        // Without the system RNG, the clock still tells processes apart.
+        if vault_core::random::fill(&mut buf).is_err() {
+            buf = (unix_nanos() as u64).to_le_bytes();
         }
-        buf[0] |= 1;
-    }
+        u64::from_le_bytes(buf)
+    });
     let mut out = String::with_capacity(bytes * 2);
-    for b in buf {
-        let _ = write!(out, "{b:02x}");
+    for _ in 0..bytes.div_ceil(8) {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Never all zero: W3C ids must not be.
+        let id = splitmix64(seed.wrapping_add(n)).max(1);
+        let _ = write!(out, "{id:016x}");
     }
+    out.truncate(bytes * 2);
     out
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Where finished spans go (from `[telemetry]`).
@@ -184,6 +195,17 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn ids_are_hex_of_the_right_length_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| random_hex(8)).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(
+            ids.iter()
+                .all(|i| i.len() == 16 && i.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        assert_eq!(random_hex(16).len(), 32);
+    }
 
     #[test]
     fn a_valid_traceparent_is_joined() {

@@ -64,7 +64,7 @@ impl Vault {
     pub async fn handle(&self, request: Request) -> Result<Response, VaultError> {
         let started = std::time::Instant::now();
         let operation = request.operation;
-        let mut mount_type = String::new();
+        let mut mount_type = "none";
         let result = self.handle_routed(request, &mut mount_type).await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -73,11 +73,6 @@ impl Vault {
         if let Err(e @ VaultError::Storage(_)) = &result {
             self.note_storage_error(&e.to_string());
         }
-        let mount_type = if mount_type.is_empty() {
-            "none"
-        } else {
-            &mount_type
-        };
         self.metrics
             .observe_request(operation.as_str(), mount_type, outcome, started.elapsed());
         result
@@ -88,7 +83,7 @@ impl Vault {
     async fn handle_routed(
         &self,
         mut request: Request,
-        mount_type: &mut String,
+        mount_type: &mut &'static str,
     ) -> Result<Response, VaultError> {
         self.check_serving()?;
         request.path = path::normalize(&request.path, request.operation == Operation::List)?;
@@ -103,7 +98,7 @@ impl Vault {
             )));
         };
         let mount = mount.clone();
-        mount_type.clone_from(&mount.kind);
+        *mount_type = super::mounts::kind_label(&mount.kind);
         let relative = relative.to_owned();
         if self.is_disabling(&mount.uuid) {
             return Err(VaultError::Upstream(format!(

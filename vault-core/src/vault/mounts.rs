@@ -17,6 +17,21 @@ const SECRET_KINDS: &[&str] = &["kv", "database"];
 /// Auth methods this build serves (beyond the built-in token store).
 const AUTH_KINDS: &[&str] = &["userpass", "approle"];
 
+/// `kind` as a metrics label: one of the kinds this build serves, or
+/// `other`.
+pub(super) fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        crate::router::SYSTEM_KIND => crate::router::SYSTEM_KIND,
+        crate::router::TOKEN_KIND => crate::router::TOKEN_KIND,
+        k => SECRET_KINDS
+            .iter()
+            .chain(AUTH_KINDS)
+            .find(|known| **known == k)
+            .copied()
+            .unwrap_or("other"),
+    }
+}
+
 /// A fresh handler for a mount of `kind`.
 pub(super) fn new_engine(kind: &str) -> Result<Arc<dyn LogicalBackend>, VaultError> {
     match kind {
