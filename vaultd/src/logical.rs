@@ -135,8 +135,8 @@ impl LogicalService {
                 .and_then(|handled| handled.map_err(from_vault)),
         };
         let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(status) => format!("{:?}", status.code()),
+            Ok(_) => std::borrow::Cow::Borrowed("ok"),
+            Err(status) => std::borrow::Cow::Owned(format!("{:?}", status.code())),
         };
         span.in_scope(|| {
             tracing::debug!(
@@ -150,7 +150,7 @@ impl LogicalService {
         self.export.finish(&trace::FinishedSpan {
             context: &context,
             request_id: &request_id,
-            operation: &operation.to_string(),
+            operation: operation.as_str(),
             path: &path,
             started: started.0,
             started_unix_nanos: started.1,

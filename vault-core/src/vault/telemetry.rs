@@ -140,37 +140,36 @@ impl Vault {
     /// Lease ids grouped by the mount they fall under (ids only, in pages).
     async fn leases_by_mount(&self) -> Result<Vec<(String, u64)>, VaultError> {
         let table = self.mount_table();
-        let mut counts = std::collections::BTreeMap::<String, u64>::new();
         let prefix = crate::expiration::ID_PREFIX;
-        let backend = self.barrier.backend();
-        let mut after: Option<String> = None;
-        loop {
-            let keys = backend.scan(prefix, after.as_deref(), PAGE).await?;
-            for key in &keys {
-                let id = key.strip_prefix(prefix).unwrap_or(key);
-                let mount = table
-                    .route(id)
-                    .map_or_else(|| "unmounted".to_owned(), |(m, _)| m.path.clone());
-                *counts.entry(mount).or_default() += 1;
-            }
-            if keys.len() < PAGE {
-                break;
-            }
-            after = keys.last().cloned();
-        }
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        self.scan_keys(prefix, |key| {
+            let id = key.strip_prefix(prefix).unwrap_or(key);
+            let mount = table
+                .route(id)
+                .map_or_else(|| "unmounted".to_owned(), |(m, _)| m.path.clone());
+            *counts.entry(mount).or_default() += 1;
+        })
+        .await?;
         Ok(counts.into_iter().collect())
     }
 
     /// How many keys are stored under `prefix`.
     async fn count_keys(&self, prefix: &str) -> Result<u64, VaultError> {
+        let mut total = 0u64;
+        self.scan_keys(prefix, |_| total += 1).await?;
+        Ok(total)
+    }
+
+    /// Calls `each` with every key under `prefix`, a page at a time (keys
+    /// only: nothing is decrypted).
+    async fn scan_keys(&self, prefix: &str, mut each: impl FnMut(&str)) -> Result<(), VaultError> {
         let backend = self.barrier.backend();
         let mut after: Option<String> = None;
-        let mut total = 0u64;
         loop {
             let keys = backend.scan(prefix, after.as_deref(), PAGE).await?;
-            total += keys.len() as u64;
+            keys.iter().for_each(|k| each(k));
             if keys.len() < PAGE {
-                return Ok(total);
+                return Ok(());
             }
             after = keys.last().cloned();
         }
