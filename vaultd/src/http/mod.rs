@@ -154,7 +154,14 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 
 async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(api.body_timeout, axum::body::to_bytes(body, api.max_body));
+    // A request without a body (most reads) has nothing to wait for: no
+    // timer is set for it.
+    let read = async {
+        if axum::body::HttpBody::is_end_stream(&body) {
+            return Ok(Ok(axum::body::Bytes::new()));
+        }
+        tokio::time::timeout(api.body_timeout, axum::body::to_bytes(body, api.max_body)).await
+    };
     let body = match read.await {
         Ok(Ok(b)) => b,
         Err(_) => {
