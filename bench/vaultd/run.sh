@@ -434,6 +434,9 @@ run_rep() {
   echo "host: $(nproc) CPUs, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo "virt: $(lscpu 2>/dev/null | awk -F: '/Hypervisor vendor|Virtualization type/{gsub(/^ +/, "", $2); printf "%s ", $2}')"
   echo "vaultd: $VAULTD_BIN ($("$VAULTD_BIN" --version | head -1)), $(stat -c %s "$VAULTD_BIN") bytes; git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
+  # The code layout list (vaultd/build.rs) only helps while its names are the
+  # binary's: below ~90%, run scripts/symbol-order and rebuild.
+  echo "symbol order: $(nm "$VAULTD_BIN" 2>/dev/null | awk '{print $3}' | sort | comm -12 - <(sort "$REPO/vaultd/symbol-order.txt") | wc -l) of $(wc -l <"$REPO/vaultd/symbol-order.txt") listed functions present"
   echo "wrk: $(wrk -v 2>&1 | head -1)"
   echo "postgres: $("$PG_BIN/postgres" --version)"
   echo "data fs: $(df -T "$BENCH_TMP" | awk 'NR==2{print $1, $2}')"
