@@ -8,14 +8,18 @@
 //! those of start-up and unsealing first, and the linker places them in that
 //! order; the rest follows. Names that no longer exist are skipped, so a
 //! stale list costs memory, never correctness.
+//!
+//! rust-lld, this target's default linker, takes the list (so do lld and
+//! mold); with a linker that does not (GNU ld), build with
+//! `VAULTD_SYMBOL_ORDER=off`.
 
 fn main() {
     println!("cargo::rerun-if-changed=symbol-order.txt");
+    println!("cargo::rerun-if-env-changed=VAULTD_SYMBOL_ORDER");
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
-    // rust-lld, the default linker of this target, takes the list; other
-    // targets link as usual.
     let target = std::env::var("TARGET").unwrap_or_default();
-    if !release || target != "x86_64-unknown-linux-gnu" {
+    let off = std::env::var("VAULTD_SYMBOL_ORDER").is_ok_and(|v| v == "off");
+    if !release || off || target != "x86_64-unknown-linux-gnu" {
         return;
     }
     let Ok(dir) = std::env::var("CARGO_MANIFEST_DIR") else {
