@@ -459,10 +459,27 @@ impl ExpirationManager {
     /// reads only the failing index and its records, so it stays cheap however
     /// many leases are live (for status and health).
     pub async fn count_failing(&self, barrier: &Barrier) -> Result<LeaseCounts, ExpirationError> {
+        Ok(self.count_failing_up_to(barrier, usize::MAX).await?.0)
+    }
+
+    /// As [`Self::count_failing`], reading at most `limit` failing records:
+    /// health checks ask often, and a long outage can leave very many
+    /// failing. True with the counts if the limit stopped the count (the
+    /// numbers are then "at least").
+    pub async fn count_failing_up_to(
+        &self,
+        barrier: &Barrier,
+        limit: usize,
+    ) -> Result<(LeaseCounts, bool), ExpirationError> {
         let mut counts = LeaseCounts::default();
+        let mut read = 0usize;
         let mut pages = self.pages(barrier, FAILING_PREFIX)?;
         while let Some(keys) = pages.next().await? {
             for id in keys.iter().filter_map(|k| k.strip_prefix(FAILING_PREFIX)) {
+                if read == limit {
+                    return Ok((counts, true));
+                }
+                read += 1;
                 match self.read(barrier, id).await?.map(|l| l.state) {
                     Some(LeaseState::Revoking { .. }) => counts.revoking += 1,
                     Some(LeaseState::Irrevocable { .. }) => counts.irrevocable += 1,
@@ -471,7 +488,7 @@ impl ExpirationManager {
                 }
             }
         }
-        Ok(counts)
+        Ok((counts, false))
     }
 
     /// Up to `limit` leases in `revoking` or `irrevocable` state, by id, after

@@ -345,6 +345,33 @@ async fn retryable_failures_back_off_then_revoke_once_the_backend_is_back() {
 }
 
 #[tokio::test]
+async fn the_failing_count_for_health_checks_stops_at_its_limit() {
+    let vault = memory_vault().await;
+    let m = manager();
+    let r = TestRevoker::default();
+    for i in 0..3 {
+        let l = lease(&format!("database/creds/ro{i}"), 0, 1_000, 5_000, "");
+        register(&m, &vault, &l).await;
+        r.fail(&l.id, Fail::Forever);
+    }
+    assert_eq!(
+        m.tick(vault.barrier(), &r, 1_000)
+            .await
+            .unwrap()
+            .irrevocable,
+        3
+    );
+    let (counts, stopped) = m.count_failing_up_to(vault.barrier(), 2).await.unwrap();
+    assert_eq!((counts.irrevocable, stopped), (2, true));
+    let (counts, stopped) = m.count_failing_up_to(vault.barrier(), 3).await.unwrap();
+    assert_eq!((counts.irrevocable, stopped), (3, false));
+    assert_eq!(
+        m.count_failing(vault.barrier()).await.unwrap().irrevocable,
+        3
+    );
+}
+
+#[tokio::test]
 async fn a_permanent_failure_makes_the_lease_irrevocable_and_visible() {
     let vault = memory_vault().await;
     let m = manager();

@@ -15,6 +15,11 @@ const DEGRADED_FRESH: std::time::Duration = std::time::Duration::from_millis(500
 /// How long a storage error keeps the vault degraded.
 const STORAGE_ERROR_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Failing leases read, at most, to say how many there are in `status`: past
+/// this the reason says "at least", and a health check during a long outage
+/// stays a bounded read.
+const DEGRADED_COUNT_LIMIT: usize = 1000;
+
 impl Vault {
     /// The metrics registry: an embedding program may add its own.
     pub fn metrics(&self) -> &Metrics {
@@ -99,19 +104,24 @@ impl Vault {
                 device.config.name
             ));
         }
-        match self.expiration.count_failing(&self.barrier).await {
-            Ok(counts) => {
+        match self
+            .expiration
+            .count_failing_up_to(&self.barrier, DEGRADED_COUNT_LIMIT)
+            .await
+        {
+            Ok((counts, stopped)) => {
+                let at_least = if stopped { "at least " } else { "" };
                 if counts.revoking > 0 {
                     reasons.push(format!(
-                        "{} leases are failing revocation and being retried: see `lease list \
-                         --failing`",
+                        "{at_least}{} leases are failing revocation and being retried: see \
+                         `lease list --failing`",
                         counts.revoking
                     ));
                 }
                 if counts.irrevocable > 0 {
                     reasons.push(format!(
-                        "{} leases are irrevocable: revoke them again, or force-revoke them after \
-                         cleaning up by hand",
+                        "{at_least}{} leases are irrevocable: revoke them again, or force-revoke \
+                         them after cleaning up by hand",
                         counts.irrevocable
                     ));
                 }
