@@ -9,9 +9,8 @@
 //! order; the rest follows. Names that no longer exist are skipped, so a
 //! stale list costs memory, never correctness.
 //!
-//! rust-lld, this target's default linker, takes the list (so do lld and
-//! mold); with a linker that does not (GNU ld), build with
-//! `VAULTD_SYMBOL_ORDER=off`.
+//! rust-lld, this target's default linker, takes the list; with a linker
+//! that does not (GNU ld), build with `VAULTD_SYMBOL_ORDER=off`.
 
 fn main() {
     println!("cargo::rerun-if-changed=symbol-order.txt");
