@@ -7,10 +7,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
 use serde_json::{Value, json};
-use vault_tests::{Daemon, eventually, init, logical, logical_request, unseal, write_config};
+use vault_tests::{Daemon, Init, eventually, init, logical, logical_request, unseal, write_config};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// Inits and unseals `daemon`, then reads `sys/mounts` as part of the
+/// caller's trace (`TRACE_ID`, parent span `CALLER_SPAN`).
+async fn read_in_callers_trace(
+    daemon: &Daemon,
+) -> (Init, tonic::Response<vault_proto::v1::LogicalResponse>) {
+    let keys = init(daemon, 1, 1);
+    unseal(daemon, &keys.keys_hex[0]).expect_code(0);
+    let mut request = logical_request(&keys.root_token, "sys/mounts", json!({}));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
+    );
+    let response = logical(daemon).await.read(request).await.unwrap();
+    (keys, response)
+}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -36,15 +52,7 @@ async fn a_callers_trace_is_joined_and_its_ids_are_everywhere() {
         .replace("log_level = \"info\"", "log_level = \"info,vaultd=debug\"");
     std::fs::write(&config, text).unwrap();
     let daemon = Daemon::start_with(&config, dir.path());
-    let keys = init(&daemon, 1, 1);
-    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
-
-    let mut request = logical_request(&keys.root_token, "sys/mounts", json!({}));
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
-    );
-    let response = logical(&daemon).await.read(request).await.unwrap();
+    let (keys, response) = read_in_callers_trace(&daemon).await;
     let returned = response
         .metadata()
         .get("traceparent")
@@ -174,14 +182,7 @@ async fn spans_reach_an_otlp_collector() {
         &format!("[telemetry]\notlp_endpoint = \"http://{collector}\""),
     );
     let daemon = Daemon::start_with(&config, dir.path());
-    let keys = init(&daemon, 1, 1);
-    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
-    let mut request = logical_request(&keys.root_token, "sys/mounts", json!({}));
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
-    );
-    let response = logical(&daemon).await.read(request).await.unwrap();
+    let (keys, response) = read_in_callers_trace(&daemon).await;
     let request_id = response.get_ref().request_id.clone();
 
     // Batches go at most a second after a span ends.
