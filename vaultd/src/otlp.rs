@@ -35,6 +35,15 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses `http://host:port[/base]`; the traces path is appended.
     pub fn parse(text: &str) -> Result<Endpoint, String> {
+        // Credentials in the address would be logged with every export
+        // failure and sent in the clear: refused, and not echoed.
+        if text.contains('@') {
+            return Err(
+                "must not carry credentials (user:password@): this exporter sends \
+                        none, over plain HTTP"
+                    .to_owned(),
+            );
+        }
         let rest = text
             .strip_prefix("http://")
             .ok_or_else(|| format!("{text:?} must start with http:// (OTLP/HTTP, plain)"))?;
@@ -197,5 +206,7 @@ mod tests {
         assert_eq!(e.path, "/otlp/v1/traces");
         assert!(Endpoint::parse("https://c:4318").is_err());
         assert!(Endpoint::parse("http://collector").is_err());
+        let refused = Endpoint::parse("http://user:hunter22@collector:4318").unwrap_err();
+        assert!(!refused.contains("hunter22"), "{refused}");
     }
 }
