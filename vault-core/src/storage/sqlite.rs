@@ -345,11 +345,17 @@ fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<(), Sto
         let msg = map_error(e);
         group.iter().map(|_| Err(clone_error(&msg))).collect()
     };
+    if let Err(e) = fault::step(conn) {
+        return all_failed(e);
+    }
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return all_failed(e),
     };
     let results: Vec<_> = group.iter().map(|job| apply_job(&tx, &job.ops)).collect();
+    if let Err(e) = fault::step(&tx) {
+        return all_failed(e);
+    }
     match tx.commit() {
         Ok(()) => results,
         Err(e) => all_failed(e),
@@ -357,8 +363,10 @@ fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<(), Sto
 }
 
 fn apply_job(tx: &rusqlite::Transaction<'_>, ops: &[BatchOp]) -> Result<(), StorageError> {
+    fault::step(tx).map_err(map_error)?;
     tx.execute_batch("SAVEPOINT job").map_err(map_error)?;
     let applied = ops.iter().try_for_each(|op| -> rusqlite::Result<()> {
+        fault::step(tx)?;
         match op {
             BatchOp::Put { key, value } => {
                 tx.prepare_cached(
@@ -375,10 +383,12 @@ fn apply_job(tx: &rusqlite::Transaction<'_>, ops: &[BatchOp]) -> Result<(), Stor
         Ok(())
     });
     match applied {
-        Ok(()) => tx.execute_batch("RELEASE job").map_err(map_error),
+        Ok(()) => fault::step(tx)
+            .and_then(|()| tx.execute_batch("RELEASE job"))
+            .map_err(map_error),
         Err(e) => {
             // Undo this job only; the rest of the group still commits.
-            let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            let _ = fault::step(tx).and_then(|()| tx.execute_batch("ROLLBACK TO job; RELEASE job"));
             Err(map_error(e))
         }
     }
@@ -390,6 +400,21 @@ fn clone_error(e: &StorageError) -> StorageError {
         other => StorageError::Io(other.to_string()),
     }
 }
+
+/// Fault injection for the tests: before each statement the writer runs,
+/// [`fault::step`] may fail it on purpose (`faults.rs` plans where). A no-op
+/// outside tests.
+#[cfg(not(test))]
+mod fault {
+    #[inline(always)]
+    pub(super) fn step(_conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "sqlite_faults.rs"]
+mod fault;
 
 #[cfg(test)]
 mod tests {
