@@ -7,6 +7,20 @@
 //! bad write cannot sink its neighbours. Reads run on a pool of separate
 //! connections: under WAL they never wait behind the writer.
 //!
+//! The invariant: **a write is answered `Ok` only if the transaction that holds
+//! it committed.** SQLite may abandon a whole transaction when one statement
+//! fails (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, an interrupt): the
+//! savepoints of the jobs before it are gone with it, and a later `SAVEPOINT`
+//! would open a fresh transaction of its own. So after every statement that
+//! fails, and before the commit, the writer asks SQLite whether the group's
+//! transaction is still open (`is_autocommit`); if it is not, or a savepoint
+//! cannot be released or rolled back, or the commit fails, nothing of the group
+//! is kept and each job is committed again alone, answered by its own commit.
+//! A job answered with an error is wholly absent or (when a commit failed
+//! after reaching the disk) wholly applied, never half. Tested by
+//! `sqlite_faults.rs` (a real `SQLITE_FULL` and planned faults at every
+//! statement of groups of 1 to 32) and, black-box, by `tests/disk_full.rs`.
+//!
 //! The file is marked with an `application_id`, so a file that is not ours is
 //! refused on open, and `quick_check` refuses a damaged one.
 
@@ -16,7 +30,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{Backend, BatchOp, StorageError, immediate_children};
@@ -312,7 +326,7 @@ fn map_error(e: rusqlite::Error) -> StorageError {
     }
 }
 
-fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, totals: &GroupTotals) {
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<WriteJob>, totals: &GroupTotals) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -321,14 +335,14 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, totals: &Gr
                 Err(_) => break,
             }
         }
-        let results = commit_group(&mut conn, &group);
+        let outcome = commit_group(&conn, &group);
         totals
             .commits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(outcome.transactions, std::sync::atomic::Ordering::Relaxed);
         totals
             .writes
             .fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        for (job, result) in group.into_iter().zip(results) {
+        for (job, result) in group.into_iter().zip(outcome.results) {
             // The caller may have gone away; the write stands either way.
             let _ = job.done.send(result);
         }
@@ -339,59 +353,159 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, totals: &Gr
     }
 }
 
-/// Commits every job of `group` in one transaction; each job's outcome is its own.
-fn commit_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Result<(), StorageError>> {
-    let all_failed = |e: rusqlite::Error| -> Vec<Result<(), StorageError>> {
-        let msg = map_error(e);
-        group.iter().map(|_| Err(clone_error(&msg))).collect()
-    };
-    if let Err(e) = fault::step(conn) {
-        return all_failed(e);
+/// The answers to one group of jobs, in order, and how many transactions
+/// committed to give them.
+struct GroupOutcome {
+    results: Vec<Result<(), StorageError>>,
+    transactions: u64,
+}
+
+/// Commits every job of `group`. A job is answered `Ok` only if the transaction
+/// holding it committed: the group is tried as one transaction, and if that
+/// transaction is lost (see the module docs), each job is committed alone and
+/// answered by its own commit.
+fn commit_group(conn: &Connection, group: &[WriteJob]) -> GroupOutcome {
+    if group.len() > 1
+        && let Some(results) = commit_together(conn, group)
+    {
+        return GroupOutcome {
+            results,
+            transactions: 1,
+        };
     }
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => return all_failed(e),
-    };
-    let results: Vec<_> = group.iter().map(|job| apply_job(&tx, &job.ops)).collect();
-    if let Err(e) = fault::step(&tx) {
-        return all_failed(e);
-    }
-    match tx.commit() {
-        Ok(()) => results,
-        Err(e) => all_failed(e),
+    let results: Vec<_> = group
+        .iter()
+        .map(|job| commit_alone(conn, &job.ops))
+        .collect();
+    GroupOutcome {
+        transactions: results.iter().filter(|r| r.is_ok()).count() as u64,
+        results,
     }
 }
 
-fn apply_job(tx: &rusqlite::Transaction<'_>, ops: &[BatchOp]) -> Result<(), StorageError> {
-    fault::step(tx).map_err(map_error)?;
-    tx.execute_batch("SAVEPOINT job").map_err(map_error)?;
-    let applied = ops.iter().try_for_each(|op| -> rusqlite::Result<()> {
-        fault::step(tx)?;
+/// The group in one transaction, each job in a savepoint. `None` when the
+/// transaction did not commit as a whole (SQLite abandoned it, a savepoint
+/// could not be released or rolled back, or the commit failed): nothing of it
+/// is in the file, and no job has been answered.
+fn commit_together(conn: &Connection, group: &[WriteJob]) -> Option<Vec<Result<(), StorageError>>> {
+    if let Err(e) = begin(conn) {
+        // Nothing was written: every job fails with the reason (a busy
+        // lock waited for busy_timeout already; retrying each would wait again).
+        let e = map_error(e);
+        return Some(group.iter().map(|_| Err(clone_error(&e))).collect());
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        match apply_in_savepoint(conn, &job.ops) {
+            Ok(result) => results.push(result),
+            Err(_lost) => {
+                rollback(conn);
+                return None;
+            }
+        }
+    }
+    let committed = !conn.is_autocommit()
+        && fault::step(conn)
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .is_ok();
+    if committed {
+        Some(results)
+    } else {
+        rollback(conn);
+        None
+    }
+}
+
+/// The transaction the group was in is gone or unusable: the whole group must
+/// be answered some other way.
+struct GroupLost;
+
+/// One job in a savepoint of the group's transaction: `Ok(Ok)` applied,
+/// `Ok(Err)` undone by its savepoint while the transaction goes on,
+/// `Err(GroupLost)` when the transaction itself can no longer be trusted.
+fn apply_in_savepoint(
+    conn: &Connection,
+    ops: &[BatchOp],
+) -> Result<Result<(), StorageError>, GroupLost> {
+    let savepoint = fault::step(conn).and_then(|()| conn.execute_batch("SAVEPOINT job"));
+    if savepoint.is_err() {
+        return Err(GroupLost);
+    }
+    match apply_ops(conn, ops) {
+        Ok(()) => {
+            let released = fault::step(conn).and_then(|()| conn.execute_batch("RELEASE job"));
+            if released.is_ok() && !conn.is_autocommit() {
+                Ok(Ok(()))
+            } else {
+                Err(GroupLost)
+            }
+        }
+        Err(e) => {
+            // Undo this job only, if SQLite left the transaction standing.
+            let undone = fault::step(conn)
+                .and_then(|()| conn.execute_batch("ROLLBACK TO job"))
+                .and_then(|()| fault::step(conn))
+                .and_then(|()| conn.execute_batch("RELEASE job"));
+            if undone.is_ok() && !conn.is_autocommit() {
+                Ok(Err(map_error(e)))
+            } else {
+                Err(GroupLost)
+            }
+        }
+    }
+}
+
+/// One job in a transaction of its own, answered by its commit.
+fn commit_alone(conn: &Connection, ops: &[BatchOp]) -> Result<(), StorageError> {
+    begin(conn).map_err(map_error)?;
+    let committed = apply_ops(conn, ops)
+        .and_then(|()| fault::step(conn))
+        .and_then(|()| conn.execute_batch("COMMIT"));
+    if let Err(e) = committed {
+        rollback(conn);
+        return Err(map_error(e));
+    }
+    Ok(())
+}
+
+/// `BEGIN IMMEDIATE`, after ending any transaction a failure left open.
+fn begin(conn: &Connection) -> rusqlite::Result<()> {
+    if !conn.is_autocommit() {
+        rollback(conn);
+    }
+    fault::step(conn)?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+}
+
+/// Ends the open transaction, if any, without keeping any of it. A failed
+/// rollback leaves it open; the next `begin` tries again, and until one
+/// succeeds every write is answered with the error.
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "rolling back a failed SQLite transaction failed");
+    }
+}
+
+fn apply_ops(conn: &Connection, ops: &[BatchOp]) -> rusqlite::Result<()> {
+    for op in ops {
+        fault::step(conn)?;
         match op {
             BatchOp::Put { key, value } => {
-                tx.prepare_cached(
+                conn.prepare_cached(
                     "INSERT INTO kv (key, value) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(rusqlite::params![key, value])?;
             }
             BatchOp::Delete { key } => {
-                tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+                conn.prepare_cached("DELETE FROM kv WHERE key = ?1")?
                     .execute([key])?;
             }
         }
-        Ok(())
-    });
-    match applied {
-        Ok(()) => fault::step(tx)
-            .and_then(|()| tx.execute_batch("RELEASE job"))
-            .map_err(map_error),
-        Err(e) => {
-            // Undo this job only; the rest of the group still commits.
-            let _ = fault::step(tx).and_then(|()| tx.execute_batch("ROLLBACK TO job; RELEASE job"));
-            Err(map_error(e))
-        }
     }
+    Ok(())
 }
 
 fn clone_error(e: &StorageError) -> StorageError {

@@ -172,13 +172,14 @@ mod tests {
         let group: Vec<_> = (0..big.len()).map(|i| job(&scenario, i, big[i])).collect();
         plan(faults);
         let results = commit_group(conn, &group)
+            .results
             .into_iter()
             .map(|r| r.map_err(|e: StorageError| e.to_string()))
             .collect();
         plan(&[]);
         conn.pragma_update(None, "max_page_count", 1_073_741_823)
             .unwrap();
-        let next = commit_group(conn, &[job(&format!("{scenario}-next"), 0, false)]);
+        let next = commit_group(conn, &[job(&format!("{scenario}-next"), 0, false)]).results;
         assert!(
             matches!(next.as_slice(), [Ok(())]),
             "{scenario}: the writer cannot commit after the fault: {next:?}"
