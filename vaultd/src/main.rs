@@ -17,6 +17,7 @@ mod logical;
 mod otlp;
 mod process_metrics;
 mod rate_limit_config;
+mod run_to_end;
 mod server;
 mod status;
 mod sys;

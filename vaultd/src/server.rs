@@ -152,6 +152,13 @@ pub async fn run(
         .add_service(
             LogicalServer::from_arc(logical).max_decoding_message_size(limits.max_request_size),
         );
+    // Every request, HTTP or gRPC, on a task of its own: a caller that hangs
+    // up cannot cut a state change short.
+    let routes = tonic::service::Routes::from(
+        routes
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(crate::run_to_end::run_to_end)),
+    );
     // Every listener serves the same routes; one stop signal for all.
     let (stop_accepting, stop) = tokio::sync::watch::channel(false);
     let mut serving = tokio::task::JoinSet::new();
