@@ -15,7 +15,11 @@ pub async fn run_to_end(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a request's task failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the request's task failed").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request's task failed",
+            )
+                .into_response()
         }
     }
 }
