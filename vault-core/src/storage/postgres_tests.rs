@@ -106,6 +106,58 @@ async fn a_failing_transaction_lands_nothing() {
     assert_eq!(db.get("keep").await.unwrap(), Some(b"old".to_vec()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_during_commit_is_an_error_that_says_the_outcome_is_unknown() {
+    let db = postgres("commit_lost").await;
+    db.put("warm", b"0".to_vec()).await.unwrap();
+    // A deferred constraint trigger runs at COMMIT: it makes the commit wait
+    // long enough for the test to end the session serving it.
+    let admin = admin().await;
+    let table = db.table().to_owned();
+    admin
+        .batch_execute(&format!(
+            "CREATE FUNCTION {table}_slow() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+             CREATE CONSTRAINT TRIGGER {table}_slow AFTER INSERT ON {table}
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+               WHEN (NEW.key = 'slow') EXECUTE FUNCTION {table}_slow();"
+        ))
+        .await
+        .unwrap();
+    let db = Arc::new(db);
+    let writing = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move { db.put("slow", b"1".to_vec()).await })
+    };
+    // Wait until the commit sleeps in the trigger, then end that session.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut ended = false;
+    while !ended && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ended = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE wait_event = 'PgSleep' AND query ILIKE 'COMMIT%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            > 0;
+    }
+    assert!(ended, "the commit never reached the trigger");
+    let err = writing.await.unwrap().unwrap_err();
+    assert!(
+        err.to_string().contains("outcome of the commit is unknown"),
+        "{err}"
+    );
+    // Here it did not land (the session ended before the commit record), and
+    // the backend goes on with a fresh session.
+    assert_eq!(db.get("slow").await.unwrap(), None);
+    db.put("after", b"2".to_vec()).await.unwrap();
+    assert_eq!(db.get("after").await.unwrap(), Some(b"2".to_vec()));
+}
+
 #[tokio::test]
 async fn the_table_is_created_checked_or_refused() {
     // skip_create_table on a missing table: a clear error naming it.
