@@ -8,6 +8,14 @@
 //! one transaction, committed before `batch` returns; "durable" is what the
 //! server's `synchronous_commit` makes it.
 //!
+//! A batch is answered `Ok` only when PostgreSQL answered its `COMMIT`. When
+//! the connection is lost or the operation times out after `COMMIT` was sent,
+//! the transaction may or may not have committed: that is answered as an
+//! error that says the outcome is unknown, never as success. Every batch is
+//! whole-value puts and deletes, so applying one twice leaves what applying
+//! it once does: a caller may retry a batch whose outcome is unknown (lease
+//! records, keyring terms and the seal configuration are all written so).
+//!
 //! Sessions come from a small pool of our own (as the database engine's): a
 //! semaphore of `max_connections` permits and a list of idle sessions. Every
 //! operation runs under a timeout; a session whose operation failed or timed out
@@ -641,6 +649,10 @@ impl Backend for PostgresBackend {
             .map(|f| f.clone())
             .map_err(|_| StorageError::Fenced("the fence state is unreadable".into()))?;
         let lock_name = fence.as_ref().map(|f| f.lock_name().to_owned());
+        // Set once COMMIT is sent: an error after that (the connection lost,
+        // the timeout) leaves the outcome unknown, and the answer says so.
+        let committing = Arc::new(AtomicBool::new(false));
+        let sent = Arc::clone(&committing);
         let landed = self
             .run(move |s| {
                 Box::pin(async move {
@@ -669,11 +681,21 @@ impl Backend for PostgresBackend {
                             BatchOp::Delete { key } => tx.execute(&delete, &[key]).await?,
                         };
                     }
+                    sent.store(true, Ordering::Release);
                     tx.commit().await?;
                     Ok(true)
                 })
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                StorageError::Io(reason) if committing.load(Ordering::Acquire) => {
+                    StorageError::Io(format!(
+                        "the outcome of the commit is unknown (it may have landed; \
+                         reading the value back tells): {reason}"
+                    ))
+                }
+                other => other,
+            })?;
         if landed {
             Ok(())
         } else {
