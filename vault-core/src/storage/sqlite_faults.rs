@@ -162,6 +162,7 @@ mod tests {
         big: Vec<bool>,
         faults: &[(u32, Kind)],
     ) -> Outcome {
+        conn.execute_batch("BEGIN").unwrap();
         for i in 0..big.len() {
             conn.execute(
                 "INSERT INTO kv (key, value) VALUES (?1, ?2)",
@@ -169,6 +170,7 @@ mod tests {
             )
             .unwrap();
         }
+        conn.execute_batch("COMMIT").unwrap();
         let group: Vec<_> = (0..big.len()).map(|i| job(&scenario, i, big[i])).collect();
         plan(faults);
         let results = commit_group(conn, &group)
