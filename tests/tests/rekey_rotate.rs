@@ -32,7 +32,7 @@ async fn raw_read(daemon: &Daemon, token: &str, path: &str) -> Result<Vec<u8>, t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rekey_to_3_of_2_retires_the_old_shares_and_keeps_the_data() {
+async fn rekey_without_verification_retires_the_old_shares_at_once_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path());
     let old = init(&daemon, 5, 3);
@@ -67,6 +67,7 @@ async fn rekey_to_3_of_2_retires_the_old_shares_and_keeps_the_data() {
             "3",
             "--key-threshold",
             "2",
+            "--skip-verification",
             "--format",
             "json",
         ],
@@ -74,6 +75,9 @@ async fn rekey_to_3_of_2_retires_the_old_shares_and_keeps_the_data() {
     started.expect_code(0);
     let nonce = started.json()["nonce"].as_str().unwrap().to_owned();
     assert_eq!(started.json()["required"], 3);
+    assert_eq!(started.json()["verification_required"], false);
+    // The operator is told what skipping verification risks.
+    assert!(started.stderr.contains("answer"), "{}", started.stderr);
 
     // A share with the wrong nonce is refused; the same share twice counts once.
     let out = daemon.cli(
@@ -99,12 +103,9 @@ async fn rekey_to_3_of_2_retires_the_old_shares_and_keeps_the_data() {
     done.expect_code(0);
     let done = done.json();
     assert_eq!(done["complete"], true);
-    let new_keys: Vec<String> = done["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_owned())
-        .collect();
+    assert_eq!(done["verification_required"], false);
+    assert_eq!(done["verification_nonce"], "");
+    let new_keys = new_shares_of(&done);
     assert_eq!(new_keys.len(), 3);
     assert!(new_keys.iter().all(|k| !old.keys_hex.contains(k)));
 

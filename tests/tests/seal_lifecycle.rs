@@ -217,6 +217,7 @@ fn while_sealed_only_status_init_and_unseal_answer() {
             "2",
         ],
         &["operator", "rekey", "--status"],
+        &["operator", "rekey", "--verify", "--status"],
     ] {
         let out = daemon.cli(token, args);
         out.expect_code(1);

@@ -399,10 +399,12 @@ enum Operator {
     },
     /// Seal the vault: every key leaves memory.
     Seal,
-    /// Replace the unseal key shares.
+    /// Replace the unseal key shares. The new shares take effect only once a
+    /// quorum of them has been given back (--verify): until then the current
+    /// shares keep opening the vault.
     Rekey {
         /// Start a rekey (root token).
-        #[arg(long, conflicts_with_all = ["status", "cancel", "nonce"])]
+        #[arg(long, conflicts_with_all = ["status", "cancel", "nonce", "verify"])]
         init: bool,
         /// New share count, with --init.
         #[arg(long, default_value_t = 5)]
@@ -410,16 +412,30 @@ enum Operator {
         /// New threshold, with --init.
         #[arg(long, default_value_t = 3)]
         key_threshold: u32,
-        /// Show the rekey in progress (root token).
+        /// With --init: the new shares take effect in the answer that hands
+        /// them out, without verification. If that answer is lost, nobody
+        /// holds a share that opens the vault after its next seal.
+        #[arg(long, requires = "init")]
+        skip_verification: bool,
+        /// The verification step: give one new share (with --nonce, the
+        /// verification nonce; without it the root token looks the nonce up),
+        /// or with --status / --cancel show or restart the verification.
+        #[arg(long)]
+        verify: bool,
+        /// Show the rekey in progress, or with --verify its verification (root
+        /// token).
         #[arg(long, conflicts_with_all = ["cancel", "nonce"])]
         status: bool,
-        /// Cancel the rekey in progress (root token).
+        /// Cancel the rekey in progress (root token); with --verify, only start
+        /// its verification over under a new nonce.
         #[arg(long, conflicts_with = "nonce")]
         cancel: bool,
-        /// The rekey's nonce, with a current share.
+        /// The rekey's nonce, with a current share; with --verify, the
+        /// verification nonce, with a new share.
         #[arg(long)]
         nonce: Option<String>,
-        /// A current share, with --nonce.
+        /// A current share, with --nonce; a new share with --verify (prompted
+        /// without echo when omitted; `-` reads it from stdin).
         key: Option<String>,
     },
     /// Install a new keyring term; old data stays readable.
@@ -513,6 +529,8 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
                 init,
                 key_shares,
                 key_threshold,
+                skip_verification,
+                verify,
                 status,
                 cancel,
                 nonce,
@@ -522,7 +540,14 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
                     RekeyAction::Init {
                         shares: key_shares,
                         threshold: key_threshold,
+                        verify: !skip_verification,
                     }
+                } else if verify && status {
+                    RekeyAction::VerifyStatus
+                } else if verify && cancel {
+                    RekeyAction::VerifyCancel
+                } else if verify {
+                    RekeyAction::Verify { nonce, key }
                 } else if status {
                     RekeyAction::Status
                 } else if cancel {
@@ -531,7 +556,8 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
                     RekeyAction::Update { nonce, key }
                 } else {
                     anyhow::bail!(
-                        "operator rekey: give --init, --status, --cancel, or --nonce with a key"
+                        "operator rekey: give --init, --status, --cancel, --nonce with a key, or \
+                         --verify"
                     );
                 };
                 operator::rekey(&mut client, format, action).await

@@ -229,13 +229,18 @@ pub async fn seal(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
 }
 
 fn rekey_rows(s: &RekeyStatusResponse) -> Vec<(&'static str, String)> {
-    vec![
+    let mut rows = vec![
         ("Nonce", s.nonce.clone()),
         ("Started", s.started.to_string()),
         ("Rekey Progress", format!("{}/{}", s.progress, s.required)),
         ("New Shares", s.new_shares.to_string()),
         ("New Threshold", s.new_threshold.to_string()),
-    ]
+        ("Verification Required", s.verification_required.to_string()),
+    ];
+    if !s.verification_nonce.is_empty() {
+        rows.push(("Verification Nonce", s.verification_nonce.clone()));
+    }
+    rows
 }
 
 fn rekey_json(s: &RekeyStatusResponse) -> serde_json::Value {
@@ -248,16 +253,54 @@ fn rekey_json(s: &RekeyStatusResponse) -> serde_json::Value {
         "required": s.required,
         "new_shares": s.new_shares,
         "new_threshold": s.new_threshold,
+        "verification_required": s.verification_required,
+        "verification_nonce": s.verification_nonce,
+    })
+}
+
+fn verify_rows(s: &RekeyVerifyStatusResponse) -> Vec<(&'static str, String)> {
+    vec![
+        ("Verification Nonce", s.nonce.clone()),
+        ("Started", s.started.to_string()),
+        ("Verification Progress", format!("{}/{}", s.progress, s.t)),
+        ("New Shares", s.n.to_string()),
+        ("New Threshold", s.t.to_string()),
+    ]
+}
+
+/// Vault's field names for sys/rekey/verify.
+fn verify_json(s: &RekeyVerifyStatusResponse) -> serde_json::Value {
+    json!({
+        "nonce": s.nonce,
+        "started": s.started,
+        "t": s.t,
+        "n": s.n,
+        "progress": s.progress,
     })
 }
 
 /// What `operator rekey` was asked to do.
 #[derive(Debug)]
 pub enum RekeyAction {
-    Init { shares: u32, threshold: u32 },
+    /// `verify`: the new shares wait for a quorum of them to come back.
+    Init {
+        shares: u32,
+        threshold: u32,
+        verify: bool,
+    },
     Status,
     Cancel,
-    Update { nonce: String, key: Option<String> },
+    Update {
+        nonce: String,
+        key: Option<String>,
+    },
+    /// One new share; without a nonce, the root token looks it up.
+    Verify {
+        nonce: Option<String>,
+        key: Option<String>,
+    },
+    VerifyStatus,
+    VerifyCancel,
 }
 
 pub async fn rekey(
@@ -266,24 +309,48 @@ pub async fn rekey(
     action: RekeyAction,
 ) -> anyhow::Result<Exit> {
     let status = match action {
-        RekeyAction::Init { shares, threshold } => {
+        RekeyAction::Init {
+            shares,
+            threshold,
+            verify,
+        } => {
             let request = client.request(RekeyInitRequest {
                 secret_shares: shares,
                 secret_threshold: threshold,
+                skip_verification: !verify,
             })?;
-            client
+            let status = client
                 .sys
                 .rekey_init(request)
                 .await
-                .map_err(|e| fail("Error starting the rekey", e))?
+                .map_err(|e| fail("Error starting the rekey", e))?;
+            if !verify {
+                eprintln!(
+                    "Warning: verification skipped: the new shares take effect in the answer that \
+                     hands them out. If that answer is lost on its way (a dropped connection, a \
+                     closed terminal), the old shares no longer open the vault and nobody holds \
+                     the new ones: after its next seal the vault cannot be unsealed."
+                );
+            }
+            status
         }
         RekeyAction::Status => {
             let request = client.request(RekeyStatusRequest {})?;
-            client
+            let s = client
                 .sys
                 .rekey_status(request)
                 .await
                 .map_err(|e| fail("Error reading the rekey status", e))?
+                .into_inner();
+            let mut rows = rekey_rows(&s);
+            let mut json = rekey_json(&s);
+            if !s.verification_nonce.is_empty() {
+                let v = verify_status(client).await?;
+                rows.push(("Verification Progress", format!("{}/{}", v.progress, v.t)));
+                json["verification_progress"] = json!(v.progress);
+            }
+            print(format, &rows, &json);
+            return Ok(0);
         }
         RekeyAction::Cancel => {
             let request = client.request(RekeyCancelRequest {})?;
@@ -292,7 +359,9 @@ pub async fn rekey(
                 .rekey_cancel(request)
                 .await
                 .map_err(|e| fail("Error cancelling the rekey", e))?;
-            println!("Success! Canceled rekeying (if it was started)");
+            println!(
+                "Success! Canceled rekeying (if it was started); the current shares stay in effect"
+            );
             return Ok(0);
         }
         RekeyAction::Update { nonce, key } => {
@@ -306,10 +375,73 @@ pub async fn rekey(
                 .into_inner();
             return Ok(print_rekey_update(format, &out));
         }
+        RekeyAction::Verify { nonce, key } => {
+            let nonce = match nonce {
+                Some(nonce) => nonce,
+                None => verification_nonce(client).await?,
+            };
+            let key = read_key(key, "New Unseal Key (will be hidden): ")?;
+            if key.is_empty() {
+                bail!("no key given");
+            }
+            let request = client.request(RekeyVerifyRequest { nonce, key })?;
+            let out = client
+                .sys
+                .rekey_verify(request)
+                .await
+                .map_err(|e| fail("Error verifying the new shares", e))?
+                .into_inner();
+            return Ok(print_rekey_verify(format, &out));
+        }
+        RekeyAction::VerifyStatus => {
+            let s = verify_status(client).await?;
+            print(format, &verify_rows(&s), &verify_json(&s));
+            return Ok(0);
+        }
+        RekeyAction::VerifyCancel => {
+            let request = client.request(RekeyVerifyCancelRequest {})?;
+            let s = client
+                .sys
+                .rekey_verify_cancel(request)
+                .await
+                .map_err(|e| fail("Error restarting the verification", e))?
+                .into_inner();
+            if format == Format::Table {
+                println!(
+                    "Success! Verification restarted: new shares given so far were dropped. The \
+                     rekey and its new shares stay; give them with the new verification nonce.\n"
+                );
+            }
+            print(format, &verify_rows(&s), &verify_json(&s));
+            return Ok(0);
+        }
     };
     let s = status.into_inner();
     print(format, &rekey_rows(&s), &rekey_json(&s));
     Ok(0)
+}
+
+async fn verify_status(client: &mut Client) -> anyhow::Result<RekeyVerifyStatusResponse> {
+    let request = client.request(RekeyVerifyStatusRequest {})?;
+    Ok(client
+        .sys
+        .rekey_verify_status(request)
+        .await
+        .map_err(|e| fail("Error reading the rekey verification status", e))?
+        .into_inner())
+}
+
+/// The verification nonce, looked up with the caller's (root) token; said on
+/// stderr so that a share holder can check it is the one they were given.
+async fn verification_nonce(client: &mut Client) -> anyhow::Result<String> {
+    let s = verify_status(client)
+        .await
+        .context("give --nonce (the verification nonce), or use the root token to look it up")?;
+    if !s.started {
+        bail!("no rekey verification is in progress");
+    }
+    eprintln!("Verification nonce: {}", s.nonce);
+    Ok(s.nonce)
 }
 
 fn print_rekey_update(format: Format, out: &RekeyUpdateResponse) -> Exit {
@@ -317,35 +449,72 @@ fn print_rekey_update(format: Format, out: &RekeyUpdateResponse) -> Exit {
     if out.duplicate {
         eprintln!("Warning: this share was already given in this rekey; it did not count again");
     }
-    if !out.complete {
+    if out.keys_hex.is_empty() {
         let mut json = rekey_json(&status);
         json["complete"] = json!(false);
         json["duplicate"] = json!(out.duplicate);
         print(format, &rekey_rows(&status), &json);
         return 0;
     }
+    // The new shares: in effect already (`complete`), or awaiting verification.
     match format {
         Format::Json => print(
             format,
             &[],
             &json!({
-                "complete": true,
+                "nonce": status.nonce,
+                "complete": out.complete,
                 "keys": out.keys_hex,
                 "keys_base64": out.keys_b64,
                 "new_shares": out.new_shares,
                 "new_threshold": out.new_threshold,
+                "verification_required": out.verification_required,
+                "verification_nonce": out.verification_nonce,
             }),
         ),
         Format::Table => {
             for (i, key) in out.keys_b64.iter().enumerate() {
                 println!("Key {}: {key}", i + 1);
             }
-            println!(
-                "\nOperation nonce: {}\n\nVault rekeyed with {} key shares and a key threshold of {}. \
-                 The old shares no longer work.",
-                status.nonce, out.new_shares, out.new_threshold
-            );
+            println!("\nOperation nonce: {}", status.nonce);
+            if out.complete {
+                println!(
+                    "\nVault rekeyed with {} key shares and a key threshold of {}. The old shares \
+                     no longer work.",
+                    out.new_shares, out.new_threshold
+                );
+            } else {
+                println!(
+                    "Verification nonce: {nonce}\n\nThe new shares are NOT in effect yet: give {t} \
+                     of them to `vault-cli operator rekey --verify --nonce {nonce}`; until then \
+                     the old shares keep working. If these shares are lost, cancel the rekey \
+                     (`vault-cli operator rekey --cancel`) and start again.",
+                    nonce = out.verification_nonce,
+                    t = out.new_threshold
+                );
+            }
         }
+    }
+    0
+}
+
+fn print_rekey_verify(format: Format, out: &RekeyVerifyResponse) -> Exit {
+    let status = out.status.clone().unwrap_or_default();
+    if out.duplicate {
+        eprintln!(
+            "Warning: this share was already given in this verification; it did not count again"
+        );
+    }
+    let mut json = verify_json(&status);
+    json["complete"] = json!(out.complete);
+    json["duplicate"] = json!(out.duplicate);
+    match format {
+        Format::Table if out.complete => println!(
+            "Success! The new shares are verified and in effect ({} key shares, key threshold \
+             {}); the old shares no longer open the vault.",
+            status.n, status.t
+        ),
+        _ => print(format, &verify_rows(&status), &json),
     }
     0
 }

@@ -27,15 +27,23 @@ pub fn reads_stdin(command: &Command) -> bool {
         Command::Status | Command::List { .. } | Command::Delete { .. } => false,
         Command::Operator(op) => match op {
             Operator::Unseal { key, reset, .. } => !reset && key_from_stdin(key.as_deref()),
-            // As main dispatches: a share is read only for an update (--nonce).
+            // As main dispatches: a share is read only for an update (--nonce)
+            // or a verification (--verify, with or without --nonce).
             Operator::Rekey {
                 init,
+                verify,
                 status,
                 cancel,
                 nonce,
                 key,
                 ..
-            } => !init && !status && !cancel && nonce.is_some() && key_from_stdin(key.as_deref()),
+            } => {
+                !init
+                    && !status
+                    && !cancel
+                    && (*verify || nonce.is_some())
+                    && key_from_stdin(key.as_deref())
+            }
             Operator::Init { .. }
             | Operator::Seal
             | Operator::Rotate
@@ -115,11 +123,24 @@ mod tests {
     }
 
     #[test]
-    fn rekey_reads_a_share_only_for_an_update() {
+    fn rekey_reads_a_share_only_for_an_update_or_a_verification() {
         assert!(reads(&["operator", "rekey", "--nonce", "n"]));
         assert!(!reads(&["operator", "rekey", "--nonce", "n", "abcd"]));
         assert!(!reads(&["operator", "rekey", "--init"]));
         assert!(!reads(&["operator", "rekey", "--status"]));
+        assert!(reads(&["operator", "rekey", "--verify"]));
+        assert!(reads(&[
+            "operator", "rekey", "--verify", "--nonce", "n", "-"
+        ]));
+        assert!(!reads(&["operator", "rekey", "--verify", "abcd"]));
+        assert!(!reads(&["operator", "rekey", "--verify", "--status"]));
+        assert!(!reads(&["operator", "rekey", "--verify", "--cancel"]));
+        assert!(!reads(&[
+            "operator",
+            "rekey",
+            "--init",
+            "--skip-verification"
+        ]));
     }
 
     #[test]

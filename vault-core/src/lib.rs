@@ -57,6 +57,6 @@ pub mod token;
 mod vault;
 
 pub use vault::{
-    InitOutput, RekeyOutcome, RekeyStatus, SealStatus, UnsealOutcome, Vault, VaultError,
-    VaultOptions,
+    InitOutput, RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus, SealStatus,
+    UnsealOutcome, Vault, VaultError, VaultOptions,
 };

@@ -23,11 +23,15 @@ pub fn from_vault(e: VaultError) -> Status {
         | VaultError::AlreadyInitialized
         | VaultError::NoRekeyInProgress
         | VaultError::RekeyInProgress
+        | VaultError::RekeyVerificationPending
+        | VaultError::NoRekeyVerification
         | VaultError::RawDisabled => Code::FailedPrecondition,
         VaultError::SealConfig(_)
         | VaultError::InvalidShare(_)
         | VaultError::WrongKey
-        | VaultError::NonceMismatch => Code::InvalidArgument,
+        | VaultError::NonceMismatch
+        | VaultError::VerificationNonceMismatch
+        | VaultError::RekeyVerificationFailed => Code::InvalidArgument,
         VaultError::PermissionDenied(_) | VaultError::ReservedPath(_) => Code::PermissionDenied,
         VaultError::Integrity { .. } | VaultError::BadSealConfig(_) => Code::DataLoss,
         VaultError::Storage(s) if s.is_corruption() => Code::DataLoss,

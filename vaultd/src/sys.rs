@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use tonic_health::server::HealthReporter;
 use vault_core::barrier::KeyStatus;
 use vault_core::ha::Role;
-use vault_core::{RekeyStatus, SealStatus, Vault, clock};
+use vault_core::{RekeyStatus, RekeyVerifyStatus, SealStatus, Vault, clock};
 use vault_proto::v1::sys_client::SysClient;
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
@@ -124,6 +124,18 @@ fn rekey_status(s: RekeyStatus) -> RekeyStatusResponse {
         required: s.t,
         new_shares: s.new_shares,
         new_threshold: s.new_threshold,
+        verification_required: s.verification_required,
+        verification_nonce: s.verification_nonce,
+    }
+}
+
+fn rekey_verify_status(s: RekeyVerifyStatus) -> RekeyVerifyStatusResponse {
+    RekeyVerifyStatusResponse {
+        started: s.started,
+        nonce: s.nonce,
+        t: s.t,
+        n: s.n,
+        progress: s.progress,
     }
 }
 
@@ -224,7 +236,12 @@ impl Sys for SysService {
         let req = request.into_inner();
         let status = self
             .vault
-            .rekey_init(&token, req.secret_shares, req.secret_threshold)
+            .rekey_init(
+                &token,
+                req.secret_shares,
+                req.secret_threshold,
+                !req.skip_verification,
+            )
             .await
             .map_err(from_vault)?;
         Ok(Response::new(rekey_status(status)))
@@ -243,10 +260,13 @@ impl Sys for SysService {
             .map_err(from_vault)?;
         let shares = out.new_shares.unwrap_or_default();
         Ok(Response::new(RekeyUpdateResponse {
-            complete: !shares.is_empty(),
+            // Keys with `complete` false: handed out, awaiting verification.
+            complete: out.complete,
             duplicate: out.duplicate,
             new_shares: shares.len() as u32,
-            new_threshold: if shares.is_empty() { 0 } else { out.status.t },
+            new_threshold: out.new_threshold,
+            verification_required: out.status.verification_required,
+            verification_nonce: out.status.verification_nonce.clone(),
             keys_hex: shares
                 .iter()
                 .map(|s| s.to_hex().expose_secret().to_owned())
@@ -277,6 +297,52 @@ impl Sys for SysService {
         let token = token(&request);
         let status = self.vault.rekey_status(&token).await.map_err(from_vault)?;
         Ok(Response::new(rekey_status(status)))
+    }
+
+    async fn rekey_verify(
+        &self,
+        request: Request<RekeyVerifyRequest>,
+    ) -> Result<Response<RekeyVerifyResponse>, Status> {
+        served_by_active!(self, request, rekey_verify);
+        let req = request.into_inner();
+        let out = self
+            .vault
+            .rekey_verify(&req.nonce, &req.key)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(RekeyVerifyResponse {
+            complete: out.complete,
+            duplicate: out.duplicate,
+            status: Some(rekey_verify_status(out.status)),
+        }))
+    }
+
+    async fn rekey_verify_status(
+        &self,
+        request: Request<RekeyVerifyStatusRequest>,
+    ) -> Result<Response<RekeyVerifyStatusResponse>, Status> {
+        served_by_active!(self, request, rekey_verify_status);
+        let token = token(&request);
+        let status = self
+            .vault
+            .rekey_verify_status(&token)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(rekey_verify_status(status)))
+    }
+
+    async fn rekey_verify_cancel(
+        &self,
+        request: Request<RekeyVerifyCancelRequest>,
+    ) -> Result<Response<RekeyVerifyStatusResponse>, Status> {
+        served_by_active!(self, request, rekey_verify_cancel);
+        let token = token(&request);
+        let status = self
+            .vault
+            .rekey_verify_cancel(&token)
+            .await
+            .map_err(from_vault)?;
+        Ok(Response::new(rekey_verify_status(status)))
     }
 
     async fn rotate(

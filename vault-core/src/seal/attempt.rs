@@ -51,6 +51,11 @@ impl KeyAttempt {
         constant_time_eq(self.nonce.as_bytes(), candidate.as_bytes())
     }
 
+    /// Shares needed to complete the attempt.
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
     /// Distinct shares held.
     pub fn progress(&self) -> u32 {
         self.shares.len() as u32
@@ -77,5 +82,12 @@ impl KeyAttempt {
     /// The shares, consuming the attempt.
     pub fn into_shares(self) -> Vec<Share> {
         self.shares
+    }
+
+    /// The shares, leaving the attempt empty under the same nonce: whatever
+    /// the quorum turns out to be, it is used once, and a wrong one starts
+    /// over without a new nonce to hand round.
+    pub fn take_shares(&mut self) -> Vec<Share> {
+        std::mem::take(&mut self.shares)
     }
 }

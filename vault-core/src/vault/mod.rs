@@ -36,7 +36,7 @@ use crate::token::{TokenError, TokenStore};
 use crate::{clock, router::MountTable};
 
 pub use init::InitOutput;
-pub use rekey::{RekeyOutcome, RekeyStatus};
+pub use rekey::{RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus};
 pub use unseal::UnsealOutcome;
 
 /// Why a vault operation failed. The messages name what is wrong and never carry
@@ -83,6 +83,26 @@ pub enum VaultError {
     /// A rekey share given with another attempt's nonce.
     #[error("the nonce does not match the rekey in progress")]
     NonceMismatch,
+    /// `rekey update` after the current quorum approved: the new shares were
+    /// handed out and the rekey waits for a quorum of them.
+    #[error(
+        "this rekey's new shares were handed out and await verification: give a quorum of them \
+         with the verification nonce (rekey verify), or cancel the rekey"
+    )]
+    RekeyVerificationPending,
+    /// `rekey verify` (or its cancel) while no new shares await verification.
+    #[error("no rekey verification is in progress")]
+    NoRekeyVerification,
+    /// A verification share given with another nonce.
+    #[error("the nonce does not match the rekey verification in progress")]
+    VerificationNonceMismatch,
+    /// A full quorum of would-be new shares that does not open the root key
+    /// kept for the rekey; progress was reset under a new nonce.
+    #[error(
+        "invalid key: the shares given do not open the root key kept for this rekey; verification \
+         progress was reset and the verification nonce changed (the root token reads the new one)"
+    )]
+    RekeyVerificationFailed,
     /// A stored value failed authentication: altered, truncated or moved.
     #[error("integrity check failed for {path}: {reason}")]
     Integrity {
@@ -423,6 +443,9 @@ impl Vault {
             .await;
         self.stop_audit().await;
         self.wipe_keys();
+        // A rekey is only in memory: dropped here, its new shares (if they
+        // await verification) never take effect and the stored seal, the one
+        // the current shares open, stays.
         life.rekey = None;
         tracing::info!("vault sealed");
         Ok(())

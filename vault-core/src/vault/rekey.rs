@@ -1,20 +1,73 @@
 //! `rekey`: replace the shares. The root token starts and cancels it; a quorum of
-//! the current shares, given with the attempt's nonce, finishes it. The root key is
-//! re-wrapped under a new unseal key, so old shares stop working at once and no
-//! data is touched.
+//! the current shares, given with the attempt's nonce, approves it. The root key
+//! is re-wrapped under a new unseal key; no data is touched.
+//!
+//! With verification (Vault's `require_verification`), the approving quorum
+//! makes the new shares and hands them out but stores nothing: the new seal
+//! configuration and the root key wrapped under the new unseal key wait in
+//! memory until a quorum of the new shares comes back ([`Vault::rekey_verify`]),
+//! which proves they reached their holders. Only then are both stored, and the
+//! old shares stop working. Until then (and if the answer carrying the new
+//! shares is lost, the rekey is cancelled or the vault is sealed) the old
+//! shares keep opening the vault. Without verification the new shares take
+//! effect in the same call that hands them out, so an answer lost in transit
+//! locks every share holder out at the next seal.
 
 use crate::seal::attempt::KeyAttempt;
-use crate::seal::{self, SEAL_CONFIG_PATH, Share, config, shamir};
-use crate::secret::Key256;
+use crate::seal::{self, SEAL_CONFIG_PATH, SealConfig, Share, config, shamir};
+use crate::secret::{Key256, SecretBytes};
 use crate::storage::BatchOp;
 
 use super::{Vault, VaultError};
 
+/// A rekey in progress. Lives only in memory (in the lifecycle state): sealing
+/// or losing the active lock drops it, and the stored seal is then the one it
+/// started from.
 #[derive(Debug)]
 pub(super) struct RekeyAttempt {
-    attempt: KeyAttempt,
     new_shares: u32,
     new_threshold: u32,
+    require_verification: bool,
+    stage: Stage,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Gathering a quorum of the current shares under the rekey's nonce.
+    Approving(KeyAttempt),
+    /// The new shares were handed out; waiting for a quorum of them.
+    Verifying(PendingVerification),
+}
+
+/// What a rekey keeps between handing out the new shares and seeing a quorum
+/// of them come back. Neither the new unseal key nor the root key is kept: the
+/// new unseal key exists only as the shares handed out, and the root key only
+/// wrapped under it, so nothing here opens the vault by itself.
+#[derive(Debug)]
+struct PendingVerification {
+    /// The rekey's nonce (the current shares were given with it).
+    rekey_nonce: String,
+    /// The seal configuration to store: the new share count and threshold.
+    config: SealConfig,
+    /// The root key wrapped under the new unseal key, to store as it is. It is
+    /// ciphertext, but held as secret bytes anyway: wiped on drop and never in
+    /// Debug output, because with the new shares it is the vault's front door.
+    wrapped_root_key: SecretBytes,
+    /// New shares gathered, to the new threshold, under the verification nonce.
+    attempt: KeyAttempt,
+}
+
+impl RekeyAttempt {
+    fn nonce(&self) -> &str {
+        match &self.stage {
+            Stage::Approving(attempt) => attempt.nonce(),
+            Stage::Verifying(pending) => &pending.rekey_nonce,
+        }
+    }
+
+    fn nonce_matches(&self, candidate: &str) -> bool {
+        crate::secret::constant_time_eq(self.nonce().as_bytes(), candidate.as_bytes())
+    }
 }
 
 /// A rekey's progress, as `operator rekey --status` shows it.
@@ -22,18 +75,24 @@ pub(super) struct RekeyAttempt {
 pub struct RekeyStatus {
     /// A rekey is in progress.
     pub started: bool,
-    /// Its nonce (every share must be given with it).
+    /// Its nonce (every current share must be given with it).
     pub nonce: String,
     /// Current threshold: shares that must approve.
     pub t: u32,
     /// Current share count.
     pub n: u32,
-    /// Current shares given so far.
+    /// Current shares given so far (the threshold once the quorum approved).
     pub progress: u32,
     /// The share count the rekey will install.
     pub new_shares: u32,
     /// The threshold the rekey will install.
     pub new_threshold: u32,
+    /// The rekey was started with verification: its new shares take effect
+    /// only once a quorum of them has been given back.
+    pub verification_required: bool,
+    /// Set once the new shares were handed out and await verification: the
+    /// nonce to give them with. Empty otherwise.
+    pub verification_nonce: String,
 }
 
 /// The answer to one rekey share.
@@ -43,22 +102,59 @@ pub struct RekeyOutcome {
     pub status: RekeyStatus,
     /// The share had been given already and did not count again.
     pub duplicate: bool,
-    /// Set when the rekey completed: the new shares, to hand out and forget.
+    /// Set when the current quorum approved: the new shares, to hand out and
+    /// forget.
     pub new_shares: Option<Vec<Share>>,
+    /// The threshold of the new shares (0 without them).
+    pub new_threshold: u32,
+    /// The new shares are in effect (stored). False in the answer that carries
+    /// them when they await verification: `status.verification_nonce` then
+    /// says what to give them with.
+    pub complete: bool,
+}
+
+/// A rekey verification's progress (Vault's `sys/rekey/verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RekeyVerifyStatus {
+    /// New shares were handed out and await verification.
+    pub started: bool,
+    /// The verification nonce: every new share must be given with it.
+    pub nonce: String,
+    /// The new threshold: new shares that must be given back.
+    pub t: u32,
+    /// The new share count.
+    pub n: u32,
+    /// New shares given so far.
+    pub progress: u32,
+}
+
+/// The answer to one verification share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RekeyVerifyOutcome {
+    /// The status after the call: not started once complete (its nonce, `t`,
+    /// `n` and `progress` are then those of the verification that completed).
+    pub status: RekeyVerifyStatus,
+    /// The share had been given already and did not count again.
+    pub duplicate: bool,
+    /// The new shares are stored and in effect; the old ones no longer work.
+    pub complete: bool,
 }
 
 impl Vault {
-    /// Starts a rekey to `shares`/`threshold`. Needs the root token.
+    /// Starts a rekey to `shares`/`threshold`. Needs the root token. With
+    /// `require_verification`, the new shares take effect only once a quorum
+    /// of them is given to [`Vault::rekey_verify`].
     pub async fn rekey_init(
         &self,
         token: &str,
         shares: u32,
         threshold: u32,
+        require_verification: bool,
     ) -> Result<RekeyStatus, VaultError> {
         self.audited(
             "sys/rekey/init",
             Some(token),
-            self.rekey_init_inner(token, shares, threshold),
+            self.rekey_init_inner(token, shares, threshold, require_verification),
         )
         .await
     }
@@ -73,7 +169,8 @@ impl Vault {
         .await
     }
 
-    /// Abandons the rekey in progress. Needs the root token.
+    /// Abandons the rekey in progress, verification included: the current
+    /// shares stay in effect. Needs the root token.
     pub async fn rekey_cancel(&self, token: &str) -> Result<RekeyStatus, VaultError> {
         self.audited(
             "sys/rekey/cancel",
@@ -94,12 +191,58 @@ impl Vault {
         .await
     }
 
+    /// Adds one new share to the rekey verification with this `nonce`
+    /// (audited without the share). Like [`Vault::rekey_update`] it needs no
+    /// token: the nonce binds the share to the ceremony.
+    pub async fn rekey_verify(
+        &self,
+        nonce: &str,
+        key: &str,
+    ) -> Result<RekeyVerifyOutcome, VaultError> {
+        self.audited(
+            "sys/rekey/verify",
+            None,
+            self.rekey_verify_inner(nonce, key),
+        )
+        .await
+    }
+
+    /// The rekey verification in progress, if any. Needs the root token.
+    pub async fn rekey_verify_status(&self, token: &str) -> Result<RekeyVerifyStatus, VaultError> {
+        self.audited("sys/rekey/verify/status", Some(token), async {
+            let life = self.lifecycle.lock().await;
+            self.check_root(token).await?;
+            Ok(verify_status_of(life.rekey.as_ref()))
+        })
+        .await
+    }
+
+    /// Starts the verification over (new shares given so far are dropped)
+    /// under a new nonce; the rekey and its pending new shares stay. Vault's
+    /// `DELETE sys/rekey/verify`. Needs the root token.
+    pub async fn rekey_verify_cancel(&self, token: &str) -> Result<RekeyVerifyStatus, VaultError> {
+        self.audited("sys/rekey/verify/cancel", Some(token), async {
+            let mut life = self.lifecycle.lock().await;
+            self.check_root(token).await?;
+            let rekey = life.rekey.as_mut().ok_or(VaultError::NoRekeyInProgress)?;
+            let Stage::Verifying(pending) = &mut rekey.stage else {
+                return Err(VaultError::NoRekeyVerification);
+            };
+            // A new nonce, as Vault: whoever was handed the old one is out of
+            // this round and must be told the new one.
+            pending.attempt = KeyAttempt::start(pending.config.secret_threshold)?;
+            Ok(verify_status_of(life.rekey.as_ref()))
+        })
+        .await
+    }
+
     /// Starts a rekey to `shares`/`threshold`. Needs the root token.
     async fn rekey_init_inner(
         &self,
         token: &str,
         shares: u32,
         threshold: u32,
+        require_verification: bool,
     ) -> Result<RekeyStatus, VaultError> {
         let mut life = self.lifecycle.lock().await;
         self.check_root(token).await?;
@@ -112,9 +255,10 @@ impl Vault {
             .await?
             .ok_or(VaultError::NotInitialized)?;
         let attempt = RekeyAttempt {
-            attempt: KeyAttempt::start(current.secret_threshold)?,
             new_shares: shares,
             new_threshold: threshold,
+            require_verification,
+            stage: Stage::Approving(KeyAttempt::start(current.secret_threshold)?),
         };
         let status = self.rekey_status_of(Some(&attempt)).await?;
         life.rekey = Some(attempt);
@@ -138,63 +282,146 @@ impl Vault {
 
     /// Adds one current share to the rekey with this `nonce`. At the threshold the
     /// quorum is checked against the stored root key; a wrong quorum resets
-    /// progress, a right one installs the new shares and returns them.
+    /// progress. A right one makes the new shares and returns them: installed
+    /// at once without verification, kept pending with it.
     async fn rekey_update_inner(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
         let mut life = self.lifecycle.lock().await;
         if self.barrier.is_sealed() {
             return Err(VaultError::Sealed);
         }
         let rekey = life.rekey.as_mut().ok_or(VaultError::NoRekeyInProgress)?;
-        if !rekey.attempt.nonce_matches(nonce) {
+        if !rekey.nonce_matches(nonce) {
             return Err(VaultError::NonceMismatch);
         }
+        let Stage::Approving(attempt) = &mut rekey.stage else {
+            return Err(VaultError::RekeyVerificationPending);
+        };
         let share = Share::parse(key, Key256::LEN)?;
-        let submitted = rekey.attempt.submit(share);
-        if !rekey.attempt.is_complete() {
+        let submitted = attempt.submit(share);
+        if !attempt.is_complete() {
             let status = self.rekey_status_of(life.rekey.as_ref()).await?;
             return Ok(RekeyOutcome {
                 status,
                 duplicate: submitted.duplicate,
                 new_shares: None,
+                new_threshold: 0,
+                complete: false,
             });
         }
-        let Some(done) = life.rekey.take() else {
-            return Err(VaultError::NoRekeyInProgress);
-        };
-        let (new_shares, new_threshold) = (done.new_shares, done.new_threshold);
-        let nonce = done.attempt.nonce().to_owned();
-        let threshold = self.seal_config().await?.map_or(0, |c| c.secret_threshold);
-        let root_key = match self.root_key_from(&done.attempt.into_shares()).await {
-            Ok(key) => key,
-            Err(e) => {
-                // Keep the rekey, with its nonce, but start its quorum over.
-                life.rekey = Some(RekeyAttempt {
-                    attempt: KeyAttempt::restart(nonce, threshold),
-                    new_shares,
-                    new_threshold,
-                });
-                return Err(e);
-            }
-        };
-        let shares = self
-            .install_new_shares(&root_key, new_shares, new_threshold)
+        // The quorum is used once; if it is wrong (or anything below fails)
+        // the rekey stays, with its nonce, and its quorum starts over.
+        let rekey_nonce = attempt.nonce().to_owned();
+        let quorum = attempt.take_shares();
+        let (new_shares, new_threshold) = (rekey.new_shares, rekey.new_threshold);
+        let root_key = self.root_key_from(&quorum).await?;
+        let made = self
+            .make_new_shares(&root_key, new_shares, new_threshold)
             .await?;
-        tracing::info!(new_shares, new_threshold, "vault rekeyed");
+        drop(root_key);
+        if !rekey.require_verification {
+            self.store_seal(&made.config, &made.wrapped_root_key)
+                .await?;
+            life.rekey = None;
+            tracing::info!(new_shares, new_threshold, "vault rekeyed");
+            return Ok(RekeyOutcome {
+                status: self.rekey_status_of(None).await?,
+                duplicate: false,
+                new_shares: Some(made.shares),
+                new_threshold,
+                complete: true,
+            });
+        }
+        rekey.stage = Stage::Verifying(PendingVerification {
+            rekey_nonce,
+            config: made.config,
+            wrapped_root_key: made.wrapped_root_key,
+            attempt: KeyAttempt::start(new_threshold)?,
+        });
+        tracing::info!(
+            new_shares,
+            new_threshold,
+            "rekey: new shares handed out; they take effect once a quorum of them is verified"
+        );
         Ok(RekeyOutcome {
-            status: self.rekey_status_of(None).await?,
+            status: self.rekey_status_of(life.rekey.as_ref()).await?,
             duplicate: false,
-            new_shares: Some(shares),
+            new_shares: Some(made.shares),
+            new_threshold,
+            complete: false,
         })
     }
 
-    /// Splits a new unseal key, re-wraps the root key under it and stores both in
-    /// one atomic batch with the new seal configuration.
-    async fn install_new_shares(
+    /// Adds one new share to the pending verification. At the new threshold the
+    /// shares must open the pending wrapped root key; then the new seal is
+    /// stored and the rekey ends.
+    async fn rekey_verify_inner(
+        &self,
+        nonce: &str,
+        key: &str,
+    ) -> Result<RekeyVerifyOutcome, VaultError> {
+        let mut life = self.lifecycle.lock().await;
+        if self.barrier.is_sealed() {
+            return Err(VaultError::Sealed);
+        }
+        let rekey = life.rekey.as_mut().ok_or(VaultError::NoRekeyInProgress)?;
+        let Stage::Verifying(pending) = &mut rekey.stage else {
+            return Err(VaultError::NoRekeyVerification);
+        };
+        if !pending.attempt.nonce_matches(nonce) {
+            return Err(VaultError::VerificationNonceMismatch);
+        }
+        let share = Share::parse(key, Key256::LEN)?;
+        let submitted = pending.attempt.submit(share);
+        if !pending.attempt.is_complete() {
+            return Ok(RekeyVerifyOutcome {
+                status: verify_status_of(life.rekey.as_ref()),
+                duplicate: submitted.duplicate,
+                complete: false,
+            });
+        }
+        let quorum = pending.attempt.take_shares();
+        if !opens(&quorum, pending.wrapped_root_key.expose_secret()) {
+            // As Vault, a failed quorum also changes the verification nonce:
+            // at least one share given under the old one was not one of
+            // ours, so whoever holds that nonce is not to be trusted with the
+            // next round; the root token reads the new one. The pending new
+            // shares stay: the right holders can still verify them.
+            pending.attempt = KeyAttempt::start(pending.config.secret_threshold)?;
+            return Err(VaultError::RekeyVerificationFailed);
+        }
+        // On a storage error nothing was stored (one batch): the shares were
+        // right, so the verification stays under the same nonce, to be given
+        // again.
+        self.store_seal(&pending.config, &pending.wrapped_root_key)
+            .await?;
+        let status = RekeyVerifyStatus {
+            started: false,
+            nonce: pending.attempt.nonce().to_owned(),
+            t: pending.config.secret_threshold,
+            n: pending.config.secret_shares,
+            progress: pending.config.secret_threshold,
+        };
+        life.rekey = None;
+        tracing::info!(
+            new_shares = status.n,
+            new_threshold = status.t,
+            "vault rekeyed: a quorum of the new shares was verified"
+        );
+        Ok(RekeyVerifyOutcome {
+            status,
+            duplicate: false,
+            complete: true,
+        })
+    }
+
+    /// Splits a new unseal key and wraps the root key under it, storing
+    /// nothing: the shares, and what [`Self::store_seal`] would store.
+    async fn make_new_shares(
         &self,
         root_key: &Key256,
         shares: u32,
         threshold: u32,
-    ) -> Result<Vec<Share>, VaultError> {
+    ) -> Result<NewSeal, VaultError> {
         let (n, t) = config::validate(shares, threshold)?;
         let mut config = self
             .seal_config()
@@ -207,8 +434,23 @@ impl Vault {
         })?;
         config.secret_shares = shares;
         config.secret_threshold = threshold;
+        Ok(NewSeal {
+            shares: split,
+            config,
+            wrapped_root_key: SecretBytes::new(seal::wrap_root_key(&unseal_key, root_key)?),
+        })
+    }
+
+    /// Stores a new seal configuration and the root key wrapped under the new
+    /// unseal key in one atomic batch: the old shares stop working, the new
+    /// ones open the vault from the next unseal.
+    async fn store_seal(
+        &self,
+        config: &SealConfig,
+        wrapped_root_key: &SecretBytes,
+    ) -> Result<(), VaultError> {
         let config_json =
-            serde_json::to_vec(&config).map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
+            serde_json::to_vec(config).map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
         self.barrier
             .backend()
             .batch(vec![
@@ -218,12 +460,12 @@ impl Vault {
                 },
                 BatchOp::Put {
                     key: seal::ROOT_KEY_PATH.into(),
-                    value: seal::wrap_root_key(&unseal_key, root_key)?,
+                    value: wrapped_root_key.expose_secret().to_vec(),
                 },
             ])
             .await?;
         self.forget_seen_config();
-        Ok(split)
+        Ok(())
     }
 
     async fn rekey_status_of(
@@ -241,11 +483,246 @@ impl Vault {
         };
         if let Some(r) = rekey {
             status.started = true;
-            status.nonce = r.attempt.nonce().to_owned();
-            status.progress = r.attempt.progress();
+            status.nonce = r.nonce().to_owned();
             status.new_shares = r.new_shares;
             status.new_threshold = r.new_threshold;
+            status.verification_required = r.require_verification;
+            match &r.stage {
+                Stage::Approving(attempt) => status.progress = attempt.progress(),
+                Stage::Verifying(pending) => {
+                    // The current quorum approved; its shares are gone.
+                    status.progress = config.secret_threshold;
+                    status.verification_nonce = pending.attempt.nonce().to_owned();
+                }
+            }
         }
         Ok(status)
+    }
+}
+
+/// A new unseal key's shares, and the seal that goes with them, not stored.
+struct NewSeal {
+    shares: Vec<Share>,
+    config: SealConfig,
+    wrapped_root_key: SecretBytes,
+}
+
+/// True if `shares` combine into the unseal key that wrapped `wrapped`: the
+/// AEAD tag is the proof. The root key it opens is dropped (and wiped) at once.
+fn opens(shares: &[Share], wrapped: &[u8]) -> bool {
+    let Ok(combined) = shamir::combine(shares) else {
+        return false;
+    };
+    let Some(candidate) = Key256::from_slice(combined.expose_secret()) else {
+        return false;
+    };
+    seal::unwrap_root_key(&candidate, wrapped).is_ok()
+}
+
+fn verify_status_of(rekey: Option<&RekeyAttempt>) -> RekeyVerifyStatus {
+    let Some(rekey) = rekey else {
+        return RekeyVerifyStatus::default();
+    };
+    match &rekey.stage {
+        Stage::Approving(_) if !rekey.require_verification => RekeyVerifyStatus::default(),
+        // Not started yet: what the verification will ask for.
+        Stage::Approving(_) => RekeyVerifyStatus {
+            t: rekey.new_threshold,
+            n: rekey.new_shares,
+            ..RekeyVerifyStatus::default()
+        },
+        Stage::Verifying(pending) => RekeyVerifyStatus {
+            started: true,
+            nonce: pending.attempt.nonce().to_owned(),
+            t: pending.config.secret_threshold,
+            n: pending.config.secret_shares,
+            progress: pending.attempt.progress(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::storage::MemoryBackend;
+
+    async fn stored(vault: &Vault) -> (Vec<u8>, Vec<u8>) {
+        let backend = vault.barrier.backend();
+        let get = |path: &'static str| async move { backend.get(path).await.unwrap().unwrap() };
+        (get(SEAL_CONFIG_PATH).await, get(seal::ROOT_KEY_PATH).await)
+    }
+
+    fn hex(shares: &[Share]) -> Vec<String> {
+        shares
+            .iter()
+            .map(|s| s.to_hex().expose_secret().to_owned())
+            .collect()
+    }
+
+    /// A vault initialised 3-of-2 and unsealed: (vault, root token, shares).
+    async fn unsealed(vault: &Vault) -> (String, Vec<String>) {
+        let init = vault.init(3, 2).await.unwrap();
+        let shares = hex(&init.shares);
+        for s in &shares[..2] {
+            vault.unseal(s).await.unwrap();
+        }
+        (init.root_token.expose_secret().to_owned(), shares)
+    }
+
+    /// Starts a verified rekey to 4-of-3 and gives it the current quorum.
+    async fn pending(vault: &Vault, root: &str, old: &[String]) -> (Vec<String>, String) {
+        let status = vault.rekey_init(root, 4, 3, true).await.unwrap();
+        vault.rekey_update(&status.nonce, &old[0]).await.unwrap();
+        let out = vault.rekey_update(&status.nonce, &old[2]).await.unwrap();
+        assert!(!out.complete);
+        assert_eq!(out.new_threshold, 3);
+        assert!(out.status.verification_required);
+        let new = hex(&out.new_shares.unwrap());
+        (new, out.status.verification_nonce)
+    }
+
+    #[tokio::test]
+    async fn nothing_is_stored_until_a_quorum_of_the_new_shares_opens_the_pending_root_key() {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let (root, old) = unsealed(&vault).await;
+        let before = stored(&vault).await;
+        let (new, vnonce) = pending(&vault, &root, &old).await;
+        assert_eq!(new.len(), 4);
+        assert_eq!(stored(&vault).await, before, "stored before verification");
+
+        // What waits in memory is ciphertext only, and Debug shows none of it.
+        let wrapped = {
+            let life = vault.lifecycle.lock().await;
+            let Some(RekeyAttempt {
+                stage: Stage::Verifying(p),
+                ..
+            }) = &life.rekey
+            else {
+                panic!("no pending verification");
+            };
+            p.wrapped_root_key.expose_secret().to_vec()
+        };
+        let shown = format!("{vault:?}");
+        assert!(shown.contains("Verifying"), "{shown}");
+        // Its first bytes, as a byte list would print them, and as hex.
+        let as_list = format!("{:?}", &wrapped[..8]);
+        assert!(!shown.contains(as_list.trim_end_matches(']')), "{shown}");
+        assert!(!shown.contains(&hex::encode(&wrapped[..8])), "{shown}");
+
+        for s in &new[..2] {
+            let out = vault.rekey_verify(&vnonce, s).await.unwrap();
+            assert!(!out.complete);
+        }
+        assert_eq!(stored(&vault).await, before);
+        let out = vault.rekey_verify(&vnonce, &new[3]).await.unwrap();
+        assert!(out.complete);
+        assert_eq!((out.status.t, out.status.n), (3, 4));
+        let (config, root_key) = stored(&vault).await;
+        assert_eq!(root_key, wrapped, "the pending blob is what is stored");
+        let config: SealConfig = serde_json::from_slice(&config).unwrap();
+        assert_eq!((config.secret_threshold, config.secret_shares), (3, 4));
+        assert!(!vault.rekey_status(&root).await.unwrap().started);
+
+        vault.seal(&root).await.unwrap();
+        for s in &new[1..4] {
+            vault.unseal(s).await.unwrap();
+        }
+        assert!(!vault.barrier.is_sealed());
+    }
+
+    #[tokio::test]
+    async fn seal_drops_a_pending_rekey_and_the_old_shares_keep_working() {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let (root, old) = unsealed(&vault).await;
+        let (new, vnonce) = pending(&vault, &root, &old).await;
+        vault.seal(&root).await.unwrap();
+        assert!(vault.lifecycle.lock().await.rekey.is_none());
+        for s in &old[1..] {
+            vault.unseal(s).await.unwrap();
+        }
+        assert!(!vault.barrier.is_sealed());
+        assert!(matches!(
+            vault.rekey_verify(&vnonce, &new[0]).await,
+            Err(VaultError::NoRekeyInProgress)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_quorum_resets_verification_under_a_new_nonce() {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let (root, old) = unsealed(&vault).await;
+        let (new, vnonce) = pending(&vault, &root, &old).await;
+        // Two new shares and a made-up one with a fresh identifier.
+        vault.rekey_verify(&vnonce, &new[0]).await.unwrap();
+        vault.rekey_verify(&vnonce, &new[1]).await.unwrap();
+        let used: Vec<&str> = new[..2].iter().map(|s| &s[s.len() - 2..]).collect();
+        let x = (1..=255u8)
+            .map(|x| format!("{x:02x}"))
+            .find(|x| !used.contains(&x.as_str()))
+            .unwrap();
+        let foreign = format!("{}{x}", "ab".repeat(32));
+        assert!(matches!(
+            vault.rekey_verify(&vnonce, &foreign).await,
+            Err(VaultError::RekeyVerificationFailed)
+        ));
+        let status = vault.rekey_verify_status(&root).await.unwrap();
+        assert!(status.started);
+        assert_eq!(status.progress, 0);
+        assert_ne!(status.nonce, vnonce);
+        assert!(matches!(
+            vault.rekey_verify(&vnonce, &new[0]).await,
+            Err(VaultError::VerificationNonceMismatch)
+        ));
+        // Cancelling the verification changes the nonce again; the rekey stays.
+        let restarted = vault.rekey_verify_cancel(&root).await.unwrap();
+        assert_ne!(restarted.nonce, status.nonce);
+        assert!(vault.rekey_status(&root).await.unwrap().started);
+        for s in &new[..2] {
+            vault.rekey_verify(&restarted.nonce, s).await.unwrap();
+        }
+        let out = vault.rekey_verify(&restarted.nonce, &new[2]).await.unwrap();
+        assert!(out.complete);
+    }
+
+    #[tokio::test]
+    async fn without_verification_the_new_shares_are_stored_at_once() {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let (root, old) = unsealed(&vault).await;
+        let before = stored(&vault).await;
+        let status = vault.rekey_init(&root, 1, 1, false).await.unwrap();
+        assert!(!status.verification_required);
+        vault.rekey_update(&status.nonce, &old[0]).await.unwrap();
+        let out = vault.rekey_update(&status.nonce, &old[1]).await.unwrap();
+        assert!(out.complete);
+        assert!(out.status.verification_nonce.is_empty());
+        assert_ne!(stored(&vault).await, before);
+        assert!(matches!(
+            vault.rekey_verify("any", "any").await,
+            Err(VaultError::NoRekeyInProgress)
+        ));
+    }
+
+    #[tokio::test]
+    async fn losing_the_active_lock_drops_a_pending_rekey() {
+        let vault = Vault::with_options(
+            Arc::new(MemoryBackend::new()),
+            crate::VaultOptions {
+                standby: true,
+                ..crate::VaultOptions::default()
+            },
+        );
+        let init = vault.init(3, 2).await.unwrap();
+        let old = hex(&init.shares);
+        for s in &old[..2] {
+            vault.unseal(s).await.unwrap();
+        }
+        vault.activate().await.unwrap();
+        let root = init.root_token.expose_secret();
+        pending(&vault, root, &old).await;
+        vault.deactivate().await;
+        vault.activate().await.unwrap();
+        assert!(!vault.rekey_status(root).await.unwrap().started);
     }
 }

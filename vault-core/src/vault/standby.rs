@@ -70,10 +70,14 @@ impl Vault {
     /// already inside finish or fail (a write after the lock is lost is
     /// refused by the storage fence).
     pub async fn deactivate(&self) {
-        let _life = self.lifecycle.lock().await;
+        let mut life = self.lifecycle.lock().await;
         if !*self.ready.borrow() {
             return;
         }
+        // A rekey belongs to the node serving it: requests now go to another
+        // node, which knows nothing of it. Dropped, as at a seal, its new
+        // shares never take effect and the current ones keep working.
+        life.rekey = None;
         self.ready.send_replace(false);
         let mut record = crate::request::Data::new();
         record.insert("outcome".into(), "standby".into());
