@@ -389,9 +389,12 @@ impl Vault {
             pending.attempt = KeyAttempt::start(pending.config.secret_threshold)?;
             return Err(VaultError::RekeyVerificationFailed);
         }
-        // On a storage error nothing was stored (one batch): the shares were
-        // right, so the verification stays under the same nonce, to be given
-        // again.
+        // On a storage error the verification stays under the same nonce,
+        // to be given again: the shares were right. Storing the same two
+        // values again is harmless, so a retry also settles a batch whose
+        // outcome is unknown (a PostgreSQL COMMIT cut off); and either way
+        // the holders have just shown they hold the new shares, so nobody
+        // is locked out.
         self.store_seal(&pending.config, &pending.wrapped_root_key)
             .await?;
         let status = RekeyVerifyStatus {
