@@ -1,5 +1,6 @@
 //! The HTTP endpoints that are `Sys` calls in gRPC (init, seal status,
-//! unseal, seal, health, leader, step-down, key status, rotate), with Vault's
+//! unseal, seal, health, leader, step-down, key status, rotate; rekey is in
+//! `rekey.rs`), with Vault's
 //! request and response field names. Each one calls the same `Sys` method the
 //! gRPC service answers, so both APIs give the same answers.
 
@@ -18,6 +19,9 @@ const NO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// The lifecycle endpoint for `path`, if it is one.
 pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
+    if let Some(response) = super::rekey::route(api, call, path).await {
+        return Some(response);
+    }
     let method = &call.method;
     let write = *method == Method::PUT || *method == Method::POST;
     let get = *method == Method::GET;
@@ -34,7 +38,7 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
         "sys/leader" if get => leader(api, call).await,
         "sys/key-status" if get => key_status(api, call).await,
         "sys/metrics" if get => metrics(api, call).await,
-        "sys/rotate" if write => empty(
+        "sys/rotate" | "sys/rotate/keyring" if write => empty(
             api.sys
                 .rotate(call.grpc(RotateRequest {}))
                 .await
@@ -42,7 +46,8 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
             call,
         ),
         "sys/init" | "sys/seal-status" | "sys/unseal" | "sys/seal" | "sys/step-down"
-        | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" | "sys/metrics" => error(
+        | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" | "sys/rotate/keyring"
+        | "sys/metrics" => error(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{method} is not supported on {path}"),
         ),
@@ -145,7 +150,7 @@ async fn seal_status(api: &Api, call: &Call<'_>) -> Response {
 
 /// A whole-number field of the body (Vault accepts numbers and numeric
 /// text); the error names the field.
-fn number(body: &Data, field: &str) -> Result<Option<u32>, String> {
+pub(super) fn number(body: &Data, field: &str) -> Result<Option<u32>, String> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v

@@ -12,6 +12,7 @@
 //! errors as `{"errors": [...]}`.
 
 mod lifecycle;
+mod rekey;
 mod reply;
 
 use std::sync::Arc;
