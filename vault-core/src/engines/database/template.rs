@@ -612,6 +612,28 @@ mod tests {
         assert_eq!(out, "x\"; DROP TABLE t; --");
     }
 
+    /// 200,000 nested `(` once overflowed the stack and aborted the daemon
+    /// (a role write is all it took). Each level is a frame of the parser and,
+    /// for an accepted template, of the evaluator: both must be bounded, at 32
+    /// levels (as the policy parser).
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for depth in [33, 1_000, 200_000] {
+            let text = format!(
+                "{{{{ {}.RoleName{} }}}}",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            );
+            let err = UsernameTemplate::parse(&text).unwrap_err();
+            assert!(err.to_string().contains("nested"), "{depth}: {err}");
+            // Unclosed as well as balanced.
+            let text = format!("{{{{ {} }}}}", "(".repeat(depth));
+            assert!(UsernameTemplate::parse(&text).is_err(), "{depth}");
+        }
+        let at_limit = format!("{{{{ {}.RoleName{} }}}}", "(".repeat(32), ")".repeat(32));
+        assert_eq!(render(&at_limit, "ro", "").unwrap(), "ro");
+    }
+
     #[test]
     fn bad_templates_are_refused() {
         for bad in [
