@@ -109,7 +109,9 @@ fn a_checkpoint_key_read_from_the_log_cannot_forge_a_checkpoint() {
     // A checkpoint the vault never wrote, signed with that key.
     let forged_prev = "ab".repeat(32);
     let forged_seq = 4242;
-    let forged = Hasher::new(&candidate_key).hash(&checkpoint_message(forged_seq, &forged_prev));
+    let forged = Hasher::new(&candidate_key)
+        .unwrap()
+        .hash(&checkpoint_message(forged_seq, &forged_prev));
 
     // A real checkpoint verifies (so the endpoint answers at all)...
     let first = &all[0];
@@ -133,7 +135,9 @@ fn a_checkpoint_key_read_from_the_log_cannot_forge_a_checkpoint() {
          checkpoint key is the device's HMAC of {OLD_CHECKPOINT_LABEL:?}"
     );
     // The same forgery, of the real first checkpoint's position.
-    let forged_first = Hasher::new(&candidate_key).hash(&checkpoint_message(1, GENESIS_HASH));
+    let forged_first = Hasher::new(&candidate_key)
+        .unwrap()
+        .hash(&checkpoint_message(1, GENESIS_HASH));
     assert!(!vault_says_valid(
         &daemon,
         root,

@@ -103,8 +103,9 @@ impl AuditBroker {
         if self.status(&config.name).is_some() {
             return Err(fail("a device with this name is already enabled".into()));
         }
+        let hasher = Hasher::new(key).map_err(|e| fail(e.to_string()))?;
         let (device, first_error) =
-            Device::start(config.clone(), Hasher::new(key), sink, resume).map_err(fail)?;
+            Device::start(config.clone(), hasher, sink, resume).map_err(fail)?;
         if let Ok(mut devices) = self.devices.write() {
             devices.push(Arc::new(device));
         }

@@ -1,18 +1,30 @@
 //! Building audit entries: the request and response records, with every secret
 //! replaced by its HMAC under the device's key.
 
-use ring::hmac;
+use ring::{hkdf, hmac};
 use serde_json::{Map, Value, json};
 
+use super::AuditError;
 use crate::secret::Key256;
 
-/// HMACs values for one device. Checkpoints are signed under a second key
-/// derived from the device key, so no value a caller can get hashed into the
-/// log (a password, a request field) can ever be a checkpoint signature.
+/// HMACs values for one device. Checkpoints are signed under a second key,
+/// derived from the device key with HKDF-SHA256 (RFC 5869) rather than as an
+/// HMAC under it: everything the device writes for a caller's input is
+/// `HMAC(device key, input)`, so a key that is itself such an HMAC (as v1's
+/// `HMAC(device key, "vault-audit-checkpoint-key-v1")` was) can be put into
+/// the log by anyone who can send that string, and then signs forged
+/// checkpoints. HKDF's extract step uses the device key as the *message* under
+/// a fixed salt, a computation the value path never makes.
 pub struct Hasher {
     key: hmac::Key,
     checkpoint_key: hmac::Key,
 }
+
+/// HKDF's salt for the checkpoint key: fixed, public, ours alone.
+const CHECKPOINT_KEY_SALT: &[u8] = b"vault-audit-checkpoint-key-salt";
+/// HKDF's info for the checkpoint key. v1 was the HMAC derivation above; a
+/// checkpoint signed under it no longer verifies (see the module docs).
+const CHECKPOINT_KEY_INFO: &[u8] = b"vault-audit-checkpoint-key-v2";
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,13 +34,18 @@ impl std::fmt::Debug for Hasher {
 
 impl Hasher {
     /// A hasher with the device's key.
-    pub fn new(key: &Key256) -> Self {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
-        let derived = hmac::sign(&key, b"vault-audit-checkpoint-key-v1");
-        Hasher {
-            checkpoint_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
-            key,
-        }
+    pub fn new(key: &Key256) -> Result<Self, AuditError> {
+        let prk =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, CHECKPOINT_KEY_SALT).extract(key.expose_secret());
+        // Expanding fails only for outputs over 255 hash lengths; one key is one.
+        let checkpoint_key = prk
+            .expand(&[CHECKPOINT_KEY_INFO], hmac::HMAC_SHA256)
+            .map(hmac::Key::from)
+            .map_err(|_| AuditError::KeyDerivation)?;
+        Ok(Hasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret()),
+            checkpoint_key,
+        })
     }
 
     /// The signature of the checkpoint at `seq` after `prev_hash`.
@@ -123,7 +140,7 @@ mod tests {
 
     #[test]
     fn secrets_are_hashed_and_the_rest_kept() {
-        let hasher = Hasher::new(&Key256::from_slice(&[7; 32]).unwrap());
+        let hasher = Hasher::new(&Key256::from_slice(&[7; 32]).unwrap()).unwrap();
         let raw = json!({
             "type": "request",
             "auth": {"client_token": "s.token", "accessor": "acc", "policies": ["default"]},
@@ -143,5 +160,39 @@ mod tests {
         );
         assert_eq!(out["auth"]["policies"][0], "default");
         assert_eq!(out["request"]["data"]["data"]["pw"], hasher.hash("hunter2"));
+    }
+
+    #[test]
+    fn the_checkpoint_key_is_hkdf_of_the_device_key() {
+        let hasher = Hasher::new(&Key256::from_slice(&[7; 32]).unwrap()).unwrap();
+        // Computed apart from ring (Python's hmac, RFC 5869 by hand): a change
+        // of derivation would leave every existing checkpoint unverifiable.
+        assert_eq!(
+            hasher.sign_checkpoint(1, "00"),
+            "hmac-sha256:0cd7fdd31032821844a07bebd1bde18afa5a9df14eb3159057d0ec6c24248fa8"
+        );
+    }
+
+    #[test]
+    fn no_logged_value_is_the_checkpoint_key() {
+        let hasher = Hasher::new(&Key256::from_slice(&[9; 32]).unwrap()).unwrap();
+        let message = checkpoint_message(3, "ab");
+        let labels = [
+            "vault-audit-checkpoint-key-v1",
+            "vault-audit-checkpoint-key-v2",
+            "vault-audit-checkpoint-key-salt",
+            "",
+        ];
+        for label in labels {
+            // What the log holds for `label`, taken as a key by an attacker.
+            let logged = hasher.hash(label);
+            let bytes = hex::decode(logged.trim_start_matches("hmac-sha256:")).unwrap();
+            let forger = Hasher::new(&Key256::from_slice(&bytes).unwrap()).unwrap();
+            assert_ne!(
+                forger.hash(&message),
+                hasher.sign_checkpoint(3, "ab"),
+                "{label}"
+            );
+        }
     }
 }

@@ -45,10 +45,20 @@
 //! entries) or `shutdown` (on a clean stop or when the device is disabled);
 //! `signature` is `hmac-sha256:<hex>` of the text
 //! `vault-audit-checkpoint\n<seq>\n<prev_hash>` under a checkpoint key derived
-//! from the device key (HMAC of `vault-audit-checkpoint-key-v1`), which signs
-//! nothing else, so only the vault can make one. A log that does not end with a checkpoint was cut short
+//! from the device key with HKDF-SHA256 (salt `vault-audit-checkpoint-key-salt`,
+//! info `vault-audit-checkpoint-key-v2`), which signs nothing else, so only the
+//! vault can make one. A log that does not end with a checkpoint was cut short
 //! (or its vault crashed or is still running; the vault knows the last `seq` and
 //! `hash` of each of its devices).
+//!
+//! Checkpoints written before v2 (key `HMAC(device key,
+//! "vault-audit-checkpoint-key-v1")`) no longer verify, on purpose: that key is
+//! what the device logs for the string as a secret value, so anyone who could
+//! send it (an unauthenticated login's `secret_id`) could read the key from the
+//! log and sign checkpoints; a v1 signature proves nothing. Such a log's hash
+//! chain still verifies, and the `open` checkpoint the upgraded vault writes
+//! signs (under v2) the hash its chain had reached, which covers every entry
+//! before it.
 
 mod broker;
 mod canonical;
@@ -82,6 +92,9 @@ pub enum AuditError {
     /// No enabled device recorded the entry.
     #[error("the audit log is unavailable: no audit device recorded the request ({0})")]
     Unavailable(String),
+    /// The device's checkpoint key could not be derived from its key.
+    #[error("the audit checkpoint key could not be derived")]
+    KeyDerivation,
     /// A device could not be set up.
     #[error("audit device {name:?}: {reason}")]
     Device {
