@@ -11,6 +11,9 @@
 //! `%%`), and one of ours: `sanitize s`, which replaces every character outside
 //! `[A-Za-z0-9_-]` with `_`.
 //!
+//! Parentheses nest at most 32 levels deep (`MAX_NESTING`): deeper is an error,
+//! not a stack overflow.
+//!
 //! Whatever the template makes is cut to 63 bytes (at a character boundary),
 //! PostgreSQL's identifier limit: the server would silently cut a longer name,
 //! and the engine must know the exact name it created.
@@ -29,6 +32,12 @@ pub(super) const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// The most characters `random N` may ask for.
 const MAX_RANDOM: i64 = 128;
+
+/// The deepest `(` nesting a template may use. Parsing, evaluating and
+/// dropping a template each recurse once per level on the caller's stack, so
+/// without a bound a role write could overflow it and abort the daemon.
+/// Real templates nest two or three levels; 32 is the policy parser's bound.
+const MAX_NESTING: usize = 32;
 
 /// What a template may refer to.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +159,11 @@ impl UsernameTemplate {
                     let end = find_action_end(after)
                         .ok_or_else(|| invalid("an action opened with {{ is never closed"))?;
                     let tokens = tokenize(&after[..end])?;
-                    let mut parser = Parser { tokens, pos: 0 };
+                    let mut parser = Parser {
+                        tokens,
+                        pos: 0,
+                        depth: 0,
+                    };
                     let pipeline = parser.pipeline()?;
                     if parser.pos != parser.tokens.len() {
                         return Err(invalid("unexpected text after the pipeline in an action"));
@@ -290,6 +303,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, EngineError> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Sub-pipelines open at this point, at most [`MAX_NESTING`].
+    depth: usize,
 }
 
 impl Parser {
@@ -308,8 +323,15 @@ impl Parser {
             let operand = match token {
                 Token::Pipe | Token::Close => break,
                 Token::Open => {
+                    if self.depth >= MAX_NESTING {
+                        return Err(invalid(format!(
+                            "parentheses are nested more than {MAX_NESTING} levels deep"
+                        )));
+                    }
                     self.pos += 1;
+                    self.depth += 1;
                     let sub = self.pipeline()?;
+                    self.depth -= 1;
                     if self.tokens.get(self.pos) != Some(&Token::Close) {
                         return Err(invalid("a ( is never closed"));
                     }
