@@ -359,7 +359,7 @@ fn parameter_constraints() {
         ("allowed value glob, other", &[ALLOWED_TYPED], Op::Update, "p", Some(json!({"env": "dev-eu"})), Deny),
         ("allowed number", &[ALLOWED_TYPED], Op::Update, "p", Some(json!({"n": 3})), Allow),
         ("allowed number, other", &[ALLOWED_TYPED], Op::Update, "p", Some(json!({"n": 4})), Deny),
-        ("allowed number, string form is not it", &[ALLOWED_TYPED], Op::Update, "p", Some(json!({"n": "3"})), Deny),
+        ("allowed number, its string form is the same number", &[ALLOWED_TYPED], Op::Update, "p", Some(json!({"n": "3"})), Allow),
         ("allowed bool, other", &[ALLOWED_TYPED], Op::Update, "p", Some(json!({"flag": false})), Deny),
         ("allowed lists merge", &[ALLOWED_CX, ALLOWED_CY], Op::Update, "p", Some(json!({"c": "y"})), Allow),
         ("allowed lists merge, other value", &[ALLOWED_CX, ALLOWED_CY], Op::Update, "p", Some(json!({"c": "z"})), Deny),
@@ -383,6 +383,77 @@ fn parameter_constraints() {
         ("denied lists merge (first)", &[DENIED_CX, DENIED_CY], Op::Update, "p", Some(json!({"c": "x"})), Deny),
         ("denied lists merge (second)", &[DENIED_CX, DENIED_CY], Op::Update, "p", Some(json!({"c": "y"})), Deny),
         ("denied lists merge, other value", &[DENIED_CX, DENIED_CY], Op::Update, "p", Some(json!({"c": "z"})), Allow),
+    ];
+    run(cases);
+}
+
+/// Engines read request values through `crate::params`: a comma-separated
+/// string is a list, `"no"` and `0` are `false`, `"1h"` is 3600 seconds. The ACL
+/// must judge the values the engine will act on, not their spelling.
+#[test]
+fn parameter_values_are_judged_as_the_engines_read_them() {
+    const DENIED: &str = r#"path "p" {
+        capabilities = ["update"]
+        denied_parameters = {
+            "token_policies" = ["admin"], "bind_secret_id" = [false],
+            "num_uses" = [0], "ttl" = [3600], "mode" = ["true"]
+        }
+    }"#;
+    const ALLOWED: &str = r#"path "p" {
+        capabilities = ["update"]
+        allowed_parameters = {
+            "token_policies" = ["web", "dev", "prod-*"], "flag" = [true],
+            "n" = [3], "ttl" = [60], "s" = ["3"]
+        }
+    }"#;
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        // denied: a comma list is refused if any of its items is denied
+        ("denied item in a comma list", &[DENIED], Op::Update, "p", Some(json!({"token_policies": "web,admin"})), Deny),
+        ("denied item in a spaced comma list", &[DENIED], Op::Update, "p", Some(json!({"token_policies": "web, admin"})), Deny),
+        ("denied item with surrounding spaces", &[DENIED], Op::Update, "p", Some(json!({"token_policies": " admin "})), Deny),
+        ("denied item in an array", &[DENIED], Op::Update, "p", Some(json!({"token_policies": ["web", "admin"]})), Deny),
+        ("denied item in a nested array", &[DENIED], Op::Update, "p", Some(json!({"token_policies": [["web"], ["admin"]]})), Deny),
+        ("denied item in a comma string inside an array", &[DENIED], Op::Update, "p", Some(json!({"token_policies": ["web,admin"]})), Deny),
+        ("comma list without a denied item", &[DENIED], Op::Update, "p", Some(json!({"token_policies": "web,dev"})), Allow),
+        // denied: booleans in every spelling params::boolean reads
+        ("denied false as \"f\"", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": "f"})), Deny),
+        ("denied false as \"no\"", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": "no"})), Deny),
+        ("denied false as \"FALSE\"", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": "FALSE"})), Deny),
+        ("denied false as 0", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": 0})), Deny),
+        ("denied false as \"0\"", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": "0"})), Deny),
+        ("denied false, true as \"yes\" passes", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": "yes"})), Allow),
+        ("denied false, true as 1 passes", &[DENIED], Op::Update, "p", Some(json!({"bind_secret_id": 1})), Allow),
+        ("denied \"true\" as a boolean word", &[DENIED], Op::Update, "p", Some(json!({"mode": "yes"})), Deny),
+        ("denied \"true\" as a boolean", &[DENIED], Op::Update, "p", Some(json!({"mode": true})), Deny),
+        // denied: numbers as numeric strings and durations
+        ("denied 0 as \" 0 \"", &[DENIED], Op::Update, "p", Some(json!({"num_uses": " 0 "})), Deny),
+        ("denied 3600 as \"1h\"", &[DENIED], Op::Update, "p", Some(json!({"ttl": "1h"})), Deny),
+        ("denied 3600 as \"60m\"", &[DENIED], Op::Update, "p", Some(json!({"ttl": "60m"})), Deny),
+        ("denied 3600 as \"3600s\"", &[DENIED], Op::Update, "p", Some(json!({"ttl": "3600s"})), Deny),
+        ("denied 3600, other duration passes", &[DENIED], Op::Update, "p", Some(json!({"ttl": "2h"})), Allow),
+        // allowed: every item of a list must be allowed
+        ("allowed comma list", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": "web,dev"})), Allow),
+        ("allowed array", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": ["web", "dev"]})), Allow),
+        ("allowed item with spaces", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": " web "})), Allow),
+        ("comma list with an item not allowed", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": "web,admin"})), Deny),
+        ("comma list matching a glob as a whole", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": "prod-a,admin"})), Deny),
+        ("array with an item not allowed", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": ["web", "admin"]})), Deny),
+        ("nested array with an item not allowed", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": [["web", "admin"]]})), Deny),
+        ("empty array is not an allowed value", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": []})), Deny),
+        ("empty string is not an allowed value", &[ALLOWED], Op::Update, "p", Some(json!({"token_policies": ""})), Deny),
+        // allowed: booleans and numbers in the spellings the engines read
+        ("allowed true as \"yes\"", &[ALLOWED], Op::Update, "p", Some(json!({"flag": "yes"})), Allow),
+        ("allowed true as 1", &[ALLOWED], Op::Update, "p", Some(json!({"flag": 1})), Allow),
+        ("allowed true as \"t\"", &[ALLOWED], Op::Update, "p", Some(json!({"flag": "t"})), Allow),
+        ("allowed true, false as \"no\"", &[ALLOWED], Op::Update, "p", Some(json!({"flag": "no"})), Deny),
+        ("allowed true, false as 0", &[ALLOWED], Op::Update, "p", Some(json!({"flag": 0})), Deny),
+        ("allowed 3 as \" 3\"", &[ALLOWED], Op::Update, "p", Some(json!({"n": " 3"})), Allow),
+        ("allowed 3, \"4\"", &[ALLOWED], Op::Update, "p", Some(json!({"n": "4"})), Deny),
+        ("allowed 60 as \"1m\"", &[ALLOWED], Op::Update, "p", Some(json!({"ttl": "1m"})), Allow),
+        ("allowed 60 as \"60s\"", &[ALLOWED], Op::Update, "p", Some(json!({"ttl": "60s"})), Allow),
+        ("allowed 60, \"61\"", &[ALLOWED], Op::Update, "p", Some(json!({"ttl": "61"})), Deny),
+        ("allowed \"3\" as the number 3", &[ALLOWED], Op::Update, "p", Some(json!({"s": 3})), Allow),
     ];
     run(cases);
 }
