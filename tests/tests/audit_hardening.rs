@@ -147,3 +147,51 @@ fn a_checkpoint_key_read_from_the_log_cannot_forge_a_checkpoint() {
         &forged_first
     ));
 }
+
+#[test]
+fn token_metadata_is_never_in_the_clear_in_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let (daemon, keys) = start(dir.path(), &file_device("file", &log));
+    let root = keys.root_token.as_str();
+    const TEAM: &str = "team-metadata-value-Qv47";
+    let token = daemon.cli(
+        Some(root),
+        &[
+            "token",
+            "create",
+            "--metadata",
+            &format!("team={TEAM}"),
+            "--field",
+            "token",
+        ],
+    );
+    token.expect_code(0);
+    let token = token.stdout.trim().to_owned();
+    // Every request the token makes carries its metadata in `auth`.
+    daemon
+        .cli(Some(&token), &["token", "lookup"])
+        .expect_code(0);
+    daemon
+        .cli(Some(&token), &["read", "sys/mounts"])
+        .expect_code(0);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let in_clear: Vec<&str> = text.lines().filter(|l| l.contains(TEAM)).collect();
+    assert!(
+        in_clear.is_empty(),
+        "token metadata in the clear in the audit log: {in_clear:#?}"
+    );
+    // It is there, HMAC'd, in the entries of the token's own requests.
+    let hash = daemon.cli(Some(root), &["audit", "hash", "file", TEAM]);
+    hash.expect_code(0);
+    let hash = hash.stdout.trim();
+    let used = entries(&log)
+        .into_iter()
+        .filter(|e| e["request"]["path"] == "sys/mounts")
+        .collect::<Vec<_>>();
+    assert!(!used.is_empty(), "the token's read is audited");
+    for entry in used {
+        assert_eq!(entry["auth"]["metadata"]["team"], hash, "{entry}");
+    }
+}
