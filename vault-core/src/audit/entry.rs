@@ -97,10 +97,13 @@ impl Hasher {
 }
 
 /// JSON pointers of everything that is HMAC'd in an entry: the data both ways,
-/// and every token and accessor.
+/// every token and accessor, and token metadata wherever it appears (Vault
+/// and OpenBao log `auth.metadata` in the clear; it often names people,
+/// hosts or tickets, and it rides on every request the token makes).
 const SECRET_FIELDS: &[&str] = &[
     "/auth/client_token",
     "/auth/accessor",
+    "/auth/metadata",
     "/request/client_token",
     "/request/data",
     "/response/data",
@@ -143,12 +146,13 @@ mod tests {
         let hasher = Hasher::new(&Key256::from_slice(&[7; 32]).unwrap()).unwrap();
         let raw = json!({
             "type": "request",
-            "auth": {"client_token": "s.token", "accessor": "acc", "policies": ["default"]},
+            "auth": {"client_token": "s.token", "accessor": "acc", "policies": ["default"],
+                     "metadata": {"team": "payments-oncall"}},
             "request": {"path": "secret/data/app", "data": {"data": {"pw": "hunter2", "n": 3}}},
         });
         let out = hasher.redact(&raw);
         let text = out.to_string();
-        for secret in ["s.token", "\"acc\"", "hunter2"] {
+        for secret in ["s.token", "\"acc\"", "hunter2", "payments-oncall"] {
             assert!(!text.contains(secret), "{text}");
         }
         assert_eq!(out["request"]["path"], "secret/data/app");

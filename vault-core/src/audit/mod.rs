@@ -32,7 +32,8 @@
 //! metadata, token_type}`, `request {id, operation, path, mount_point, mount_type,
 //! mount_accessor, data, remote_address, client_token}`, `response {data, auth,
 //! warnings}` (responses only) and `error`. Every string inside `request.data`,
-//! `response.data` and `response.auth.metadata`, and every token, accessor,
+//! `response.data`, `auth.metadata` and `response.auth.metadata` (unlike Vault,
+//! which logs token metadata in the clear), and every token, accessor,
 //! role_id and secret_id, is written as `hmac-sha256:<hex>` under the device's
 //! own key (kept in the barrier). `sys/audit-hash/<device>` gives the same HMAC of
 //! any input, so an operator can search the log for a known value. Lifecycle
