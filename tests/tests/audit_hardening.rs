@@ -195,3 +195,203 @@ fn token_metadata_is_never_in_the_clear_in_the_audit_log() {
         assert_eq!(entry["auth"]["metadata"]["team"], hash, "{entry}");
     }
 }
+
+/// A policy with `sudo` on `sys/audit/*`: enough, before issue 18, to make the
+/// vault write a file anywhere it can.
+const AUDIT_ADMIN: &str =
+    r#"path "sys/audit/*" { capabilities = ["create", "read", "update", "delete", "sudo"] }"#;
+
+fn audit_admin_token(daemon: &Daemon, root: &str) -> String {
+    vault_tests::cli(
+        &daemon.addr,
+        Some(root),
+        &["policy", "write", "audit-admin", "-"],
+        Some(AUDIT_ADMIN),
+    )
+    .expect_code(0);
+    let token = daemon.cli(
+        Some(root),
+        &[
+            "token",
+            "create",
+            "--policy",
+            "audit-admin",
+            "--field",
+            "token",
+        ],
+    );
+    token.expect_code(0);
+    token.stdout.trim().to_owned()
+}
+
+/// `audit enable --path NAME file file_path=PATH` as `token`; the CLI's output.
+fn enable_file_device(
+    daemon: &Daemon,
+    token: &str,
+    name: &str,
+    path: &Path,
+) -> vault_tests::CliOutput {
+    daemon.cli(
+        Some(token),
+        &[
+            "audit",
+            "enable",
+            "--path",
+            name,
+            "file",
+            &format!("file_path={}", path.display()),
+        ],
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn enabling_an_audit_device_through_the_api_is_refused_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = start(dir.path(), "");
+    let root = keys.root_token.as_str();
+    let admin = audit_admin_token(&daemon, root);
+    let target = dir.path().join("chosen-by-caller.log");
+    for token in [admin.as_str(), root] {
+        let out = enable_file_device(&daemon, token, "evil", &target);
+        assert_ne!(out.code, 0, "enabled: {}", out.stdout);
+        assert!(
+            out.stderr.contains("unsafe_allow_api_audit_creation"),
+            "the refusal must name the config key: {}",
+            out.stderr
+        );
+        assert!(!target.exists(), "the vault created {}", target.display());
+    }
+    // Other device types too: the switch is about the API, not about files.
+    let out = daemon.cli(Some(root), &["audit", "enable", "stdout"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("unsafe_allow_api_audit_creation"),
+        "{}",
+        out.stderr
+    );
+    let list = daemon.cli(Some(root), &["audit", "list", "--format", "json"]);
+    list.expect_code(0);
+    assert_eq!(
+        list.json(),
+        serde_json::json!({}),
+        "no device may be enabled"
+    );
+}
+
+#[test]
+fn with_api_creation_allowed_but_no_directory_no_file_device_is_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = start(dir.path(), "unsafe_allow_api_audit_creation = true\n");
+    let root = keys.root_token.as_str();
+    let target = dir.path().join("audit.log");
+    let out = enable_file_device(&daemon, root, "file", &target);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("allowed_audit_file_dir"),
+        "the refusal must name the config key: {}",
+        out.stderr
+    );
+    assert!(!target.exists());
+}
+
+#[test]
+fn api_enabled_file_devices_are_new_files_inside_the_allowed_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::create_dir(allowed.join("sub")).unwrap();
+    let config = format!(
+        "unsafe_allow_api_audit_creation = true\nallowed_audit_file_dir = \"{}\"\n",
+        allowed.display()
+    );
+    let (daemon, keys) = start(dir.path(), &config);
+    let root = keys.root_token.as_str();
+    let admin = audit_admin_token(&daemon, root);
+
+    // A file the vault did not make, in the directory and outside it.
+    const KEEP: &str = "not the vault's file\n";
+    let existing = allowed.join("existing.log");
+    std::fs::write(&existing, KEEP).unwrap();
+    let victim = outside.join("victim.conf");
+    std::fs::write(&victim, KEEP).unwrap();
+    // Links in the allowed directory to outside it, to a new and an existing file.
+    let new_target = outside.join("new-target.log");
+    std::os::unix::fs::symlink(&new_target, allowed.join("dangling.log")).unwrap();
+    std::os::unix::fs::symlink(&victim, allowed.join("to-victim.log")).unwrap();
+    let refused = [
+        ("outside", outside.join("x.log")),
+        ("dotdot", allowed.join("..").join("outside").join("y.log")),
+        ("subdir", allowed.join("sub").join("z.log")),
+        ("relative", Path::new("relative.log").to_path_buf()),
+        ("dangling", allowed.join("dangling.log")),
+        ("symlink", allowed.join("to-victim.log")),
+        ("existing", existing.clone()),
+        ("dir", allowed.clone()),
+    ];
+    for (name, path) in &refused {
+        let out = enable_file_device(&daemon, &admin, name, path);
+        assert_ne!(out.code, 0, "{name}: {} was accepted", path.display());
+        assert!(
+            !out.stderr.is_empty() && !out.stderr.contains("internal"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    for made in [
+        outside.join("x.log"),
+        outside.join("y.log"),
+        allowed.join("sub/z.log"),
+        new_target,
+    ] {
+        assert!(!made.exists(), "{} was created", made.display());
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), KEEP);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), KEEP);
+    let out = enable_file_device(&daemon, &admin, "outside", &outside.join("x.log"));
+    assert!(
+        out.stderr.contains("allowed_audit_file_dir"),
+        "{}",
+        out.stderr
+    );
+
+    // A new file directly inside the directory: created, 0600, written.
+    let log = allowed.join("api.log");
+    enable_file_device(&daemon, &admin, "api", &log).expect_code(0);
+    assert_eq!(mode(&log), 0o600);
+    daemon.cli(Some(root), &["token", "lookup"]).expect_code(0);
+    let written = entries(&log);
+    assert_eq!(written[0]["type"], "checkpoint");
+    assert!(
+        written
+            .iter()
+            .any(|e| e["request"]["path"] == "auth/token/lookup-self")
+    );
+    // The same path again (under another name) is an existing file now.
+    assert_ne!(enable_file_device(&daemon, &admin, "again", &log).code, 0);
+
+    // After a restart the device goes on in its own file.
+    assert!(daemon.stop().success());
+    let daemon = Daemon::start_with(&write_config(dir.path(), &config), dir.path());
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    daemon.cli(Some(root), &["token", "lookup"]).expect_code(0);
+    let after = entries(&log);
+    assert!(after.len() > written.len());
+    assert_eq!(mode(&log), 0o600);
+    assert!(daemon.stop().success());
+
+    // Its file swapped for a link while the vault was stopped: not followed.
+    std::fs::rename(&log, allowed.join("api.log.1")).unwrap();
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    let daemon = Daemon::start_with(&write_config(dir.path(), &config), dir.path());
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let out = daemon.cli(Some(root), &["token", "lookup"]);
+    assert_ne!(out.code, 0, "served without its only audit device");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), KEEP);
+}
