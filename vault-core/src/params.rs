@@ -1,6 +1,15 @@
 //! Reading typed fields out of a request body the way Vault does: numbers may
 //! come as strings, lists as comma-separated strings, durations as `90`, `"90"`,
 //! `"1h30m"` or `"2d"`. Every error names the field.
+//!
+//! The `*_of` functions read one JSON value and are the only definition of each
+//! reading: the field readers here and the engines' own (KV's) call them, and so
+//! does the ACL when it compares a request value with the values a policy lists
+//! (`crate::policy`). A policy therefore judges the value an engine will act on:
+//! if they read differently, a value spelled `"web,admin"` or `"f"` would be
+//! judged as one thing and acted on as another.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -23,47 +32,102 @@ fn bad(field: &str, reason: impl Into<String>) -> FieldError {
     }
 }
 
+/// The text of a value as [`string`] reads it: a string as it is, a number or a
+/// boolean as its JSON text. `None` for anything else.
+pub fn text_of(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+/// A boolean as [`boolean`] reads it: `true`; a string `true`, `1`, `t`, `yes`
+/// or `false`, `0`, `f`, `no` and the empty string (any case, surrounding
+/// spaces ignored); a number, `false` when zero.
+pub fn bool_of(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "t" | "yes" => Some(true),
+            "false" | "0" | "f" | "no" | "" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => Some(n.as_f64().is_none_or(|f| f != 0.0)),
+        _ => None,
+    }
+}
+
+/// A non-negative integer as [`unsigned`] reads it: a JSON number that is a
+/// whole number (`3` or `3.0`), or a string of digits (surrounding spaces
+/// ignored).
+pub fn unsigned_of(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A duration in milliseconds as [`duration_ms`] reads it: a number of seconds,
+/// or text for [`parse_duration_ms`].
+pub fn duration_ms_of(value: &Value) -> Result<u64, String> {
+    match value {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|s| s.checked_mul(1000))
+            .ok_or_else(|| "expected a non-negative duration".to_owned()),
+        Value::String(s) => parse_duration_ms(s),
+        _ => Err("expected a duration".to_owned()),
+    }
+}
+
+/// The items of a comma-separated string as [`string_list`] reads them:
+/// trimmed, empty ones dropped (`"a, b,"` is `a` and `b`).
+pub fn comma_items(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// One string of a JSON array as [`string_list`] reads it: trimmed, and not
+/// split at commas.
+pub fn list_item(text: &str) -> &str {
+    text.trim()
+}
+
 /// A string field (numbers and booleans are accepted as their text).
 pub fn string(data: &Data, field: &str) -> Result<Option<String>, FieldError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(bad(field, "expected a string")),
+        Some(value) => text_of(value)
+            .map(|t| Some(t.into_owned()))
+            .ok_or_else(|| bad(field, "expected a string")),
     }
 }
 
-/// A boolean field (`true`, `"true"`, `1`, ...).
+/// A boolean field (`true`, `"true"`, `1`, ...; see [`bool_of`]).
 pub fn boolean(data: &Data, field: &str) -> Result<Option<bool>, FieldError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "t" | "yes" => Ok(Some(true)),
-            "false" | "0" | "f" | "no" | "" => Ok(Some(false)),
-            _ => Err(bad(field, "expected a boolean")),
-        },
-        Some(Value::Number(n)) => Ok(Some(n.as_u64() != Some(0))),
-        Some(_) => Err(bad(field, "expected a boolean")),
+        Some(value) => bool_of(value)
+            .map(Some)
+            .ok_or_else(|| bad(field, "expected a boolean")),
     }
 }
 
-/// A non-negative integer field.
+/// A non-negative integer field (see [`unsigned_of`]); an empty string is
+/// absent.
 pub fn unsigned(data: &Data, field: &str) -> Result<Option<u64>, FieldError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(value) => unsigned_of(value)
             .map(Some)
             .ok_or_else(|| bad(field, "expected a non-negative integer")),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| bad(field, "expected a non-negative integer")),
-        Some(_) => Err(bad(field, "expected a non-negative integer")),
     }
 }
 
@@ -71,17 +135,11 @@ pub fn unsigned(data: &Data, field: &str) -> Result<Option<u64>, FieldError> {
 pub fn string_list(data: &Data, field: &str) -> Result<Option<Vec<String>>, FieldError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        )),
+        Some(Value::String(s)) => Ok(Some(comma_items(s).map(str::to_owned).collect())),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
-                Value::String(s) => Ok(s.trim().to_owned()),
+                Value::String(s) => Ok(list_item(s).to_owned()),
                 _ => Err(bad(field, "expected a list of strings")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -114,13 +172,7 @@ pub fn string_map(
 pub fn duration_ms(data: &Data, field: &str) -> Result<Option<u64>, FieldError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|s| s.checked_mul(1000))
-            .map(Some)
-            .ok_or_else(|| bad(field, "expected a non-negative duration")),
-        Some(Value::String(s)) => parse_duration_ms(s).map(Some).map_err(|r| bad(field, r)),
-        Some(_) => Err(bad(field, "expected a duration")),
+        Some(value) => duration_ms_of(value).map(Some).map_err(|r| bad(field, r)),
     }
 }
 
@@ -198,6 +250,33 @@ mod tests {
         assert!(parse_duration_ms("h").is_err());
         assert_eq!(format_duration_ms(5_400_000), "1h30m0s");
         assert_eq!(format_duration_ms(0), "0s");
+    }
+
+    #[test]
+    fn value_readings() {
+        for (v, want) in [
+            (json!("no"), Some(false)),
+            (json!(" F "), Some(false)),
+            (json!(""), Some(false)),
+            (json!(0), Some(false)),
+            (json!(0.0), Some(false)),
+            (json!("yes"), Some(true)),
+            (json!(2), Some(true)),
+            (json!("maybe"), None),
+            (json!([]), None),
+        ] {
+            assert_eq!(bool_of(&v), want, "{v}");
+        }
+        assert_eq!(unsigned_of(&json!(3.0)), Some(3));
+        assert_eq!(unsigned_of(&json!(" 3 ")), Some(3));
+        assert_eq!(unsigned_of(&json!(1.5)), None);
+        assert_eq!(unsigned_of(&json!(-1)), None);
+        assert_eq!(duration_ms_of(&json!("1h")), Ok(3_600_000));
+        assert_eq!(duration_ms_of(&json!(60)), Ok(60_000));
+        assert_eq!(text_of(&json!(7)).as_deref(), Some("7"));
+        assert_eq!(text_of(&json!(false)).as_deref(), Some("false"));
+        assert_eq!(text_of(&json!(null)), None);
+        assert_eq!(comma_items(" a, ,b ,").collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Capabilities, Capability, PathRule, Policy, ROOT};
+use super::{Capabilities, Capability, PathRule, Policy, ROOT, values};
 use crate::request::Operation;
 
 /// The merged rules of a set of policies, ready to decide requests.
@@ -251,7 +251,7 @@ impl Rule {
             }
             for (key, value) in params {
                 if let Some(denied) = lookup(&self.denied, key)
-                    && (denied.is_empty() || denied.iter().any(|d| denies(d, value)))
+                    && (denied.is_empty() || values::denied(denied, value))
                 {
                     return Err(DecisionReason::DeniedParameter);
                 }
@@ -265,7 +265,7 @@ impl Rule {
             let Some(allowed) = lookup(&self.allowed, key).or(others) else {
                 return Err(DecisionReason::ParameterNotAllowed);
             };
-            if !allowed.is_empty() && !allowed.iter().any(|a| value_matches(a, value)) {
+            if !allowed.is_empty() && !values::allowed(allowed, value) {
                 return Err(DecisionReason::ParameterNotAllowed);
             }
         }
@@ -305,46 +305,6 @@ fn lookup<'m>(map: &'m BTreeMap<String, Vec<Value>>, key: &str) -> Option<&'m Ve
         return map.get(key);
     }
     map.iter().find(|(k, _)| same_key(key, k)).map(|(_, v)| v)
-}
-
-/// Whether a request value is one a policy lists: equal, or for a string list
-/// entry ending in `*`, starting with what precedes it.
-fn value_matches(entry: &Value, value: &Value) -> bool {
-    match (entry, value) {
-        (Value::String(e), Value::String(v)) => match e.strip_suffix('*') {
-            Some(prefix) => v.starts_with(prefix),
-            None => e == v,
-        },
-        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
-            (Some(a), Some(b)) => a == b,
-            _ => match (a.as_u64(), b.as_u64()) {
-                (Some(a), Some(b)) => a == b,
-                _ => a.as_f64() == b.as_f64(),
-            },
-        },
-        (Value::Bool(a), Value::Bool(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// Whether a denied entry refuses a request value. Looser than
-/// [`value_matches`] on purpose: engines coerce `"7"` to `7` and `"true"` to
-/// `true`, and a list is refused if any element is.
-fn denies(entry: &Value, value: &Value) -> bool {
-    if value_matches(entry, value) {
-        return true;
-    }
-    match (entry, value) {
-        (Value::Number(n), Value::String(s)) => {
-            s.trim().parse::<f64>().ok() == n.as_f64() && n.as_f64().is_some()
-        }
-        (Value::Bool(b), Value::String(s)) => s.trim().parse::<bool>().ok() == Some(*b),
-        (Value::String(_), Value::Number(_) | Value::Bool(_)) => {
-            value_matches(entry, &Value::String(value.to_string()))
-        }
-        (_, Value::Array(items)) => items.iter().any(|item| denies(entry, item)),
-        _ => false,
-    }
 }
 
 /// Wildcard patterns filed by the complete segments of their literal part (the

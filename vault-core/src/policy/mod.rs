@@ -45,14 +45,21 @@
 //!
 //! - `required_parameters`: each must be present;
 //! - `denied_parameters`: a key with `[]` is refused whatever its value; with
-//!   values, only those values (a list value is refused if any element is). The
-//!   key `*` refuses every key. Matching a denied value is deliberately loose: a
-//!   string `"7"` matches a denied `7` and `"true"` a denied `true`, because
-//!   engines coerce strings to the types they expect;
+//!   values, only those values. The key `*` refuses every key;
 //! - `allowed_parameters`: when not empty, every key must be listed or `*` must
 //!   be; a key's non-empty list restricts its value to those values. A key listed
 //!   with values is restricted by them even when `*` is present (Vault's
 //!   documented behaviour).
+//!
+//! A value is judged as the engines read it (`values`), through the same
+//! readers of `crate::params` the engines use: `"web,admin"` is the list `web`,
+//! `admin`, and is refused by a denied `admin` and by an allowed list without
+//! `admin`; `"no"`, `"f"` and `0` are `false`; `"3"` is `3`; `"1h"` is `3600`.
+//! A denied value is refused if any reading of any item hits (refusing too much
+//! is the safe side); an allowed one passes only if every item it holds as a
+//! list is allowed, compared as the allowed entry's type says. Vault compares
+//! the raw value instead, so there a comma-separated string slips past a
+//! denied list item.
 //!
 //! A string in a value list that ends in `*` matches by prefix (`"prod-*"`).
 //! Merging the same pattern from several policies unites the required keys and,
@@ -78,6 +85,7 @@ mod acl;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;

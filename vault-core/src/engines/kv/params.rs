@@ -19,19 +19,12 @@ fn invalid(message: String) -> EngineError {
     EngineError::InvalidRequest(message)
 }
 
-/// A non-negative integer: a JSON number (integral) or a numeric string.
+/// A non-negative integer: a JSON number (integral; some clients send 3.0) or
+/// a numeric string, read by [`crate::params::unsigned_of`] as every engine and
+/// the ACL read it.
 pub(super) fn as_u64(field: &str, value: &Value) -> Result<u64, EngineError> {
-    let parsed = match value {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            // Some clients send 3.0; accept integral floats only.
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    parsed.ok_or_else(|| invalid(format!("{field} must be a non-negative integer")))
+    crate::params::unsigned_of(value)
+        .ok_or_else(|| invalid(format!("{field} must be a non-negative integer")))
 }
 
 /// `field` as a non-negative integer, if present and not null.
@@ -42,17 +35,15 @@ pub(super) fn opt_u64(data: &Data, field: &str) -> Result<Option<u64>, EngineErr
     }
 }
 
-/// `field` as a boolean (JSON or `"true"`/`"false"`), if present and not null.
+/// `field` as a boolean, if present and not null, read by
+/// [`crate::params::bool_of`] (`true`, `"false"`, `"no"`, `0`, ...) as every
+/// engine and the ACL read it.
 pub(super) fn opt_bool(data: &Data, field: &str) -> Result<Option<bool>, EngineError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) => match s.trim() {
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
-            _ => Err(invalid(format!("{field} must be a boolean"))),
-        },
-        Some(_) => Err(invalid(format!("{field} must be a boolean"))),
+        Some(value) => crate::params::bool_of(value)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{field} must be a boolean"))),
     }
 }
 
@@ -107,7 +98,7 @@ pub(super) fn versions(data: &Data) -> Result<Vec<u64>, EngineError> {
             }
         }
         Some(Value::String(s)) => {
-            for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            for part in crate::params::comma_items(s) {
                 out.push(
                     part.parse::<u64>()
                         .map_err(|_| invalid("versions must be a list of integers".into()))?,
