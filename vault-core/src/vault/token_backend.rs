@@ -36,6 +36,15 @@ impl Vault {
         let write = matches!(request.operation, Operation::Create | Operation::Update);
         match path {
             "create" | "create-orphan" if write => {
+                // A use-limited token would escape its limit through a child
+                // (or an orphan) with unlimited uses. Checked first, as in
+                // Vault. `me` has this request's use spent already, and still
+                // shows a count above zero even when this was its last use.
+                if me.num_uses > 0 {
+                    return Err(VaultError::InvalidRequest(
+                        "restricted use token cannot generate child tokens".into(),
+                    ));
+                }
                 let orphan = path == "create-orphan"
                     || field(params::boolean(data, "no_parent"))?.unwrap_or(false);
                 if orphan && !caller.sudo {
