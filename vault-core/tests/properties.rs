@@ -1,6 +1,7 @@
 //! Property tests: the checks of the fuzz targets in `fuzz/` (policy parser,
-//! stored-value decoding, Shamir shares, request path normalisation), run on
-//! stable by the normal suite over a bounded number of generated inputs.
+//! stored-value decoding, Shamir shares, request path normalisation, database
+//! username templates), run on stable by the normal suite over a bounded
+//! number of generated inputs.
 //!
 //! The fuzz targets explore far more inputs on nightly; these keep the same
 //! properties from regressing between fuzzing runs.
@@ -17,6 +18,8 @@ use proptest::test_runner::{Config, TestRunner};
 use vault_core::Vault;
 use vault_core::barrier::envelope::{self, Invalid, MIN_LEN};
 use vault_core::barrier::{BarrierError, KEYRING_PATH, Keyring, UnwrapError};
+use vault_core::engines::EngineError;
+use vault_core::engines::database::{DEFAULT_USERNAME_TEMPLATE, preview_username};
 use vault_core::path::normalize;
 use vault_core::policy::{self, Capabilities, Capability, PolicyError};
 use vault_core::seal::shamir::{self, ShamirError, Share};
@@ -581,5 +584,122 @@ proptest! {
             (false, false) => prop_assert_eq!(out, Some(joined)),
             (false, true) => prop_assert_eq!(out, None),
         }
+    }
+}
+
+// -------------------------------------------------------- username templates
+
+/// What any template gives (the `username_template` fuzz target's check): a
+/// name PostgreSQL holds as written, or a refusal that says it is the
+/// template's fault.
+fn check_template(template: &str, role: &str, display: &str) -> Option<String> {
+    match preview_username(template, role, display, 1_795_770_308_123) {
+        Ok(name) => {
+            assert!(!name.is_empty(), "{template:?}");
+            assert!(name.len() <= 63, "{template:?} -> {name:?}");
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+            Some(name)
+        }
+        Err(EngineError::InvalidRequest(why)) => {
+            assert!(why.starts_with("invalid username_template: "), "{why}");
+            None
+        }
+        Err(other) => panic!("{template:?} gave {other:?}"),
+    }
+}
+
+/// Pieces of template syntax, valid and not.
+const TEMPLATE_TOKENS: &[&str] = &[
+    "{{",
+    "}}",
+    "(",
+    ")",
+    "|",
+    " ",
+    ".RoleName",
+    ".DisplayName",
+    ".Nope",
+    "random",
+    "truncate",
+    "truncate_sha256",
+    "uppercase",
+    "lowercase",
+    "replace",
+    "sha256",
+    "base64",
+    "uuid",
+    "unix_time",
+    "unix_time_millis",
+    "printf",
+    "sanitize",
+    "\"%s-%d-%v-%%\"",
+    "\"a\\\"b\"",
+    "\"",
+    "`raw`",
+    "`",
+    "0",
+    "8",
+    "20",
+    "-1",
+    "99999999999999999999",
+    "x",
+    "é",
+    "\n",
+];
+
+/// A name as a caller could set it: anything, or something close to an
+/// attack on the statement it will be put in.
+fn display_name() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), "[a-z\"'; -]{0,80}"]
+}
+
+proptest! {
+    #![proptest_config(Config::with_cases(256))]
+
+    #[test]
+    fn a_template_gives_a_name_or_an_error_on_any_text(text in any::<String>()) {
+        check_template(&text, "role", "token");
+    }
+
+    #[test]
+    fn a_template_gives_a_name_or_an_error_on_template_like_text(
+        tokens in vec(select(TEMPLATE_TOKENS), 0..40),
+        display in display_name(),
+    ) {
+        check_template(&tokens.concat(), "role", &display);
+    }
+
+    /// Issue 18: each `(` was a frame of the parser, so a
+    /// role write with 200,000 of them aborted the daemon. Past 32 levels
+    /// the template is refused.
+    #[test]
+    fn deep_template_nesting_is_refused_not_a_stack_overflow(
+        depth in prop_oneof![0usize..33, 33usize..100, 100_000usize..200_001],
+        closed in any::<bool>(),
+    ) {
+        let close = if closed { ")".repeat(depth) } else { String::new() };
+        let text = format!("{{{{ {}.RoleName{close} }}}}", "(".repeat(depth));
+        let name = check_template(&text, "role", "token");
+        if depth > 32 {
+            prop_assert_eq!(name, None);
+        } else if closed {
+            prop_assert_eq!(name.as_deref(), Some("role"));
+        }
+    }
+
+    /// The default template makes a plain ASCII name from any role and
+    /// caller names.
+    #[test]
+    fn the_default_template_is_plain_ascii_for_any_names(
+        role in display_name(),
+        display in display_name(),
+    ) {
+        let name = check_template(DEFAULT_USERNAME_TEMPLATE, &role, &display)
+            .expect("the default template always renders");
+        prop_assert!(
+            name.starts_with("v-")
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "{}", name
+        );
     }
 }

@@ -107,6 +107,8 @@ mod tests_static;
 #[cfg(test)]
 mod tests_tls;
 
+pub use template::{DEFAULT_USERNAME_TEMPLATE, preview_username};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -25,7 +25,7 @@ use crate::engines::EngineError;
 /// The template of a role that sets none: Vault's PostgreSQL default
 /// (`v-<display>-<role>-<random>-<time>`), with the two names sanitised so a
 /// generated name is always plain ASCII.
-pub(super) const DEFAULT_USERNAME_TEMPLATE: &str = r#"{{ printf "v-%s-%s-%s-%s" (.DisplayName | sanitize | truncate 8) (.RoleName | sanitize | truncate 8) (random 20) (unix_time) | truncate 63 }}"#;
+pub const DEFAULT_USERNAME_TEMPLATE: &str = r#"{{ printf "v-%s-%s-%s-%s" (.DisplayName | sanitize | truncate 8) (.RoleName | sanitize | truncate 8) (random 20) (unix_time) | truncate 63 }}"#;
 
 /// PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1).
 pub(super) const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -195,6 +195,25 @@ impl UsernameTemplate {
         }
         Ok(name)
     }
+}
+
+/// The username `template` makes for `role_name` and a caller named
+/// `display_name` at `now_ms`, exactly as a role with that template would
+/// name its credentials (an empty template is an error here: a role without
+/// one uses the default, which this does not substitute), or why the template
+/// is refused. For the fuzz target and property tests, which cannot reach the
+/// parser through a live database.
+pub fn preview_username(
+    template: &str,
+    role_name: &str,
+    display_name: &str,
+    now_ms: u64,
+) -> Result<String, EngineError> {
+    UsernameTemplate::parse(template)?.render(&TemplateInput {
+        role_name,
+        display_name,
+        now_ms,
+    })
 }
 
 /// Where the `}}` closing an action is, skipping `}}` inside string literals.
