@@ -350,3 +350,107 @@ fn dot_segments_never_reach_another_mount() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["data"]["keys"], json!(["my key"]));
 }
+
+/// `GET` (or `HEAD`) `target` over a raw connection: the status code, the
+/// headers (names lowercased) and the body bytes, exactly as sent.
+fn raw_get(daemon: &Daemon, method: &str, target: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = daemon.addr.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // Read until the server closes: a 101 keeps the connection open for the
+    // protocol it switched to, so a timeout ends that read instead.
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers: {}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+/// Vault's `?activecode=` and friends let a caller choose the status code;
+/// only codes a proxy frames like any other answer may be chosen. A 101 told
+/// the client the connection now speaks another protocol; a 204 or 304 sent
+/// a Content-Length that a proxy would not read a body for; 1xx, 3xx and
+/// codes outside 100-599 are not health answers.
+#[test]
+fn health_codes_a_proxy_cannot_frame_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, _root) = vault(dir.path());
+    for query in [
+        "activecode=101",
+        "activecode=100",
+        "activecode=204",
+        "activecode=304",
+        "activecode=302",
+        "activecode=600",
+        "activecode=99",
+        "activecode=1000",
+        "activecode=abc",
+        "activecode=",
+        // Checked whichever one answers, as Vault does.
+        "sealedcode=101",
+        "uninitcode=304",
+        "standbycode=204",
+    ] {
+        let (code, headers, body) = raw_get(&daemon, "GET", &format!("/v1/sys/health?{query}"));
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(code, 400, "{query}: {headers:?} {body}");
+        let name = query.split('=').next().unwrap();
+        assert!(body.contains(name), "{query}: {body}");
+    }
+    for (query, expected) in [
+        ("", 200),
+        ("activecode=200", 200),
+        ("activecode=299", 299),
+        ("activecode=429", 429),
+        ("activecode=503", 503),
+        ("activecode=599", 599),
+        ("sealedcode=200&standbycode=200", 200),
+    ] {
+        for method in ["GET", "HEAD"] {
+            let (code, headers, body) =
+                raw_get(&daemon, method, &format!("/v1/sys/health?{query}"));
+            assert_eq!(code, expected, "{method} {query}");
+            let length = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map(|(_, v)| v.parse::<usize>().unwrap());
+            if method == "GET" {
+                assert_eq!(length, Some(body.len()), "{query}: {headers:?}");
+                let json: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(json["sealed"], false, "{query}");
+            } else {
+                assert!(body.is_empty(), "HEAD {query}");
+            }
+        }
+    }
+}
