@@ -57,6 +57,30 @@ impl Cidr {
             _ => false,
         }
     }
+
+    /// True if every address of this block is inside `outer` (a child token's
+    /// blocks must be, to narrow its parent's binding and never widen it).
+    /// IPv4-mapped IPv6 blocks count as the IPv4 blocks they map.
+    pub fn within(&self, outer: &Cidr) -> bool {
+        let (inner, outer) = (self.unmapped(), outer.unmapped());
+        inner.addr.is_ipv4() == outer.addr.is_ipv4()
+            && inner.prefix >= outer.prefix
+            && outer.contains(inner.addr)
+    }
+
+    /// `::ffff:a.b.c.d/n` (n >= 96) as `a.b.c.d/(n - 96)`; any other block as it is.
+    fn unmapped(self) -> Cidr {
+        match self.addr {
+            IpAddr::V6(v6) if self.prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => Cidr {
+                    addr: IpAddr::V4(v4),
+                    prefix: self.prefix - 96,
+                },
+                None => self,
+            },
+            _ => self,
+        }
+    }
 }
 
 /// True if `ip` is in any of `blocks`; a block that does not parse matches nothing.
@@ -88,5 +112,23 @@ mod tests {
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
         assert!(!any_contains(&["bad".into()], ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn nesting() {
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        assert!(c("10.1.0.0/16").within(&c("10.0.0.0/8")));
+        assert!(c("10.0.0.0/8").within(&c("10.0.0.0/8")));
+        assert!(c("10.1.2.3").within(&c("10.1.0.0/16")));
+        assert!(!c("10.0.0.0/8").within(&c("10.1.0.0/16")), "wider");
+        assert!(!c("11.0.0.0/16").within(&c("10.0.0.0/8")), "elsewhere");
+        assert!(!c("0.0.0.0/0").within(&c("127.0.0.1")));
+        // Host bits do not make a wide block look narrow.
+        assert!(!c("10.1.2.3/8").within(&c("10.1.0.0/16")));
+        assert!(c("::ffff:10.1.0.0/112").within(&c("10.0.0.0/8")));
+        assert!(c("10.1.0.0/16").within(&c("::ffff:10.0.0.0/104")));
+        assert!(!c("::1").within(&c("127.0.0.0/8")));
+        assert!(c("fd00::1").within(&c("fd00::/8")));
+        assert!(!c("fd00::/8").within(&c("fd00::1")));
     }
 }

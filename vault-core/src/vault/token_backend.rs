@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::clock;
+use crate::net::Cidr;
 use crate::params;
 use crate::policy::{DEFAULT, ROOT};
 use crate::request::{Auth, Data, Operation, Request, Response};
@@ -207,11 +208,11 @@ impl Vault {
             } else {
                 "auth/token/create".into()
             },
-            bound_cidrs: field(params::string_list(data, "bound_cidrs"))?.unwrap_or_default(),
+            bound_cidrs: child_cidrs(
+                field(params::string_list(data, "bound_cidrs"))?.unwrap_or_default(),
+                (!orphan).then_some(parent),
+            )?,
         };
-        for cidr in &token_params.bound_cidrs {
-            crate::net::Cidr::parse(cidr).map_err(VaultError::InvalidRequest)?;
-        }
         let limits = TtlLimits {
             default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
             max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
@@ -226,6 +227,43 @@ impl Vault {
             ..Response::default()
         })
     }
+}
+
+/// The networks a new token may be used from: the blocks `asked`, checked; for
+/// a child of a bound parent, the parent's blocks when none are asked, else
+/// only blocks inside one of them. A child is never usable from somewhere its
+/// parent is not (as in Vault, where a child without a role takes its parent's
+/// blocks). An orphan has no parent to narrow and takes what is asked, as in
+/// Vault; making one needs sudo.
+fn child_cidrs(asked: Vec<String>, parent: Option<&TokenEntry>) -> Result<Vec<String>, VaultError> {
+    let invalid = |reason: String| VaultError::InvalidRequest(format!("bound_cidrs: {reason}"));
+    let blocks = asked
+        .iter()
+        .map(|text| Cidr::parse(text).map_err(invalid))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(parent) = parent.filter(|p| !p.bound_cidrs.is_empty()) else {
+        return Ok(asked);
+    };
+    if asked.is_empty() {
+        return Ok(parent.bound_cidrs.clone());
+    }
+    // The parent's blocks were checked when it was made; one that no longer
+    // parses contains nothing, as when the token is used.
+    let outer: Vec<Cidr> = parent
+        .bound_cidrs
+        .iter()
+        .filter_map(|text| Cidr::parse(text).ok())
+        .collect();
+    for (text, block) in asked.iter().zip(&blocks) {
+        if !outer.iter().any(|o| block.within(o)) {
+            return Err(invalid(format!(
+                "{text:?} is not inside the parent token's bound CIDRs ({}); a child token \
+                 can only narrow them",
+                parent.bound_cidrs.join(", ")
+            )));
+        }
+    }
+    Ok(asked)
 }
 
 /// The `auth` block returned when a token is made or renewed.
