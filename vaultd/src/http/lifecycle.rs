@@ -236,6 +236,43 @@ async fn unseal(api: &Api, call: &Call<'_>) -> Response {
 /// Vault's `sys/health`: the code says the state (200 active, 429 standby,
 /// 501 uninitialised, 503 sealed), each overridable by a query parameter.
 async fn health(api: &Api, call: &Call<'_>) -> Response {
+    // The caller picks each answer's code (Vault's `?activecode=` and the
+    // rest), but only among those a proxy frames like any answer with a body:
+    // a 1xx announces something else (101: another protocol on this
+    // connection), nothing is read after a 204 or 304 so the JSON would be
+    // taken for the next answer, a 3xx is a redirect without a Location.
+    // All four are checked whichever one answers, as Vault does.
+    let mut codes = [
+        ("uninitcode", StatusCode::NOT_IMPLEMENTED),
+        ("sealedcode", StatusCode::SERVICE_UNAVAILABLE),
+        ("standbycode", StatusCode::TOO_MANY_REQUESTS),
+        ("activecode", StatusCode::OK),
+    ];
+    for (name, code) in &mut codes {
+        let Some(text) = call.query(name) else {
+            continue;
+        };
+        match text.parse::<u16>().map(StatusCode::from_u16) {
+            Ok(Ok(chosen))
+                if chosen != StatusCode::NO_CONTENT
+                    && (chosen.is_success()
+                        || chosen.is_client_error()
+                        || chosen.is_server_error()) =>
+            {
+                *code = chosen;
+            }
+            // The text is not repeated: the message names the parameter.
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "{name} must be a status code from 200 to 299 but 204, or from 400 to 599"
+                    ),
+                );
+            }
+        }
+    }
+    let [uninit, sealed, standby_code, active] = codes.map(|(_, code)| code);
     let s = match status_of(api, call).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -245,20 +282,14 @@ async fn health(api: &Api, call: &Call<'_>) -> Response {
         call.query(name)
             .is_some_and(|v| v.is_empty() || v == "true")
     };
-    let code = |name: &str, default: u16| {
-        call.query(name)
-            .and_then(|v| v.parse::<u16>().ok())
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .unwrap_or(StatusCode::from_u16(default).unwrap_or(StatusCode::OK))
-    };
     let status = if !s.initialized {
-        code("uninitcode", 501)
+        uninit
     } else if s.sealed {
-        code("sealedcode", 503)
+        sealed
     } else if standby && !flag("standbyok") {
-        code("standbycode", 429)
+        standby_code
     } else {
-        code("activecode", 200)
+        active
     };
     let body = json!({
         "initialized": s.initialized,
