@@ -20,7 +20,8 @@ pub struct SealConfig {
     pub secret_threshold: u32,
     /// SHA-256 of the root token made at init, hex. Lets the root token reset an
     /// unseal attempt (and see its nonce) while sealed, when the barrier cannot be
-    /// read. A hash of a 143-bit random token reveals nothing of it.
+    /// read. A hash of a 143-bit random token reveals nothing of it. Empty once
+    /// that token is revoked: it then matches no token.
     pub root_token_verifier: String,
 }
 

@@ -3,6 +3,9 @@
 //! nonce), when the token store behind the barrier cannot be read. It is a plain
 //! SHA-256: no key can be read while sealed, and the token has over 210 random
 //! bits, so the hash reveals nothing of it.
+//!
+//! Revoking that token retires the verifier (it is emptied): an empty verifier
+//! matches no token, so a revoked root token keeps no power while sealed.
 
 use ring::digest;
 
@@ -13,9 +16,10 @@ pub fn verifier(token: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
 
-/// True if `token` hashes to `stored` (compared in constant time).
+/// True if `token` hashes to `stored` (compared in constant time). A retired
+/// (empty) verifier matches nothing.
 pub fn verify(token: &str, stored: &str) -> bool {
-    constant_time_eq(verifier(token).as_bytes(), stored.as_bytes())
+    !stored.is_empty() && constant_time_eq(verifier(token).as_bytes(), stored.as_bytes())
 }
 
 #[cfg(test)]
@@ -31,5 +35,7 @@ mod tests {
         assert!(!stored.contains(&token.expose_secret()[2..]));
         assert!(verify(token.expose_secret(), &stored));
         assert!(!verify("s.other", &stored));
+        assert!(!verify(token.expose_secret(), ""), "a retired verifier");
+        assert!(!verify("", ""));
     }
 }

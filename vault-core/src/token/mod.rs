@@ -30,6 +30,10 @@ const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 const PARENT_PREFIX: &str = "sys/token/parent/";
 /// Bounds a token's ancestry, and so the walk up it on every lookup.
 const MAX_DEPTH: u32 = 64;
+/// The path of the root token made at init, and of no other token: the seal
+/// configuration keeps a verifier of that token, which its revocation retires
+/// (`Vault::retire_root_token_verifier`).
+pub(crate) const INITIAL_ROOT_PATH: &str = "auth/token/root";
 
 /// Why a token operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +127,7 @@ impl TokenStore {
             accessor: accessor.clone(),
             parent: String::new(),
             policies: vec!["root".into()],
-            path: "auth/token/root".into(),
+            path: INITIAL_ROOT_PATH.into(),
             display_name: "root".into(),
             meta: Default::default(),
             num_uses: 0,

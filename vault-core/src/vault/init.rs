@@ -1,4 +1,6 @@
-//! `init`: make the keys, split the unseal key, store the seal. Runs once.
+//! `init`: make the keys, split the unseal key, store the seal. Runs once. And
+//! the end of what init stored for the root token it made: its verifier in the
+//! seal configuration, retired when that token is revoked.
 
 use crate::barrier::Barrier;
 use crate::clock;
@@ -76,5 +78,36 @@ impl Vault {
             threshold,
             root_token,
         })
+    }
+
+    /// Retires the verifier of the initial root token kept in the seal
+    /// configuration. Called just before that token is revoked: while sealed
+    /// the verifier is all there is to check a token against, so a revoked
+    /// initial root token would otherwise still see an unseal attempt's nonce
+    /// and reset it. Before, not after: a failure in between leaves a live
+    /// token without its while-sealed reset, never a dead token with it.
+    pub(super) async fn retire_root_token_verifier(&self) -> Result<(), VaultError> {
+        // Under `lifecycle`, as init and rekey write the seal configuration,
+        // so that none of them writes back a copy read before this one.
+        let _life = self.lifecycle.lock().await;
+        let Some(mut config) = self.seal_config().await? else {
+            return Ok(());
+        };
+        if config.root_token_verifier.is_empty() {
+            return Ok(());
+        }
+        config.root_token_verifier.clear();
+        let config_json =
+            serde_json::to_vec(&config).map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
+        self.barrier
+            .backend()
+            .put(SEAL_CONFIG_PATH, config_json)
+            .await?;
+        self.forget_seen_config();
+        tracing::info!(
+            "the initial root token is being revoked: it can no longer reset an unseal attempt \
+             or see its nonce while sealed"
+        );
+        Ok(())
     }
 }

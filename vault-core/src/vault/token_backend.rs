@@ -10,7 +10,7 @@ use crate::params;
 use crate::policy::{DEFAULT, ROOT};
 use crate::request::{Auth, Data, Operation, Request, Response};
 use crate::router::MountEntry;
-use crate::token::{TokenEntry, TokenParams, TtlLimits};
+use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TtlLimits};
 
 use super::handle::Caller;
 use super::policies::canonical;
@@ -102,6 +102,7 @@ impl Vault {
                 Ok(response)
             }
             "revoke-self" if write => {
+                self.before_revoking(me).await?;
                 let removed = self.tokens.revoke_tree(&self.barrier, &me.id_hash).await?;
                 self.revoke_token_leases(&removed).await?;
                 Ok(Response::default())
@@ -109,6 +110,7 @@ impl Vault {
             "revoke" | "revoke-orphan" if write => {
                 let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
                 if let Some(entry) = self.tokens.lookup(&self.barrier, &token, now).await? {
+                    self.before_revoking(&entry).await?;
                     let removed = if path == "revoke" {
                         self.tokens
                             .revoke_tree(&self.barrier, &entry.id_hash)
@@ -125,6 +127,7 @@ impl Vault {
             }
             "revoke-accessor" if write => {
                 let entry = self.entry_by_accessor(data, now).await?;
+                self.before_revoking(&entry).await?;
                 let removed = self
                     .tokens
                     .revoke_tree(&self.barrier, &entry.id_hash)
@@ -137,6 +140,18 @@ impl Vault {
                 request.operation
             ))),
         }
+    }
+
+    /// What must happen before `entry` (and its subtree) is revoked: for the
+    /// initial root token, retiring its verifier. That token is an orphan, so
+    /// it is only ever revoked as the top of a revocation, which is here
+    /// (auth mounts that revoke their tokens when disabled never hold it: the
+    /// token store's mount cannot be disabled).
+    async fn before_revoking(&self, entry: &TokenEntry) -> Result<(), VaultError> {
+        if entry.path == INITIAL_ROOT_PATH {
+            self.retire_root_token_verifier().await?;
+        }
+        Ok(())
     }
 
     async fn entry_by_accessor(&self, data: &Data, now: u64) -> Result<TokenEntry, VaultError> {

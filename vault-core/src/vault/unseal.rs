@@ -141,8 +141,9 @@ impl Vault {
         })
     }
 
-    /// Abandons the current unseal attempt. Needs the attempt's nonce or the root
-    /// token, so a stranger cannot throw away a quorum being gathered.
+    /// Abandons the current unseal attempt. Needs the attempt's nonce or the
+    /// root token made at init (until it is revoked: its verifier is retired
+    /// then), so a stranger cannot throw away a quorum being gathered.
     pub async fn unseal_reset(
         &self,
         nonce: Option<&str>,
