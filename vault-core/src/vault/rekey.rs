@@ -636,6 +636,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_root_token_revoked_during_verification_stays_retired() {
+        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        let (root, old) = unsealed(&vault).await;
+        let (new, vnonce) = pending(&vault, &root, &old).await;
+        // The initial root token is revoked while the new shares await
+        // verification: the stored verifier is emptied (token_backend.rs).
+        let revoke = crate::request::Request::new(
+            crate::request::Operation::Update,
+            "auth/token/revoke-self",
+        )
+        .with_token(&root);
+        vault.handle(revoke).await.unwrap();
+        async fn verifier(vault: &Vault) -> String {
+            let config = vault.seal_config().await.unwrap().unwrap();
+            config.root_token_verifier
+        }
+        assert_eq!(verifier(&vault).await, "");
+        for s in &new[..3] {
+            vault.rekey_verify(&vnonce, s).await.unwrap();
+        }
+        assert_eq!(
+            verifier(&vault).await,
+            "",
+            "the verified rekey must not bring back the revoked token's verifier"
+        );
+    }
+
+    #[tokio::test]
     async fn seal_drops_a_pending_rekey_and_the_old_shares_keep_working() {
         let vault = Vault::new(Arc::new(MemoryBackend::new()));
         let (root, old) = unsealed(&vault).await;
