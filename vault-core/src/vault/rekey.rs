@@ -452,8 +452,15 @@ impl Vault {
         config: &SealConfig,
         wrapped_root_key: &SecretBytes,
     ) -> Result<(), VaultError> {
+        // The root token verifier is the stored one, not the copy the rekey
+        // took: a revocation since then (token_backend.rs) emptied it, and
+        // the rekey must not bring it back. Callers hold the lifecycle lock.
+        let mut config = config.clone();
+        if let Some(stored) = self.seal_config().await? {
+            config.root_token_verifier = stored.root_token_verifier;
+        }
         let config_json =
-            serde_json::to_vec(config).map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
+            serde_json::to_vec(&config).map_err(|e| VaultError::BadSealConfig(e.to_string()))?;
         self.barrier
             .backend()
             .batch(vec![
