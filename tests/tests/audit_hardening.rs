@@ -395,3 +395,34 @@ fn api_enabled_file_devices_are_new_files_inside_the_allowed_directory() {
     assert_ne!(out.code, 0, "served without its only audit device");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), KEEP);
 }
+
+#[test]
+fn an_allowed_audit_file_dir_that_is_relative_or_missing_stops_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    for bad in [
+        "relative/dir".to_owned(),
+        dir.path().join("missing").display().to_string(),
+        not_a_dir.display().to_string(),
+    ] {
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "unsafe_allow_api_audit_creation = true\nallowed_audit_file_dir = \"{bad}\"\n"
+            ),
+        );
+        let mut child = std::process::Command::new(vault_tests::bin("vaultd"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = vault_tests::wait_with_timeout(&mut child).expect("vaultd should exit");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("allowed_audit_file_dir"), "{bad}: {stderr}");
+    }
+}

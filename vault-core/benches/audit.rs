@@ -9,9 +9,10 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
-use vault_core::Vault;
+use vault_core::audit::DeviceConfig;
 use vault_core::request::{Data, Operation, Request};
 use vault_core::storage::MemoryBackend;
+use vault_core::{Vault, VaultOptions};
 
 fn data(v: Value) -> Data {
     v.as_object().cloned().unwrap()
@@ -19,7 +20,24 @@ fn data(v: Value) -> Data {
 
 fn setup(rt: &Runtime, audit_file: Option<&std::path::Path>) -> (Vault, String) {
     rt.block_on(async {
-        let vault = Vault::new(Arc::new(MemoryBackend::new()));
+        // Declared, as vaultd's [[audit]] does: the API does not enable devices
+        // unless the embedder allows it.
+        let audit_devices = audit_file
+            .map(|path| {
+                vec![DeviceConfig {
+                    name: "file".into(),
+                    kind: "file".into(),
+                    options: [("file_path".to_owned(), path.to_str().unwrap().to_owned())].into(),
+                }]
+            })
+            .unwrap_or_default();
+        let vault = Vault::with_options(
+            Arc::new(MemoryBackend::new()),
+            VaultOptions {
+                audit_devices,
+                ..VaultOptions::default()
+            },
+        );
         let init = vault.init(1, 1).await.unwrap();
         vault
             .unseal(init.shares[0].to_hex().expose_secret())
@@ -42,14 +60,6 @@ fn setup(rt: &Runtime, audit_file: Option<&std::path::Path>) -> (Vault, String) 
         )
         .await
         .unwrap();
-        if let Some(path) = audit_file {
-            call(
-                "sys/audit/file",
-                json!({"type": "file", "options": {"file_path": path.to_str().unwrap()}}),
-            )
-            .await
-            .unwrap();
-        }
         (vault, root)
     })
 }

@@ -4,6 +4,8 @@
 //! log_level = "info"              # error | warn | info | debug | trace
 //! log_format = "text"             # or "json": one object per line, request ids in it
 //! raw_storage_endpoint = false    # Vault's sys/raw: root-token access to any barrier path
+//! unsafe_allow_api_audit_creation = false   # OpenBao's key: sys/audit/<name> may enable devices
+//! allowed_audit_file_dir = "/var/log/vault/api"   # ...file ones only as new files directly in it
 //!
 //! [listener]
 //! address = "127.0.0.1:8200"
@@ -40,7 +42,7 @@
 //! span_export = "stdout"           # each request's span as a JSON line on stdout
 //! otlp_endpoint = "http://127.0.0.1:4318"   # and/or to an OTLP/HTTP collector
 //!
-//! [[audit]]                        # enabled at unseal if not already; repeatable
+//! [[audit]]                        # enabled at unseal, as declared here; repeatable
 //! name = "file"
 //! type = "file"                    # file | stdout | socket
 //! options = { file_path = "/var/log/vault/audit.log" }
@@ -76,6 +78,15 @@ pub struct Config {
     /// Audit devices declared here are enabled at unseal.
     #[serde(default)]
     pub audit: Vec<vault_core::audit::DeviceConfig>,
+    /// Let `sys/audit/<name>` enable audit devices (OpenBao's key; off by
+    /// default): otherwise a caller with `sudo` there chooses a file for the
+    /// daemon to write (HashiCorp's HCSEC-2024-16).
+    #[serde(default)]
+    pub unsafe_allow_api_audit_creation: bool,
+    /// The directory `file` devices enabled through the API are created in:
+    /// directly, as new files (0600), never through a link. Without it they
+    /// are refused.
+    pub allowed_audit_file_dir: Option<PathBuf>,
     /// Lease revocation tuning.
     #[serde(default)]
     pub expiration: ExpirationConfig,
@@ -385,6 +396,32 @@ impl Config {
         Ok(config)
     }
 
+    /// What `sys/audit/<name>` may enable. The directory must exist; it is
+    /// resolved once, here, so that the file's parent is opened without
+    /// following a link and a caller's path is compared with the real one.
+    pub fn api_audit_policy(&self) -> Result<vault_core::audit::ApiAuditPolicy, ConfigError> {
+        let file_dir = match &self.allowed_audit_file_dir {
+            None => None,
+            Some(dir) => {
+                let bad = |why: String| {
+                    ConfigError(format!("allowed_audit_file_dir {}: {why}", dir.display()))
+                };
+                if !dir.is_absolute() {
+                    return Err(bad("must be an absolute path".into()));
+                }
+                let real = std::fs::canonicalize(dir).map_err(|e| bad(e.to_string()))?;
+                if !real.is_dir() {
+                    return Err(bad("is not a directory".into()));
+                }
+                Some(real)
+            }
+        };
+        Ok(vault_core::audit::ApiAuditPolicy {
+            allow_creation: self.unsafe_allow_api_audit_creation,
+            file_dir,
+        })
+    }
+
     /// Whether `log_format` asks for JSON lines.
     pub fn json_logs(&self) -> Result<bool, ConfigError> {
         match self.log_format.as_deref() {
@@ -427,6 +464,7 @@ impl Config {
         self.json_logs()?;
         self.limits()?;
         self.storage.check()?;
+        self.api_audit_policy()?;
         self.ha.check(&self.storage.kind)?;
         let address = self.address()?;
         let tls = match (&self.listener.tls_cert_file, &self.listener.tls_key_file) {

@@ -127,6 +127,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             log_format: None,
             raw_storage_endpoint: true,
             audit: Vec::new(),
+            // As OpenBao's: no audit device through the API, dev mode or not.
+            unsafe_allow_api_audit_creation: false,
+            allowed_audit_file_dir: None,
             expiration: Default::default(),
             ha: Default::default(),
             disable_mlock: false,
@@ -162,7 +165,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let limits = config.limits()?;
     let (backend, postgres, storage_name) = open_storage(&config.storage).await?;
     let ha_enabled = config.ha.enabled;
-    let vault = Arc::new(Vault::with_options(
+    let vault = Vault::with_options(
         backend,
         VaultOptions {
             raw_storage: config.raw_storage_endpoint,
@@ -173,7 +176,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             rate_limits: config.rate_limit.limits()?,
             ..VaultOptions::default()
         },
-    ));
+    );
+    let vault = Arc::new(vault.with_api_audit(config.api_audit_policy()?));
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;

@@ -12,7 +12,7 @@ use super::device::{ChainState, Device, DeviceConfig, Sink};
 use super::entry::Hasher;
 use super::file::FileSink;
 use super::sinks::{SocketSink, StdoutSink};
-use super::{AuditError, DEFAULT_TIMEOUT};
+use super::{ApiAuditPolicy, AuditError, DEFAULT_TIMEOUT};
 use crate::secret::{Key256, constant_time_eq};
 
 /// What `audit list` shows of a device.
@@ -32,6 +32,18 @@ pub struct DeviceStatus {
     pub timeouts: u64,
 }
 
+/// How a device came to be enabled, which decides what its file may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Declared by the embedder (vaultd's config): the operator chose the path.
+    Declared,
+    /// Being enabled through the API now: its file must be new.
+    ApiNew,
+    /// Enabled through the API before (started again at unseal): its file is
+    /// its own log, or new.
+    Api,
+}
+
 /// The enabled devices.
 #[derive(Debug)]
 pub struct AuditBroker {
@@ -41,6 +53,7 @@ pub struct AuditBroker {
     // request needs a running device to record it.
     expected: AtomicUsize,
     timeout: Duration,
+    api_policy: ApiAuditPolicy,
 }
 
 impl Default for AuditBroker {
@@ -49,11 +62,22 @@ impl Default for AuditBroker {
             devices: RwLock::new(Vec::new()),
             expected: AtomicUsize::new(0),
             timeout: DEFAULT_TIMEOUT,
+            api_policy: ApiAuditPolicy::default(),
         }
     }
 }
 
 impl AuditBroker {
+    /// Sets what the API may enable (before the vault is shared).
+    pub(crate) fn set_api_policy(&mut self, policy: ApiAuditPolicy) {
+        self.api_policy = policy;
+    }
+
+    /// What the API may enable.
+    pub(crate) fn api_policy(&self) -> &ApiAuditPolicy {
+        &self.api_policy
+    }
+
     /// Starts a device of `config`'s type with its HMAC `key`, continuing from
     /// `resume` when its sink cannot tell where its chain stands.
     pub(crate) fn start(
@@ -61,6 +85,7 @@ impl AuditBroker {
         config: DeviceConfig,
         key: &Key256,
         resume: Option<ChainState>,
+        origin: Origin,
     ) -> Result<Option<String>, AuditError> {
         let fail = |reason: String| AuditError::Device {
             name: config.name.clone(),
@@ -79,7 +104,17 @@ impl AuditBroker {
                         "{path} is already written by another audit device"
                     )));
                 }
-                Box::new(FileSink::new(&path))
+                match origin {
+                    Origin::Declared => Box::new(FileSink::new(&path)),
+                    Origin::ApiNew | Origin::Api => Box::new(
+                        FileSink::confined(
+                            std::path::Path::new(&path),
+                            self.api_policy.file_dir.as_deref(),
+                            origin == Origin::ApiNew,
+                        )
+                        .map_err(|e| fail(e.to_string()))?,
+                    ),
+                }
             }
             "stdout" => Box::new(StdoutSink),
             "socket" => {

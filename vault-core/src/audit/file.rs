@@ -3,6 +3,7 @@
 //! SIGHUP (log rotation) and whenever its path no longer names the open file
 //! (deleted or replaced behind the vault's back: checked by device and inode
 //! before every write), so the vault never goes on writing to an unlinked file.
+//! A device enabled through the API writes only as [`super::confined`] allows.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::confined::{ConfinedFile, ConfinedPathError};
 use super::device::Sink;
 
 /// How much of the end of an existing file is read to find its last entry.
@@ -22,6 +24,8 @@ const TAIL: u64 = 16 << 20;
 pub struct FileSink {
     path: PathBuf,
     open: Option<(File, (u64, u64))>,
+    // Set for a device enabled through the API: how its file may be opened.
+    confined: Option<ConfinedFile>,
 }
 
 impl FileSink {
@@ -30,10 +34,33 @@ impl FileSink {
         FileSink {
             path: path.as_ref().to_path_buf(),
             open: None,
+            confined: None,
         }
     }
 
+    /// A sink for a device enabled through the API: `path` must be a file
+    /// directly inside `dir`, and is created new when `must_create` (the device
+    /// is being enabled now), else is the device's own log or created new.
+    pub(crate) fn confined(
+        path: &Path,
+        dir: Option<&Path>,
+        must_create: bool,
+    ) -> Result<FileSink, ConfinedPathError> {
+        let dir = dir.ok_or(ConfinedPathError::NoDirectory)?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            open: None,
+            confined: Some(ConfinedFile::new(path, dir, must_create)?),
+        })
+    }
+
     fn open_file(&mut self) -> std::io::Result<()> {
+        if let Some(confined) = self.confined.as_mut() {
+            let file = confined.open()?;
+            let meta = file.metadata()?;
+            self.open = Some((file, (meta.dev(), meta.ino())));
+            return Ok(());
+        }
         let existed = self.path.exists();
         let file = OpenOptions::new()
             .append(true)
@@ -69,34 +96,49 @@ impl Sink for FileSink {
     }
 
     fn refresh(&mut self, force: bool) -> std::io::Result<bool> {
+        let at_name = match &self.confined {
+            Some(confined) => confined.identity_at_name(),
+            None => std::fs::metadata(&self.path)
+                .ok()
+                .map(|m| (m.dev(), m.ino())),
+        };
         let same = match &self.open {
-            Some((_, identity)) => std::fs::metadata(&self.path)
-                .map(|m| (m.dev(), m.ino()) == *identity)
-                .unwrap_or(false),
+            Some((_, identity)) => at_name == Some(*identity),
             None => false,
         };
         if same && !force {
             return Ok(false);
         }
-        self.open = None;
+        // The old file stays open until the new one is: its inode cannot be
+        // freed and handed to another file meanwhile (a confined reopen
+        // recognises its own file by inode).
+        let _old = self.open.take();
         self.open_file()?;
         Ok(true)
     }
 
     fn last_entry(&mut self) -> Option<Value> {
-        let mut file = File::open(&self.path).ok()?;
-        let len = file.metadata().ok()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-        let mut tail = Vec::new();
-        file.read_to_end(&mut tail).ok()?;
-        // Only a complete line counts: a crash can leave half of one at the end.
-        let end = tail.iter().rposition(|&b| b == b'\n')?;
-        let start = tail[..end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        serde_json::from_slice(&tail[start..end]).ok()
+        let mut file = match &self.confined {
+            Some(confined) => confined.open_read().ok()?,
+            None => File::open(&self.path).ok()?,
+        };
+        last_complete_entry(&mut file)
     }
+}
+
+/// The last complete line of `file` (read from its last [`TAIL`] bytes), as
+/// JSON: a crash can leave half of one at the end, which does not count.
+pub(super) fn last_complete_entry(file: &mut File) -> Option<Value> {
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let end = tail.iter().rposition(|&b| b == b'\n')?;
+    let start = tail[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    serde_json::from_slice(&tail[start..end]).ok()
 }
 
 #[cfg(test)]

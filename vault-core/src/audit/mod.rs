@@ -63,18 +63,22 @@
 
 mod broker;
 mod canonical;
+mod confined;
 mod device;
 mod entry;
 mod file;
 mod sinks;
 
+pub(crate) use broker::Origin;
 pub use broker::{AuditBroker, DeviceStatus};
 pub use canonical::{canonical_json, entry_hash};
+pub use confined::ConfinedPathError;
 pub use device::{ChainState, DeviceConfig, Sink};
 pub use entry::{Hasher, checkpoint_message};
 pub use file::FileSink;
 pub use sinks::{SocketSink, StdoutSink};
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a device may take to record one entry before it is skipped.
@@ -85,6 +89,23 @@ pub const CHECKPOINT_EVERY: u64 = 1000;
 
 /// The `prev_hash` of a device's first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Whether `sys/audit/<name>` may enable devices, and where their files may
+/// go. The default refuses, as OpenBao does: an API call must not choose a
+/// file for the vault to write (HashiCorp's HCSEC-2024-16: a device pointed at
+/// `/etc/ld.so.preload` runs code as the daemon's user). Devices the embedder
+/// declares ([`crate::VaultOptions::audit_devices`], vaultd's `[[audit]]`) are
+/// not affected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiAuditPolicy {
+    /// Devices may be enabled through the API (OpenBao's and vaultd's
+    /// `unsafe_allow_api_audit_creation`).
+    pub allow_creation: bool,
+    /// The directory `file` devices enabled through the API are created in,
+    /// directly (vaultd's `allowed_audit_file_dir`); without it they are
+    /// refused. An absolute path, with no links in it (vaultd canonicalises it).
+    pub file_dir: Option<PathBuf>,
+}
 
 /// Why auditing failed.
 #[derive(Debug, thiserror::Error)]

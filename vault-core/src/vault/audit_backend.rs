@@ -2,13 +2,19 @@
 //! HMAC key and where its chain stood when it last stopped), starting devices at
 //! unseal, the `sys/audit*` endpoints, and the entries the pipeline records.
 //!
+//! Devices are declared by the embedder (vaultd's `[[audit]]`), or enabled
+//! through `sys/audit/<name>` only if [`ApiAuditPolicy`] allows it; a `file`
+//! device enabled so is confined (see [`crate::audit::ConfinedPathError`]), at
+//! enable and at every later start. A device in the table that is not
+//! declared (now) is taken as enabled through the API.
+//!
 //! Storage: `core/audit/devices` (the table, JSON), `core/audit/key/<name>` (the
 //! device's HMAC key), `core/audit/state/<name>` (`{seq, last_hash}` at its last
 //! clean stop).
 
 use serde_json::{Value, json};
 
-use crate::audit::{AuditError, DeviceConfig};
+use crate::audit::{ApiAuditPolicy, AuditError, DeviceConfig, Origin};
 use crate::clock;
 use crate::params;
 use crate::request::{Data, Operation, Request, Response};
@@ -32,6 +38,13 @@ impl From<AuditError> for VaultError {
 }
 
 impl Vault {
+    /// What `sys/audit/<name>` may enable (by default nothing): set before the
+    /// vault is shared.
+    pub fn with_api_audit(mut self, policy: ApiAuditPolicy) -> Self {
+        self.audit.set_api_policy(policy);
+        self
+    }
+
     async fn audit_table(&self) -> Result<Vec<DeviceConfig>, VaultError> {
         match self.barrier.get_internal(TABLE_PATH).await? {
             Some(raw) => serde_json::from_slice(raw.expose_secret()).map_err(|e| {
@@ -62,7 +75,11 @@ impl Vault {
 
     /// Starts a device; returns why its first write failed, if it did (it then
     /// runs unhealthy, retrying with every entry).
-    async fn start_device(&self, config: DeviceConfig) -> Result<Option<String>, VaultError> {
+    async fn start_device(
+        &self,
+        config: DeviceConfig,
+        origin: Origin,
+    ) -> Result<Option<String>, VaultError> {
         let key = self.device_key(&config.name).await?;
         let resume = match self
             .barrier
@@ -79,7 +96,7 @@ impl Vault {
                 }),
             None => None,
         };
-        Ok(self.audit.start(config, &key, resume)?)
+        Ok(self.audit.start(config, &key, resume, origin)?)
     }
 
     /// Where a device's chain position is kept: per node when several nodes
@@ -102,6 +119,10 @@ impl Vault {
     /// At unseal: starts every device of the table and of the daemon's config (the
     /// latter are added to the table). A device that cannot start is logged; while
     /// the table is not empty, requests are refused until one device records them.
+    ///
+    /// A declared device runs as declared now, whatever the table holds under
+    /// its name (an older declaration, or a device enabled through the API before
+    /// API devices were confined); any other is confined as an API device.
     pub(super) async fn start_audit(&self) -> Result<(), VaultError> {
         // Serialised with enable and disable, so none of them is lost or undone.
         let _serial = self.mount_writes.lock().await;
@@ -117,9 +138,14 @@ impl Vault {
             self.store_audit_table(&table).await?;
         }
         self.audit.expect_devices(table.len());
-        for config in table {
+        for stored in table {
+            let (config, origin) = match self.declared_audit.iter().find(|d| d.name == stored.name)
+            {
+                Some(declared) => (declared.clone(), Origin::Declared),
+                None => (stored, Origin::Api),
+            };
             let name = config.name.clone();
-            match self.start_device(config).await {
+            match self.start_device(config, origin).await {
                 Ok(None) => {}
                 Ok(Some(reason)) => {
                     tracing::error!(device = %name, %reason, "audit device cannot write yet; it retries with every entry")
@@ -190,6 +216,14 @@ impl Vault {
                 Ok(Response::with_data(object(status_json(&s))))
             }
             Operation::Create | Operation::Update => {
+                if !self.audit.api_policy().allow_creation {
+                    return Err(VaultError::InvalidRequest(
+                        "audit devices cannot be enabled through the API: the server's config \
+                         does not set unsafe_allow_api_audit_creation = true; declare the device \
+                         in the config instead ([[audit]] in vaultd.toml)"
+                            .into(),
+                    ));
+                }
                 let kind = field(params::string(data, "type"))?
                     .ok_or_else(|| VaultError::InvalidRequest("missing \"type\"".into()))?;
                 let options = field(params::string_map(data, "options"))?.unwrap_or_default();
@@ -206,7 +240,7 @@ impl Vault {
                     )));
                 }
                 // Started before it is stored: a device that cannot open is refused.
-                if let Some(reason) = self.start_device(config.clone()).await? {
+                if let Some(reason) = self.start_device(config.clone(), Origin::ApiNew).await? {
                     self.audit.stop(name).await;
                     return Err(VaultError::InvalidRequest(format!(
                         "audit device {name:?} cannot write: {reason}"
