@@ -179,3 +179,39 @@ async fn unseal_calls_are_limited_per_address() {
     let status = vault_tests::status(&daemon);
     assert_eq!(status.1["sealed"], false, "{status:?}");
 }
+
+/// A refill rate too slow to wait for (1e-20 a second) was accepted, and the
+/// first login refused by it panicked in the limiter: HTTP 500, gRPC
+/// Unknown. The daemon must refuse such a config at start, naming the field.
+#[test]
+fn a_rate_too_slow_to_wait_for_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[rate_limit.login_failures]\nburst = 1\nper_second = 1e-20",
+    );
+    let stderr_path = dir.path().join("stderr");
+    let mut child = std::process::Command::new(vault_tests::bin("vaultd"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let exited = vault_tests::wait_with_timeout(&mut child);
+    if exited.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(
+        exited.and_then(|s| s.code()),
+        Some(2),
+        "vaultd started with the config: {stderr}"
+    );
+    assert!(
+        stderr.contains("rate_limit.login_failures: per_second"),
+        "{stderr}"
+    );
+}

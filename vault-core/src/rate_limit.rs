@@ -277,6 +277,37 @@ mod tests {
         assert!(limiter.acquire(ip("10.0.0.1")).is_err());
     }
 
+    /// 1e-20 a second passed validation, and the wait before a refused
+    /// address's next attempt (1e20 s) overflowed `Duration::from_secs_f64`,
+    /// which panicked: failed logins past the burst were answered 500.
+    /// Validation refuses rates slower than one attempt a day; a limiter made
+    /// without validation still never panics, and says a day at most.
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_too_slow_to_wait_for_is_refused_and_never_panics() {
+        let day = Duration::from_secs(86_400);
+        let slowest = RateLimit {
+            burst: 1,
+            per_second: 1.0 / 86_400.0,
+        };
+        assert!(slowest.validate().is_ok());
+        for per_second in [1e-20, 1e-300, f64::MIN_POSITIVE, 1.0 / 86_401.0] {
+            let tiny = RateLimit {
+                burst: 1,
+                per_second,
+            };
+            let why = tiny.validate().unwrap_err();
+            assert!(why.contains("per_second"), "{per_second}: {why}");
+            let limiter = AddressLimiter::new(Some(tiny));
+            assert!(limiter.acquire(ip("10.0.0.1")).is_ok());
+            let refused = limiter.acquire(ip("10.0.0.1")).unwrap_err();
+            assert_eq!(refused.retry_after, day, "{per_second}");
+        }
+        let limiter = AddressLimiter::new(Some(slowest));
+        assert!(limiter.acquire(ip("10.0.0.1")).is_ok());
+        let refused = limiter.acquire(ip("10.0.0.1")).unwrap_err();
+        assert!(refused.retry_after <= day, "{refused:?}");
+    }
+
     #[test]
     fn shapes_are_checked() {
         assert!(LIMIT.validate().is_ok());

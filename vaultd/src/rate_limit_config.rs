@@ -105,4 +105,19 @@ mod tests {
         assert!(err.0.contains("rate_limit.login_failures: burst"), "{err}");
         assert!(limits("[unseal]\nbrust = 3").is_err());
     }
+
+    /// A rate the limiter cannot wait for (1e-20 a second: 1e20 s) was
+    /// accepted, and the first refused login then panicked (HTTP 500).
+    #[test]
+    fn a_rate_slower_than_once_a_day_is_refused() {
+        for bad in ["1e-20", "1e-300", "0.00001", "nan", "inf", "-1.0"] {
+            let err = limits(&format!("[login_failures]\nper_second = {bad}")).unwrap_err();
+            assert!(
+                err.0.contains("rate_limit.login_failures: per_second"),
+                "{bad}: {err}"
+            );
+        }
+        let slowest = limits("[unseal]\nper_second = 0.0000116").unwrap();
+        assert_eq!(slowest.unseal.unwrap().per_second, 0.0000116);
+    }
 }
