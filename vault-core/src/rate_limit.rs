@@ -20,12 +20,22 @@ use tokio::time::Instant;
 /// How many addresses are remembered at most.
 const MAX_ADDRESSES: usize = 16_384;
 
+/// The slowest refill accepted: one attempt a day. Slower, the wait before an
+/// address's next attempt stops being one an operator means (and at about
+/// 1e-19 a second it no longer fits in a `Duration`).
+pub const MIN_PER_SECOND: f64 = 1.0 / 86_400.0;
+
+/// The longest wait a refusal names: what the slowest accepted rate needs
+/// for one attempt. A limiter built without [`RateLimit::validate`] is
+/// clamped to it rather than panicking.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 /// A token bucket's shape: `burst` attempts at once, then `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
     /// Attempts an address may make at once (the bucket's size), at least 1.
     pub burst: u32,
-    /// Attempts restored per second, more than 0.
+    /// Attempts restored per second, at least [`MIN_PER_SECOND`] (one a day).
     pub per_second: f64,
 }
 
@@ -35,8 +45,10 @@ impl RateLimit {
         if self.burst == 0 {
             return Err("burst must be at least 1".into());
         }
-        if !(self.per_second.is_finite() && self.per_second > 0.0) {
-            return Err("per_second must be a number above 0".into());
+        if !(self.per_second.is_finite() && self.per_second >= MIN_PER_SECOND) {
+            return Err(
+                "per_second must be a number of at least 1/86400 (one attempt a day)".into(),
+            );
         }
         Ok(())
     }
@@ -142,12 +154,19 @@ impl AddressLimiter {
         if bucket.tokens < 1.0 {
             let missing = 1.0 - bucket.tokens;
             return Err(Throttled {
-                retry_after: Duration::from_secs_f64(missing / limit.per_second),
+                retry_after: retry_after(missing / limit.per_second),
             });
         }
         bucket.tokens -= 1.0;
         Ok(())
     }
+}
+
+/// `seconds` as a wait, at most [`MAX_RETRY_AFTER`]: never a panic, whatever
+/// the arithmetic gave (too large, infinite or NaN from a rate that was not
+/// validated).
+fn retry_after(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds).map_or(MAX_RETRY_AFTER, |wait| wait.min(MAX_RETRY_AFTER))
 }
 
 fn refill(bucket: &mut Bucket, limit: &RateLimit, now: Instant) {

@@ -1,6 +1,8 @@
 //! `[rate_limit]`: how many failed logins and unseal calls one client address
 //! may make (token buckets: `burst` at once, then `per_second`). Defaults
-//! apply when the section or a field is left out.
+//! apply when the section or a field is left out. `per_second` is at least
+//! 1/86400 (one attempt a day): slower is refused at start, as a wait nobody
+//! means and, far enough, one a `Duration` cannot hold.
 //!
 //! ```toml
 //! [rate_limit.login_failures]   # failed logins per address
