@@ -497,3 +497,79 @@ async fn a_lease_with_no_time_left_is_expired_at_once() {
     ));
     assert!(book.renewals().is_empty());
 }
+
+/// A vault (or a proxy in front of it) that grants whatever TTL it is told
+/// to, however large: the watcher must take a TTL near `u64::MAX` seconds
+/// without overflowing the instant it computes from it.
+struct Generous {
+    grant: Duration,
+    renew_calls: Mutex<u32>,
+}
+
+#[async_trait]
+impl LeaseApi for Generous {
+    async fn renew(&self, _lease_id: &str, _increment: Duration) -> Result<Renewal, ClientError> {
+        *self.renew_calls.lock().unwrap() += 1;
+        Ok(Renewal {
+            lease_duration: self.grant,
+            renewable: true,
+            warnings: Vec::new(),
+        })
+    }
+
+    async fn revoke(&self, _lease_id: &str) -> Result<(), ClientError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_ttl_at_the_start_does_not_panic() {
+    for ttl in [Duration::MAX, secs(u64::MAX), secs(u64::MAX / 2)] {
+        let api = Arc::new(Generous {
+            grant: ttl,
+            renew_calls: Mutex::new(0),
+        });
+        let lease = WatchedLease {
+            lease_id: LEASE_ID.to_owned(),
+            lease_duration: ttl,
+            renewable: true,
+        };
+        let mut watcher = LeaseWatcher::spawn(api.clone(), lease, WatchOptions::default());
+        // Nothing falls due within a day: no renewal, no event.
+        assert!(timeout(TEST_BUDGET, watcher.next_event()).await.is_err());
+        assert_eq!(*api.renew_calls.lock().unwrap(), 0);
+        watcher.revoke().await.unwrap();
+        assert!(matches!(
+            next(&mut watcher).await,
+            Some(WatchEvent::Revoked)
+        ));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_ttl_granted_by_a_renewal_does_not_end_the_watch() {
+    let api = Arc::new(Generous {
+        grant: secs(u64::MAX),
+        renew_calls: Mutex::new(0),
+    });
+    let lease = WatchedLease {
+        lease_id: LEASE_ID.to_owned(),
+        lease_duration: secs(30),
+        renewable: true,
+    };
+    let mut watcher = LeaseWatcher::spawn(api.clone(), lease, WatchOptions::default());
+    // The renewal at 20 s is answered with the huge TTL: the task takes it in
+    // (a panic there would end the event stream with no event).
+    match next(&mut watcher).await {
+        Some(WatchEvent::Renewed { ttl }) => assert!(ttl >= secs(30), "{ttl:?}"),
+        other => panic!("expected Renewed, got {other:?}"),
+    }
+    assert_eq!(*api.renew_calls.lock().unwrap(), 1);
+    // The watch goes on, and ends when asked.
+    assert!(timeout(TEST_BUDGET, watcher.next_event()).await.is_err());
+    watcher.revoke().await.unwrap();
+    assert!(matches!(
+        next(&mut watcher).await,
+        Some(WatchEvent::Revoked)
+    ));
+}
