@@ -46,6 +46,13 @@ const MIN_RETRY_FLOOR: Duration = Duration::from_millis(10);
 /// The default renew point: when this fraction of the TTL left has passed.
 const DEFAULT_RENEW_AT_FRACTION: f64 = 2.0 / 3.0;
 
+/// The longest TTL the watcher believes: a century. A TTL comes from the
+/// vault (or whatever answers in its place) and may be as large as
+/// `u64::MAX` seconds, which no `Instant` can be moved by; taking less than
+/// was granted keeps the invariant that our expiry is never later than the
+/// vault's.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The lease to watch, as a lookup or the response that made it describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedLease {
@@ -165,7 +172,7 @@ impl LeaseWatcher {
             renew_at_fraction,
             revoke_on_drop: options.revoke_on_drop,
             min_retry: options.min_retry.max(MIN_RETRY_FLOOR),
-            expires_at: Instant::now() + lease.lease_duration,
+            expires_at: expiry(Instant::now(), lease.lease_duration),
             events: event_tx,
             commands: command_rx,
         };
@@ -328,11 +335,11 @@ impl Watch {
     /// Takes in a successful renewal; returns the next renew point, or `None`
     /// when the lease is capped.
     fn renewed(&mut self, asked_at: Instant, renewal: &Renewal) -> Option<Instant> {
-        let ttl = renewal.lease_duration;
-        self.expires_at = asked_at + ttl;
         let capped = !renewal.renewable
-            || ttl < self.increment
+            || renewal.lease_duration < self.increment
             || renewal.warnings.iter().any(|w| w.contains("capped"));
+        let ttl = renewal.lease_duration.min(MAX_TTL);
+        self.expires_at = expiry(asked_at, ttl);
         if capped {
             tracing::info!(
                 lease_id = %self.lease_id,
@@ -403,6 +410,14 @@ impl Watch {
         // Fails only when the receiver is gone: no one is left to tell.
         let _ = self.events.try_send(event);
     }
+}
+
+/// When a lease granted `ttl` at `from` expires, with `ttl` cut to [`MAX_TTL`].
+/// Adding can then only overflow for an `Instant` a century from the end of
+/// its range; should it, the lease is taken as expiring at `from`, early
+/// rather than late.
+fn expiry(from: Instant, ttl: Duration) -> Instant {
+    from.checked_add(ttl.min(MAX_TTL)).unwrap_or(from)
 }
 
 #[cfg(test)]
