@@ -35,6 +35,21 @@ fn sample(text: &str, series: &str) -> f64 {
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
+/// A check that a counter did not move passed when the series did not exist
+/// at all (a misspelt name, a label that is never rendered), because a
+/// missing series read as 0. The helper must fail on one instead.
+#[test]
+#[should_panic(expected = "no series")]
+fn a_missing_series_is_a_failure_not_zero() {
+    let text = "vault_sealed 0\nvault_lease_revocations_total{outcome=\"revoked\"} 3\n";
+    assert_eq!(sample(text, "vault_sealed"), 0.0);
+    assert_eq!(
+        sample(text, "vault_lease_revocations_total{outcome=\"revoked\"}"),
+        3.0
+    );
+    sample(text, "vault_lease_revocations_total{outcome=\"revokd\"}");
+}
+
 fn requests(op: &str, mount_type: &str, outcome: &str) -> String {
     format!(
         "vault_requests_total{{operation=\"{op}\",mount_type=\"{mount_type}\",outcome=\"{outcome}\"}}"
