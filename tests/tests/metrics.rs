@@ -28,11 +28,22 @@ fn scrape(daemon: &Daemon, token: Option<&str>) -> (String, String) {
 }
 
 /// The value of the sample `series` (name and labels exactly as rendered),
-/// 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
+/// if the scrape has it.
+fn find_sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+        .map(|v| v.trim().parse().unwrap())
+}
+
+/// The value of the sample `series`; a series missing from the scrape fails
+/// the test, so that a misspelt name cannot pass a check for 0.
+#[track_caller]
+fn sample(text: &str, series: &str) -> f64 {
+    find_sample(text, series).unwrap_or_else(|| {
+        let name = series.split('{').next().unwrap_or(series);
+        let family: Vec<&str> = text.lines().filter(|l| l.starts_with(name)).collect();
+        panic!("no series {series} in the scrape; of {name}: {family:#?}")
+    })
 }
 
 /// A check that a counter did not move passed when the series did not exist
@@ -182,7 +193,9 @@ async fn counters_move_by_what_a_session_did() {
 
     let (code, after) = scrape(&daemon, Some(&root));
     assert_eq!(code, "200", "{after}");
-    let delta = |series: &str| sample(&after, series) - sample(&before, series);
+    // A labelled series appears when it is first counted, so it may be
+    // missing before the session (as 0) but must be there after it.
+    let delta = |series: &str| sample(&after, series) - find_sample(&before, series).unwrap_or(0.0);
     assert_eq!(delta(&requests("update", "userpass", "ok")), 3.0, "{after}");
     assert_eq!(
         delta(&requests("update", "userpass", "permission_denied")),
