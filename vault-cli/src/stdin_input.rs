@@ -191,6 +191,20 @@ mod tests {
     }
 
     #[test]
+    fn a_token_given_as_dash_reads_stdin() {
+        assert!(reads(&["login", "-"]));
+        assert!(!reads(&["login", "@token.txt"]));
+        for command in ["lookup", "renew", "revoke"] {
+            assert!(reads(&["token", command, "-"]), "{command}");
+            assert!(!reads(&["token", command, "@t"]), "{command}");
+            assert!(!reads(&["token", command]), "{command}");
+        }
+        assert!(reads(&["token", "capabilities", "-", "secret/x"]));
+        assert!(!reads(&["token", "capabilities", "secret/x"]));
+        assert!(!reads(&["token", "capabilities", "@t", "secret/x"]));
+    }
+
+    #[test]
     fn plain_commands_do_not() {
         assert!(!reads(&["status"]));
         assert!(!reads(&["operator", "step-down"]));
