@@ -51,7 +51,8 @@ fn http_status(
     } else {
         format!("Content-Length: {}\r\n", body.len())
     };
-    let head = format!("PUT /v1/{path} HTTP/1.1\r\nHost: x\r\n{token}{framing}\r\n");
+    let head =
+        format!("PUT /v1/{path} HTTP/1.1\r\nHost: x\r\n{token}{framing}Connection: close\r\n\r\n");
     let _ = stream.write_all(head.as_bytes());
     for part in body.chunks(64 << 10) {
         let sent = if chunked {

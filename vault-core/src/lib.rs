@@ -40,6 +40,7 @@ pub mod clock;
 pub mod engines;
 pub mod expiration;
 pub mod ha;
+pub mod json_limits;
 pub mod metrics;
 pub mod net;
 pub mod params;
@@ -57,6 +58,6 @@ pub mod token;
 mod vault;
 
 pub use vault::{
-    InitOutput, RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus, SealStatus,
-    UnsealOutcome, Vault, VaultError, VaultOptions,
+    Caller, InitOutput, RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus,
+    SealStatus, UnsealOutcome, Vault, VaultError, VaultOptions,
 };

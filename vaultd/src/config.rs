@@ -17,6 +17,14 @@
 //! max_request_duration = "90s"           # then DEADLINE_EXCEEDED
 //! max_concurrent_requests = 1024         # over all connections; more are refused
 //! max_concurrent_streams = 256           # per HTTP/2 connection
+//! max_unauthenticated_request_size = 65536   # bytes, for a caller without a live token
+//! max_request_bytes_in_flight = 268435456    # bytes of all bodies being read at once
+//! max_connections = 1024                 # open at once, per address
+//! max_tls_handshakes = 64                # under way at once, per address
+//! max_json_depth = 128                   # Vault's JSON limits for request bodies
+//! max_json_string_value_length = 1048576
+//! max_json_object_entry_count = 10000
+//! max_json_array_element_count = 10000
 //! http_address = "127.0.0.1:8210"        # optional second address, same APIs
 //!
 //! [storage]
@@ -196,7 +204,7 @@ impl ExpirationConfig {
 }
 
 /// `[listener]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// `ip:port`; port 0 picks a free port (printed at start).
@@ -226,6 +234,20 @@ pub struct ListenerConfig {
     pub max_concurrent_requests: Option<usize>,
     /// Requests at once on one HTTP/2 connection (default 256).
     pub max_concurrent_streams: Option<u32>,
+    /// The largest body from a caller without a live token (default 64 KiB).
+    pub max_unauthenticated_request_size: Option<u64>,
+    /// The bytes of all request bodies being read at once (default 256 MiB,
+    /// at least max_request_size).
+    pub max_request_bytes_in_flight: Option<u64>,
+    /// Connections open at once per address (default 1024).
+    pub max_connections: Option<usize>,
+    /// TLS handshakes under way at once per address (default 64).
+    pub max_tls_handshakes: Option<usize>,
+    /// Vault's JSON limits (defaults 128, 1 MiB, 10000, 10000).
+    pub max_json_depth: Option<usize>,
+    pub max_json_string_value_length: Option<usize>,
+    pub max_json_object_entry_count: Option<usize>,
+    pub max_json_array_element_count: Option<usize>,
 }
 
 /// `listener.max_request_size` when not set (Vault's default).
@@ -236,6 +258,35 @@ const DEFAULT_MAX_REQUEST_DURATION: std::time::Duration = std::time::Duration::f
 const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
 /// `listener.max_concurrent_streams` when not set.
 const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
+/// `listener.max_unauthenticated_request_size` when not set.
+const DEFAULT_MAX_UNAUTHENTICATED_REQUEST_SIZE: u64 = 64 << 10;
+/// `listener.max_request_bytes_in_flight` when not set (or
+/// `max_request_size`, if larger).
+const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT: u64 = 256 << 20;
+/// `listener.max_connections` when not set: within the usual 1024 open
+/// files a process may have, with room for storage and audit files.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// `listener.max_tls_handshakes` when not set.
+const DEFAULT_MAX_TLS_HANDSHAKES: usize = 64;
+
+/// `value` (or `default`) if it lies in `min..=max`, else an error naming
+/// the setting and its bounds.
+fn within(
+    name: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<usize, ConfigError> {
+    let v = value.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        return Err(ConfigError(format!(
+            "{name} must be from {min} to {max}, not {v}"
+        )));
+    }
+    usize::try_from(v).map_err(|_| ConfigError(format!("{name} is too large")))
+}
+
 /// The bounds a config may set it within.
 const MAX_REQUEST_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1024..=(1 << 30);
 
@@ -378,11 +429,12 @@ fn default_log_level() -> String {
     "info".into()
 }
 
-/// TLS material read from the configured files.
-#[derive(Debug)]
+/// Where the listener's TLS certificate chain and key are (read at start and
+/// again on SIGHUP).
+#[derive(Debug, Clone)]
 pub struct TlsFiles {
-    pub cert: Vec<u8>,
-    pub key: Vec<u8>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -533,11 +585,71 @@ impl Config {
                 "listener.max_concurrent_streams must be from 1 to 65536".into(),
             ));
         }
+        let max_request_size = self.max_request_size()?;
+        let max_unauthenticated_request_size = within(
+            "listener.max_unauthenticated_request_size",
+            l.max_unauthenticated_request_size,
+            DEFAULT_MAX_UNAUTHENTICATED_REQUEST_SIZE,
+            1024,
+            max_request_size as u64,
+        )?;
+        let max_request_bytes_in_flight = within(
+            "listener.max_request_bytes_in_flight",
+            l.max_request_bytes_in_flight,
+            DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT.max(max_request_size as u64),
+            max_request_size as u64,
+            1 << 40,
+        )?;
+        let count = |name: &str, value: Option<usize>, default: usize, max: usize| {
+            within(name, value.map(|v| v as u64), default as u64, 1, max as u64)
+        };
+        let defaults = vault_core::json_limits::JsonLimits::default();
+        let json = vault_core::json_limits::JsonLimits {
+            max_depth: count(
+                "listener.max_json_depth",
+                l.max_json_depth,
+                defaults.max_depth,
+                vault_core::json_limits::MAX_DEPTH_LIMIT,
+            )?,
+            max_string_length: count(
+                "listener.max_json_string_value_length",
+                l.max_json_string_value_length,
+                defaults.max_string_length,
+                max_request_size,
+            )?,
+            max_object_entries: count(
+                "listener.max_json_object_entry_count",
+                l.max_json_object_entry_count,
+                defaults.max_object_entries,
+                max_request_size,
+            )?,
+            max_array_elements: count(
+                "listener.max_json_array_element_count",
+                l.max_json_array_element_count,
+                defaults.max_array_elements,
+                max_request_size,
+            )?,
+        };
         Ok(crate::server::Limits {
-            max_request_size: self.max_request_size()?,
+            max_request_size,
             max_concurrent_requests,
             max_concurrent_streams,
             max_request_duration,
+            max_unauthenticated_request_size,
+            max_request_bytes_in_flight,
+            max_connections: count(
+                "listener.max_connections",
+                l.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+                1_000_000,
+            )?,
+            max_tls_handshakes: count(
+                "listener.max_tls_handshakes",
+                l.max_tls_handshakes,
+                DEFAULT_MAX_TLS_HANDSHAKES,
+                100_000,
+            )?,
+            json,
         })
     }
 
@@ -556,18 +668,15 @@ impl Config {
     }
 
     /// The TLS files, if configured.
-    pub fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+    pub fn tls_files(&self) -> Option<TlsFiles> {
         let (Some(cert), Some(key)) = (&self.listener.tls_cert_file, &self.listener.tls_key_file)
         else {
-            return Ok(None);
+            return None;
         };
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| ConfigError(format!("cannot read {}: {e}", p.display())))
-        };
-        Ok(Some(TlsFiles {
-            cert: read(cert)?,
-            key: read(key)?,
-        }))
+        Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })
     }
 }
 

@@ -23,9 +23,6 @@ use tracing::Instrument as _;
 pub struct LogicalService {
     vault: Arc<Vault>,
     forward: Arc<Forwarder>,
-    // One permit per request being handled (held by its task, so a request
-    // still running after its caller was answered DEADLINE_EXCEEDED counts).
-    in_flight: Arc<tokio::sync::Semaphore>,
     limits: Limits,
     export: SpanSink,
 }
@@ -40,7 +37,6 @@ impl LogicalService {
         LogicalService {
             vault,
             forward,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
             limits,
             export: SpanSink::start(export),
         }
@@ -61,13 +57,13 @@ impl LogicalService {
                 .get(trace::TRACEPARENT)
                 .and_then(|v| v.to_str().ok()),
         );
-        let permit = Arc::clone(&self.in_flight).try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "too many requests in flight: the limit is {} (listener.max_concurrent_requests); \
-                 retry shortly",
-                self.limits.max_concurrent_requests
-            ))
-        })?;
+        // The place admission gave the request (admission.rs), held by the
+        // task that handles it, so a request still running after its caller
+        // was answered DEADLINE_EXCEEDED counts.
+        let permit = request
+            .extensions()
+            .get::<crate::admission::InFlight>()
+            .and_then(crate::admission::InFlight::take);
         if let Some(target) = self.forward.route(&request)? {
             let request = request.map(|r| LogicalRequest {
                 path: r.path,
@@ -190,13 +186,9 @@ impl LogicalService {
         request: Request<LogicalRequest>,
     ) -> Result<Response<LogicalResponse>, Status> {
         let (metadata, extensions, message) = request.into_parts();
-        let data: Data = if message.data_json.trim().is_empty() {
-            Data::new()
-        } else {
-            serde_json::from_str(&message.data_json).map_err(|e| {
-                Status::invalid_argument(format!("data_json is not a JSON object: {e}"))
-            })?
-        };
+        let data: Data =
+            vault_core::json_limits::parse_object(message.data_json.as_bytes(), &self.limits.json)
+                .map_err(|e| Status::invalid_argument(format!("data_json: {e}")))?;
         let incoming = Incoming {
             path: message.path,
             data,

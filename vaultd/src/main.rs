@@ -7,6 +7,8 @@
 
 #![forbid(unsafe_code)]
 
+mod accept;
+mod admission;
 mod config;
 mod forward;
 mod ha_config;
@@ -117,10 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 // Dev mode is plaintext, on loopback unless its address says otherwise.
                 tls_disable: true,
                 allow_plaintext_non_loopback: false,
-                max_request_size: None,
-                max_request_duration: None,
-                max_concurrent_requests: None,
-                max_concurrent_streams: None,
+                ..ListenerConfig::default()
             },
             storage: StorageConfig::sqlite(dir.path().join("vault.db")),
             log_level: "info".into(),
@@ -160,7 +159,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
     }
 
-    let tls = config.tls_files()?;
+    let tls = config.tls_files();
     let address = config.address()?;
     let limits = config.limits()?;
     let (backend, postgres, storage_name) = open_storage(&config.storage).await?;

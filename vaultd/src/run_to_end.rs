@@ -11,7 +11,18 @@ use axum::response::{IntoResponse, Response};
 
 /// The middleware: `next` (the route's handler) on its own task.
 pub async fn run_to_end(request: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(request)).await {
+    // The request's place in flight is held until its task ends (unless the
+    // handler moves it into a task of its own).
+    let place = request
+        .extensions()
+        .get::<crate::admission::InFlight>()
+        .cloned();
+    let task = tokio::spawn(async move {
+        let response = next.run(request).await;
+        drop(place);
+        response
+    });
+    match task.await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a request's task failed");

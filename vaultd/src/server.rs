@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use vault_core::Vault;
@@ -41,6 +39,17 @@ pub struct Limits {
     /// How long a logical request is waited for (DEADLINE_EXCEEDED after),
     /// and an HTTP body for.
     pub max_request_duration: Duration,
+    /// The largest body from a caller without a live token.
+    pub max_unauthenticated_request_size: usize,
+    /// The bytes of all request bodies being read at once.
+    pub max_request_bytes_in_flight: usize,
+    /// Connections open at once, per listener address; more wait in the
+    /// kernel's backlog.
+    pub max_connections: usize,
+    /// TLS handshakes under way at once, per listener address.
+    pub max_tls_handshakes: usize,
+    /// Vault's JSON limits for request bodies.
+    pub json: vault_core::json_limits::JsonLimits,
 }
 
 /// What the daemon tells about itself.
@@ -95,7 +104,11 @@ pub async fn run(
         .build_v1()
         .context("building the reflection service")?;
 
-    let acceptor = tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    let certificate = tls
+        .as_ref()
+        .map(crate::tls::Certificate::load)
+        .transpose()?
+        .map(Arc::new);
     let (stop_expiring, expiring_stopped) = tokio::sync::oneshot::channel::<()>();
     let expiration = {
         let vault = Arc::clone(&vault);
@@ -118,7 +131,7 @@ pub async fn run(
                 .await;
         })
     };
-    spawn_reopen_on_hangup(Arc::clone(&vault));
+    spawn_reopen_on_hangup(Arc::clone(&vault), certificate.clone());
     spawn_audit_health(Arc::clone(&vault), health.clone());
     let sys = Arc::new(SysService::new(
         Arc::clone(&vault),
@@ -144,6 +157,7 @@ pub async fn run(
         metrics,
         max_body: limits.max_request_size,
         body_timeout: limits.max_request_duration,
+        json: limits.json,
     });
     let routes = tonic::service::Routes::from(crate::http::router(api))
         .add_service(health_service)
@@ -152,12 +166,18 @@ pub async fn run(
         .add_service(
             LogicalServer::from_arc(logical).max_decoding_message_size(limits.max_request_size),
         );
-    // Every request, HTTP or gRPC, on a task of its own: a caller that hangs
-    // up cannot cut a state change short.
+    // Every request, HTTP or gRPC, admitted before its body is read (a place
+    // in flight, a body budget), then run on a task of its own: a caller
+    // that hangs up cannot cut a state change short.
+    let admission = Arc::new(crate::admission::Admission::new(Arc::clone(&vault), limits));
     let routes = tonic::service::Routes::from(
         routes
             .into_axum_router()
-            .layer(axum::middleware::from_fn(crate::run_to_end::run_to_end)),
+            .layer(axum::middleware::from_fn(crate::run_to_end::run_to_end))
+            .layer(axum::middleware::from_fn_with_state(
+                admission,
+                crate::admission::admit,
+            )),
     );
     // Every listener serves the same routes; one stop signal for all.
     let (stop_accepting, stop) = tokio::sync::watch::channel(false);
@@ -170,7 +190,7 @@ pub async fn run(
         serving.spawn(serve(
             routes.clone(),
             listener,
-            acceptor.clone(),
+            certificate.clone(),
             limits,
             stopped,
         ));
@@ -219,12 +239,12 @@ pub async fn run(
     Ok(())
 }
 
-/// Serves `routes` on `listener` (through TLS when `acceptor` is set) until
-/// `stopped` resolves and the connections have finished.
+/// Serves `routes` on `listener` (through TLS when `certificate` is set)
+/// until `stopped` resolves and the connections have finished.
 async fn serve(
     routes: tonic::service::Routes,
     listener: TcpListener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    certificate: Option<Arc<crate::tls::Certificate>>,
     limits: Limits,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -237,24 +257,13 @@ async fn serve(
         .tcp_keepalive(Some(TCP_KEEPALIVE))
         .http2_keepalive_interval(Some(HTTP2_PING_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_PING_TIMEOUT));
-    let router = builder.add_routes(routes);
-    match acceptor {
-        None => {
-            // Small answers must not wait for the peer's delayed ACK (Nagle):
-            // without this every request/response pair costs ~40 ms.
-            let incoming = TcpListenerStream::new(listener).map(|accepted| {
-                accepted.inspect(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                })
-            });
-            router.serve_with_incoming_shutdown(incoming, stopped).await
-        }
-        Some(acceptor) => {
-            router
-                .serve_with_incoming_shutdown(crate::tls::incoming(listener, acceptor), stopped)
-                .await
-        }
-    }
+    builder
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(
+            crate::accept::incoming(listener, certificate, &limits),
+            stopped,
+        )
+        .await
 }
 
 /// The name under which the health service reports the audit devices.
@@ -296,8 +305,9 @@ fn spawn_audit_health(vault: Arc<Vault>, health: tonic_health::server::HealthRep
     });
 }
 
-/// SIGHUP reopens the audit files (after a log rotation moved them).
-fn spawn_reopen_on_hangup(vault: Arc<Vault>) {
+/// SIGHUP reopens the audit files (after a log rotation moved them) and
+/// reads the TLS certificate and key again (after a renewal replaced them).
+fn spawn_reopen_on_hangup(vault: Arc<Vault>, certificate: Option<Arc<crate::tls::Certificate>>) {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(mut hangups) => {
@@ -305,6 +315,15 @@ fn spawn_reopen_on_hangup(vault: Arc<Vault>) {
                 while hangups.recv().await.is_some() {
                     tracing::info!("SIGHUP received; reopening audit files");
                     vault.audit_reopen();
+                    if let Some(certificate) = &certificate {
+                        match certificate.reload() {
+                            Ok(()) => tracing::info!("TLS certificate reloaded"),
+                            Err(e) => tracing::error!(
+                                error = format!("{e:#}"),
+                                "reloading the TLS certificate failed; the one in use stays"
+                            ),
+                        }
+                    }
                 }
             });
         }

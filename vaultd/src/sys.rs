@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use tonic_health::server::HealthReporter;
 use vault_core::barrier::KeyStatus;
 use vault_core::ha::Role;
-use vault_core::{RekeyStatus, RekeyVerifyStatus, SealStatus, Vault, clock};
+use vault_core::{Caller, RekeyStatus, RekeyVerifyStatus, SealStatus, Vault, clock};
 use vault_proto::v1::sys_client::SysClient;
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
@@ -193,8 +193,7 @@ impl Sys for SysService {
         &self,
         request: Request<UnsealRequest>,
     ) -> Result<Response<UnsealResponse>, Status> {
-        let token = token(&request);
-        let remote = request.remote_addr().map(|a| a.ip());
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let req = request.into_inner();
         if req.reset {
             let status = self
@@ -220,8 +219,8 @@ impl Sys for SysService {
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealResponse>, Status> {
         served_by_active!(self, request, seal);
-        let token = token(&request);
-        let result = self.vault.seal(&token).await;
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
+        let result = self.vault.seal(Caller::new(&token, remote)).await;
         self.report_health().await;
         result.map_err(from_vault)?;
         Ok(Response::new(SealResponse {}))
@@ -232,12 +231,12 @@ impl Sys for SysService {
         request: Request<RekeyInitRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_init);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let req = request.into_inner();
         let status = self
             .vault
             .rekey_init(
-                &token,
+                Caller::new(&token, remote),
                 req.secret_shares,
                 req.secret_threshold,
                 !req.skip_verification,
@@ -284,8 +283,12 @@ impl Sys for SysService {
         request: Request<RekeyCancelRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_cancel);
-        let token = token(&request);
-        let status = self.vault.rekey_cancel(&token).await.map_err(from_vault)?;
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
+        let status = self
+            .vault
+            .rekey_cancel(Caller::new(&token, remote))
+            .await
+            .map_err(from_vault)?;
         Ok(Response::new(rekey_status(status)))
     }
 
@@ -294,8 +297,12 @@ impl Sys for SysService {
         request: Request<RekeyStatusRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_status);
-        let token = token(&request);
-        let status = self.vault.rekey_status(&token).await.map_err(from_vault)?;
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
+        let status = self
+            .vault
+            .rekey_status(Caller::new(&token, remote))
+            .await
+            .map_err(from_vault)?;
         Ok(Response::new(rekey_status(status)))
     }
 
@@ -322,10 +329,10 @@ impl Sys for SysService {
         request: Request<RekeyVerifyStatusRequest>,
     ) -> Result<Response<RekeyVerifyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_verify_status);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
             .vault
-            .rekey_verify_status(&token)
+            .rekey_verify_status(Caller::new(&token, remote))
             .await
             .map_err(from_vault)?;
         Ok(Response::new(rekey_verify_status(status)))
@@ -336,10 +343,10 @@ impl Sys for SysService {
         request: Request<RekeyVerifyCancelRequest>,
     ) -> Result<Response<RekeyVerifyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_verify_cancel);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
             .vault
-            .rekey_verify_cancel(&token)
+            .rekey_verify_cancel(Caller::new(&token, remote))
             .await
             .map_err(from_vault)?;
         Ok(Response::new(rekey_verify_status(status)))
@@ -350,8 +357,12 @@ impl Sys for SysService {
         request: Request<RotateRequest>,
     ) -> Result<Response<KeyStatusResponse>, Status> {
         served_by_active!(self, request, rotate);
-        let token = token(&request);
-        let status = self.vault.rotate(&token).await.map_err(from_vault)?;
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
+        let status = self
+            .vault
+            .rotate(Caller::new(&token, remote))
+            .await
+            .map_err(from_vault)?;
         Ok(Response::new(key_status(status)))
     }
 
@@ -360,8 +371,12 @@ impl Sys for SysService {
         request: Request<KeyStatusRequest>,
     ) -> Result<Response<KeyStatusResponse>, Status> {
         served_by_active!(self, request, key_status);
-        let token = token(&request);
-        let status = self.vault.key_status(&token).await.map_err(from_vault)?;
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
+        let status = self
+            .vault
+            .key_status(Caller::new(&token, remote))
+            .await
+            .map_err(from_vault)?;
         Ok(Response::new(key_status(status)))
     }
 
@@ -370,11 +385,11 @@ impl Sys for SysService {
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawReadResponse>, Status> {
         served_by_active!(self, request, raw_read);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let path = request.into_inner().path;
         let value = self
             .vault
-            .raw_read(&token, &path)
+            .raw_read(Caller::new(&token, remote), &path)
             .await
             .map_err(from_vault)?;
         let value = value.ok_or_else(|| Status::not_found(format!("no value at {path:?}")))?;
@@ -388,10 +403,10 @@ impl Sys for SysService {
         request: Request<RawWriteRequest>,
     ) -> Result<Response<RawWriteResponse>, Status> {
         served_by_active!(self, request, raw_write);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let req = request.into_inner();
         self.vault
-            .raw_write(&token, &req.path, &req.value)
+            .raw_write(Caller::new(&token, remote), &req.path, &req.value)
             .await
             .map_err(from_vault)?;
         Ok(Response::new(RawWriteResponse {}))
@@ -402,10 +417,10 @@ impl Sys for SysService {
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawWriteResponse>, Status> {
         served_by_active!(self, request, raw_delete);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let path = request.into_inner().path;
         self.vault
-            .raw_delete(&token, &path)
+            .raw_delete(Caller::new(&token, remote), &path)
             .await
             .map_err(from_vault)?;
         Ok(Response::new(RawWriteResponse {}))
@@ -416,11 +431,11 @@ impl Sys for SysService {
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawListResponse>, Status> {
         served_by_active!(self, request, raw_list);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let path = request.into_inner().path;
         let keys = self
             .vault
-            .raw_list(&token, &path)
+            .raw_list(Caller::new(&token, remote), &path)
             .await
             .map_err(from_vault)?;
         Ok(Response::new(RawListResponse { keys }))
@@ -431,12 +446,12 @@ impl Sys for SysService {
         request: Request<StepDownRequest>,
     ) -> Result<Response<StepDownResponse>, Status> {
         served_by_active!(self, request, step_down);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let ha = self.forward.ha().ok_or_else(|| {
             Status::failed_precondition("high availability is not enabled on this node")
         })?;
         self.vault
-            .authorize_operator("sys/step-down", &token)
+            .authorize_operator("sys/step-down", Caller::new(&token, remote))
             .await
             .map_err(from_vault)?;
         ha.step_down()
@@ -450,12 +465,12 @@ impl Sys for SysService {
         request: Request<MembersRequest>,
     ) -> Result<Response<MembersResponse>, Status> {
         served_by_active!(self, request, members);
-        let token = token(&request);
+        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let ha = self.forward.ha().ok_or_else(|| {
             Status::failed_precondition("high availability is not enabled on this node")
         })?;
         self.vault
-            .authorize_operator("sys/ha/members", &token)
+            .authorize_operator("sys/ha/members", Caller::new(&token, remote))
             .await
             .map_err(from_vault)?;
         let members = ha

@@ -96,6 +96,57 @@ impl Hasher {
     }
 }
 
+/// Request data as an entry records it, bounded: every string and number in
+/// it becomes a 76-byte HMAC, so a body of many small values would cost far
+/// more audit space than its own size. Past `MAX_VALUES` values or
+/// `MAX_BYTES` of text (tighter for a request without a valid token, which
+/// anyone can send), the entry holds the canonical body as one string, which
+/// every device HMACs as one value, and `data_length` says how long it was.
+pub(crate) fn bounded_data(
+    data: &Map<String, Value>,
+    authenticated: bool,
+) -> (Value, Option<usize>) {
+    let (max_values, max_bytes) = if authenticated {
+        (1024, 64 << 10)
+    } else {
+        (64, 4 << 10)
+    };
+    let mut values = 0usize;
+    let mut bytes = 0usize;
+    let mut stack: Vec<&Value> = data.values().collect();
+    bytes += data.keys().map(String::len).sum::<usize>();
+    let mut over = false;
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                values += 1;
+                bytes += s.len();
+            }
+            Value::Number(_) => {
+                values += 1;
+                bytes += 8;
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                bytes += map.keys().map(String::len).sum::<usize>();
+                stack.extend(map.values());
+            }
+            Value::Bool(_) | Value::Null => bytes += 4,
+        }
+        if values > max_values || bytes > max_bytes {
+            over = true;
+            break;
+        }
+    }
+    if !over {
+        return (Value::Object(data.clone()), None);
+    }
+    // Canonical: the same body gives the same text, so the same HMAC.
+    let text = super::canonical_json(&Value::Object(data.clone()));
+    let length = text.len();
+    (json!({ "summarized_body": text }), Some(length))
+}
+
 /// JSON pointers of everything that is HMAC'd in an entry: the data both ways,
 /// every token and accessor, and token metadata wherever it appears (Vault
 /// and OpenBao log `auth.metadata` in the clear; it often names people,
@@ -140,6 +191,39 @@ pub(crate) fn checkpoint_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_request_data_is_recorded_as_one_hmac_and_its_length() {
+        let key = Key256::from_slice(&[7; 32]).unwrap();
+        let hasher = Hasher::new(&key).unwrap();
+        let small: Map<String, Value> =
+            serde_json::from_str(r#"{"role_id":"r","n":[1,2,3]}"#).unwrap();
+        let (kept, length) = bounded_data(&small, false);
+        assert_eq!((kept, length), (Value::Object(small.clone()), None));
+
+        let numbers: Vec<Value> = (0..10_000).map(|i| json!(i)).collect();
+        let big: Map<String, Value> = [("a".to_owned(), Value::Array(numbers))]
+            .into_iter()
+            .collect();
+        let (summary, length) = bounded_data(&big, false);
+        let text = crate::audit::canonical_json(&Value::Object(big.clone()));
+        assert_eq!(length, Some(text.len()));
+        let entry = json!({"request": {"data": summary}});
+        let out = hasher.redact(&entry);
+        let written = out.to_string();
+        assert!(written.len() < 300, "{} bytes", written.len());
+        assert_eq!(
+            out["request"]["data"]["summarized_body"],
+            hasher.hash(&text)
+        );
+        // With a valid token the bound is wider, but still a bound.
+        assert!(bounded_data(&big, true).1.is_some());
+        let medium: Map<String, Value> = [("a".to_owned(), json!((0..500).collect::<Vec<_>>()))]
+            .into_iter()
+            .collect();
+        assert!(bounded_data(&medium, false).1.is_some());
+        assert!(bounded_data(&medium, true).1.is_none());
+    }
 
     #[test]
     fn secrets_are_hashed_and_the_rest_kept() {

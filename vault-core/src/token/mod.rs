@@ -508,7 +508,7 @@ impl TokenStore {
 
     /// The entry with `hash` as the barrier's cache shares it: parsed once per
     /// write, not per request. It holds the token's hash, never the token.
-    async fn read_shared(
+    pub(crate) async fn read_shared(
         &self,
         barrier: &Barrier,
         hash: &str,

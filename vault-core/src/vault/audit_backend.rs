@@ -22,7 +22,7 @@ use crate::router::MountEntry;
 use crate::secret::Key256;
 use crate::token::TokenEntry;
 
-use super::{Vault, VaultError, field, object};
+use super::{Caller, Vault, VaultError, field, object};
 
 const TABLE_PATH: &str = "core/audit/devices";
 const KEY_PREFIX: &str = "core/audit/key/";
@@ -286,10 +286,11 @@ impl Vault {
     /// Records a lifecycle call (unseal, seal) as a request/response pair. Best
     /// effort: the call has happened, and a seal must not be refused for want of
     /// a log.
-    pub(super) async fn audit_lifecycle(&self, path: &str, token: Option<&str>, data: Data) {
+    pub(super) async fn audit_lifecycle(&self, path: &str, caller: Option<Caller<'_>>, data: Data) {
         let mut request = Request::new(Operation::Update, path).with_data(data);
-        if let Some(t) = token {
-            request = request.with_token(t);
+        if let Some(c) = caller {
+            request = request.with_token(c.token);
+            request.remote_addr = c.remote_addr;
         }
         let done: Result<Response, VaultError> = Ok(Response::default());
         let entries = [
@@ -309,15 +310,18 @@ impl Vault {
     pub(super) async fn audited<T>(
         &self,
         path: &str,
-        token: Option<&str>,
+        caller: Option<Caller<'_>>,
         call: impl std::future::Future<Output = Result<T, VaultError>>,
     ) -> Result<T, VaultError> {
         if self.barrier.is_sealed() {
             return call.await;
         }
         let mut request = Request::new(Operation::Update, path);
-        if let Some(t) = token.filter(|t| !t.is_empty()) {
-            request = request.with_token(t);
+        if let Some(c) = caller {
+            if !c.token.is_empty() {
+                request = request.with_token(c.token);
+            }
+            request.remote_addr = c.remote_addr;
         }
         self.audit_log(|| request_entry(&request, None, None))
             .await?;
@@ -368,7 +372,7 @@ pub(super) fn request_entry(
         "time": clock::rfc3339(clock::now_unix()),
         "type": "request",
         "auth": auth_json(request, token),
-        "request": request_json(request, mount),
+        "request": request_json(request, token.is_some(), mount),
         "error": "",
     })
 }
@@ -411,7 +415,7 @@ pub(super) fn response_entry(
         "time": clock::rfc3339(clock::now_unix()),
         "type": "response",
         "auth": auth_json(request, token),
-        "request": request_json(request, mount),
+        "request": request_json(request, token.is_some(), mount),
         "response": response,
         "error": error,
     })
@@ -433,16 +437,23 @@ fn auth_json(request: &Request, token: Option<&TokenEntry>) -> Value {
     }
 }
 
-fn request_json(request: &Request, mount: Option<&MountEntry>) -> Value {
-    json!({
+/// The request as entries record it; its data bounded (`bounded_data`),
+/// tighter for a request without a valid token.
+fn request_json(request: &Request, authenticated: bool, mount: Option<&MountEntry>) -> Value {
+    let (data, data_length) = crate::audit::bounded_data(&request.data, authenticated);
+    let mut out = json!({
         "id": request.id,
         "operation": request.operation.as_str(),
         "path": request.path,
         "mount_point": mount.map(|m| m.path.clone()),
         "mount_type": mount.map(|m| m.kind.clone()),
         "mount_accessor": mount.map(|m| m.accessor.clone()),
-        "data": request.data,
+        "data": data,
         "remote_address": request.remote_addr.map(|a| a.to_string()),
         "client_token": request.token.as_ref().map(|t| t.expose_secret().to_owned()),
-    })
+    });
+    if let Some(length) = data_length {
+        out["data_length"] = json!(length);
+    }
+    out
 }

@@ -6,7 +6,9 @@
 //! Every front end (vaultd's gRPC services, an embedding application) goes
 //! through these methods; none decides on its own whether a caller may act.
 
+mod admission;
 mod audit_backend;
+mod caller;
 mod handle;
 mod init;
 mod lease_endpoints;
@@ -35,6 +37,7 @@ use crate::storage::{Backend, SqliteBackend, StorageError};
 use crate::token::{TokenError, TokenStore};
 use crate::{clock, router::MountTable};
 
+pub use caller::Caller;
 pub use init::InitOutput;
 pub use rekey::{RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus};
 pub use unseal::UnsealOutcome;
@@ -436,10 +439,11 @@ impl Vault {
     }
 
     /// Drops every key from memory. Needs the root token.
-    pub async fn seal(&self, token: &str) -> Result<(), VaultError> {
+    pub async fn seal(&self, caller: impl Into<Caller<'_>>) -> Result<(), VaultError> {
+        let caller = caller.into();
         let mut life = self.lifecycle.lock().await;
-        self.check_root(token).await?;
-        self.audit_lifecycle("sys/seal", Some(token), crate::request::Data::new())
+        self.check_root(caller).await?;
+        self.audit_lifecycle("sys/seal", Some(caller), crate::request::Data::new())
             .await;
         self.stop_audit().await;
         self.wipe_keys();
@@ -452,18 +456,20 @@ impl Vault {
     }
 
     /// Installs a new keyring term. Needs the root token.
-    pub async fn rotate(&self, token: &str) -> Result<KeyStatus, VaultError> {
-        self.audited("sys/rotate", Some(token), async {
-            self.check_root(token).await?;
+    pub async fn rotate(&self, caller: impl Into<Caller<'_>>) -> Result<KeyStatus, VaultError> {
+        let caller = caller.into();
+        self.audited("sys/rotate", Some(caller), async {
+            self.check_root(caller).await?;
             Ok(self.barrier.rotate().await?)
         })
         .await
     }
 
     /// The active keyring term. Needs the root token.
-    pub async fn key_status(&self, token: &str) -> Result<KeyStatus, VaultError> {
-        self.audited("sys/key-status", Some(token), async {
-            self.check_root(token).await?;
+    pub async fn key_status(&self, caller: impl Into<Caller<'_>>) -> Result<KeyStatus, VaultError> {
+        let caller = caller.into();
+        self.audited("sys/key-status", Some(caller), async {
+            self.check_root(caller).await?;
             Ok(self.barrier.key_status()?)
         })
         .await
@@ -472,38 +478,55 @@ impl Vault {
     /// Reads a barrier path (Vault's `sys/raw`). Needs the root token.
     pub async fn raw_read(
         &self,
-        token: &str,
+        caller: impl Into<Caller<'_>>,
         path: &str,
     ) -> Result<Option<SecretBytes>, VaultError> {
-        self.audited(&format!("sys/raw/{path}"), Some(token), async {
-            self.check_raw(token).await?;
+        let caller = caller.into();
+        self.audited(&format!("sys/raw/{path}"), Some(caller), async {
+            self.check_raw(caller).await?;
             Ok(self.barrier.get(path).await?)
         })
         .await
     }
 
     /// Writes a barrier path. Needs the root token.
-    pub async fn raw_write(&self, token: &str, path: &str, value: &[u8]) -> Result<(), VaultError> {
-        self.audited(&format!("sys/raw/{path}"), Some(token), async {
-            self.check_raw(token).await?;
+    pub async fn raw_write(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        path: &str,
+        value: &[u8],
+    ) -> Result<(), VaultError> {
+        let caller = caller.into();
+        self.audited(&format!("sys/raw/{path}"), Some(caller), async {
+            self.check_raw(caller).await?;
             Ok(self.barrier.put(path, value).await?)
         })
         .await
     }
 
     /// Deletes a barrier path. Needs the root token.
-    pub async fn raw_delete(&self, token: &str, path: &str) -> Result<(), VaultError> {
-        self.audited(&format!("sys/raw/{path}"), Some(token), async {
-            self.check_raw(token).await?;
+    pub async fn raw_delete(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        path: &str,
+    ) -> Result<(), VaultError> {
+        let caller = caller.into();
+        self.audited(&format!("sys/raw/{path}"), Some(caller), async {
+            self.check_raw(caller).await?;
             Ok(self.barrier.delete(path).await?)
         })
         .await
     }
 
     /// Lists a barrier prefix. Needs the root token.
-    pub async fn raw_list(&self, token: &str, prefix: &str) -> Result<Vec<String>, VaultError> {
-        self.audited(&format!("sys/raw/{prefix}"), Some(token), async {
-            self.check_raw(token).await?;
+    pub async fn raw_list(
+        &self,
+        caller: impl Into<Caller<'_>>,
+        prefix: &str,
+    ) -> Result<Vec<String>, VaultError> {
+        let caller = caller.into();
+        self.audited(&format!("sys/raw/{prefix}"), Some(caller), async {
+            self.check_raw(caller).await?;
             Ok(self.barrier.list(prefix).await?)
         })
         .await
@@ -544,18 +567,20 @@ impl Vault {
             .map_err(|e| VaultError::BadSealConfig(e.to_string()))
     }
 
-    async fn check_raw(&self, token: &str) -> Result<(), VaultError> {
+    async fn check_raw(&self, caller: Caller<'_>) -> Result<(), VaultError> {
         self.check_serving()?;
         if !self.raw_storage {
             return Err(VaultError::RawDisabled);
         }
-        self.check_root(token).await
+        self.check_root(caller).await
     }
 
     /// Sealed first (so a sealed vault says so whatever the token), then a live
-    /// token with the `root` policy.
-    async fn check_root(&self, token: &str) -> Result<(), VaultError> {
+    /// token with the `root` policy, used from an address its `bound_cidrs`
+    /// allow.
+    async fn check_root(&self, caller: Caller<'_>) -> Result<(), VaultError> {
         self.check_serving()?;
+        let token = caller.token;
         if token.is_empty() {
             return Err(VaultError::PermissionDenied(
                 "permission denied: a token is required",
@@ -567,8 +592,14 @@ impl Vault {
             .use_token(&self.barrier, token, clock::now_unix_millis())
             .await
             .ok();
+        let from_allowed_address = |e: &crate::token::TokenEntry| {
+            e.bound_cidrs.is_empty()
+                || caller
+                    .remote_addr
+                    .is_some_and(|ip| crate::net::any_contains(&e.bound_cidrs, ip))
+        };
         match entry {
-            Some(e) if e.policies.iter().any(|p| p == "root") => Ok(()),
+            Some(e) if e.policies.iter().any(|p| p == "root") && from_allowed_address(&e) => Ok(()),
             _ => Err(VaultError::PermissionDenied(
                 "permission denied: this needs the root token",
             )),

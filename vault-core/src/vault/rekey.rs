@@ -18,7 +18,7 @@ use crate::seal::{self, SEAL_CONFIG_PATH, SealConfig, Share, config, shamir};
 use crate::secret::{Key256, SecretBytes};
 use crate::storage::BatchOp;
 
-use super::{Vault, VaultError};
+use super::{Caller, Vault, VaultError};
 
 /// A rekey in progress. Lives only in memory (in the lifecycle state): sealing
 /// or losing the active lock drops it, and the stored seal is then the one it
@@ -146,36 +146,45 @@ impl Vault {
     /// of them is given to [`Vault::rekey_verify`].
     pub async fn rekey_init(
         &self,
-        token: &str,
+        caller: impl Into<Caller<'_>>,
         shares: u32,
         threshold: u32,
         require_verification: bool,
     ) -> Result<RekeyStatus, VaultError> {
+        let caller = caller.into();
         self.audited(
             "sys/rekey/init",
-            Some(token),
-            self.rekey_init_inner(token, shares, threshold, require_verification),
+            Some(caller),
+            self.rekey_init_inner(caller, shares, threshold, require_verification),
         )
         .await
     }
 
     /// The rekey in progress, if any. Needs the root token.
-    pub async fn rekey_status(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+    pub async fn rekey_status(
+        &self,
+        caller: impl Into<Caller<'_>>,
+    ) -> Result<RekeyStatus, VaultError> {
+        let caller = caller.into();
         self.audited(
             "sys/rekey/status",
-            Some(token),
-            self.rekey_status_inner(token),
+            Some(caller),
+            self.rekey_status_inner(caller),
         )
         .await
     }
 
     /// Abandons the rekey in progress, verification included: the current
     /// shares stay in effect. Needs the root token.
-    pub async fn rekey_cancel(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+    pub async fn rekey_cancel(
+        &self,
+        caller: impl Into<Caller<'_>>,
+    ) -> Result<RekeyStatus, VaultError> {
+        let caller = caller.into();
         self.audited(
             "sys/rekey/cancel",
-            Some(token),
-            self.rekey_cancel_inner(token),
+            Some(caller),
+            self.rekey_cancel_inner(caller),
         )
         .await
     }
@@ -208,10 +217,14 @@ impl Vault {
     }
 
     /// The rekey verification in progress, if any. Needs the root token.
-    pub async fn rekey_verify_status(&self, token: &str) -> Result<RekeyVerifyStatus, VaultError> {
-        self.audited("sys/rekey/verify/status", Some(token), async {
+    pub async fn rekey_verify_status(
+        &self,
+        caller: impl Into<Caller<'_>>,
+    ) -> Result<RekeyVerifyStatus, VaultError> {
+        let caller = caller.into();
+        self.audited("sys/rekey/verify/status", Some(caller), async {
             let life = self.lifecycle.lock().await;
-            self.check_root(token).await?;
+            self.check_root(caller).await?;
             Ok(verify_status_of(life.rekey.as_ref()))
         })
         .await
@@ -220,10 +233,14 @@ impl Vault {
     /// Starts the verification over (new shares given so far are dropped)
     /// under a new nonce; the rekey and its pending new shares stay. Vault's
     /// `DELETE sys/rekey/verify`. Needs the root token.
-    pub async fn rekey_verify_cancel(&self, token: &str) -> Result<RekeyVerifyStatus, VaultError> {
-        self.audited("sys/rekey/verify/cancel", Some(token), async {
+    pub async fn rekey_verify_cancel(
+        &self,
+        caller: impl Into<Caller<'_>>,
+    ) -> Result<RekeyVerifyStatus, VaultError> {
+        let caller = caller.into();
+        self.audited("sys/rekey/verify/cancel", Some(caller), async {
             let mut life = self.lifecycle.lock().await;
-            self.check_root(token).await?;
+            self.check_root(caller).await?;
             let rekey = life.rekey.as_mut().ok_or(VaultError::NoRekeyInProgress)?;
             let Stage::Verifying(pending) = &mut rekey.stage else {
                 return Err(VaultError::NoRekeyVerification);
@@ -239,13 +256,13 @@ impl Vault {
     /// Starts a rekey to `shares`/`threshold`. Needs the root token.
     async fn rekey_init_inner(
         &self,
-        token: &str,
+        caller: Caller<'_>,
         shares: u32,
         threshold: u32,
         require_verification: bool,
     ) -> Result<RekeyStatus, VaultError> {
         let mut life = self.lifecycle.lock().await;
-        self.check_root(token).await?;
+        self.check_root(caller).await?;
         config::validate(shares, threshold)?;
         if life.rekey.is_some() {
             return Err(VaultError::RekeyInProgress);
@@ -266,16 +283,16 @@ impl Vault {
     }
 
     /// The rekey in progress, if any. Needs the root token.
-    async fn rekey_status_inner(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+    async fn rekey_status_inner(&self, caller: Caller<'_>) -> Result<RekeyStatus, VaultError> {
         let life = self.lifecycle.lock().await;
-        self.check_root(token).await?;
+        self.check_root(caller).await?;
         self.rekey_status_of(life.rekey.as_ref()).await
     }
 
     /// Abandons the rekey in progress. Needs the root token.
-    async fn rekey_cancel_inner(&self, token: &str) -> Result<RekeyStatus, VaultError> {
+    async fn rekey_cancel_inner(&self, caller: Caller<'_>) -> Result<RekeyStatus, VaultError> {
         let mut life = self.lifecycle.lock().await;
-        self.check_root(token).await?;
+        self.check_root(caller).await?;
         life.rekey = None;
         self.rekey_status_of(None).await
     }

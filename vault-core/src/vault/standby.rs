@@ -3,7 +3,7 @@
 //! [`Vault::activate`] (it took the active lock) and [`Vault::deactivate`]
 //! (it lost or gave the lock up); [`crate::ha`] calls both.
 
-use super::{Vault, VaultError};
+use super::{Caller, Vault, VaultError};
 
 impl Vault {
     /// True when this vault waits for the active lock after unseal.
@@ -106,8 +106,13 @@ impl Vault {
 impl Vault {
     /// Checks, audited, that `token` is the root token, for an operator call
     /// made outside the request pipeline (`sys/step-down`, the members list).
-    pub async fn authorize_operator(&self, path: &str, token: &str) -> Result<(), VaultError> {
-        self.audited(path, Some(token), async { self.check_root(token).await })
+    pub async fn authorize_operator(
+        &self,
+        path: &str,
+        caller: impl Into<Caller<'_>>,
+    ) -> Result<(), VaultError> {
+        let caller = caller.into();
+        self.audited(path, Some(caller), async { self.check_root(caller).await })
             .await
     }
 }

@@ -40,6 +40,13 @@ pub struct Api {
     pub max_body: usize,
     /// How long a body may take to arrive (`listener.max_request_duration`).
     pub body_timeout: std::time::Duration,
+    /// The JSON limits bodies are checked against before they are parsed.
+    pub json: vault_core::json_limits::JsonLimits,
+}
+
+/// A JSON error answer with `status`, for the layers in front of the API.
+pub fn error_reply(status: StatusCode, message: &str) -> Response {
+    error(status, message)
 }
 
 /// The `/v1/` routes; anything else answers as gRPC does for an unknown
@@ -66,6 +73,7 @@ pub struct Call<'a> {
     extensions: axum::http::Extensions,
     query: Vec<(String, String)>,
     body: Bytes,
+    json: vault_core::json_limits::JsonLimits,
 }
 
 impl Call<'_> {
@@ -120,17 +128,11 @@ impl Call<'_> {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The body as a JSON object (empty: `{}`), or a 400 answer saying why not.
+    /// The body as a JSON object (empty: `{}`), checked against the
+    /// listener's JSON limits first, or a 400 answer saying why not.
     pub fn body_json(&self) -> Result<Data, Box<Response>> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Data::new());
-        }
-        let why = match serde_json::from_slice::<Value>(&self.body) {
-            Ok(Value::Object(map)) => return Ok(map),
-            Ok(_) => "the request body must be a JSON object".to_owned(),
-            Err(e) => format!("failed to parse JSON input: {e}"),
-        };
-        Err(Box::new(error(StatusCode::BAD_REQUEST, &why)))
+        vault_core::json_limits::parse_object(&self.body, &self.json)
+            .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, &e.to_string())))
     }
 }
 
@@ -174,14 +176,26 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
                 ),
             );
         }
-        Ok(Err(_)) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "the request body is larger than {} bytes (listener.max_request_size)",
-                    api.max_body
+        Ok(Err(e)) => {
+            // Admission's refusals (admission.rs) travel in the body's error.
+            let refused = std::error::Error::source(&e).and_then(crate::admission::refusal);
+            return match refused {
+                Some(s) if s.code() == tonic::Code::ResourceExhausted => {
+                    error(StatusCode::TOO_MANY_REQUESTS, s.message())
+                }
+                Some(s) => error(StatusCode::PAYLOAD_TOO_LARGE, s.message()),
+                None if e.to_string().contains("length limit exceeded") => error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "the request body is larger than {} bytes (listener.max_request_size)",
+                        api.max_body
+                    ),
                 ),
-            );
+                None => error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the request body could not be read: {e}"),
+                ),
+            };
         }
     };
     let path_and_query = parts
@@ -208,6 +222,7 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         extensions: parts.extensions,
         query: parse_query(parts.uri.query()),
         body,
+        json: api.json,
     };
     // A client asking for a wrapped answer must not get the secret itself.
     if call.headers.contains_key("x-vault-wrap-ttl") {
