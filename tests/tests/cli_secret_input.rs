@@ -22,13 +22,16 @@ fn run(
     cli_with_env(&daemon.addr, token, args, stdin, &env)
 }
 
-/// A child token of `root` with a TTL, so that it can be renewed.
+/// A child token of `root` with the default policy only, and a TTL so that
+/// it can be renewed.
 fn child(daemon: &Daemon, home: &Path, root: &str) -> String {
     let out = run(
         daemon,
         home,
         Some(root),
-        &["token", "create", "--ttl", "1h", "--format", "json"],
+        &[
+            "token", "create", "--policy", "default", "--ttl", "1h", "--format", "json",
+        ],
         None,
     );
     out.expect_code(0);

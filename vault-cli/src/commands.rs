@@ -1,6 +1,10 @@
 //! `token`, `policy`, `secrets`, `auth` and `login`: each a thin shape over the
 //! Logical service's paths (`auth/token/...`, `sys/policy/...`, `sys/mounts/...`,
 //! `sys/auth/...`, `auth/<method>/login...`).
+//!
+//! A token these commands take as an argument may be given as `-` (read from
+//! stdin) or `@FILE` (read from a file), so that it need not be on the command
+//! line, where `ps` and the shell's history show it; see [`token_argument`].
 
 use std::io::Read as _;
 
@@ -10,6 +14,37 @@ use serde_json::{Map, Value, json};
 use crate::client::Client;
 use crate::logical::{self, Op};
 use crate::output::{Format, print};
+
+/// The token `arg` names: `-` reads stdin, `@FILE` reads the file, anything
+/// else is the token itself. What is read is trimmed (a trailing newline is
+/// not part of a token). Errors name the source, never the token. Tokens and
+/// accessors never begin with `@` or equal `-`, so neither reading is
+/// ambiguous.
+fn token_argument(arg: &str) -> anyhow::Result<String> {
+    let (text, source) = if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the token from stdin")?;
+        (text, "stdin".to_owned())
+    } else if let Some(file) = arg.strip_prefix('@') {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the token from {file}"))?;
+        (text, file.to_owned())
+    } else {
+        return Ok(arg.to_owned());
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        bail!("no token in {source}");
+    }
+    Ok(token.to_owned())
+}
+
+/// [`token_argument`] for an optional argument.
+fn optional_token(arg: Option<String>) -> anyhow::Result<Option<String>> {
+    arg.as_deref().map(token_argument).transpose()
+}
 
 fn object(v: Value) -> Map<String, Value> {
     match v {
@@ -80,7 +115,7 @@ pub async fn token_lookup(
     token: Option<String>,
     accessor: bool,
 ) -> anyhow::Result<u8> {
-    let response = match (token, accessor) {
+    let response = match (optional_token(token)?, accessor) {
         (None, false) => {
             logical::call(client, Op::Read, "auth/token/lookup-self", Map::new()).await?
         }
@@ -118,7 +153,7 @@ pub async fn token_renew(
     if let Some(i) = increment {
         body.insert("increment".into(), json!(i));
     }
-    let path = match token {
+    let path = match optional_token(token)? {
         Some(t) => {
             body.insert("token".into(), json!(t));
             "auth/token/renew"
@@ -136,7 +171,7 @@ pub async fn token_revoke(
     accessor: bool,
     orphan: bool,
 ) -> anyhow::Result<u8> {
-    let (path, body) = match (token, accessor, orphan) {
+    let (path, body) = match (optional_token(token)?, accessor, orphan) {
         (None, _, _) => ("auth/token/revoke-self", Map::new()),
         (Some(a), true, _) => (
             "auth/token/revoke-accessor",
@@ -159,7 +194,7 @@ pub async fn token_capabilities(
         [path] => ("sys/capabilities-self", object(json!({ "paths": [path] }))),
         [token, path] => (
             "sys/capabilities",
-            object(json!({ "token": token, "paths": [path] })),
+            object(json!({ "token": token_argument(token)?, "paths": [path] })),
         ),
         _ => bail!("usage: token capabilities [TOKEN] PATH"),
     };
@@ -372,7 +407,7 @@ pub async fn login(
     let response = match method {
         "token" => {
             let token = match args {
-                [t] if !t.contains('=') => t.clone(),
+                [t] if !t.contains('=') => token_argument(t)?,
                 [] => rpassword::prompt_password("Token (will be hidden): ")
                     .context("reading the token")?,
                 _ => bail!("usage: login [TOKEN]"),

@@ -52,7 +52,7 @@ pub fn reads_stdin(command: &Command) -> bool {
             | Operator::Members => false,
         },
         Command::Login { method, args, .. } => match method.as_str() {
-            "token" => args.is_empty(),
+            "token" => args.is_empty() || args.iter().any(|a| a == "-"),
             "userpass" => {
                 any_pair_from_stdin(args) || !args.iter().any(|a| a.starts_with("password="))
             }
@@ -74,10 +74,13 @@ pub fn reads_stdin(command: &Command) -> bool {
         },
         Command::Token(command) => match command {
             TokenCommand::Create { metadata, .. } => any_pair_from_stdin(metadata),
-            TokenCommand::Lookup { .. }
-            | TokenCommand::Renew { .. }
-            | TokenCommand::Revoke { .. }
-            | TokenCommand::Capabilities { .. } => false,
+            // The token acted on, given as `-` (see commands::token_argument).
+            TokenCommand::Lookup { token, .. }
+            | TokenCommand::Renew { token, .. }
+            | TokenCommand::Revoke { token, .. } => token.as_deref() == Some("-"),
+            TokenCommand::Capabilities { args } => {
+                args.len() == 2 && args.first().is_some_and(|a| a == "-")
+            }
         },
         Command::Policy(command) => match command {
             PolicyCommand::Write { file, .. } => file == "-",
