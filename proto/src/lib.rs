@@ -23,6 +23,12 @@ pub const LEADER_METADATA_KEY: &str = "x-vault-leader";
 /// request is never forwarded again.
 pub const FORWARDED_METADATA_KEY: &str = "x-vault-forwarded-by";
 
+/// Set by a standby on a request it forwards: the client's address, the time
+/// and an HMAC under a key only unsealed cluster members hold
+/// (`<ip>;<unix ms>;hmac-sha256:<hex>`). The active node judges that address
+/// when the signature holds, and ignores the field otherwise.
+pub const FORWARDED_FOR_METADATA_KEY: &str = "x-vault-forwarded-for";
+
 /// Set by a client that wants a standby to answer with the leader's address
 /// instead of forwarding (Vault's X-Vault-No-Request-Forwarding).
 pub const NO_FORWARD_METADATA_KEY: &str = "x-vault-no-request-forwarding";
