@@ -223,6 +223,11 @@ impl HaNode {
         self.role.subscribe()
     }
 
+    /// The vault this node serves.
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.options.node_id

@@ -31,15 +31,18 @@ use crate::server::Limits;
 pub struct Admission {
     vault: Arc<Vault>,
     limits: Limits,
+    // An HA node: a forwarded request's signed client address is honoured.
+    ha: bool,
     in_flight: Arc<Semaphore>,
     body_bytes: Arc<Semaphore>,
 }
 
 impl Admission {
-    pub fn new(vault: Arc<Vault>, limits: Limits) -> Self {
+    pub fn new(vault: Arc<Vault>, limits: Limits, ha: bool) -> Self {
         Admission {
             vault,
             limits,
+            ha,
             in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             body_bytes: Arc::new(Semaphore::new(limits.max_request_bytes_in_flight)),
         }
@@ -69,6 +72,7 @@ pub async fn admit(
     if is_health_check(request.uri().path()) {
         return next.run(request).await;
     }
+    client_behind_standby(&admission, &mut request).await;
     let grpc = is_grpc(request.headers());
     let limits = &admission.limits;
     let Ok(permit) = Arc::clone(&admission.in_flight).try_acquire_owned() else {
@@ -125,6 +129,48 @@ fn too_large(cap: usize, setting: &str) -> tonic::Status {
     tonic::Status::out_of_range(format!(
         "the request body is larger than {cap} bytes ({setting})"
     ))
+}
+
+/// A request a standby forwarded carries its client's address, signed
+/// (`x-vault-forwarded-for`, vault-core's forwarded.rs): when the signature
+/// holds, that address becomes the request's, so that everything after
+/// (bound CIDRs, login limits, the audit log) judges the client, not the
+/// standby. The field is removed either way; a client that sends it itself
+/// gains nothing.
+async fn client_behind_standby(admission: &Admission, request: &mut Request) {
+    let Some(value) = request
+        .headers_mut()
+        .remove(vault_proto::FORWARDED_FOR_METADATA_KEY)
+    else {
+        return;
+    };
+    if !admission.ha
+        || !request
+            .headers()
+            .contains_key(vault_proto::FORWARDED_METADATA_KEY)
+    {
+        return;
+    }
+    let token = request
+        .headers()
+        .get(vault_proto::TOKEN_METADATA_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(client) = (match value.to_str() {
+        Ok(v) => admission.vault.verify_forwarded_for(v, token).await,
+        Err(_) => None,
+    }) else {
+        tracing::warn!(
+            "a forwarded request's client address did not verify; the connection's is used"
+        );
+        return;
+    };
+    if let Some(info) = request
+        .extensions_mut()
+        .get_mut::<tonic::transport::server::TcpConnectInfo>()
+    {
+        info.remote_addr = Some(std::net::SocketAddr::new(client, 0));
+    }
 }
 
 /// gRPC's and Vault's health checks: answered whatever the load.

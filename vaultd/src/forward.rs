@@ -3,7 +3,9 @@
 //! UNAVAILABLE naming the active node (`x-vault-leader`) when forwarding is
 //! off or the client asked for no forwarding. A forwarded request carries
 //! `x-vault-forwarded-by` and is never forwarded again, so two nodes that
-//! disagree about who is active cannot bounce a request between them.
+//! disagree about who is active cannot bounce a request between them, and
+//! `x-vault-forwarded-for`: the client's address, signed, which the active
+//! node's admission (admission.rs) takes as the request's address.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -118,6 +120,7 @@ impl Forwarder {
         Fut: Future<Output = Result<Response<R>, Status>>,
     {
         let node = self.ha.as_ref().map(|h| h.node_id().to_owned());
+        let caller_addr = request.remote_addr().map(|a| a.ip());
         let (metadata, _, message) = request.into_parts();
         let mut out = Request::new(message);
         copy(
@@ -125,6 +128,20 @@ impl Forwarder {
             out.metadata_mut(),
             vault_proto::TOKEN_METADATA_KEY,
         );
+        // The client's address, signed, for the active node to judge
+        // (vault-core's forwarded.rs); the client's own field, if it sent
+        // one, is never passed on.
+        let token = metadata
+            .get(vault_proto::TOKEN_METADATA_KEY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if let (Some(ha), Some(addr)) = (&self.ha, caller_addr)
+            && let Some(signed) = ha.vault().sign_forwarded_for(addr, token).await
+            && let Ok(value) = MetadataValue::try_from(signed.as_str())
+        {
+            out.metadata_mut()
+                .insert(vault_proto::FORWARDED_FOR_METADATA_KEY, value);
+        }
         if let Some(value) = node.and_then(|n| MetadataValue::try_from(n.as_str()).ok()) {
             out.metadata_mut().insert(FORWARDED_METADATA_KEY, value);
         }

@@ -169,7 +169,11 @@ pub async fn run(
     // Every request, HTTP or gRPC, admitted before its body is read (a place
     // in flight, a body budget), then run on a task of its own: a caller
     // that hangs up cannot cut a state change short.
-    let admission = Arc::new(crate::admission::Admission::new(Arc::clone(&vault), limits));
+    let admission = Arc::new(crate::admission::Admission::new(
+        Arc::clone(&vault),
+        limits,
+        ha.is_some(),
+    ));
     let routes = tonic::service::Routes::from(
         routes
             .into_axum_router()

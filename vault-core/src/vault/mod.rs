@@ -9,6 +9,7 @@
 mod admission;
 mod audit_backend;
 mod caller;
+mod forwarded;
 mod handle;
 mod init;
 mod lease_endpoints;
@@ -319,6 +320,9 @@ pub struct Vault {
     // standby's, so another node's rekey shows within a second). A std lock:
     // never held across an await.
     seen_config: std::sync::RwLock<Option<Arc<SealConfig>>>,
+    // The key standbys sign their clients' addresses with (forwarded.rs),
+    // read from the barrier once. std lock: never held across an await.
+    forwarding_key: std::sync::RwLock<Option<Arc<crate::secret::Key256>>>,
     quotas: quotas::Quotas,
     metrics: crate::metrics::Metrics,
     // The last storage error a request met, and when (see `degraded`). A std
@@ -362,6 +366,7 @@ impl Vault {
             disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
             seen_config: std::sync::RwLock::new(None),
+            forwarding_key: std::sync::RwLock::new(None),
             quotas: quotas::Quotas::default(),
             metrics: crate::metrics::Metrics::default(),
             storage_error: std::sync::Mutex::new(None),
@@ -639,6 +644,9 @@ impl Vault {
     fn wipe_keys(&self) {
         self.ready.send_replace(false);
         self.barrier.seal();
+        if let Ok(mut key) = self.forwarding_key.write() {
+            *key = None;
+        }
         self.forget_seen_config();
         self.unload();
     }

@@ -60,6 +60,8 @@ impl Vault {
             record.insert("node_id".into(), node.clone().into());
         }
         self.audit_lifecycle("sys/ha/active", None, record).await;
+        // Standbys sign their clients' addresses with it (forwarded.rs).
+        self.ensure_forwarding_key().await;
         self.ready.send_replace(true);
         tracing::info!(keyring_term = term, "this node is now active");
         Ok(())
