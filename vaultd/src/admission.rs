@@ -3,8 +3,8 @@
 //! - a place among the requests in flight (`listener.max_concurrent_requests`),
 //!   taken before the body, refused (not queued) when none is free;
 //! - a body budget: `listener.max_unauthenticated_request_size` unless the
-//!   request carries a live token (`Vault::token_is_live`, asked only when the
-//!   body may be larger than that), then `listener.max_request_size`;
+//!   request carries a live token (`Vault::token_is_live`, asked only once the
+//!   body is larger than that), then `listener.max_request_size`;
 //! - a share of `listener.max_request_bytes_in_flight`, the bytes of all
 //!   bodies being read at once, taken as the bytes arrive.
 //!
@@ -94,33 +94,47 @@ pub async fn admit(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    if request.body().is_end_stream() || declared == Some(0) {
+        return next.run(request).await;
+    }
     let small = limits.max_unauthenticated_request_size;
-    let empty = request.body().is_end_stream() || declared == Some(0);
-    let may_be_large = !empty && declared.is_none_or(|n| n > small as u64);
-    let (cap, setting) = if may_be_large && live_token(&admission.vault, request.headers()).await {
-        (limits.max_request_size, "listener.max_request_size")
-    } else {
-        (small, UNAUTHENTICATED_SETTING)
+    let token = token_of(request.headers()).map(str::to_owned);
+    // A declared length says at once which budget applies; otherwise (gRPC,
+    // chunked bodies) the token is asked about only if the body passes the
+    // small budget, so small requests cost no lookup.
+    let mut check = match token {
+        None => Check::NoToken,
+        Some(token) => Check::Token(token),
     };
     if let Some(n) = declared
-        && n > cap as u64
+        && n > small as u64
     {
-        return refuse(grpc, too_large(cap, setting));
+        check = match check {
+            Check::Token(token) if admission.vault.token_is_live(&token).await => Check::Live,
+            _ => return refuse(grpc, too_large(small, UNAUTHENTICATED_SETTING)),
+        };
+        if n > limits.max_request_size as u64 {
+            return refuse(grpc, too_large(limits.max_request_size, FULL_SETTING));
+        }
     }
-    if !empty {
-        let body = std::mem::take(request.body_mut());
-        *request.body_mut() = Body::new(Budgeted {
-            inner: body,
-            left: cap,
-            cap,
-            setting,
-            budget: Arc::clone(&admission.body_bytes),
-            budget_size: limits.max_request_bytes_in_flight,
-            held: None,
-        });
-    }
+    let body = std::mem::take(request.body_mut());
+    *request.body_mut() = Body::new(Budgeted {
+        inner: body,
+        read: 0,
+        small,
+        full: limits.max_request_size,
+        check,
+        vault: Arc::clone(&admission.vault),
+        asking: None,
+        stash: None,
+        budget: Arc::clone(&admission.body_bytes),
+        budget_size: limits.max_request_bytes_in_flight,
+        held: None,
+    });
     next.run(request).await
 }
+
+const FULL_SETTING: &str = "listener.max_request_size";
 
 const UNAUTHENTICATED_SETTING: &str =
     "listener.max_unauthenticated_request_size; a request with a valid token may send more";
@@ -186,19 +200,18 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 }
 
 /// The request's token (HTTP: `X-Vault-Token` or `Authorization: Bearer`;
-/// gRPC: the same metadata key) names a live token.
-async fn live_token(vault: &Vault, headers: &HeaderMap) -> bool {
+/// gRPC: the same metadata key), if any.
+fn token_of(headers: &HeaderMap) -> Option<&str> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let token = header(vault_proto::TOKEN_METADATA_KEY).or_else(|| {
-        header("authorization").and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+    header(vault_proto::TOKEN_METADATA_KEY)
+        .or_else(|| {
+            header("authorization").and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
         })
-    });
-    match token.map(str::trim) {
-        Some(t) if !t.is_empty() => vault.token_is_live(t).await,
-        _ => false,
-    }
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The refusal, in the caller's protocol.
@@ -214,16 +227,56 @@ fn refuse(grpc: bool, status: tonic::Status) -> Response {
     crate::http::error_reply(code, status.message())
 }
 
-/// A body read within its request's cap and the listener's shared budget;
-/// the budget's bytes are given back when the body has been read (dropped).
+/// How a body may pass the small budget.
+enum Check {
+    /// No token: it may not.
+    NoToken,
+    /// A token, not yet asked about.
+    Token(String),
+    /// A live token: up to the full size.
+    Live,
+}
+
+/// A body read within its request's budget and the listener's shared one;
+/// the shared bytes are given back when the body has been read (dropped).
 struct Budgeted {
     inner: Body,
-    left: usize,
-    cap: usize,
-    setting: &'static str,
+    read: usize,
+    small: usize,
+    full: usize,
+    check: Check,
+    vault: Arc<Vault>,
+    // The token lookup under way, and the frame that waits for its answer.
+    asking: Option<Pin<Box<dyn std::future::Future<Output = bool> + Send>>>,
+    stash: Option<Frame<Bytes>>,
     budget: Arc<Semaphore>,
     budget_size: usize,
     held: Option<OwnedSemaphorePermit>,
+}
+
+impl Budgeted {
+    /// Counts `frame` against the budgets: `Ok` to pass it on.
+    fn account(&mut self, n: usize) -> Result<(), tonic::Status> {
+        if self.read + n > self.full {
+            return Err(too_large(self.full, FULL_SETTING));
+        }
+        self.read += n;
+        let taken = u32::try_from(n)
+            .ok()
+            .and_then(|n| Arc::clone(&self.budget).try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                tonic::Status::resource_exhausted(format!(
+                    "request bodies being read take all of {} bytes \
+                     (listener.max_request_bytes_in_flight); retry shortly",
+                    self.budget_size
+                ))
+            })?;
+        match &mut self.held {
+            Some(held) => held.merge(taken),
+            None => self.held = Some(taken),
+        }
+        Ok(())
+    }
 }
 
 impl HttpBody for Budgeted {
@@ -235,39 +288,60 @@ impl HttpBody for Budgeted {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        // A frame that passed the small budget waits for the token's answer.
+        if let Some(asking) = &mut this.asking {
+            let live = match asking.as_mut().poll(cx) {
+                Poll::Ready(live) => live,
+                Poll::Pending => return Poll::Pending,
+            };
+            this.asking = None;
+            if !live {
+                return Poll::Ready(Some(Err(
+                    too_large(this.small, UNAUTHENTICATED_SETTING).into()
+                )));
+            }
+            this.check = Check::Live;
+            let Some(frame) = this.stash.take() else {
+                return Poll::Ready(None);
+            };
+            let n = frame.data_ref().map_or(0, Bytes::len);
+            return Poll::Ready(Some(match this.account(n) {
+                Ok(()) => Ok(frame),
+                Err(e) => Err(e.into()),
+            }));
+        }
         let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
-        if let Some(data) = frame.data_ref() {
-            let n = data.len();
-            if n > this.left {
-                return Poll::Ready(Some(Err(too_large(this.cap, this.setting).into())));
-            }
-            this.left -= n;
-            let taken = u32::try_from(n)
-                .ok()
-                .and_then(|n| Arc::clone(&this.budget).try_acquire_many_owned(n).ok());
-            let Some(taken) = taken else {
-                return Poll::Ready(Some(Err(tonic::Status::resource_exhausted(format!(
-                    "request bodies being read take all of {} bytes \
-                     (listener.max_request_bytes_in_flight); retry shortly",
-                    this.budget_size
-                ))
-                .into())));
-            };
-            match &mut this.held {
-                Some(held) => held.merge(taken),
-                None => this.held = Some(taken),
+        let n = frame.data_ref().map_or(0, Bytes::len);
+        if this.read + n > this.small {
+            match std::mem::replace(&mut this.check, Check::NoToken) {
+                Check::Live => this.check = Check::Live,
+                Check::NoToken => {
+                    return Poll::Ready(Some(Err(
+                        too_large(this.small, UNAUTHENTICATED_SETTING).into()
+                    )));
+                }
+                Check::Token(token) => {
+                    let vault = Arc::clone(&this.vault);
+                    this.asking = Some(Box::pin(async move { vault.token_is_live(&token).await }));
+                    this.stash = Some(frame);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
             }
         }
-        Poll::Ready(Some(Ok(frame)))
+        Poll::Ready(Some(match this.account(n) {
+            Ok(()) => Ok(frame),
+            Err(e) => Err(e.into()),
+        }))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.stash.is_none() && self.asking.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
