@@ -432,6 +432,18 @@ pub fn unsealed_with_kv(dir: &Path) -> (Daemon, Init) {
     (daemon, keys)
 }
 
+/// A channel to `daemon` from the local address `from` (another loopback
+/// address, say 127.0.0.2, is another client on this machine).
+pub async fn channel_from(daemon: &Daemon, from: &str) -> Channel {
+    let from: std::net::IpAddr = from.parse().unwrap();
+    tonic::transport::Endpoint::from_shared(daemon.addr.clone())
+        .unwrap()
+        .local_address(Some(from))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting from {from}: {e}"))
+}
+
 /// A gRPC Logical client.
 pub async fn logical(daemon: &Daemon) -> vault_proto::v1::logical_client::LogicalClient<Channel> {
     vault_proto::v1::logical_client::LogicalClient::connect(daemon.addr.clone())

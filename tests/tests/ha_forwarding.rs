@@ -7,24 +7,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use vault_proto::v1::logical_client::LogicalClient;
 use vault_tests::ha_cluster::Cluster;
 use vault_tests::{Daemon, logical_request, secret_scan};
 
 async fn client_from(daemon: &Daemon, from: &str) -> LogicalClient<Channel> {
-    let from: IpAddr = from.parse().unwrap();
-    let channel = Endpoint::from_shared(daemon.addr.clone())
-        .unwrap()
-        .local_address(Some(from))
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting from {from}: {e}"));
-    LogicalClient::new(channel)
+    LogicalClient::new(vault_tests::channel_from(daemon, from).await)
 }
 
 /// `lookup-self` as `token` through `daemon` from `from`, with extra

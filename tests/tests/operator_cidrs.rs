@@ -6,23 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::IpAddr;
-
 use serde_json::json;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use vault_proto::v1::sys_client::SysClient;
 use vault_proto::v1::*;
 use vault_tests::{Daemon, logical, logical_request, unsealed_with_kv, with_token};
 
 async fn sys_from(daemon: &Daemon, from: &str) -> SysClient<Channel> {
-    let from: IpAddr = from.parse().unwrap();
-    let channel = Endpoint::from_shared(daemon.addr.clone())
-        .unwrap()
-        .local_address(Some(from))
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting from {from}: {e}"));
-    SysClient::new(channel)
+    SysClient::new(vault_tests::channel_from(daemon, from).await)
 }
 
 /// Each operator call as `token` from `from`: the ones that were refused.

@@ -4,27 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use serde_json::json;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
 use vault_proto::v1::UnsealRequest;
 use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::sys_client::SysClient;
 use vault_tests::{Daemon, init, logical_request, unseal, write_config};
-
-/// A connection to `daemon` from the local address `from`.
-async fn channel_from(daemon: &Daemon, from: &str) -> Channel {
-    let from: IpAddr = from.parse().unwrap();
-    Endpoint::from_shared(daemon.addr.clone())
-        .unwrap()
-        .local_address(Some(from))
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting from {from}: {e}"))
-}
 
 fn login(user: &str, password: &str) -> tonic::Request<vault_proto::v1::LogicalRequest> {
     logical_request(
@@ -54,7 +41,7 @@ async fn a_thousand_bad_logins_from_one_address_do_not_slow_another() {
     let keys = init(&daemon, 1, 1);
     unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
     let root = &keys.root_token;
-    let mut admin = LogicalClient::new(channel_from(&daemon, "127.0.0.1").await);
+    let mut admin = LogicalClient::new(vault_tests::channel_from(&daemon, "127.0.0.1").await);
     for method in ["userpass", "approle"] {
         admin
             .write(logical_request(
@@ -75,7 +62,7 @@ async fn a_thousand_bad_logins_from_one_address_do_not_slow_another() {
         .unwrap();
 
     // 1,000 guesses from 127.0.0.1, 50 in flight at a time on one connection.
-    let guesser = LogicalClient::new(channel_from(&daemon, "127.0.0.1").await);
+    let guesser = LogicalClient::new(vault_tests::channel_from(&daemon, "127.0.0.1").await);
     let started = Instant::now();
     let (mut checked, mut refused) = (0u32, 0u32);
     for round in 0..20 {
@@ -113,7 +100,7 @@ async fn a_thousand_bad_logins_from_one_address_do_not_slow_another() {
 
     // Meanwhile 127.0.0.2 logs in at once, and 127.0.0.1 is refused, with
     // any method, even with the right password, until its bucket refills.
-    let mut other = LogicalClient::new(channel_from(&daemon, "127.0.0.2").await);
+    let mut other = LogicalClient::new(vault_tests::channel_from(&daemon, "127.0.0.2").await);
     let ok = other
         .write(login("alice", "correct horse"))
         .await
@@ -144,7 +131,7 @@ async fn unseal_calls_are_limited_per_address() {
     let daemon = Daemon::start_with(&config, dir.path());
     let keys = init(&daemon, 3, 2);
 
-    let mut flood = SysClient::new(channel_from(&daemon, "127.0.0.1").await);
+    let mut flood = SysClient::new(vault_tests::channel_from(&daemon, "127.0.0.1").await);
     let share = |key: &str| UnsealRequest {
         key: key.into(),
         ..UnsealRequest::default()
@@ -169,7 +156,7 @@ async fn unseal_calls_are_limited_per_address() {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
     // The operators at another address unseal as usual.
-    let mut operator = SysClient::new(channel_from(&daemon, "127.0.0.2").await);
+    let mut operator = SysClient::new(vault_tests::channel_from(&daemon, "127.0.0.2").await);
     for key in &keys.keys_hex[..2] {
         operator
             .unseal(share(key))

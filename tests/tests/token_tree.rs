@@ -6,24 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
-use std::net::IpAddr;
-
 use serde_json::{Value, json};
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use vault_proto::v1::logical_client::LogicalClient;
 use vault_tests::{Daemon, logical_request, unsealed_with_kv};
 
-/// A connection to `daemon` from the local address `from`.
 async fn client_from(daemon: &Daemon, from: &str) -> LogicalClient<Channel> {
-    let from: IpAddr = from.parse().unwrap();
-    let channel = Endpoint::from_shared(daemon.addr.clone())
-        .unwrap()
-        .local_address(Some(from))
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting from {from}: {e}"));
-    LogicalClient::new(channel)
+    LogicalClient::new(vault_tests::channel_from(daemon, from).await)
 }
 
 /// `auth/token/create` (or `create-orphan`) as `token` from `from`: the new

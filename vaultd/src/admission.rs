@@ -165,11 +165,7 @@ async fn client_behind_standby(admission: &Admission, request: &mut Request) {
     {
         return;
     }
-    let token = request
-        .headers()
-        .get(vault_proto::TOKEN_METADATA_KEY)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let token = token_of(request.headers()).unwrap_or_default();
     let Some(client) = (match value.to_str() {
         Ok(v) => admission.vault.verify_forwarded_for(v, token).await,
         Err(_) => None,
@@ -192,7 +188,7 @@ fn is_health_check(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/") || path == "/v1/sys/health"
 }
 
-fn is_grpc(headers: &HeaderMap) -> bool {
+pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -201,7 +197,7 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 
 /// The request's token (HTTP: `X-Vault-Token` or `Authorization: Bearer`;
 /// gRPC: the same metadata key), if any.
-fn token_of(headers: &HeaderMap) -> Option<&str> {
+pub fn token_of(headers: &HeaderMap) -> Option<&str> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     header(vault_proto::TOKEN_METADATA_KEY)
         .or_else(|| {
@@ -215,14 +211,17 @@ fn token_of(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The refusal, in the caller's protocol.
-fn refuse(grpc: bool, status: tonic::Status) -> Response {
+pub fn refuse(grpc: bool, status: tonic::Status) -> Response {
     if grpc {
         let (parts, ()) = status.into_http::<()>().into_parts();
         return Response::from_parts(parts, Body::empty());
     }
     let code = match status.code() {
         tonic::Code::OutOfRange => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::TOO_MANY_REQUESTS,
+        tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        tonic::Code::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     crate::http::error_reply(code, status.message())
 }

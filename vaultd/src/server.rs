@@ -155,8 +155,6 @@ pub async fn run(
         logical: Arc::clone(&logical),
         sys: Arc::clone(&sys),
         metrics,
-        max_body: limits.max_request_size,
-        body_timeout: limits.max_request_duration,
         json: limits.json,
     });
     let routes = tonic::service::Routes::from(crate::http::router(api))
@@ -177,7 +175,10 @@ pub async fn run(
     let routes = tonic::service::Routes::from(
         routes
             .into_axum_router()
-            .layer(axum::middleware::from_fn(crate::run_to_end::run_to_end))
+            .layer(axum::middleware::from_fn_with_state(
+                limits.max_request_duration,
+                crate::run_to_end::run_to_end,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 admission,
                 crate::admission::admit,

@@ -36,10 +36,6 @@ pub struct Api {
     pub sys: Arc<SysService>,
     /// `sys/metrics`.
     pub metrics: Arc<crate::process_metrics::ProcessMetrics>,
-    /// The largest request body accepted (`listener.max_request_size`).
-    pub max_body: usize,
-    /// How long a body may take to arrive (`listener.max_request_duration`).
-    pub body_timeout: std::time::Duration,
     /// The JSON limits bodies are checked against before they are parsed.
     pub json: vault_core::json_limits::JsonLimits,
 }
@@ -79,16 +75,7 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
     fn token(&self) -> Option<&str> {
-        let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
-        header("x-vault-token")
-            .or_else(|| {
-                header("authorization").and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        crate::admission::token_of(&self.headers)
     }
 
     /// `message` as a gRPC request from this caller: its token, its wish
@@ -157,45 +144,15 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 
 async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    // A request without a body (most reads) has nothing to wait for: no
-    // timer is set for it.
-    let read = async {
-        if axum::body::HttpBody::is_end_stream(&body) {
-            return Ok(Ok(axum::body::Bytes::new()));
-        }
-        tokio::time::timeout(api.body_timeout, axum::body::to_bytes(body, api.max_body)).await
-    };
-    let body = match read.await {
-        Ok(Ok(b)) => b,
-        Err(_) => {
+    // Read whole already, within its budget and time (admission.rs,
+    // run_to_end.rs): this only takes the bytes.
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
             return error(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!(
-                    "the request body did not arrive within {}s (listener.max_request_duration)",
-                    api.body_timeout.as_secs()
-                ),
+                StatusCode::BAD_REQUEST,
+                &format!("the request body could not be read: {e}"),
             );
-        }
-        Ok(Err(e)) => {
-            // Admission's refusals (admission.rs) travel in the body's error.
-            let refused = std::error::Error::source(&e).and_then(crate::admission::refusal);
-            return match refused {
-                Some(s) if s.code() == tonic::Code::ResourceExhausted => {
-                    error(StatusCode::TOO_MANY_REQUESTS, s.message())
-                }
-                Some(s) => error(StatusCode::PAYLOAD_TOO_LARGE, s.message()),
-                None if e.to_string().contains("length limit exceeded") => error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "the request body is larger than {} bytes (listener.max_request_size)",
-                        api.max_body
-                    ),
-                ),
-                None => error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("the request body could not be read: {e}"),
-                ),
-            };
         }
     };
     let path_and_query = parts

@@ -80,6 +80,13 @@ async fn status(api: &Api, call: &Call<'_>) -> Response {
     }
 }
 
+/// The `key` (a share) and `nonce` of an update or verify body, or a 400
+/// naming the one missing.
+fn share_and_nonce(call: &Call<'_>) -> Result<(String, String), Box<Response>> {
+    let body = call.body_json()?;
+    Ok((text(&body, "key")?, text(&body, "nonce")?))
+}
+
 /// A text field of the body, or a 400 naming it.
 fn text(body: &serde_json::Map<String, Value>, field: &str) -> Result<String, Box<Response>> {
     match body.get(field) {
@@ -132,13 +139,9 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
 }
 
 async fn update(api: &Api, call: &Call<'_>) -> Response {
-    let body = match call.body_json() {
-        Ok(b) => b,
+    let (key, nonce) = match share_and_nonce(call) {
+        Ok(pair) => pair,
         Err(r) => return *r,
-    };
-    let (key, nonce) = match (text(&body, "key"), text(&body, "nonce")) {
-        (Ok(k), Ok(n)) => (k, n),
-        (Err(r), _) | (_, Err(r)) => return *r,
     };
     match api
         .sys
@@ -191,13 +194,9 @@ fn verify_reply(
 }
 
 async fn verify(api: &Api, call: &Call<'_>) -> Response {
-    let body = match call.body_json() {
-        Ok(b) => b,
+    let (key, nonce) = match share_and_nonce(call) {
+        Ok(pair) => pair,
         Err(r) => return *r,
-    };
-    let (key, nonce) = match (text(&body, "key"), text(&body, "nonce")) {
-        (Ok(k), Ok(n)) => (k, n),
-        (Err(r), _) | (_, Err(r)) => return *r,
     };
     let asked = nonce.clone();
     match api
