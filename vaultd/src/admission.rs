@@ -23,6 +23,7 @@ use axum::response::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vault_core::Vault;
+use vault_core::secret::SecretString;
 
 use crate::server::Limits;
 
@@ -98,7 +99,7 @@ pub async fn admit(
         return next.run(request).await;
     }
     let small = limits.max_unauthenticated_request_size;
-    let token = token_of(request.headers()).map(str::to_owned);
+    let token = token_of(request.headers()).map(|t| SecretString::new(t.to_owned()));
     // A declared length says at once which budget applies; otherwise (gRPC,
     // chunked bodies) the token is asked about only if the body passes the
     // small budget, so small requests cost no lookup.
@@ -110,7 +111,9 @@ pub async fn admit(
         && n > small as u64
     {
         check = match check {
-            Check::Token(token) if admission.vault.token_is_live(&token).await => Check::Live,
+            Check::Token(token) if admission.vault.token_is_live(token.expose_secret()).await => {
+                Check::Live
+            }
             _ => return refuse(grpc, too_large(small, UNAUTHENTICATED_SETTING)),
         };
         if n > limits.max_request_size as u64 {
@@ -231,7 +234,7 @@ enum Check {
     /// No token: it may not.
     NoToken,
     /// A token, not yet asked about.
-    Token(String),
+    Token(SecretString),
     /// A live token: up to the full size.
     Live,
 }
@@ -326,7 +329,9 @@ impl HttpBody for Budgeted {
                 }
                 Check::Token(token) => {
                     let vault = Arc::clone(&this.vault);
-                    this.asking = Some(Box::pin(async move { vault.token_is_live(&token).await }));
+                    this.asking = Some(Box::pin(async move {
+                        vault.token_is_live(token.expose_secret()).await
+                    }));
                     this.stash = Some(frame);
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
