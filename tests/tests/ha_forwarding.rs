@@ -96,6 +96,26 @@ async fn the_active_node_judges_the_clients_address_not_the_standbys() {
         );
     }
 
+    // A body past the budget for callers without a token goes through a
+    // standby with a live token (the standby judges the token too), and is
+    // refused there without one.
+    let big = json!({"data": {"v": "x".repeat(100 << 10)}});
+    let mut through_standby = client_from(cluster.node(standby), "127.0.0.1").await;
+    through_standby
+        .write(logical_request(cluster.root(), "kv/data/big", big.clone()))
+        .await
+        .expect("a 100 KiB write with a live token through the standby");
+    let refused = through_standby
+        .write(logical_request("", "kv/data/big", big))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .message()
+            .contains("listener.max_unauthenticated_request_size"),
+        "{refused:?}"
+    );
+
     // The active node's audit log names the client's address.
     let entries: Vec<Value> = std::fs::read_to_string(&audit)
         .unwrap()
