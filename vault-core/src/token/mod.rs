@@ -112,6 +112,25 @@ impl TokenStore {
         Ok(hex::encode(hmac::sign(&key, value.as_bytes())))
     }
 
+    /// The keyed hash of `value`, on a node that has not loaded the hash key
+    /// (an HA standby): the key read from the barrier for this once.
+    pub(crate) async fn hash_from(
+        &self,
+        barrier: &Barrier,
+        value: &str,
+    ) -> Result<String, TokenError> {
+        if let Ok(hash) = self.hash(value) {
+            return Ok(hash);
+        }
+        let key = barrier
+            .get_internal(TOKEN_KEY_PATH)
+            .await?
+            .and_then(|k| Key256::from_slice(k.expose_secret()))
+            .ok_or_else(|| TokenError::Malformed("the token hash key is missing".into()))?;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        Ok(hex::encode(hmac::sign(&key, value.as_bytes())))
+    }
+
     /// The storage records of the first (root) token, for init: the hash key, the
     /// entry and its accessor index, with `key` as the hash key.
     pub(crate) fn initial_records(

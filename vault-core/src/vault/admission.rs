@@ -8,14 +8,16 @@
 use super::Vault;
 
 impl Vault {
-    /// True if `token` names a token that exists and has not expired. False
-    /// when sealed, when the token store cannot be read, or for anything
-    /// that is not a token: the caller then gets the small budget.
+    /// True if `token` names a token that exists and has not expired (asked
+    /// on a standby too, which forwards the request). False when sealed, when
+    /// the token store cannot be read, or for anything that is not a token:
+    /// the caller then gets the small budget.
     pub async fn token_is_live(&self, token: &str) -> bool {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN || self.barrier.is_sealed() {
             return false;
         }
-        let Ok(hash) = self.tokens.hash(token) else {
+        // On a standby the hash key is not loaded; it is read for this once.
+        let Ok(hash) = self.tokens.hash_from(&self.barrier, token).await else {
             return false;
         };
         match self.tokens.read_shared(&self.barrier, &hash).await {
