@@ -313,6 +313,17 @@ async fn json_limits_are_named_when_passed_and_can_be_raised() {
                     "{setting} raised: HTTP {status}"
                 );
                 assert!(grpc.is_ok(), "{setting} raised: {grpc:?}");
+                // What was let in reads back.
+                let read = client
+                    .read(with_token(
+                        &token,
+                        LogicalRequest {
+                            path: "secret/data/limits".into(),
+                            data_json: String::new(),
+                        },
+                    ))
+                    .await;
+                assert!(read.is_ok(), "{setting} raised, read back: {read:?}");
             } else {
                 assert_eq!(status, 400, "{setting}");
                 let e = grpc.unwrap_err();
