@@ -173,6 +173,33 @@ pub fn parse_object(body: &[u8], limits: &JsonLimits) -> Result<Data, JsonLimitE
     }
 }
 
+/// Decodes a record this vault stored, as serde_json does; past serde_json's
+/// own stop at 127 levels only for a record within [`MAX_DEPTH_LIMIT`] (a
+/// body the listener let in with `max_json_depth` raised), checked first so
+/// the parser's recursion stays bounded. Shallow records (all but those)
+/// pay nothing extra.
+pub fn from_stored<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match serde_json::from_slice(bytes) {
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            let deepest = JsonLimits {
+                max_depth: MAX_DEPTH_LIMIT,
+                max_string_length: usize::MAX,
+                max_object_entries: usize::MAX,
+                max_array_elements: usize::MAX,
+            };
+            if check(bytes, &deepest).is_err() {
+                return Err(e);
+            }
+            let mut parser = serde_json::Deserializer::from_slice(bytes);
+            parser.disable_recursion_limit();
+            let value = T::deserialize(&mut parser)?;
+            parser.end()?;
+            Ok(value)
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +272,14 @@ mod tests {
             check(body.as_bytes(), &JsonLimits::default()),
             Err(JsonLimitError::Depth(128))
         );
+    }
+
+    #[test]
+    fn stored_records_deeper_than_serde_json_s_stop_decode_up_to_the_limit() {
+        let body = nested(300);
+        let value: Value = from_stored(body.as_bytes()).unwrap();
+        assert!(value.get("a").is_some());
+        assert!(from_stored::<Value>(nested(MAX_DEPTH_LIMIT + 1).as_bytes()).is_err());
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub async fn load_json<T: DeserializeOwned>(
     let Some(bytes) = view.get(path).await? else {
         return Ok(None);
     };
-    serde_json::from_slice(bytes.expose_secret())
+    crate::json_limits::from_stored(bytes.expose_secret())
         .map(Some)
         .map_err(|_| malformed(view, path, what))
 }
@@ -79,7 +79,7 @@ where
     T: DeserializeOwned + std::any::Any + Send + Sync,
 {
     view.get_decoded(path, |bytes| {
-        serde_json::from_slice(bytes).map_err(|_| malformed(view, path, what))
+        crate::json_limits::from_stored(bytes).map_err(|_| malformed(view, path, what))
     })
     .await
 }
