@@ -557,3 +557,20 @@ pub async fn key_status(client: &mut Client, format: Format) -> anyhow::Result<E
     print(format, &key_rows(&s), &key_json(&s));
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("share");
+        std::fs::write(&file, "abcd1234\n").unwrap();
+        let given = format!("@{}", file.display());
+        assert_eq!(read_key(Some(given), "").unwrap(), "abcd1234");
+        assert_eq!(read_key(Some("abcd".into()), "").unwrap(), "abcd");
+        let missing = format!("@{}", dir.path().join("nope").display());
+        assert!(read_key(Some(missing), "").is_err());
+    }
+}
