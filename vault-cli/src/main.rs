@@ -99,8 +99,9 @@ enum Command {
         /// Do not store the token.
         #[arg(long)]
         no_store: bool,
-        /// The token, or the method's key=value credentials (role_id=.. secret_id=..,
-        /// username=.. [password=..] [totp=..]).
+        /// The token (`-`: stdin, `@FILE`: a file, omitted: prompted), or the
+        /// method's key=value credentials (role_id=.. secret_id=..,
+        /// username=.. [password=..] [totp=..]; a value may be `-` or `@FILE`).
         args: Vec<String>,
     },
     /// Read a path.
@@ -300,6 +301,7 @@ enum TokenCommand {
     Lookup {
         // Its own id: `token` is the global --token/VAULT_TOKEN, which clap would
         // otherwise fill this argument from.
+        /// The token (`-`: stdin, `@FILE`: a file), or an accessor with --accessor.
         #[arg(id = "target_token", value_name = "TOKEN")]
         token: Option<String>,
         /// The argument is an accessor.
@@ -308,6 +310,7 @@ enum TokenCommand {
     },
     /// Renew a token (yours when none is given).
     Renew {
+        /// The token (`-`: stdin, `@FILE`: a file).
         #[arg(id = "target_token", value_name = "TOKEN")]
         token: Option<String>,
         #[arg(long)]
@@ -315,6 +318,7 @@ enum TokenCommand {
     },
     /// Revoke a token and its children (yours when none is given).
     Revoke {
+        /// The token (`-`: stdin, `@FILE`: a file), or an accessor with --accessor.
         #[arg(id = "target_token", value_name = "TOKEN")]
         token: Option<String>,
         #[arg(long)]
@@ -323,7 +327,8 @@ enum TokenCommand {
         #[arg(long, default_value = "")]
         mode: String,
     },
-    /// A token's capabilities on a path: `[TOKEN] PATH`.
+    /// A token's capabilities on a path: `[TOKEN] PATH` (TOKEN may be `-`
+    /// for stdin or `@FILE`).
     Capabilities { args: Vec<String> },
 }
 
@@ -386,7 +391,8 @@ enum Operator {
         key_threshold: u32,
     },
     /// Give one unseal key share (prompted without echo when KEY is omitted; `-`
-    /// reads it from stdin).
+    /// reads it from stdin, `@FILE` from a file: a share given as an argument
+    /// is visible to every user of the machine in the process list).
     Unseal {
         /// The share, hex or base64.
         key: Option<String>,
@@ -435,7 +441,8 @@ enum Operator {
         #[arg(long)]
         nonce: Option<String>,
         /// A current share, with --nonce; a new share with --verify (prompted
-        /// without echo when omitted; `-` reads it from stdin).
+        /// without echo when omitted; `-` reads it from stdin, `@FILE` from a
+        /// file).
         key: Option<String>,
     },
     /// Install a new keyring term; old data stays readable.

@@ -149,8 +149,17 @@ pub async fn init(
 
 /// Reads a share: the argument, or `-`/nothing from stdin (a hidden prompt when
 /// stdin is a terminal).
+/// A share: the argument, `@FILE` (read from the file, so it is not on the
+/// command line where `ps` shows it), `-` or nothing (stdin, or a prompt
+/// without echo on a terminal).
 fn read_key(key: Option<String>, prompt: &str) -> anyhow::Result<String> {
     match key.as_deref() {
+        Some(k) if k.starts_with('@') => {
+            let path = &k[1..];
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the key from {path}"))?;
+            Ok(text.trim().to_owned())
+        }
         Some(k) if k != "-" => Ok(k.to_owned()),
         _ if std::io::stdin().is_terminal() => {
             rpassword::prompt_password(prompt).context("reading the key from the terminal")
