@@ -439,3 +439,43 @@ fn a_renewed_certificate_is_served_after_sighup_without_a_restart() {
         daemon.log_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "tls_disable = true\n",
+        "tls_disable = true\nmax_connections = 3\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start_with(&config, dir.path());
+    let health = |d: &Daemon| {
+        let mut stream = TcpStream::connect(host(d)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        stream
+            .write_all(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        !answer.is_empty()
+    };
+    assert!(health(&daemon), "served while under the limit");
+    // Three idle connections take every place...
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(host(&daemon)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so a fourth waits in the backlog, unanswered.
+    assert!(!health(&daemon), "a fourth connection must wait");
+    // One closes: the next is served.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut served = false;
+    while !served && Instant::now() < deadline {
+        served = health(&daemon);
+    }
+    assert!(served, "served once a place was free");
+}
