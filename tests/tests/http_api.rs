@@ -454,3 +454,36 @@ fn health_codes_a_proxy_cannot_frame_are_refused() {
         }
     }
 }
+
+#[test]
+fn init_takes_the_empty_pgp_fields_the_official_cli_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    // What `bao operator init -key-shares=1 -key-threshold=1` sends.
+    let (code, body) = http(
+        &daemon,
+        "",
+        "PUT",
+        "sys/init",
+        Some(json!({
+            "secret_shares": 1, "secret_threshold": 1, "stored_shares": 0,
+            "pgp_keys": null, "recovery_shares": 0, "recovery_threshold": 0,
+            "recovery_pgp_keys": null, "root_token_pgp_key": ""
+        })),
+    );
+    assert_eq!(code, 200, "{body}");
+    vault_tests::secret_scan::note_in(&body);
+    assert_eq!(body["keys"].as_array().map(Vec::len), Some(1), "{body}");
+    // A real PGP key is refused, saying so.
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let (code, body) = http(
+        &daemon,
+        "",
+        "PUT",
+        "sys/init",
+        Some(json!({"secret_shares": 1, "secret_threshold": 1, "root_token_pgp_key": "mQENBF..."})),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.to_string().contains("PGP"), "{body}");
+}
