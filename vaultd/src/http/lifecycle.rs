@@ -167,11 +167,20 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
         Ok(b) => b,
         Err(r) => return *r,
     };
-    for unsupported in ["pgp_keys", "root_token_pgp_key", "stored_shares"] {
-        if body.get(unsupported).is_some_and(|v| !v.is_null()) {
+    // The official CLI sends every field, empty when unused: empty is none.
+    for unsupported in [
+        "pgp_keys",
+        "root_token_pgp_key",
+        "stored_shares",
+        "recovery_pgp_keys",
+    ] {
+        if body.get(unsupported).is_some_and(is_given) {
             return error(
                 StatusCode::BAD_REQUEST,
-                &format!("{unsupported} is not supported"),
+                &format!(
+                    "{unsupported} is not supported: PGP-encrypted shares and stored shares \
+                     are not available here; leave it empty"
+                ),
             );
         }
     }
@@ -199,6 +208,18 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
             )
         }
         Err(s) => from_status(&s, call.path_and_query),
+    }
+}
+
+/// A field that says something: not null, `""`, `[]`, `0` or `false`.
+pub(super) fn is_given(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(true) => true,
     }
 }
 

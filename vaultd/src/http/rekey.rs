@@ -104,12 +104,10 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
         Err(r) => return *r,
     };
     for unsupported in ["pgp_keys", "backup"] {
-        let given = match body.get(unsupported) {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(_) => true,
-        };
-        if given {
+        if body
+            .get(unsupported)
+            .is_some_and(super::lifecycle::is_given)
+        {
             return error(
                 StatusCode::BAD_REQUEST,
                 &format!("{unsupported} is not supported"),
