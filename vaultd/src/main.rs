@@ -288,11 +288,12 @@ async fn print_dev_banner(vault: &Vault, address: &str) -> anyhow::Result<()> {
     println!(
         "WARNING: dev mode. The vault is unsealed, in memory of a temp dir, and its data \
          is deleted on exit. Never use it for real secrets.\n\n\
-         \x20   export VAULT_ADDR='{address}'\n\n\
+         \x20   export VAULT_ADDR='{address}'\n\
+         \x20   export VAULT_TOKEN='{token}'\n\n\
          Unseal Key: {}\n\
-         Root Token: {}\n",
+         Root Token: {token}\n",
         share.to_base64().expose_secret(),
-        init.root_token.expose_secret()
+        token = init.root_token.expose_secret()
     );
     Ok(())
 }
