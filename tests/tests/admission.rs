@@ -242,10 +242,23 @@ async fn large_and_slow_bodies_without_a_token_cost_little_and_the_good_client_i
         rss_before >> 20,
         peak >> 20
     );
-    let audit_grown = std::fs::metadata(&audit).unwrap().len() - audit_before;
+    // What the callers without a token cost the audit log; the good client's
+    // own entries (about 3.5 KB per write and read) grow with its speed.
+    let written = std::fs::read(&audit).unwrap();
+    let audit_grown: usize = String::from_utf8_lossy(&written[audit_before as usize..])
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l).map_or(true, |e| {
+                !e["request"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("secret/data/good"))
+            })
+        })
+        .map(str::len)
+        .sum();
     assert!(
-        audit_grown < 1 << 20,
-        "the audit log grew by {audit_grown} bytes"
+        audit_grown < 256 << 10,
+        "the audit log grew by {audit_grown} bytes for the callers without a token"
     );
 }
 

@@ -26,6 +26,11 @@ use crate::tls::Certificate;
 /// a client that connects and says nothing must not hold a place for ever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection may be silent before the kernel asks the peer
+/// whether it is still there: a peer that vanished without closing (a
+/// half-open connection) must not hold a place for ever.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// Connections accepted but not yet picked up by the server.
 const READY_QUEUE: usize = 64;
 
@@ -75,6 +80,7 @@ pub fn incoming(
             // Small answers must not wait for the peer's delayed ACK (Nagle):
             // without this every request/response pair costs ~40 ms.
             let _ = tcp.set_nodelay(true);
+            keep_alive(&tcp);
             let Some(tls) = &tls else {
                 let connection = Connection {
                     io: Io::Plain(tcp),
@@ -111,6 +117,17 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(stream)
+}
+
+/// Turns on TCP keepalive, probing after [`TCP_KEEPALIVE`] of silence. A
+/// failure only loses the probe, so it is logged and the connection served.
+fn keep_alive(tcp: &TcpStream) {
+    use rustix::net::sockopt;
+    if let Err(e) = sockopt::set_socket_keepalive(tcp, true)
+        .and_then(|()| sockopt::set_tcp_keepidle(tcp, TCP_KEEPALIVE))
+    {
+        tracing::debug!(error = %e, "TCP keepalive could not be set");
+    }
 }
 
 impl Connected for Connection {

@@ -20,6 +20,7 @@ mod otlp;
 mod process_metrics;
 mod rate_limit_config;
 mod run_to_end;
+mod serve;
 mod server;
 mod status;
 mod sys;

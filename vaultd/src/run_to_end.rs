@@ -5,10 +5,10 @@
 //! The answer goes to the caller if it is still there; the audit log has it
 //! either way.
 //!
-//! The body is read here, before the task starts: the connection feeds it, and
-//! a client that sends its whole request and hangs up at once would otherwise
-//! see the connection (and the body with it) closed before the task read it.
-//! A request whose body never arrives whole starts nothing.
+//! The body is read here, before the task starts, while the connection that
+//! feeds it is held: a request whose body never arrives whole starts nothing.
+//! A client that sends its whole request and hangs up at once still gets it
+//! carried out: the connection is served with HTTP/1 half-close (serve.rs).
 
 use std::time::Duration;
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use vault_core::Vault;
 
@@ -60,16 +59,6 @@ pub struct Telemetry {
     /// `sys/metrics` without a token.
     pub unauthenticated_metrics: bool,
 }
-
-/// Beyond `max_request_duration`, the time any call (a Sys call, a body
-/// that never ends) may hold its connection's stream before it is cut.
-const HARD_STOP_MARGIN: Duration = Duration::from_secs(10);
-/// TCP keepalive, and HTTP/2 pings, find peers that vanished without closing
-/// (a half-open connection): without them, such a connection is held for
-/// ever.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
-const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
 /// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.
@@ -192,19 +181,16 @@ pub async fn run(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        serving.spawn(serve(
+        serving.spawn(crate::serve::serve(
             routes.clone(),
-            listener,
-            certificate.clone(),
+            crate::accept::incoming(listener, certificate.clone(), &limits),
             limits,
             stopped,
         ));
     }
     let drain = async {
         while let Some(served) = serving.join_next().await {
-            served
-                .context("the listener task failed")?
-                .context("serving")?;
+            served.context("the listener task failed")?;
         }
         anyhow::Ok(())
     };
@@ -242,33 +228,6 @@ pub async fn run(
     tracing::info!("listener closed; flushing storage");
     vault.close().await.context("closing the storage")?;
     Ok(())
-}
-
-/// Serves `routes` on `listener` (through TLS when `certificate` is set)
-/// until `stopped` resolves and the connections have finished.
-async fn serve(
-    routes: tonic::service::Routes,
-    listener: TcpListener,
-    certificate: Option<Arc<crate::tls::Certificate>>,
-    limits: Limits,
-    stopped: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
-    // hyper drops an HTTP/1 connection whose headers take over 30 s; the
-    // rest of a slow or silent client is bounded here.
-    let mut builder = Server::builder()
-        .accept_http1(true)
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .timeout(limits.max_request_duration + HARD_STOP_MARGIN)
-        .tcp_keepalive(Some(TCP_KEEPALIVE))
-        .http2_keepalive_interval(Some(HTTP2_PING_INTERVAL))
-        .http2_keepalive_timeout(Some(HTTP2_PING_TIMEOUT));
-    builder
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(
-            crate::accept::incoming(listener, certificate, &limits),
-            stopped,
-        )
-        .await
 }
 
 /// The name under which the health service reports the audit devices.
