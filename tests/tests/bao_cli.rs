@@ -1,0 +1,152 @@
+//! The official OpenBao CLI (`bao` 2.7.2, tests/src/bao.rs) against a real
+//! vaultd: each command as an operator types it, its exit code, its JSON
+//! answer, and what vaultd holds afterwards, read back through vault-cli.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
+use serde_json::{Value, json};
+use vault_tests::bao::Bao;
+use vault_tests::{Daemon, init, unseal};
+
+/// An unsealed vaultd (1 of 1) with its root token, and `bao` holding it.
+fn unsealed(dir: &std::path::Path) -> (Daemon, String, Bao) {
+    let daemon = Daemon::start(dir);
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let bao = Bao::new(&daemon.addr, dir).with_token(&keys.root_token);
+    (daemon, keys.root_token, bao)
+}
+
+/// What vaultd holds at `path`, read through vault-cli: the answer's `data`,
+/// or `None` when there is nothing.
+fn held(daemon: &Daemon, token: &str, path: &str) -> Option<Value> {
+    let out = daemon.cli(Some(token), &["--format", "json", "read", path]);
+    match out.code {
+        0 => Some(out.json()["data"].clone()),
+        _ => None,
+    }
+}
+
+#[test]
+fn kv_commands_write_and_read_what_vaultd_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root, bao) = unsealed(dir.path());
+    bao.ok(&["secrets", "enable", "-path=secret", "-version=2", "kv"]);
+
+    // put with key=value, then from stdin and from a file, nested values kept.
+    let put = bao.json(&[
+        "kv",
+        "put",
+        "-format=json",
+        "secret/app",
+        "user=alice",
+        "password=hunter2",
+    ]);
+    assert_eq!(put["data"]["version"], 1, "{put}");
+    let held_app = held(&daemon, &root, "secret/data/app").expect("secret/app stored");
+    assert_eq!(
+        held_app["data"],
+        json!({"user": "alice", "password": "hunter2"})
+    );
+    let nested = json!({"a": {"b": [1, 2]}, "c": "d"});
+    bao.run_with_input(&["kv", "put", "secret/nested", "-"], Some(&nested.to_string()))
+        .expect_code(0);
+    assert_eq!(
+        held(&daemon, &root, "secret/data/nested").unwrap()["data"],
+        nested
+    );
+    let file = dir.path().join("secret.json");
+    std::fs::write(&file, json!({"list": [{"k": "v"}], "n": 3}).to_string()).unwrap();
+    bao.ok(&[
+        "kv",
+        "put",
+        "secret/from-file",
+        &format!("@{}", file.display()),
+    ]);
+    assert_eq!(
+        held(&daemon, &root, "secret/data/from-file").unwrap()["data"],
+        json!({"list": [{"k": "v"}], "n": 3})
+    );
+
+    // get: whole, one field, an older version, by -mount.
+    let got = bao.json(&["kv", "get", "-format=json", "secret/app"]);
+    assert_eq!(got["data"]["data"]["user"], "alice", "{got}");
+    assert_eq!(got["data"]["metadata"]["version"], 1);
+    let field = bao.ok(&["kv", "get", "-field=user", "secret/app"]);
+    assert_eq!(field.trim(), "alice");
+    bao.ok(&["kv", "put", "secret/app", "user=bob"]);
+    let old = bao.json(&["kv", "get", "-format=json", "-version=1", "secret/app"]);
+    assert_eq!(old["data"]["data"]["user"], "alice", "{old}");
+    let by_mount = bao.json(&["kv", "get", "-format=json", "-mount=secret", "app"]);
+    assert_eq!(by_mount["data"]["data"]["user"], "bob", "{by_mount}");
+
+    // check-and-set: a stale version is refused, the current one accepted.
+    let stale = bao.run(&["kv", "put", "-cas=1", "secret/app", "user=carol"]);
+    assert_eq!(stale.code, 2, "{stale:?}");
+    assert!(stale.stderr.contains("check-and-set"), "{stale:?}");
+    bao.ok(&["kv", "put", "-cas=2", "secret/app", "user=carol"]);
+    assert_eq!(
+        held(&daemon, &root, "secret/data/app").unwrap()["metadata"]["version"],
+        3
+    );
+
+    // patch merges into the latest version.
+    bao.ok(&["kv", "patch", "secret/app", "role=admin"]);
+    let patched = held(&daemon, &root, "secret/data/app").unwrap();
+    assert_eq!(patched["data"], json!({"user": "carol", "role": "admin"}));
+    assert_eq!(patched["metadata"]["version"], 4);
+
+    // list.
+    let keys = bao.json(&["kv", "list", "-format=json", "secret/"]);
+    let mut keys: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["app", "from-file", "nested"]);
+
+    // delete the latest, undelete it, destroy an old one.
+    bao.ok(&["kv", "delete", "secret/app"]);
+    assert!(
+        held(&daemon, &root, "secret/data/app").is_none(),
+        "the latest version is deleted"
+    );
+    bao.ok(&["kv", "undelete", "-versions=4", "secret/app"]);
+    assert_eq!(
+        held(&daemon, &root, "secret/data/app").unwrap()["data"]["role"],
+        "admin"
+    );
+    bao.ok(&["kv", "destroy", "-versions=1", "secret/app"]);
+    let meta = held(&daemon, &root, "secret/metadata/app").unwrap();
+    assert_eq!(meta["versions"]["1"]["destroyed"], true, "{meta}");
+
+    // metadata put, get, delete.
+    bao.ok(&[
+        "kv",
+        "metadata",
+        "put",
+        "-max-versions=5",
+        "-custom-metadata=owner=ops",
+        "secret/app",
+    ]);
+    let meta = bao.json(&["kv", "metadata", "get", "-format=json", "secret/app"]);
+    assert_eq!(meta["data"]["max_versions"], 5, "{meta}");
+    assert_eq!(meta["data"]["custom_metadata"]["owner"], "ops", "{meta}");
+    assert_eq!(meta["data"]["current_version"], 4, "{meta}");
+    let held_meta = held(&daemon, &root, "secret/metadata/app").unwrap();
+    assert_eq!(held_meta["custom_metadata"]["owner"], "ops");
+    bao.ok(&["kv", "metadata", "delete", "secret/app"]);
+    assert!(held(&daemon, &root, "secret/metadata/app").is_none());
+
+    // A missing secret: Vault's words and exit code 2.
+    let missing = bao.run(&["kv", "get", "secret/missing"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("No value found at secret/data/missing"),
+        "{missing:?}"
+    );
+}
