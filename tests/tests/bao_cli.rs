@@ -49,8 +49,11 @@ fn kv_commands_write_and_read_what_vaultd_holds() {
         json!({"user": "alice", "password": "hunter2"})
     );
     let nested = json!({"a": {"b": [1, 2]}, "c": "d"});
-    bao.run_with_input(&["kv", "put", "secret/nested", "-"], Some(&nested.to_string()))
-        .expect_code(0);
+    bao.run_with_input(
+        &["kv", "put", "secret/nested", "-"],
+        Some(&nested.to_string()),
+    )
+    .expect_code(0);
     assert_eq!(
         held(&daemon, &root, "secret/data/nested").unwrap()["data"],
         nested
@@ -139,6 +142,23 @@ fn kv_commands_write_and_read_what_vaultd_holds() {
     assert_eq!(held_meta["custom_metadata"]["owner"], "ops");
     bao.ok(&["kv", "metadata", "delete", "secret/app"]);
     assert!(held(&daemon, &root, "secret/metadata/app").is_none());
+
+    // A token whose policy reaches only secret/data/nested learns the
+    // mount's version as root does; a mount it reaches nothing under stays
+    // hidden behind a plain permission denied.
+    bao.run_with_input(
+        &["policy", "write", "nested-reader", "-"],
+        Some(r#"path "secret/data/nested" { capabilities = ["read"] }"#),
+    )
+    .expect_code(0);
+    bao.ok(&["secrets", "enable", "-path=other", "-version=2", "kv"]);
+    let narrow = bao.json(&["token", "create", "-format=json", "-policy=nested-reader"]);
+    let narrow = bao.with_token(narrow["auth"]["client_token"].as_str().unwrap());
+    let read = narrow.json(&["kv", "get", "-format=json", "secret/nested"]);
+    assert_eq!(read["data"]["data"], nested, "{read}");
+    let hidden = narrow.run(&["kv", "get", "other/x"]);
+    assert_eq!(hidden.code, 2, "{hidden:?}");
+    assert!(hidden.stderr.contains("permission denied"), "{hidden:?}");
 
     // A missing secret: Vault's words and exit code 2.
     let missing = bao.run(&["kv", "get", "secret/missing"]);

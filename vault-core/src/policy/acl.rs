@@ -182,6 +182,33 @@ impl Acl {
         }
     }
 
+    /// Whether any rule grants something (other than `deny`) on `mount` or
+    /// below it: Vault's test for showing a token a mount it may use
+    /// (`sys/internal/ui/mounts`). A rule counts when its pattern lies under
+    /// the mount, or could match a path under it (`secret/*`, `+/data/*`).
+    /// Like Vault's, it is a visibility test, not a decision: a deny on a more
+    /// specific path does not hide the mount.
+    pub fn reaches_under(&self, mount: &str) -> bool {
+        if self.root {
+            return true;
+        }
+        let grants = |rule: &Rule| {
+            !rule.capabilities.is_empty() && !rule.capabilities.contains(Capability::Deny)
+        };
+        let exact = self
+            .exact
+            .iter()
+            .any(|(pattern, rule)| pattern.starts_with(mount) && grants(rule));
+        exact
+            || self.wildcards.any(&mut |w| {
+                let literal = &*w.pattern.literal;
+                let overlaps = literal.starts_with(mount)
+                    || (mount.starts_with(literal)
+                        && (w.pattern.prefix || !w.pattern.segments.is_empty()));
+                overlaps && grants(&w.rule)
+            })
+    }
+
     /// The rule of the most specific pattern matching `path`.
     fn winner(&self, path: &str, list: bool) -> Option<&Rule> {
         if let Some(rule) = self.exact.get(path) {
@@ -340,6 +367,11 @@ impl WildcardTree {
         for child in self.children.values_mut() {
             child.sort();
         }
+    }
+
+    /// Whether `f` holds for any pattern of the tree.
+    fn any(&self, f: &mut impl FnMut(&Wildcard) -> bool) -> bool {
+        self.here.iter().any(&mut *f) || self.children.values().any(|c| c.any(f))
     }
 
     /// The most specific pattern matching `path`, `rest` being what is left of

@@ -886,3 +886,51 @@ fn no_other_spelling_of_root_names_a_distinct_policy() {
     );
     assert_eq!(parse(" Default", "").unwrap().name(), DEFAULT);
 }
+
+#[test]
+fn a_mount_is_reached_by_any_rule_that_grants_something_under_it() {
+    let cases: &[(&str, &str, bool)] = &[
+        (
+            r#"path "secret/data/app" { capabilities = ["read"] }"#,
+            "secret/",
+            true,
+        ),
+        (SECRET_READ, "secret/", true),
+        (
+            r#"path "+/data/*" { capabilities = ["read"] }"#,
+            "secret/",
+            true,
+        ),
+        (
+            r#"path "sec*" { capabilities = ["read"] }"#,
+            "secret/",
+            true,
+        ),
+        (
+            r#"path "secret/+/app" { capabilities = ["list"] }"#,
+            "secret/",
+            true,
+        ),
+        (SECRET_DENY, "secret/", false),
+        (SECRET_READ, "database/", false),
+        (
+            r#"path "secretive/*" { capabilities = ["read"] }"#,
+            "secret/",
+            false,
+        ),
+        (
+            r#"path "other/+/x" { capabilities = ["read"] }"#,
+            "secret/",
+            false,
+        ),
+        (r#"path "secret/*" { capabilities = [] }"#, "secret/", false),
+    ];
+    for (text, mount, want) in cases {
+        assert_eq!(
+            acl_of(&[text]).reaches_under(mount),
+            *want,
+            "{text} on {mount}"
+        );
+    }
+    assert!(Acl::new(&[crate::policy::root_policy()]).reaches_under("anything/"));
+}

@@ -74,6 +74,11 @@ impl Vault {
             }
             return self.sys_mount(&format!("auth/{rest}"), op, data).await;
         }
+        if op == Operation::Read
+            && let Some(rest) = path.strip_prefix("internal/ui/mounts")
+        {
+            return self.ui_mounts(rest.trim_start_matches('/'), caller).await;
+        }
         if let Some(rest) = path.strip_prefix("leases/") {
             return self.sys_leases(request, rest, caller).await;
         }
@@ -144,6 +149,38 @@ impl Vault {
             out.insert(key, mount_json(entry));
         }
         Response::with_data(out)
+    }
+
+    /// `sys/internal/ui/mounts[/<path>]`: the mounts the caller may use
+    /// something under (all of them for root), or the one that serves
+    /// `path`, with its `path`. Clients read a KV mount's `options.version`
+    /// here. A mount the caller cannot use, or none at all, is a plain
+    /// permission denied, so that this cannot map the mounts.
+    async fn ui_mounts(&self, path: &str, caller: &Caller) -> Result<Response, VaultError> {
+        let denied = || VaultError::PermissionDenied("permission denied");
+        let policies = caller.token.as_ref().ok_or_else(denied)?.policies.clone();
+        let acl = self.acl_for(&policies).await?;
+        let table = self.mount_table();
+        if path.is_empty() {
+            let (mut secret, mut auth) = (Data::new(), Data::new());
+            for entry in table.entries.iter().filter(|e| acl.reaches_under(&e.path)) {
+                match entry.path.strip_prefix("auth/") {
+                    Some(name) => auth.insert(name.to_owned(), mount_json(entry)),
+                    None => secret.insert(entry.path.clone(), mount_json(entry)),
+                };
+            }
+            return Ok(Response::with_data(object(
+                json!({ "secret": secret, "auth": auth }),
+            )));
+        }
+        let normal = crate::path::normalize(path, false)?;
+        let (entry, _) = table.route(&normal).ok_or_else(denied)?;
+        if !acl.reaches_under(&entry.path) {
+            return Err(denied());
+        }
+        let mut shown = mount_json(entry);
+        shown["path"] = json!(entry.path.strip_prefix("auth/").unwrap_or(&entry.path));
+        Ok(Response::with_data(object(shown)))
     }
 
     async fn sys_mount(
