@@ -170,3 +170,81 @@ fn kv_commands_write_and_read_what_vaultd_holds() {
         "{missing:?}"
     );
 }
+
+/// Vault's mount semantics: `kv` is version 1 (plain paths, no versions),
+/// `kv-v2` or `-version=2` is version 2; both CLIs follow the mount.
+#[test]
+fn secrets_enable_kv_is_version_1_and_kv_v2_is_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root, bao) = unsealed(dir.path());
+    bao.ok(&["secrets", "enable", "-path=one", "kv"]);
+    bao.ok(&["secrets", "enable", "-path=two", "kv-v2"]);
+    bao.ok(&["secrets", "enable", "-path=cli-one", "-version=1", "kv"]);
+    daemon
+        .cli(
+            Some(&root),
+            &["secrets", "enable", "--path", "cli-two", "kv-v2"],
+        )
+        .expect_code(0);
+    let mounts = bao.json(&["secrets", "list", "-format=json"]);
+    for (mount, version) in [
+        ("one/", "1"),
+        ("two/", "2"),
+        ("cli-one/", "1"),
+        ("cli-two/", "2"),
+    ] {
+        assert_eq!(mounts[mount]["type"], "kv", "{mount}: {mounts}");
+        assert_eq!(
+            mounts[mount]["options"]["version"], version,
+            "{mount}: {mounts}"
+        );
+    }
+
+    // Version 1: the secret is stored at its plain path, whole.
+    bao.ok(&["kv", "put", "one/app", "user=alice"]);
+    assert_eq!(
+        held(&daemon, &root, "one/app").unwrap(),
+        json!({"user": "alice"})
+    );
+    bao.run_with_input(&["write", "one/nested", "-"], Some(r#"{"a":{"b":1}}"#))
+        .expect_code(0);
+    let got = bao.json(&["kv", "get", "-format=json", "one/nested"]);
+    assert_eq!(got["data"], json!({"a": {"b": 1}}), "{got}");
+    let keys = bao.json(&["kv", "list", "-format=json", "one/"]);
+    assert_eq!(keys, json!(["app", "nested"]));
+    bao.ok(&["kv", "delete", "one/app"]);
+    assert!(held(&daemon, &root, "one/app").is_none());
+    let versioned = bao.run(&["kv", "put", "-cas=0", "one/app", "user=bob"]);
+    assert_ne!(
+        versioned.code, 0,
+        "check-and-set on version 1: {versioned:?}"
+    );
+
+    // vault-cli's kv commands follow the mount's version too.
+    daemon
+        .cli(
+            Some(&root),
+            &["kv", "put", "cli-one/db", "password=s3cret-v1"],
+        )
+        .expect_code(0);
+    assert_eq!(
+        held(&daemon, &root, "cli-one/db").unwrap(),
+        json!({"password": "s3cret-v1"})
+    );
+    let out = daemon.cli(
+        Some(&root),
+        &["--format", "json", "kv", "get", "cli-one/db"],
+    );
+    out.expect_code(0);
+    assert_eq!(out.json()["data"], json!({"password": "s3cret-v1"}));
+    daemon
+        .cli(
+            Some(&root),
+            &["kv", "put", "cli-two/db", "password=s3cret-v2"],
+        )
+        .expect_code(0);
+    assert_eq!(
+        held(&daemon, &root, "cli-two/data/db").unwrap()["data"],
+        json!({"password": "s3cret-v2"})
+    );
+}
