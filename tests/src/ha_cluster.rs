@@ -83,7 +83,7 @@ impl Cluster {
         let root = cluster.init.root_token.clone();
         cluster
             .node(0)
-            .cli(Some(&root), &["secrets", "enable", "--path", "kv", "kv"])
+            .cli(Some(&root), &["secrets", "enable", "--path", "kv", "kv-v2"])
             .expect_code(0);
         cluster
     }

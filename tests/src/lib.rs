@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub mod bao;
 pub mod ha_cluster;
+pub mod http;
 pub mod secret_scan;
 
 use serde_json::Value;
@@ -427,7 +428,7 @@ pub fn unsealed_with_kv(dir: &Path) -> (Daemon, Init) {
     daemon
         .cli(
             Some(&keys.root_token),
-            &["secrets", "enable", "--path", "secret", "kv"],
+            &["secrets", "enable", "--path", "secret", "kv-v2"],
         )
         .expect_code(0);
     (daemon, keys)

@@ -142,7 +142,7 @@ async fn large_and_slow_bodies_without_a_token_cost_little_and_the_good_client_i
     unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
     let token = keys.root_token.clone();
     for args in [
-        &["secrets", "enable", "--path", "secret", "kv"][..],
+        &["secrets", "enable", "--path", "secret", "kv-v2"][..],
         &["auth", "enable", "approle"][..],
     ] {
         daemon.cli(Some(&token), args).expect_code(0);
@@ -297,7 +297,7 @@ async fn json_limits_are_named_when_passed_and_can_be_raised() {
         daemon
             .cli(
                 Some(&token),
-                &["secrets", "enable", "--path", "secret", "kv"],
+                &["secrets", "enable", "--path", "secret", "kv-v2"],
             )
             .expect_code(0);
         let mut client = logical(&daemon).await;

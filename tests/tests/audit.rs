@@ -47,7 +47,7 @@ async fn a_session_is_recorded_with_every_secret_hashed() {
     };
     const KV_SECRET: &str = "kv-secret-value-Zq81";
     const PASSWORD: &str = "user-password-Xk27";
-    cli(&["secrets", "enable", "--path", "secret", "kv"]);
+    cli(&["secrets", "enable", "--path", "secret", "kv-v2"]);
     cli(&["kv", "put", "secret/app", &format!("password={KV_SECRET}")]);
     assert_eq!(
         cli(&["kv", "get", "--field", "password", "secret/app"]),
@@ -250,7 +250,7 @@ async fn requests_fail_closed_without_a_working_device_and_resume_by_themselves(
     let (daemon, keys) = start(dir.path(), &devices);
     let root = Some(keys.root_token.as_str());
     daemon
-        .cli(root, &["secrets", "enable", "--path", "secret", "kv"])
+        .cli(root, &["secrets", "enable", "--path", "secret", "kv-v2"])
         .expect_code(0);
     daemon
         .cli(root, &["kv", "put", "secret/app", "pw=the-secret-value"])
@@ -336,7 +336,7 @@ async fn a_socket_device_that_never_reads_does_not_stall_requests() {
         .write(logical_request(
             &keys.root_token,
             "sys/mounts/secret",
-            json!({"type": "kv"}),
+            json!({"type": "kv-v2"}),
         ))
         .await
         .unwrap();
@@ -563,7 +563,7 @@ fn a_stdout_device_writes_the_same_hashed_chained_entries() {
     let (daemon, keys) = start(dir.path(), devices);
     let root = Some(keys.root_token.as_str());
     daemon
-        .cli(root, &["secrets", "enable", "--path", "secret", "kv"])
+        .cli(root, &["secrets", "enable", "--path", "secret", "kv-v2"])
         .expect_code(0);
     daemon
         .cli(root, &["kv", "put", "secret/app", "pw=stdout-secret-value"])

@@ -304,7 +304,13 @@ async fn userpass_totp_lockout_and_nothing_in_the_clear() {
     for _ in 0..5 {
         let out = bob("wrong-password");
         out.expect_code(1);
-        assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
+        // Vault's words, and a hint about the credentials, not the token.
+        assert!(
+            out.stderr.contains("invalid username or password")
+                && out.stderr.contains("check the credentials"),
+            "{}",
+            out.stderr
+        );
     }
     bob(PASSWORD).expect_code(1);
     write(&daemon, &root, "auth/userpass/users/bob/unlock", json!({})).await;

@@ -109,7 +109,7 @@ async fn acknowledged_writes_survive_a_full_disk_and_a_restart() {
     daemon
         .cli(
             Some(&keys.root_token),
-            &["secrets", "enable", "--path", "secret", "kv"],
+            &["secrets", "enable", "--path", "secret", "kv-v2"],
         )
         .expect_code(0);
 

@@ -32,7 +32,7 @@ async fn kv_survives_a_restart_on_postgres() {
     daemon
         .cli(
             Some(&root),
-            &["secrets", "enable", "--path", "secret", "kv"],
+            &["secrets", "enable", "--path", "secret", "kv-v2"],
         )
         .expect_code(0);
     daemon

@@ -21,6 +21,17 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
             Code::FailedPrecondition if message.contains("not initialized") => {
                 Some("initialise it once: `vault-cli operator init`")
             }
+            // Vault's texts for a refused login: the token is not the point.
+            Code::PermissionDenied
+                if message.starts_with("invalid username or password")
+                    || message.starts_with("invalid role or secret ID") =>
+            {
+                Some(
+                    "check the credentials: the username and password (and TOTP code), or the \
+                     role_id and an unused, unexpired secret_id allowed from this address; \
+                     repeated failures lock a user out for a while",
+                )
+            }
             Code::PermissionDenied => Some(
                 "check the token (`vault-cli token lookup`) and what its policies allow on this \
                  path (`vault-cli token capabilities <token> <path>`)",
@@ -55,6 +66,15 @@ mod tests {
             tonic::Status::permission_denied("permission denied"),
         );
         assert!(hint(&denied).unwrap().contains("token capabilities"));
+        for refusal in ["invalid username or password", "invalid role or secret ID"] {
+            let login =
+                crate::client::failed("logging in", tonic::Status::permission_denied(refusal));
+            let said = hint(&login).unwrap();
+            assert!(
+                said.contains("credentials") && !said.contains("token"),
+                "{said}"
+            );
+        }
         let limited = anyhow::Error::new(tonic::Status::resource_exhausted("too many"));
         assert!(hint(&limited).unwrap().contains("limit"));
         let refused = anyhow::anyhow!("connection refused")

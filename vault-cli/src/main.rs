@@ -126,7 +126,7 @@ enum Command {
     List { path: String },
     /// Delete a path.
     Delete { path: String },
-    /// Key/value secrets (KV version 2).
+    /// Key/value secrets (KV version 1 or 2, as the mount is).
     Kv {
         #[command(subcommand)]
         command: KvCommand,

@@ -51,7 +51,7 @@ fn setup(rt: &Runtime, audit_file: Option<&std::path::Path>) -> (Vault, String) 
                     .with_data(data(body)),
             )
         };
-        call("sys/mounts/secret", json!({"type": "kv"}))
+        call("sys/mounts/secret", json!({"type": "kv-v2"}))
             .await
             .unwrap();
         call(

@@ -274,7 +274,7 @@ async fn print_dev_banner(vault: &Vault, address: &str) -> anyhow::Result<()> {
         .context("unsealing the dev server")?;
     // As Vault's dev server: KV version 2 at secret/.
     let mut body = vault_core::request::Data::new();
-    body.insert("type".into(), "kv".into());
+    body.insert("type".into(), "kv-v2".into());
     vault
         .handle(
             vault_core::request::Request::new(

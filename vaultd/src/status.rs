@@ -2,6 +2,7 @@
 //! the message says what and why (it never carries a secret: VaultError's
 //! messages do not).
 
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 use vault_core::VaultError;
 use vault_core::storage::StorageError;
@@ -14,7 +15,9 @@ pub fn from_vault(e: VaultError) -> Status {
         | VaultError::AuditUnavailable(_)
         | VaultError::Upstream(_)
         | VaultError::Storage(StorageError::Fenced(_)) => Code::Unavailable,
-        VaultError::NotFound(_) => Code::NotFound,
+        VaultError::NotFound(_) | VaultError::NoRoute(_) | VaultError::UnknownLease(_) => {
+            Code::NotFound
+        }
         VaultError::RateLimited(_) => Code::ResourceExhausted,
         VaultError::Unsupported(_) => Code::Unimplemented,
         VaultError::Conflict(_) => Code::FailedPrecondition,
@@ -32,7 +35,9 @@ pub fn from_vault(e: VaultError) -> Status {
         | VaultError::NonceMismatch
         | VaultError::VerificationNonceMismatch
         | VaultError::RekeyVerificationFailed => Code::InvalidArgument,
-        VaultError::PermissionDenied(_) | VaultError::ReservedPath(_) => Code::PermissionDenied,
+        VaultError::PermissionDenied(_)
+        | VaultError::ReservedPath(_)
+        | VaultError::LoginRefused(_) => Code::PermissionDenied,
         VaultError::Integrity { .. } | VaultError::BadSealConfig(_) => Code::DataLoss,
         VaultError::Storage(s) if s.is_corruption() => Code::DataLoss,
         _ => Code::Internal,
@@ -40,5 +45,22 @@ pub fn from_vault(e: VaultError) -> Status {
     if code == Code::Internal || code == Code::DataLoss {
         tracing::error!(error = %e, "request failed");
     }
-    Status::new(code, e.to_string())
+    let http = match &e {
+        VaultError::LoginRefused(_) | VaultError::UnknownLease(_) => Some("400"),
+        VaultError::NoRoute(_) => Some("404"),
+        _ => None,
+    };
+    let mut status = Status::new(code, e.to_string());
+    if let Some(http) = http {
+        status
+            .metadata_mut()
+            .insert(HTTP_STATUS_KEY, MetadataValue::from_static(http));
+    }
+    status
 }
+
+/// Where Vault's HTTP API answers a failure with another status than its
+/// kind says (a refused login is 400 there, PERMISSION_DENIED in gRPC), the
+/// status carries Vault's HTTP code under this key, and the HTTP front end
+/// answers with it and the message (http/reply.rs).
+pub const HTTP_STATUS_KEY: &str = "x-vault-http-status";

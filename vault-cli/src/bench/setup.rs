@@ -112,7 +112,7 @@ fn object(v: Value) -> Map<String, Value> {
 
 /// Makes everything `needs` asks for with `admin`, which carries the root token.
 pub async fn prepare(admin: &mut Conn, needs: &Needs<'_>) -> anyhow::Result<Fixture> {
-    ensure_mount(admin, false, "bench-kv", "kv").await?;
+    ensure_mount(admin, false, "bench-kv", "kv-v2").await?;
     let body = object(serde_json::from_str(&value_256()).context("the KV body")?);
     admin.admin(Op::Write, HOT_SECRET, body).await?;
     admin
@@ -158,6 +158,17 @@ pub async fn prepare(admin: &mut Conn, needs: &Needs<'_>) -> anyhow::Result<Fixt
 
 /// Mounts `kind` at `name` unless it is there already; a mount of another
 /// type there is an error.
+/// A listed mount's type as `secrets enable` names it: `kv-v2` for a KV
+/// version 2 mount (listed as `kv` with `options.version` 2).
+fn mount_kind(entry: &Value) -> String {
+    let kind = entry.get("type").and_then(Value::as_str).unwrap_or("");
+    let version = entry.pointer("/options/version").and_then(Value::as_str);
+    match (kind, version) {
+        ("kv", Some("2")) => "kv-v2".to_owned(),
+        _ => kind.to_owned(),
+    }
+}
+
 async fn ensure_mount(admin: &mut Conn, auth: bool, name: &str, kind: &str) -> anyhow::Result<()> {
     let table = if auth { "sys/auth" } else { "sys/mounts" };
     let listing = admin.admin(Op::Read, table, Map::new()).await?;
@@ -165,7 +176,7 @@ async fn ensure_mount(admin: &mut Conn, auth: bool, name: &str, kind: &str) -> a
     let existing = mounts
         .iter()
         .find(|(path, _)| path.trim_end_matches('/') == name)
-        .map(|(_, entry)| entry.get("type").and_then(Value::as_str).unwrap_or(""));
+        .map(|(_, entry)| mount_kind(entry));
     match existing {
         Some(found) if found == kind => Ok(()),
         Some(found) => bail!(

@@ -38,9 +38,10 @@ pub enum EngineError {
     /// A check-and-set or similar precondition failed.
     #[error("{0}")]
     Conflict(String),
-    /// Credentials (a login's) were refused. One message for every reason.
-    #[error("permission denied")]
-    PermissionDenied,
+    /// Credentials (a login's) were refused: one message for every reason,
+    /// Vault's words for the method ("invalid username or password").
+    #[error("{0}")]
+    LoginRefused(&'static str),
     /// An external system the engine talks to (a database) failed or cannot be
     /// reached. The message names the system and never carries a secret.
     #[error("{0}")]

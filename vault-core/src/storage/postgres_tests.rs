@@ -283,7 +283,7 @@ async fn a_vault_over_postgres_stores_only_ciphertext() {
         .handle(
             Request::new(Operation::Update, "sys/mounts/secret")
                 .with_token(&root)
-                .with_data(body(json!({"type": "kv"}))),
+                .with_data(body(json!({"type": "kv-v2"}))),
         )
         .await
         .unwrap();

@@ -101,10 +101,7 @@ impl Vault {
             // Say "no such path" only to a caller with a valid token, so strangers
             // cannot map the mounts.
             self.authenticate(&request).await?;
-            return Err(VaultError::NotFound(format!(
-                "no handler for route {:?}",
-                request.path
-            )));
+            return Err(VaultError::NoRoute(request.path));
         };
         let mount = mount.clone();
         *mount_type = super::mounts::kind_label(&mount.kind);
@@ -171,7 +168,7 @@ impl Vault {
         if login
             && !matches!(
                 result,
-                Err(VaultError::PermissionDenied(_) | VaultError::InvalidRequest(_))
+                Err(VaultError::LoginRefused(_) | VaultError::InvalidRequest(_))
             )
         {
             self.login_attempts.refund(request.remote_addr);
@@ -400,7 +397,7 @@ impl Vault {
         {
             return Ok(Some(engine));
         }
-        let fresh = super::mounts::new_engine(&mount.kind)?;
+        let fresh = super::mounts::new_engine(mount)?;
         // Insert-or-get under the write lock: one handler per mount, ever, or two
         // instances would hold two sets of locks over the same data.
         let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());

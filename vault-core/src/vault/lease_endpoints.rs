@@ -55,6 +55,15 @@ fn lease_json(lease: &Lease, now: u64) -> Value {
     out
 }
 
+/// A lease that is not there (or not the caller's) in Vault's words for the
+/// endpoint; any other failure as it is.
+fn unknown_as(e: VaultError, words: &'static str) -> VaultError {
+    match e {
+        VaultError::NotFound(_) => VaultError::UnknownLease(words),
+        other => other,
+    }
+}
+
 impl Vault {
     pub(super) async fn sys_leases(
         &self,
@@ -88,12 +97,18 @@ impl Vault {
                 Ok(Response::with_data(object(json!({ "keys": keys }))))
             }
             ("lookup", _) if write => {
-                let lease = self.owned_lease(&lease_id(rest)?, caller).await?;
+                let lease = self
+                    .owned_lease(&lease_id(rest)?, caller)
+                    .await
+                    .map_err(|e| unknown_as(e, "invalid lease"))?;
                 Ok(Response::with_data(object(lease_json(&lease, now))))
             }
             ("renew", _) if write => {
                 let id = lease_id(rest)?;
-                let lease = self.owned_lease(&id, caller).await?;
+                let lease = self
+                    .owned_lease(&id, caller)
+                    .await
+                    .map_err(|e| unknown_as(e, "lease not found"))?;
                 let asked = field(params::duration_ms(data, "increment"))?
                     .filter(|i| *i > 0)
                     .unwrap_or(lease.ttl);

@@ -127,6 +127,17 @@ pub enum VaultError {
     /// Nothing at the path, or no mount serves it.
     #[error("{0}")]
     NotFound(String),
+    /// No mount serves the path (Vault's words: "no handler for route").
+    #[error("no handler for route {0:?}. route entry not found.")]
+    NoRoute(String),
+    /// A lease lookup or renewal named a lease that does not exist (or is
+    /// not the caller's); the text is Vault's for each.
+    #[error("{0}")]
+    UnknownLease(&'static str),
+    /// An auth method refused a login's credentials: one text for every
+    /// reason, Vault's for the method.
+    #[error("{0}")]
+    LoginRefused(&'static str),
     /// The operation is not served on the path.
     #[error("{0}")]
     Unsupported(String),
@@ -177,13 +188,17 @@ impl VaultError {
             VaultError::Sealed => "sealed",
             VaultError::Standby => "standby",
             VaultError::NotInitialized => "not_initialized",
-            VaultError::PermissionDenied(_) | VaultError::ReservedPath(_) => "permission_denied",
+            VaultError::PermissionDenied(_)
+            | VaultError::ReservedPath(_)
+            | VaultError::LoginRefused(_) => "permission_denied",
             VaultError::RateLimited(_) => "rate_limited",
             VaultError::InvalidRequest(_)
             | VaultError::InvalidPath(_)
             | VaultError::InvalidShare(_)
             | VaultError::SealConfig(_) => "invalid_request",
-            VaultError::NotFound(_) => "not_found",
+            VaultError::NotFound(_) | VaultError::NoRoute(_) | VaultError::UnknownLease(_) => {
+                "not_found"
+            }
             VaultError::Unsupported(_) => "unsupported",
             VaultError::Conflict(_) => "conflict",
             VaultError::Upstream(_) => "upstream",
@@ -215,7 +230,7 @@ impl From<crate::engines::EngineError> for VaultError {
             E::InvalidRequest(m) => VaultError::InvalidRequest(m),
             e @ E::UnsupportedOperation { .. } => VaultError::Unsupported(e.to_string()),
             E::Conflict(m) => VaultError::Conflict(m),
-            E::PermissionDenied => VaultError::PermissionDenied("permission denied"),
+            E::LoginRefused(m) => VaultError::LoginRefused(m),
             E::Upstream(m) => VaultError::Upstream(m),
             E::Barrier(b) => b.into(),
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::engines::LogicalBackend;
-use crate::engines::kv::KvV2;
+use crate::engines::kv::{KvV1, KvV2};
 use crate::router::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
 
 use super::{Vault, VaultError};
@@ -32,10 +32,12 @@ pub(super) fn kind_label(kind: &str) -> &'static str {
     }
 }
 
-/// A fresh handler for a mount of `kind`.
-pub(super) fn new_engine(kind: &str) -> Result<Arc<dyn LogicalBackend>, VaultError> {
-    match kind {
-        "kv" => Ok(Arc::new(KvV2::new())),
+/// A fresh handler for `mount`. A `kv` mount is version 2 when its options
+/// say so, version 1 otherwise, as in Vault.
+pub(super) fn new_engine(mount: &MountEntry) -> Result<Arc<dyn LogicalBackend>, VaultError> {
+    match mount.kind.as_str() {
+        "kv" if kv_version(&mount.options) == Some("2") => Ok(Arc::new(KvV2::new())),
+        "kv" => Ok(Arc::new(KvV1::new())),
         "database" => Ok(Arc::new(crate::engines::database::Database::new())),
         "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass::new())),
         "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new())),
@@ -43,6 +45,28 @@ pub(super) fn new_engine(kind: &str) -> Result<Arc<dyn LogicalBackend>, VaultErr
             "no handler for mount type {other:?}"
         ))),
     }
+}
+
+fn kv_version(options: &BTreeMap<String, String>) -> Option<&str> {
+    options.get("version").map(String::as_str)
+}
+
+/// Vault's names for a KV mount, made one: `kv-v2` is `kv` at version 2;
+/// `kv` is version 1 unless `options.version` says 2. The version is always
+/// written down, so that clients reading the mount (`bao kv`) see it.
+fn kv_kind(kind: &str, options: &mut BTreeMap<String, String>) -> Result<String, VaultError> {
+    let version = match (kind, kv_version(options)) {
+        ("kv-v2", None | Some("2")) | ("kv", Some("2")) => "2",
+        ("kv", None | Some("1")) => "1",
+        (_, v) => {
+            return Err(VaultError::InvalidRequest(format!(
+                "{kind} version {:?} is not supported: kv is version 1 or 2, kv-v2 is 2",
+                v.unwrap_or_default()
+            )));
+        }
+    };
+    options.insert("version".into(), version.into());
+    Ok("kv".into())
 }
 
 impl Vault {
@@ -69,6 +93,11 @@ impl Vault {
         } else {
             (SECRET_KINDS, "secrets engine")
         };
+        let kind = match kind {
+            "kv" | "kv-v2" if !auth => kv_kind(kind, &mut options)?,
+            other => other.to_owned(),
+        };
+        let kind = kind.as_str();
         if !known.contains(&kind) {
             return Err(VaultError::InvalidRequest(format!(
                 "unknown {class} type {kind:?} (this build serves: {})",
@@ -78,18 +107,6 @@ impl Vault {
                     known.join(", ")
                 }
             )));
-        }
-        if kind == "kv" {
-            match options.get("version").map(String::as_str) {
-                None | Some("2") => {
-                    options.insert("version".into(), "2".into());
-                }
-                Some(v) => {
-                    return Err(VaultError::InvalidRequest(format!(
-                        "kv version {v:?} is not supported; only version 2 is"
-                    )));
-                }
-            }
         }
         let _serial = self.mount_writes.lock().await;
         let mut table = (*self.mount_table()).clone();
@@ -107,9 +124,13 @@ impl Vault {
     pub(super) async fn disable_mount(&self, path: &str) -> Result<(), VaultError> {
         let _serial = self.mount_writes.lock().await;
         let mut table = (*self.mount_table()).clone();
-        let entry = table
-            .unmount(path)
-            .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+        let entry = match table.unmount(path) {
+            Ok(entry) => entry,
+            // As in Vault: disabling what is not there succeeds (the CLI says
+            // "if it existed").
+            Err(crate::router::MountError::NotMounted(_)) => return Ok(()),
+            Err(e) => return Err(VaultError::InvalidRequest(e.to_string())),
+        };
         // New requests to the mount are refused from here to the end; requests
         // already inside it revoke their own lease if it lands after the
         // sweep (see register_lease).
@@ -152,7 +173,11 @@ impl Vault {
             .entries
             .iter_mut()
             .find(|e| e.path == wanted)
-            .ok_or_else(|| VaultError::NotFound(format!("no mount at {wanted}")))?;
+            .ok_or_else(|| {
+                VaultError::InvalidRequest(format!(
+                    "tune of path {wanted:?} failed: no mount entry found"
+                ))
+            })?;
         if let Some(d) = default_ttl {
             entry.config.default_lease_ttl = d;
         }

@@ -225,11 +225,12 @@ impl Vault {
         data: &Data,
     ) -> Result<Response, VaultError> {
         let entry = match op {
-            Operation::Read => self
-                .mount_table()
-                .get(path)
-                .cloned()
-                .ok_or_else(|| VaultError::NotFound(format!("no mount at {path}")))?,
+            Operation::Read => self.mount_table().get(path).cloned().ok_or_else(|| {
+                VaultError::InvalidRequest(format!(
+                    "cannot fetch sysview for path {:?}",
+                    format!("{}/", path.trim_end_matches('/'))
+                ))
+            })?,
             Operation::Create | Operation::Update => {
                 let secs = |f| -> Result<Option<u64>, VaultError> {
                     Ok(field(params::duration_ms(data, f))?.map(|ms| ms / 1000))
@@ -327,7 +328,12 @@ impl Vault {
         for raw in &paths {
             let normal = crate::path::normalize(raw, false)?;
             let caps = acl.capabilities(&normal);
-            let mut names: Vec<&str> = caps.names();
+            // Vault names a root token's capabilities "root".
+            let mut names: Vec<&str> = if acl.is_root() {
+                vec![crate::policy::ROOT]
+            } else {
+                caps.names()
+            };
             if names.is_empty() {
                 names.push("deny");
             }

@@ -66,11 +66,12 @@ impl Vault {
             }
             "lookup" if write => {
                 let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
+                // Vault's answer for a token that is not there: 403 "bad token".
                 let entry = self
                     .tokens
                     .lookup(&self.barrier, &token, now)
                     .await?
-                    .ok_or_else(bad_token)?;
+                    .ok_or(VaultError::PermissionDenied("bad token"))?;
                 Ok(Response::with_data(lookup_data(&entry, &token, now)))
             }
             "lookup-accessor" if write => {
@@ -78,16 +79,27 @@ impl Vault {
                 Ok(Response::with_data(lookup_data(&entry, "", now)))
             }
             "renew-self" | "renew" | "renew-accessor" if write => {
-                let entry = match path {
-                    "renew-self" => me.clone(),
+                // The answer names the token renewed, as Vault's does, except
+                // when it was named by its accessor.
+                let (entry, token) = match path {
+                    "renew-self" => (
+                        me.clone(),
+                        request
+                            .token
+                            .as_ref()
+                            .map(|t| t.expose_secret().to_owned())
+                            .unwrap_or_default(),
+                    ),
                     "renew" => {
                         let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
-                        self.tokens
+                        let entry = self
+                            .tokens
                             .lookup(&self.barrier, &token, now)
                             .await?
-                            .ok_or_else(bad_token)?
+                            .ok_or_else(|| VaultError::InvalidRequest("token not found".into()))?;
+                        (entry, token)
                     }
-                    _ => self.entry_by_accessor(data, now).await?,
+                    _ => (self.entry_by_accessor(data, now).await?, String::new()),
                 };
                 let increment = field(params::duration_ms(data, "increment"))?.unwrap_or(0);
                 let (entry, warning) = self
@@ -95,7 +107,7 @@ impl Vault {
                     .renew(&self.barrier, entry, increment, now)
                     .await?;
                 let mut response = Response {
-                    auth: Some(auth_of(&entry, String::new(), now)),
+                    auth: Some(auth_of(&entry, token, now)),
                     ..Response::default()
                 };
                 response.warnings.extend(warning);

@@ -74,6 +74,15 @@ pub fn from_status(status: &tonic::Status, path_and_query: &str) -> Response {
         }
         return response;
     }
+    if let Some(http) = status
+        .metadata()
+        .get(crate::status::HTTP_STATUS_KEY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u16>().ok())
+        .and_then(|v| StatusCode::from_u16(v).ok())
+    {
+        return error(http, status.message());
+    }
     // Vault answers a read of nothing with an empty error list.
     if status.code() == tonic::Code::NotFound {
         return error(StatusCode::NOT_FOUND, "");

@@ -3,7 +3,7 @@
 //!
 //! Every refusal, whatever its reason (unknown role_id, wrong, expired or used-up
 //! secret_id, an address outside the bound CIDRs), is the same
-//! [`EngineError::PermissionDenied`], so a caller learns nothing about which part
+//! refusal, "invalid role or secret ID", so a caller learns nothing about which part
 //! was wrong. A use is spent, and written, before the grant is returned; a
 //! refused attempt spends nothing.
 
@@ -16,6 +16,10 @@ use crate::engines::{EngineError, View};
 use crate::params;
 use crate::request::{Data, LoginGrant, Response};
 use crate::secret::{SecretString, constant_time_eq};
+
+/// Every refusal, whatever its reason, in Vault's words: a caller learns
+/// nothing about which part was wrong.
+const REFUSED: EngineError = EngineError::LoginRefused("invalid role or secret ID");
 
 /// True if `remote` may log in under `blocks` (empty: from anywhere). A request
 /// without an address cannot show it is inside, so it is refused.
@@ -72,22 +76,22 @@ impl AppRole {
         let _roles = self.roles.read().await;
         let Some(salt) = Salt::load(view).await? else {
             // No role was ever made on this mount.
-            return Err(EngineError::PermissionDenied);
+            return Err(REFUSED);
         };
         let (name, role) = find_role(view, &salt, role_id.expose_secret())
             .await?
-            .ok_or(EngineError::PermissionDenied)?;
+            .ok_or(REFUSED)?;
         // Where the role says logins may come from, checked before a secret_id
         // use is spent.
         if !address_allowed(&role.secret_id_bound_cidrs, remote)
             || !address_allowed(&role.token_bound_cidrs, remote)
         {
-            return Err(EngineError::PermissionDenied);
+            return Err(REFUSED);
         }
         if role.bind_secret_id {
             let secret_id = secret_id
                 .filter(|s| !s.expose_secret().is_empty())
-                .ok_or(EngineError::PermissionDenied)?;
+                .ok_or(REFUSED)?;
             self.spend_secret_id(view, &salt, &name, secret_id.expose_secret(), remote)
                 .await?;
         }
@@ -113,9 +117,9 @@ impl AppRole {
         let now = self.now();
         let mut entry: SecretIdEntry = secret_id::load_live(view, salt, name, &key, now)
             .await?
-            .ok_or(EngineError::PermissionDenied)?;
+            .ok_or(REFUSED)?;
         if !address_allowed(&entry.cidr_list, remote) {
-            return Err(EngineError::PermissionDenied);
+            return Err(REFUSED);
         }
         match entry.num_uses {
             0 => {}

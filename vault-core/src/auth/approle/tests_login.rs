@@ -86,7 +86,7 @@ async fn a_three_use_secret_id_allows_exactly_three_of_twenty_concurrent_logins(
                     token_of(r);
                     won += 1;
                 }
-                Err(VaultError::PermissionDenied(_)) => {}
+                Err(VaultError::LoginRefused(_)) => {}
                 Err(e) => panic!("unexpected error: {e}"),
             }
         }
@@ -127,12 +127,12 @@ async fn every_refusal_looks_the_same() {
         f.login(&other_role_id, &secret, inside).await,
     ];
     let first = format!("{:?}", refusals[0]);
-    assert!(matches!(refusals[0], Err(VaultError::PermissionDenied(_))));
+    assert!(matches!(refusals[0], Err(VaultError::LoginRefused(_))));
     for r in &refusals {
         assert_eq!(format!("{r:?}"), first);
         assert_eq!(
             r.as_ref().err().map(ToString::to_string).as_deref(),
-            Some("permission denied")
+            Some("invalid role or secret ID")
         );
     }
     // None of the refused attempts spent the one use.
@@ -150,7 +150,7 @@ async fn secret_id_bound_cidrs_decide_where_logins_come_from() {
     let (secret, _) = f.secret_id("a").await;
     assert!(matches!(
         f.login(&role_id, &secret, Some("127.0.0.1")).await,
-        Err(VaultError::PermissionDenied(_))
+        Err(VaultError::LoginRefused(_))
     ));
     f.login(&role_id, &secret, Some("10.1.2.3")).await.unwrap();
 
@@ -205,7 +205,7 @@ async fn an_expired_secret_id_is_refused_through_the_pipeline() {
     f.login(&role_id, &secret, None).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = f.login(&role_id, &later, None).await;
-    assert!(matches!(r, Err(VaultError::PermissionDenied(_))), "{r:?}");
+    assert!(matches!(r, Err(VaultError::LoginRefused(_))), "{r:?}");
 }
 
 /// Drives one AppRole with a hand-set clock over a real unsealed barrier.
@@ -284,7 +284,7 @@ async fn a_secret_id_expires_at_its_ttl_on_the_injected_clock() {
 
     d.now.fetch_add(1, Ordering::SeqCst);
     let r = d.call(Operation::Update, "login", creds).await;
-    assert!(matches!(r, Err(EngineError::PermissionDenied)), "{r:?}");
+    assert!(matches!(r, Err(EngineError::LoginRefused(_))), "{r:?}");
     // The expired record is gone: lookups find nothing and the list is empty.
     let r = d
         .call(

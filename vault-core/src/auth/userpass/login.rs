@@ -14,6 +14,10 @@ use crate::engines::{EngineError, View};
 use crate::params;
 use crate::request::{Data, LoginGrant, Response};
 
+/// Every refusal, whatever its reason, in Vault's words: a caller learns
+/// nothing about which part was wrong.
+const REFUSED: EngineError = EngineError::LoginRefused("invalid username or password");
+
 /// How the credentials fared.
 enum Checked {
     /// Refused: a failed attempt.
@@ -59,7 +63,7 @@ impl Userpass {
             self.passwords
                 .spend_verification_time(credentials.password)
                 .await;
-            return Err(EngineError::PermissionDenied);
+            return Err(REFUSED);
         };
         // Held across the check and the failure count's update, so concurrent
         // guesses are counted one by one: a burst cannot all pass the lockout
@@ -72,7 +76,7 @@ impl Userpass {
             self.passwords
                 .spend_verification_time(credentials.password)
                 .await;
-            return Err(EngineError::PermissionDenied);
+            return Err(REFUSED);
         };
         let mut lockout = record::load_lockout(view, &name).await?;
         let forgotten = lockout.expire(now, &config);
@@ -81,7 +85,7 @@ impl Userpass {
             self.passwords
                 .spend_verification_time(credentials.password)
                 .await;
-            return Err(EngineError::PermissionDenied);
+            return Err(REFUSED);
         }
         match self.check(view, &name, &user, credentials, now).await? {
             Checked::Accepted { spend_code } => {
@@ -99,7 +103,7 @@ impl Userpass {
             Checked::Refused => {
                 self.count_failure(view, &name, &mut lockout, now, &config)
                     .await?;
-                Err(EngineError::PermissionDenied)
+                Err(REFUSED)
             }
         }
     }

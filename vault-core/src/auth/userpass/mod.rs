@@ -25,7 +25,7 @@
 //! pipeline adds `default` and makes the token.
 //!
 //! Every refusal (unknown user, wrong password, missing, wrong or replayed
-//! code, locked out) is the same [`EngineError::PermissionDenied`], and the
+//! code, locked out) is the same [`EngineError::LoginRefused`], and the
 //! ones with no hash to check spend an argon2 verification anyway, so that
 //! neither answers nor timing tell which usernames exist.
 //!

@@ -117,7 +117,7 @@ impl Fixture {
 }
 
 fn denied(r: &Result<Response, VaultError>) -> bool {
-    matches!(r, Err(VaultError::PermissionDenied(_)))
+    matches!(r, Err(VaultError::LoginRefused(_)))
 }
 
 /// The engine itself over a view of a real barrier, on a clock the test sets.
@@ -184,7 +184,7 @@ impl Direct {
     async fn login_ok(&self, body: Value) -> bool {
         match self.login(body).await {
             Ok(r) => r.login.is_some(),
-            Err(EngineError::PermissionDenied) => false,
+            Err(EngineError::LoginRefused(_)) => false,
             Err(e) => panic!("login failed with {e:?}, not a refusal"),
         }
     }
@@ -533,7 +533,7 @@ async fn a_lockout_ends_after_its_duration_and_survives_a_restart() {
         leases: &crate::engines::NoLeases,
     };
     let r = restarted.handle(&d.view(), request).await;
-    assert!(matches!(r, Err(EngineError::PermissionDenied)), "{r:?}");
+    assert!(matches!(r, Err(EngineError::LoginRefused(_))), "{r:?}");
 
     d.advance_ms(FIFTEEN_MINUTES_MS - 1);
     assert!(!d.login_ok(right.clone()).await);
@@ -609,7 +609,7 @@ async fn concurrent_guesses_are_counted_one_by_one() {
         });
     }
     while let Some(r) = guesses.join_next().await {
-        assert!(matches!(r.unwrap(), Err(EngineError::PermissionDenied)));
+        assert!(matches!(r.unwrap(), Err(EngineError::LoginRefused(_))));
     }
     // Exactly the threshold was counted; the rest met the lockout.
     let stored = d.view().get("lockout/alice").await.unwrap().unwrap();
@@ -655,7 +655,7 @@ async fn an_update_grant_can_reset_passwords_but_not_create_users() {
         .await
         .unwrap();
     let r = as_helpdesk("auth/userpass/users/mallory", json!({"password": "x"})).await;
-    assert!(denied(&r), "{r:?}");
+    assert!(matches!(r, Err(VaultError::PermissionDenied(_))), "{r:?}");
     f.login("alice", json!({"password": "new pw"}))
         .await
         .unwrap();

@@ -1,5 +1,6 @@
-//! The KV version 2 secrets engine: versioned key-value secrets with HashiCorp
-//! Vault's API (mount-relative paths, Vault's JSON field names).
+//! The KV secrets engines, with HashiCorp Vault's API (mount-relative paths,
+//! Vault's JSON field names): version 1 (plain paths, no versions) in `v1.rs`,
+//! version 2 (versioned key-value secrets) here.
 //!
 //! # Paths
 //!
@@ -46,6 +47,9 @@ mod paths;
 mod record;
 #[cfg(test)]
 mod tests;
+mod v1;
+
+pub use v1::KvV1;
 
 use std::fmt;
 

@@ -1,0 +1,50 @@
+//! Vault's HTTP API driven with `curl`, as operators and the README do.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::Daemon;
+
+/// Runs curl with `args`; returns (HTTP status, body).
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl must be installed (./scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+/// An HTTP call with the token: (status, JSON body or Null).
+pub fn http(
+    daemon: &Daemon,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}/v1/{path}", daemon.addr);
+    let header = format!("X-Vault-Token: {token}");
+    let mut args = vec!["-X", method, "-H", &header];
+    let text;
+    if let Some(b) = &body {
+        text = b.to_string();
+        args.extend(["-d", &text]);
+    }
+    args.push(&url);
+    let (code, body) = curl(&args);
+    let json = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    };
+    (code, json)
+}
