@@ -361,6 +361,44 @@ async fn valid_until(admin: &tokio_postgres::Client, user: &str) -> f64 {
         .get(0)
 }
 
+/// Unix seconds now.
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Vault's `{{expiration}}`: the role's `VALID UNTIL` is the lease's expiry
+/// when it is made, and each renewal moves it to the new expiry (forwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roles_valid_until_is_the_leases_expiry_at_issue_and_after_each_renewal() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let table = f.table().await;
+    let role = unique("expiry");
+    f.role(&role, &table, &["default_ttl=1h", "max_ttl=24h"]);
+    let (lease_id, user, _) = f.creds(&role);
+    let expiry = |lease: &Value| now_secs() + lease["ttl"].as_f64().unwrap();
+    let issued = expiry(&f.lookup(&lease_id));
+    let at_issue = valid_until(&f.admin, &user).await;
+    assert!(
+        (at_issue - issued).abs() < 5.0,
+        "VALID UNTIL {at_issue} is not the lease's expiry {issued} (a 1h lease of a role with a 24h max)"
+    );
+    f.daemon
+        .cli(
+            Some(&f.root),
+            &["lease", "renew", &lease_id, "--increment", "2h"],
+        )
+        .expect_code(0);
+    let renewed = expiry(&f.lookup(&lease_id));
+    let after = valid_until(&f.admin, &user).await;
+    assert!(
+        (after - renewed).abs() < 5.0 && after > at_issue + 3000.0,
+        "VALID UNTIL {after} is not the renewed expiry {renewed} (it was {at_issue})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewing_a_lease_moves_the_roles_valid_until() {
     let f = Fixture::start(&shared_url(), "").await;
@@ -389,12 +427,8 @@ async fn renewing_a_lease_moves_the_roles_valid_until() {
         "{renewed}"
     );
     let after = valid_until(&f.admin, &user).await;
-    // From about now + 2h (the role's max, as the backstop) or now + 1m, to
-    // now + 1h: either way it moved to the lease's new expiry.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    // From now + 1m to now + 1h: it moved to the lease's new expiry.
+    let now = now_secs();
     assert!(
         (after - (now + 3600.0)).abs() < 120.0,
         "rolvaliduntil {after} is not the new expiry (now {now}, before {before})"
