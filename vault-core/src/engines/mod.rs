@@ -70,6 +70,47 @@ pub struct EngineRequest<'a> {
     pub display_name: &'a str,
     /// Which leases exist, for engines that reconcile external state with them.
     pub leases: &'a dyn LeaseQuery,
+    /// What a lease this request issues will be held to, so the engine can
+    /// give the external secret the same expiry (a database role's
+    /// `VALID UNTIL`).
+    pub lease_bounds: LeaseBounds,
+}
+
+/// The limits a lease is held to when it is issued: the mount's TTLs and
+/// what the caller's token tree has left. The pipeline computes them once
+/// per request; the engine and the lease it registers see the same numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseBounds {
+    /// The TTL a lease gets when its engine asks for none, ms.
+    pub default_ttl: u64,
+    /// The most a lease may live, renewals included, ms: the mount's max and
+    /// the token tree's.
+    pub max_ttl: u64,
+    /// What the caller's token has left, ms (`u64::MAX`: no limit).
+    pub token_left: u64,
+}
+
+impl LeaseBounds {
+    /// No mount or token in the way: the system's default and max TTL.
+    pub const SYSTEM: LeaseBounds = LeaseBounds {
+        default_ttl: crate::router::SYSTEM_MAX_TTL * 1000,
+        max_ttl: crate::router::SYSTEM_MAX_TTL * 1000,
+        token_left: u64::MAX,
+    };
+
+    /// The (TTL, max TTL) of a lease whose engine asks for `ttl` and
+    /// `max_ttl` (0: the mount's), in ms.
+    pub fn lease_ttls(&self, ttl: u64, max_ttl: u64) -> (u64, u64) {
+        let max_ttl = match max_ttl {
+            0 => self.max_ttl,
+            m => m.min(self.max_ttl),
+        };
+        let ttl = match ttl {
+            0 => self.default_ttl,
+            t => t,
+        };
+        (ttl.min(max_ttl).min(self.token_left), max_ttl)
+    }
 }
 
 impl<'a> EngineRequest<'a> {
@@ -84,6 +125,7 @@ impl<'a> EngineRequest<'a> {
             mount_path: "",
             display_name: "",
             leases: &NoLeases,
+            lease_bounds: LeaseBounds::SYSTEM,
         }
     }
 }
@@ -153,5 +195,34 @@ pub trait LogicalBackend: Send + Sync + std::fmt::Debug {
     /// call bounds its own time. Errors are logged and the call repeated.
     async fn periodic(&self, _view: &View<'_>) -> Result<(), EngineError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LeaseBounds;
+
+    #[test]
+    fn a_lease_asks_within_the_mount_and_the_token() {
+        let bounds = LeaseBounds {
+            default_ttl: 3_600_000,
+            max_ttl: 86_400_000,
+            token_left: u64::MAX,
+        };
+        // Nothing asked: the mount's default and max.
+        assert_eq!(bounds.lease_ttls(0, 0), (3_600_000, 86_400_000));
+        // Asked: kept within the mount's max.
+        assert_eq!(bounds.lease_ttls(7_200_000, 0), (7_200_000, 86_400_000));
+        assert_eq!(
+            bounds.lease_ttls(200_000_000, 300_000_000),
+            (86_400_000, 86_400_000)
+        );
+        assert_eq!(bounds.lease_ttls(0, 60_000), (60_000, 60_000));
+        // The token's time left caps the TTL, not the max.
+        let short = LeaseBounds {
+            token_left: 1_000,
+            ..bounds
+        };
+        assert_eq!(short.lease_ttls(0, 0), (1_000, 86_400_000));
     }
 }

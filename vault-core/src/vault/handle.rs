@@ -238,10 +238,13 @@ impl Vault {
                     VaultError::Internal(format!("mount {} has no handler", mount.path))
                 })?;
                 // Held until the lease is stored (the end of this arm).
-                let _quota = if engine.may_issue_lease(relative, request.operation) {
-                    Some(self.reserve_leases(&request.path).await?)
+                let (_quota, bounds) = if engine.may_issue_lease(relative, request.operation) {
+                    (
+                        Some(self.reserve_leases(&request.path).await?),
+                        Some(self.lease_bounds(caller, mount).await?),
+                    )
                 } else {
-                    None
+                    (None, None)
                 };
                 let view = View::new(&self.barrier, mount.storage_prefix());
                 let engine_request = EngineRequest {
@@ -255,13 +258,18 @@ impl Vault {
                         .as_ref()
                         .map_or("", |t| t.display_name.as_str()),
                     leases: &StoredLeases { vault: self },
+                    lease_bounds: bounds.unwrap_or(crate::engines::LeaseBounds::SYSTEM),
                 };
                 let mut response = engine.handle(&view, engine_request).await?;
                 // No engine answers with a lease of its own making.
                 response.lease = None;
                 match response.secret.take() {
                     Some(grant) => {
-                        self.register_lease(request, caller, mount, grant, response)
+                        let bounds = match bounds {
+                            Some(b) => b,
+                            None => self.lease_bounds(caller, mount).await?,
+                        };
+                        self.register_lease(request, caller, mount, bounds, grant, response)
                             .await?
                     }
                     None => response,

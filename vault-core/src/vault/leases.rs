@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock;
-use crate::engines::{EngineError, LeaseQuery, LogicalBackend, View};
+use crate::engines::{EngineError, LeaseBounds, LeaseQuery, LogicalBackend, View};
 use crate::expiration::{ExpirationError, Lease, LeaseParams, RevokeError, Revoker};
 use crate::request::{LeaseInfo, Request, Response, SecretGrant};
 use crate::router::MountEntry;
@@ -114,56 +114,65 @@ impl Vault {
     /// Stores the lease on the secret an engine just issued and puts its id in
     /// the response. If it cannot be stored, the secret is revoked at once
     /// (best effort: reconciliation finds what that misses) and the request fails.
+    /// What a lease issued now for `caller` on `mount` is held to: the
+    /// mount's TTLs, and the deadlines of the caller's token and every
+    /// ancestor (a lease dies no later than the token tree that made it).
+    pub(super) async fn lease_bounds(
+        &self,
+        caller: &Caller,
+        mount: &MountEntry,
+    ) -> Result<LeaseBounds, VaultError> {
+        let now = clock::now_unix_millis();
+        let mut bounds = LeaseBounds {
+            default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
+            max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
+            token_left: u64::MAX,
+        };
+        if let Some(token) = &caller.token {
+            // A token gone since admission counts as no limit here: the check
+            // after storing revokes the lease (and so the secret already
+            // made) at once.
+            let (expire, max_expire) = self
+                .tokens
+                .tree_deadlines(&self.barrier, &token.id_hash, now)
+                .await?
+                .unwrap_or((0, 0));
+            if max_expire > 0 {
+                bounds.max_ttl = bounds.max_ttl.min(max_expire.saturating_sub(now));
+            }
+            if expire > 0 {
+                bounds.token_left = expire.saturating_sub(now);
+            }
+        }
+        Ok(bounds)
+    }
+
     pub(super) async fn register_lease(
         &self,
         request: &Request,
         caller: &Caller,
         mount: &MountEntry,
+        bounds: LeaseBounds,
         grant: SecretGrant,
         mut response: Response,
     ) -> Result<Response, VaultError> {
         let now = clock::now_unix_millis();
-        let mount_max = mount.config.effective_max_ttl().saturating_mul(1000);
-        let mount_default = mount.config.effective_default_ttl().saturating_mul(1000);
-        let mut max_ttl = match grant.max_ttl {
-            0 => mount_max,
-            m => m.min(mount_max),
+        let (ttl, max_ttl) = bounds.lease_ttls(grant.ttl, grant.max_ttl);
+        let unbounded = LeaseBounds {
+            token_left: u64::MAX,
+            ..bounds
         };
-        let mut ttl = match grant.ttl {
-            0 => mount_default,
-            t => t,
+        if unbounded.lease_ttls(grant.ttl, grant.max_ttl).0 > ttl {
+            response.warnings.push(format!(
+                "the lease's TTL was capped at the {}s the token that made it has left",
+                bounds.token_left / 1000
+            ));
         }
-        .min(max_ttl);
         let token_hash = caller
             .token
             .as_ref()
             .map(|t| t.id_hash.clone())
             .unwrap_or_default();
-        if !token_hash.is_empty() {
-            // The caller's token and every ancestor: a lease dies no later than
-            // the token tree that made it. A token gone since admission counts
-            // as no limit here: the check after storing revokes the lease (and
-            // so the secret already made) at once.
-            let (expire, max_expire) = self
-                .tokens
-                .tree_deadlines(&self.barrier, &token_hash, now)
-                .await?
-                .unwrap_or((0, 0));
-            if max_expire > 0 {
-                max_ttl = max_ttl.min(max_expire.saturating_sub(now));
-            }
-            let token_left = match expire {
-                0 => u64::MAX,
-                e => e.saturating_sub(now),
-            };
-            if ttl.min(max_ttl) > token_left {
-                response.warnings.push(format!(
-                    "the lease's TTL was capped at the {}s the token that made it has left",
-                    token_left / 1000
-                ));
-            }
-            ttl = ttl.min(token_left);
-        }
         let params = LeaseParams {
             mount_path: mount.path.clone(),
             path: request.path.clone(),

@@ -242,6 +242,7 @@ impl Direct {
             mount_path: "",
             display_name: "",
             leases: &crate::engines::NoLeases,
+            lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         };
         self.approle.handle(&view, request).await
     }

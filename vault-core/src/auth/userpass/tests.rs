@@ -173,6 +173,7 @@ impl Direct {
             mount_path: "",
             display_name: "",
             leases: &crate::engines::NoLeases,
+            lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         };
         self.engine.handle(&self.view(), request).await
     }
@@ -531,6 +532,7 @@ async fn a_lockout_ends_after_its_duration_and_survives_a_restart() {
         mount_path: "",
         display_name: "",
         leases: &crate::engines::NoLeases,
+        lease_bounds: crate::engines::LeaseBounds::SYSTEM,
     };
     let r = restarted.handle(&d.view(), request).await;
     assert!(matches!(r, Err(EngineError::LoginRefused(_))), "{r:?}");
@@ -604,6 +606,7 @@ async fn concurrent_guesses_are_counted_one_by_one() {
                 mount_path: "",
                 display_name: "",
                 leases: &crate::engines::NoLeases,
+                lease_bounds: crate::engines::LeaseBounds::SYSTEM,
             };
             engine.handle(&view, request).await
         });

@@ -21,11 +21,6 @@ use crate::engines::{EngineError, EngineRequest, View};
 use crate::request::{Data, Response, SecretGrant};
 use crate::secret::SecretString;
 
-/// How long a role's `VALID UNTIL` backstop lasts when the role sets no TTL:
-/// the vault's default max lease TTL (768h). Renewals move it; the lease's
-/// revocation, not this, is what ends the credential on time.
-const DEFAULT_VALIDITY_MS: u64 = 768 * 3_600_000;
-
 /// Random characters after the fixed `A1a-` of a password.
 const PASSWORD_RANDOM_LEN: usize = 20;
 
@@ -76,10 +71,10 @@ pub(super) async fn issue(
     })?;
     let password = new_password()?;
     let sent = config.statement_password(&password)?;
-    let validity = [role.max_ttl_ms, role.default_ttl_ms]
-        .into_iter()
-        .find(|ttl| *ttl != 0)
-        .unwrap_or(DEFAULT_VALIDITY_MS);
+    // Vault's `{{expiration}}`: when the lease this request registers ends.
+    let (validity, _) = request
+        .lease_bounds
+        .lease_ttls(role.default_ttl_ms, role.max_ttl_ms);
     let expiration = expiration_text(now.saturating_add(validity));
     let values = Values {
         name: &username,

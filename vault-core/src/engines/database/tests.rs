@@ -143,6 +143,7 @@ impl Fixture {
             mount_path: "database/",
             display_name,
             leases: &self.leases,
+            lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         };
         db.handle(&self.view(), request).await
     }

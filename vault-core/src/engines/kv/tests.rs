@@ -47,6 +47,7 @@ async fn call(
             mount_path: "",
             display_name: "",
             leases: &crate::engines::NoLeases,
+            lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         },
     )
     .await
