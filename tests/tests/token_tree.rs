@@ -193,3 +193,66 @@ async fn a_child_inherits_its_parents_bound_cidrs() {
     .unwrap();
     assert_eq!(lookup_self(&daemon, "127.0.0.2", &free).await, None);
 }
+
+/// A child token asked to outlive its parent is capped to what the parent
+/// has left, with a warning, so that its lookup tells the truth (the tree
+/// revocation would kill it with its parent anyway).
+#[test]
+fn a_child_token_lives_no_longer_than_its_parent_and_lookup_says_so() {
+    use vault_tests::http::http;
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    let (_, parent) = http(
+        &daemon,
+        root,
+        "POST",
+        "auth/token/create",
+        Some(json!({"ttl": "1h", "explicit_max_ttl": "2h"})),
+    );
+    let parent_token = parent["auth"]["client_token"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&parent_token);
+    let (status, child) = http(
+        &daemon,
+        &parent_token,
+        "POST",
+        "auth/token/create",
+        Some(json!({"ttl": "5h"})),
+    );
+    assert_eq!(status, 200, "{child}");
+    let child_token = child["auth"]["client_token"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&child_token);
+    assert!(
+        child["auth"]["lease_duration"].as_u64().unwrap() <= 3600,
+        "a 5h child of a 1h parent lives {}s",
+        child["auth"]["lease_duration"]
+    );
+    assert!(
+        child["warnings"].to_string().contains("capped"),
+        "no warning: {child}"
+    );
+    let lookup = |token: &str| http(&daemon, token, "GET", "auth/token/lookup-self", None).1;
+    let (parent_seen, child_seen) = (lookup(&parent_token), lookup(&child_token));
+    assert!(
+        child_seen["data"]["ttl"].as_u64().unwrap() <= 3600,
+        "{child_seen}"
+    );
+    assert!(
+        child_seen["data"]["expire_time"].as_str().unwrap()
+            <= parent_seen["data"]["expire_time"].as_str().unwrap(),
+        "child {child_seen} outlives parent {parent_seen}"
+    );
+    // Renewed, it still cannot pass its parent's hard end (2h).
+    let (_, renewed) = http(
+        &daemon,
+        &child_token,
+        "POST",
+        "auth/token/renew-self",
+        Some(json!({"increment": "5h"})),
+    );
+    assert!(
+        renewed["auth"]["lease_duration"].as_u64().unwrap() <= 7200,
+        "renewed for {}s",
+        renewed["auth"]["lease_duration"]
+    );
+}
