@@ -207,7 +207,24 @@ impl TokenStore {
         let token = generate_token()?;
         let accessor = random::alphanumeric(24)?;
         let root = params.policies.iter().any(|p| p == "root");
-        let (ttl, expire, max_expire) = TokenEntry::deadlines(params, limits, root, now);
+        let (mut ttl, mut expire, mut max_expire) =
+            TokenEntry::deadlines(params, limits, root, now);
+        // A child lives no longer than its parent: its revocation would end
+        // the child anyway, and the child's lookup must say when it ends.
+        if let Some(p) = &parent {
+            if p.max_expire_time > 0 && (max_expire == 0 || max_expire > p.max_expire_time) {
+                max_expire = p.max_expire_time;
+            }
+            if p.expire_time > 0 && (expire == 0 || expire > p.expire_time) {
+                expire = p.expire_time;
+            }
+            if max_expire > 0 && expire > max_expire {
+                expire = max_expire;
+            }
+            if expire > 0 {
+                ttl = expire.saturating_sub(now);
+            }
+        }
         let entry = TokenEntry {
             id_hash: self.hash(token.expose_secret())?,
             accessor: accessor.clone(),

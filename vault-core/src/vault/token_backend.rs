@@ -245,14 +245,25 @@ impl Vault {
             max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
         };
         let parent = (!orphan).then_some(parent);
+        let root = token_params.policies.iter().any(|p| p == ROOT);
+        let (asked_ttl, _, _) = TokenEntry::deadlines(&token_params, limits, root, now);
         let (token, entry) = self
             .tokens
             .create(&self.barrier, &token_params, parent, limits, now)
             .await?;
-        Ok(Response {
+        let mut response = Response {
             auth: Some(auth_of(&entry, token.expose_secret().to_owned(), now)),
             ..Response::default()
-        })
+        };
+        if entry.creation_ttl != asked_ttl {
+            response.warnings.push(format!(
+                "TTL of {}s exceeded what the parent token has left ({}s); TTL value is capped \
+                 accordingly",
+                asked_ttl / 1000,
+                entry.creation_ttl / 1000
+            ));
+        }
+        Ok(response)
     }
 }
 
