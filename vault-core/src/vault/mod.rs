@@ -24,6 +24,7 @@ mod standby;
 mod sys_backend;
 mod telemetry;
 mod token_backend;
+mod token_roles;
 mod unseal;
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TtlLimits};
 
 use super::handle::Caller;
 use super::policies::canonical;
+use super::token_roles::TokenRole;
 use super::{Vault, VaultError, field};
 
 fn bad_token() -> VaultError {
@@ -35,6 +36,10 @@ impl Vault {
         let now = clock::now_unix_millis();
         let data = &request.data;
         let write = matches!(request.operation, Operation::Create | Operation::Update);
+        if path == "roles" || path.starts_with("roles/") {
+            let name = path.strip_prefix("roles").unwrap_or("").trim_matches('/');
+            return self.token_roles(name, request.operation, data).await;
+        }
         match path {
             "create" | "create-orphan" if write => {
                 // A use-limited token would escape its limit through a child
@@ -53,8 +58,31 @@ impl Vault {
                         "permission denied: creating an orphan token needs sudo",
                     ));
                 }
-                self.token_create(data, me, orphan, caller.sudo, mount, now)
+                self.token_create(data, me, None, orphan, caller.sudo, mount, now)
                     .await
+            }
+            role_path if write && role_path.starts_with("create/") => {
+                if me.num_uses > 0 {
+                    return Err(VaultError::InvalidRequest(
+                        "restricted use token cannot generate child tokens".into(),
+                    ));
+                }
+                let name = role_path
+                    .trim_start_matches("create/")
+                    .trim_end_matches('/');
+                let role = self.token_role(name).await?.ok_or_else(|| {
+                    VaultError::InvalidRequest(format!("unknown token role {name:?}"))
+                })?;
+                self.token_create(
+                    data,
+                    me,
+                    Some((name, &role)),
+                    role.orphan,
+                    caller.sudo,
+                    mount,
+                    now,
+                )
+                .await
             }
             "lookup-self" if write || request.operation == Operation::Read => {
                 let token = request
@@ -176,10 +204,15 @@ impl Vault {
     }
 
     /// Makes a child of `parent` (or an orphan) from Vault's create parameters.
+    /// Makes a token under `parent` (an orphan when `orphan`), through a
+    /// token role when `role` names one: the role then decides the policies
+    /// allowed, the period, hard end, networks and path.
+    #[allow(clippy::too_many_arguments)]
     async fn token_create(
         &self,
         data: &Data,
         parent: &TokenEntry,
+        role: Option<(&str, &TokenRole)>,
         orphan: bool,
         sudo: bool,
         mount: &MountEntry,
@@ -187,41 +220,72 @@ impl Vault {
     ) -> Result<Response, VaultError> {
         let parent_root = parent.policies.iter().any(|p| p == ROOT);
         // A periodic token can live for ever by renewing: as in Vault, only root
-        // or sudo may make one.
-        if field(params::duration_ms(data, "period"))?.unwrap_or(0) > 0 && !sudo {
+        // or sudo may make one, or a role that says so.
+        let role_period = role.map_or(0, |(_, r)| r.token_period);
+        let asked_period = field(params::duration_ms(data, "period"))?.unwrap_or(0);
+        if asked_period > 0 && role_period == 0 && !sudo {
             return Err(VaultError::PermissionDenied(
                 "permission denied: creating a periodic token needs sudo",
             ));
         }
-        let mut policies = match field(params::string_list(data, "policies"))? {
-            Some(list) => list
-                .iter()
-                .map(|p| canonical(p))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => parent.policies.clone(),
+        let asked = field(params::string_list(data, "policies"))?
+            .map(|list| {
+                list.iter()
+                    .map(|p| canonical(p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let (mut policies, role_decides) = match role {
+            Some((_, r)) => r.policies(asked, &parent.policies)?,
+            None => (asked.unwrap_or_else(|| parent.policies.clone()), false),
         };
         let beyond_parent = policies
             .iter()
             .find(|p| p.as_str() != DEFAULT && !parent.policies.contains(p));
-        if let (false, Some(extra)) = (parent_root, beyond_parent) {
+        if let (false, false, Some(extra)) = (parent_root, role_decides, beyond_parent) {
             return Err(VaultError::PermissionDenied(if extra == ROOT {
                 "permission denied: only a root token can create a root token"
             } else {
                 "permission denied: a child token's policies must be a subset of its parent's"
             }));
         }
-        let no_default = field(params::boolean(data, "no_default_policy"))?.unwrap_or(false);
+        // A role that disallows `default` keeps it off its tokens, as in Vault.
+        let no_default = field(params::boolean(data, "no_default_policy"))?.unwrap_or(false)
+            || role.is_some_and(|(_, r)| r.disallowed_policies.iter().any(|p| p == DEFAULT));
         if !no_default && !policies.iter().any(|p| p == ROOT || p == DEFAULT) {
             policies.push(DEFAULT.to_owned());
         }
         policies.sort();
         policies.dedup();
+        if role_decides && policies.iter().any(|p| p == ROOT) {
+            return Err(VaultError::PermissionDenied(
+                "permission denied: only a root token can create a root token",
+            ));
+        }
         let display = field(params::string(data, "display_name"))?.unwrap_or_default();
+        let asked_max = field(params::duration_ms(data, "explicit_max_ttl"))?.unwrap_or(0);
+        let explicit_max_ttl = match (role.map_or(0, |(_, r)| r.token_explicit_max_ttl), asked_max)
+        {
+            (0, asked) => asked,
+            (by_role, 0) => by_role,
+            (by_role, asked) => by_role.min(asked),
+        };
+        let asked_cidrs = field(params::string_list(data, "bound_cidrs"))?.unwrap_or_default();
+        let cidrs = match role {
+            Some((_, r)) if !r.token_bound_cidrs.is_empty() => r.token_bound_cidrs.clone(),
+            _ => asked_cidrs,
+        };
+        let renewable = field(params::boolean(data, "renewable"))?.unwrap_or(true)
+            && role.is_none_or(|(_, r)| r.renewable);
         let token_params = TokenParams {
             policies,
             ttl: field(params::duration_ms(data, "ttl"))?.unwrap_or(0),
-            explicit_max_ttl: field(params::duration_ms(data, "explicit_max_ttl"))?.unwrap_or(0),
-            period: field(params::duration_ms(data, "period"))?.unwrap_or(0),
+            explicit_max_ttl,
+            period: if role_period > 0 {
+                role_period
+            } else {
+                asked_period
+            },
             num_uses: field(params::unsigned(data, "num_uses"))?.unwrap_or(0),
             display_name: if display.is_empty() {
                 "token".into()
@@ -229,16 +293,13 @@ impl Vault {
                 format!("token-{display}")
             },
             meta: field(params::string_map(data, "meta"))?.unwrap_or_default(),
-            renewable: field(params::boolean(data, "renewable"))?.unwrap_or(true),
-            path: if orphan {
-                "auth/token/create-orphan".into()
-            } else {
-                "auth/token/create".into()
+            renewable,
+            path: match role {
+                Some((name, r)) => r.token_path(name),
+                None if orphan => "auth/token/create-orphan".into(),
+                None => "auth/token/create".into(),
             },
-            bound_cidrs: child_cidrs(
-                field(params::string_list(data, "bound_cidrs"))?.unwrap_or_default(),
-                (!orphan).then_some(parent),
-            )?,
+            bound_cidrs: child_cidrs(cidrs, (!orphan).then_some(parent))?,
         };
         let limits = TtlLimits {
             default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
@@ -346,8 +407,13 @@ fn lookup_data(entry: &TokenEntry, token: &str, now: u64) -> Data {
         "ttl": secs(entry.ttl_left(now)),
         "type": "service",
     });
-    match value {
+    let mut data = match value {
         Value::Object(map) => map,
         _ => Data::new(),
+    };
+    // As Vault shows it: only for a token bound to networks.
+    if !entry.bound_cidrs.is_empty() {
+        data.insert("bound_cidrs".into(), json!(entry.bound_cidrs));
     }
+    data
 }
