@@ -312,3 +312,157 @@ fn operator_commands_take_a_vault_through_its_lifecycle() {
         "vaultd holds itself sealed"
     );
 }
+
+/// Secrets engines and auth methods enabled, tuned, listed and disabled;
+/// policies; tokens with their limits; userpass and AppRole logins; audit
+/// devices; the generic read, write, list, patch and delete.
+#[test]
+fn mounts_policies_tokens_logins_and_audit_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit_dir = dir.path().join("audit");
+    std::fs::create_dir(&audit_dir).unwrap();
+    let config = vault_tests::write_config(
+        dir.path(),
+        &format!(
+            "unsafe_allow_api_audit_creation = true\nallowed_audit_file_dir = \"{}\"\n",
+            audit_dir.display()
+        ),
+    );
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let root = keys.root_token.as_str();
+    let bao = Bao::new(&daemon.addr, dir.path()).with_token(root);
+
+    // Secrets engines: enable, tune, list, disable.
+    bao.ok(&["secrets", "enable", "-path=kv", "-description=team secrets", "kv-v2"]);
+    bao.ok(&["secrets", "tune", "-default-lease-ttl=1h", "-max-lease-ttl=2h", "kv/"]);
+    let tuned = held(&daemon, root, "sys/mounts/kv/tune").unwrap();
+    assert_eq!(
+        (tuned["default_lease_ttl"].clone(), tuned["max_lease_ttl"].clone()),
+        (json!(3600), json!(7200)),
+        "{tuned}"
+    );
+    let listed = bao.json(&["secrets", "list", "-format=json"]);
+    assert_eq!(listed["kv/"]["description"], "team secrets", "{listed}");
+    bao.ok(&["secrets", "disable", "kv/"]);
+    assert!(held(&daemon, root, "sys/mounts").unwrap().get("kv/").is_none());
+
+    // Auth methods: enable, list, disable.
+    bao.ok(&["auth", "enable", "-path=people", "userpass"]);
+    bao.ok(&["auth", "enable", "approle"]);
+    let methods = bao.json(&["auth", "list", "-format=json"]);
+    assert_eq!(methods["people/"]["type"], "userpass", "{methods}");
+    assert_eq!(methods["approle/"]["type"], "approle", "{methods}");
+
+    // Policies.
+    bao.run_with_input(
+        &["policy", "write", "reader", "-"],
+        Some(r#"path "secret/*" { capabilities = ["read", "list"] }"#),
+    )
+    .expect_code(0);
+    let text = bao.ok(&["policy", "read", "reader"]);
+    assert!(text.contains(r#"path "secret/*""#), "{text}");
+    let names = bao.json(&["policy", "list", "-format=json"]);
+    assert!(names.as_array().unwrap().contains(&json!("reader")), "{names}");
+    assert!(held(&daemon, root, "sys/policies/acl/reader").is_some());
+
+    // Tokens with limits, looked up, renewed, their capabilities, revoked.
+    let made = bao.json(&[
+        "token",
+        "create",
+        "-format=json",
+        "-policy=reader",
+        "-ttl=1h",
+        "-explicit-max-ttl=2h",
+        "-use-limit=5",
+    ]);
+    let token = made["auth"]["client_token"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&token);
+    let seen = bao.json(&["token", "lookup", "-format=json", &token]);
+    let data = &seen["data"];
+    assert_eq!(data["policies"], json!(["default", "reader"]), "{data}");
+    assert_eq!((data["explicit_max_ttl"].clone(), data["num_uses"].clone()), (json!(7200), json!(5)));
+    assert!(data["ttl"].as_u64().unwrap() <= 3600);
+    let renewed = bao.json(&["token", "renew", "-format=json", "-increment=30m", &token]);
+    assert_eq!(renewed["auth"]["lease_duration"], 1800, "{renewed}");
+    let caps = bao.ok(&["token", "capabilities", &token, "secret/data/x"]);
+    assert!(caps.contains("read") && caps.contains("list"), "{caps}");
+    let orphan = bao.json(&["token", "create", "-format=json", "-orphan", "-period=30m"]);
+    assert_eq!(orphan["auth"]["orphan"], true, "{orphan}");
+    assert_eq!(orphan["auth"]["lease_duration"], 1800);
+    bao.ok(&["token", "revoke", &token]);
+    let gone = bao.run(&["token", "lookup", &token]);
+    assert_eq!(gone.code, 2, "{gone:?}");
+    assert!(gone.stderr.contains("bad token"), "{gone:?}");
+
+    // userpass login, and a refused one in Vault's words.
+    bao.ok(&["write", "auth/people/users/alice", "password=alice-pw", "token_policies=reader"]);
+    let login = bao.json(&[
+        "login",
+        "-method=userpass",
+        "-path=people",
+        "-no-store",
+        "-format=json",
+        "username=alice",
+        "password=alice-pw",
+    ]);
+    assert_eq!(login["auth"]["policies"], json!(["default", "reader"]), "{login}");
+    let refused = bao.run(&[
+        "login",
+        "-method=userpass",
+        "-path=people",
+        "-no-store",
+        "username=alice",
+        "password=wrong-pw",
+    ]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("invalid username or password"), "{refused:?}");
+
+    // AppRole: role, role_id, a secret_id made with -f (no body), login.
+    bao.ok(&["write", "auth/approle/role/web", "token_policies=reader", "secret_id_ttl=10m"]);
+    let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/web/role-id"]);
+    let secret_id = bao.ok(&["write", "-f", "-field=secret_id", "auth/approle/role/web/secret-id"]);
+    vault_tests::secret_scan::note(secret_id.trim());
+    let login = bao.json(&[
+        "write",
+        "-format=json",
+        "auth/approle/login",
+        &format!("role_id={}", role_id.trim()),
+        &format!("secret_id={}", secret_id.trim()),
+    ]);
+    assert_eq!(login["auth"]["policies"], json!(["default", "reader"]), "{login}");
+
+    // Audit devices.
+    let log = audit_dir.join("bao.log");
+    bao.ok(&["audit", "enable", "file", &format!("file_path={}", log.display())]);
+    let devices = bao.json(&["audit", "list", "-format=json"]);
+    assert_eq!(devices["file/"]["type"], "file", "{devices}");
+    bao.ok(&["read", "sys/mounts"]);
+    assert!(std::fs::read_to_string(&log).unwrap().contains("sys/mounts"));
+    bao.ok(&["audit", "disable", "file/"]);
+    assert_eq!(bao.json(&["audit", "list", "-format=json"]), json!({}));
+
+    // The generic commands on a KV version 1 mount.
+    bao.ok(&["secrets", "enable", "-path=plain", "kv"]);
+    bao.ok(&["write", "plain/a", "x=1", "y=2"]);
+    bao.run_with_input(&["write", "plain/b", "-"], Some(r#"{"n":{"m":[1]}}"#))
+        .expect_code(0);
+    assert_eq!(held(&daemon, root, "plain/b").unwrap(), json!({"n": {"m": [1]}}));
+    let read = bao.json(&["read", "-format=json", "plain/a"]);
+    assert_eq!(read["data"], json!({"x": "1", "y": "2"}), "{read}");
+    assert_eq!(bao.json(&["list", "-format=json", "plain/"]), json!(["a", "b"]));
+    bao.ok(&["delete", "plain/a"]);
+    let missing = bao.run(&["read", "plain/a"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("No value found at plain/a"), "{missing:?}");
+    // patch on a KV version 2 secret, through the generic command.
+    bao.ok(&["secrets", "enable", "-path=versioned", "kv-v2"]);
+    bao.ok(&["kv", "put", "versioned/p", "a=1"]);
+    bao.run_with_input(&["patch", "versioned/data/p", "-"], Some(r#"{"data":{"b":"2"}}"#))
+        .expect_code(0);
+    assert_eq!(
+        held(&daemon, root, "versioned/data/p").unwrap()["data"],
+        json!({"a": "1", "b": "2"})
+    );
+}
