@@ -169,6 +169,8 @@ pub fn parse_object(body: &[u8], limits: &JsonLimits) -> Result<Data, JsonLimitE
         .map_err(|e| JsonLimitError::Syntax(e.to_string()))?;
     match value {
         Value::Object(map) => Ok(map),
+        // What Vault's CLI sends for a write without data (`write -f`).
+        Value::Null => Ok(Data::new()),
         _ => Err(JsonLimitError::NotAnObject),
     }
 }
@@ -294,5 +296,11 @@ mod tests {
             Err(JsonLimitError::NotAnObject)
         );
         assert_eq!(parse_object(b"  ", &limits), Ok(Data::new()));
+        // Vault's CLI sends null for a write without data.
+        assert_eq!(parse_object(b"null", &limits), Ok(Data::new()));
+        assert_eq!(
+            parse_object(b"\"x\"", &limits),
+            Err(JsonLimitError::NotAnObject)
+        );
     }
 }

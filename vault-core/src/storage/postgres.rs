@@ -426,15 +426,18 @@ impl PostgresBackend {
     }
 
     /// Runs a `CREATE TABLE IF NOT EXISTS`. Two nodes creating a table at
-    /// once: one of them meets the other's catalog row; the table exists
-    /// either way, so that is not an error.
+    /// once: one of them meets the other's catalog row (the table's, or its
+    /// row type's: `type ... already exists`); the table exists either way,
+    /// so that is not an error, and the layout check that follows looks at
+    /// what is there.
     pub(super) async fn create_table(&self, create: String) -> Result<(), StorageError> {
         self.run(move |s| {
             Box::pin(async move {
                 match s.client.batch_execute(&create).await {
                     Err(e)
                         if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                            || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+                            || e.code() == Some(&SqlState::DUPLICATE_TABLE)
+                            || e.code() == Some(&SqlState::DUPLICATE_OBJECT) =>
                     {
                         Ok(())
                     }
