@@ -602,6 +602,15 @@ pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// `postgres://user:password@host:port/db` -> (user, password, host:port).
+pub fn pg_url_parts(url: &str) -> (String, String, String) {
+    let rest = url.strip_prefix("postgres://").unwrap();
+    let (creds, server) = rest.split_once('@').unwrap();
+    let (user, password) = creds.split_once(':').unwrap();
+    let host = server.split('/').next().unwrap();
+    (user.into(), password.into(), host.into())
+}
+
 /// The login roles whose names start with `prefix`, sorted.
 pub async fn pg_roles_with_prefix(admin: &tokio_postgres::Client, prefix: &str) -> Vec<String> {
     let pattern = format!(

@@ -335,18 +335,38 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
     let bao = Bao::new(&daemon.addr, dir.path()).with_token(root);
 
     // Secrets engines: enable, tune, list, disable.
-    bao.ok(&["secrets", "enable", "-path=kv", "-description=team secrets", "kv-v2"]);
-    bao.ok(&["secrets", "tune", "-default-lease-ttl=1h", "-max-lease-ttl=2h", "kv/"]);
+    bao.ok(&[
+        "secrets",
+        "enable",
+        "-path=kv",
+        "-description=team secrets",
+        "kv-v2",
+    ]);
+    bao.ok(&[
+        "secrets",
+        "tune",
+        "-default-lease-ttl=1h",
+        "-max-lease-ttl=2h",
+        "kv/",
+    ]);
     let tuned = held(&daemon, root, "sys/mounts/kv/tune").unwrap();
     assert_eq!(
-        (tuned["default_lease_ttl"].clone(), tuned["max_lease_ttl"].clone()),
+        (
+            tuned["default_lease_ttl"].clone(),
+            tuned["max_lease_ttl"].clone()
+        ),
         (json!(3600), json!(7200)),
         "{tuned}"
     );
     let listed = bao.json(&["secrets", "list", "-format=json"]);
     assert_eq!(listed["kv/"]["description"], "team secrets", "{listed}");
     bao.ok(&["secrets", "disable", "kv/"]);
-    assert!(held(&daemon, root, "sys/mounts").unwrap().get("kv/").is_none());
+    assert!(
+        held(&daemon, root, "sys/mounts")
+            .unwrap()
+            .get("kv/")
+            .is_none()
+    );
 
     // Auth methods: enable, list, disable.
     bao.ok(&["auth", "enable", "-path=people", "userpass"]);
@@ -364,7 +384,10 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
     let text = bao.ok(&["policy", "read", "reader"]);
     assert!(text.contains(r#"path "secret/*""#), "{text}");
     let names = bao.json(&["policy", "list", "-format=json"]);
-    assert!(names.as_array().unwrap().contains(&json!("reader")), "{names}");
+    assert!(
+        names.as_array().unwrap().contains(&json!("reader")),
+        "{names}"
+    );
     assert!(held(&daemon, root, "sys/policies/acl/reader").is_some());
 
     // Tokens with limits, looked up, renewed, their capabilities, revoked.
@@ -382,7 +405,10 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
     let seen = bao.json(&["token", "lookup", "-format=json", &token]);
     let data = &seen["data"];
     assert_eq!(data["policies"], json!(["default", "reader"]), "{data}");
-    assert_eq!((data["explicit_max_ttl"].clone(), data["num_uses"].clone()), (json!(7200), json!(5)));
+    assert_eq!(
+        (data["explicit_max_ttl"].clone(), data["num_uses"].clone()),
+        (json!(7200), json!(5))
+    );
     assert!(data["ttl"].as_u64().unwrap() <= 3600);
     let renewed = bao.json(&["token", "renew", "-format=json", "-increment=30m", &token]);
     assert_eq!(renewed["auth"]["lease_duration"], 1800, "{renewed}");
@@ -397,7 +423,12 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
     assert!(gone.stderr.contains("bad token"), "{gone:?}");
 
     // userpass login, and a refused one in Vault's words.
-    bao.ok(&["write", "auth/people/users/alice", "password=alice-pw", "token_policies=reader"]);
+    bao.ok(&[
+        "write",
+        "auth/people/users/alice",
+        "password=alice-pw",
+        "token_policies=reader",
+    ]);
     let login = bao.json(&[
         "login",
         "-method=userpass",
@@ -407,7 +438,11 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
         "username=alice",
         "password=alice-pw",
     ]);
-    assert_eq!(login["auth"]["policies"], json!(["default", "reader"]), "{login}");
+    assert_eq!(
+        login["auth"]["policies"],
+        json!(["default", "reader"]),
+        "{login}"
+    );
     let refused = bao.run(&[
         "login",
         "-method=userpass",
@@ -417,12 +452,25 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
         "password=wrong-pw",
     ]);
     assert_eq!(refused.code, 2, "{refused:?}");
-    assert!(refused.stderr.contains("invalid username or password"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("invalid username or password"),
+        "{refused:?}"
+    );
 
     // AppRole: role, role_id, a secret_id made with -f (no body), login.
-    bao.ok(&["write", "auth/approle/role/web", "token_policies=reader", "secret_id_ttl=10m"]);
+    bao.ok(&[
+        "write",
+        "auth/approle/role/web",
+        "token_policies=reader",
+        "secret_id_ttl=10m",
+    ]);
     let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/web/role-id"]);
-    let secret_id = bao.ok(&["write", "-f", "-field=secret_id", "auth/approle/role/web/secret-id"]);
+    let secret_id = bao.ok(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        "auth/approle/role/web/secret-id",
+    ]);
     vault_tests::secret_scan::note(secret_id.trim());
     let login = bao.json(&[
         "write",
@@ -431,15 +479,28 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
         &format!("role_id={}", role_id.trim()),
         &format!("secret_id={}", secret_id.trim()),
     ]);
-    assert_eq!(login["auth"]["policies"], json!(["default", "reader"]), "{login}");
+    assert_eq!(
+        login["auth"]["policies"],
+        json!(["default", "reader"]),
+        "{login}"
+    );
 
     // Audit devices.
     let log = audit_dir.join("bao.log");
-    bao.ok(&["audit", "enable", "file", &format!("file_path={}", log.display())]);
+    bao.ok(&[
+        "audit",
+        "enable",
+        "file",
+        &format!("file_path={}", log.display()),
+    ]);
     let devices = bao.json(&["audit", "list", "-format=json"]);
     assert_eq!(devices["file/"]["type"], "file", "{devices}");
     bao.ok(&["read", "sys/mounts"]);
-    assert!(std::fs::read_to_string(&log).unwrap().contains("sys/mounts"));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("sys/mounts")
+    );
     bao.ok(&["audit", "disable", "file/"]);
     assert_eq!(bao.json(&["audit", "list", "-format=json"]), json!({}));
 
@@ -448,21 +509,154 @@ fn mounts_policies_tokens_logins_and_audit_devices() {
     bao.ok(&["write", "plain/a", "x=1", "y=2"]);
     bao.run_with_input(&["write", "plain/b", "-"], Some(r#"{"n":{"m":[1]}}"#))
         .expect_code(0);
-    assert_eq!(held(&daemon, root, "plain/b").unwrap(), json!({"n": {"m": [1]}}));
+    assert_eq!(
+        held(&daemon, root, "plain/b").unwrap(),
+        json!({"n": {"m": [1]}})
+    );
     let read = bao.json(&["read", "-format=json", "plain/a"]);
     assert_eq!(read["data"], json!({"x": "1", "y": "2"}), "{read}");
-    assert_eq!(bao.json(&["list", "-format=json", "plain/"]), json!(["a", "b"]));
+    assert_eq!(
+        bao.json(&["list", "-format=json", "plain/"]),
+        json!(["a", "b"])
+    );
     bao.ok(&["delete", "plain/a"]);
     let missing = bao.run(&["read", "plain/a"]);
     assert_eq!(missing.code, 2, "{missing:?}");
-    assert!(missing.stderr.contains("No value found at plain/a"), "{missing:?}");
+    assert!(
+        missing.stderr.contains("No value found at plain/a"),
+        "{missing:?}"
+    );
     // patch on a KV version 2 secret, through the generic command.
     bao.ok(&["secrets", "enable", "-path=versioned", "kv-v2"]);
     bao.ok(&["kv", "put", "versioned/p", "a=1"]);
-    bao.run_with_input(&["patch", "versioned/data/p", "-"], Some(r#"{"data":{"b":"2"}}"#))
-        .expect_code(0);
+    bao.run_with_input(
+        &["patch", "versioned/data/p", "-"],
+        Some(r#"{"data":{"b":"2"}}"#),
+    )
+    .expect_code(0);
     assert_eq!(
         held(&daemon, root, "versioned/data/p").unwrap()["data"],
         json!({"a": "1", "b": "2"})
+    );
+}
+
+/// PostgreSQL credentials and their leases through `bao`: read creds, lease
+/// lookup, renew, revoke (one, by prefix, by force), checked in pg_roles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_credentials_and_lease_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root, bao) = unsealed(dir.path());
+    let url = vault_tests::postgres_url();
+    let (user, password, host) = vault_tests::pg_url_parts(&url);
+    let admin = vault_tests::pg_connect(&url).await;
+    let role = format!("bao{}", std::process::id());
+    bao.ok(&["secrets", "enable", "database"]);
+    bao.ok(&[
+        "write",
+        "database/config/pg",
+        "plugin_name=postgresql-database-plugin",
+        &format!("connection_url=postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
+        &format!("username={user}"),
+        &format!("password={password}"),
+        "allowed_roles=*",
+    ]);
+    let creation =
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';";
+    bao.ok(&[
+        "write",
+        &format!("database/roles/{role}"),
+        "db_name=pg",
+        &format!("creation_statements={creation}"),
+        "username_template=v-{{.RoleName}}-{{random 10}}",
+        "default_ttl=1h",
+        "max_ttl=24h",
+    ]);
+    let prefix = format!("v-{role}-");
+    let creds = |bao: &Bao| {
+        let answer = bao.json(&["read", "-format=json", &format!("database/creds/{role}")]);
+        (
+            answer["lease_id"].as_str().unwrap().to_owned(),
+            answer["data"]["username"].as_str().unwrap().to_owned(),
+            answer["lease_duration"].clone(),
+        )
+    };
+    let (lease, username, duration) = creds(&bao);
+    assert_eq!(duration, 3600);
+    assert!(username.starts_with(&prefix), "{username}");
+    assert_eq!(
+        vault_tests::pg_roles_with_prefix(&admin, &username).await,
+        std::slice::from_ref(&username)
+    );
+
+    let looked = bao.json(&["lease", "lookup", "-format=json", &lease]);
+    assert_eq!(looked["data"]["id"], lease.as_str(), "{looked}");
+    assert!(looked["data"]["ttl"].as_u64().unwrap() <= 3600);
+    let renewed = bao.json(&["lease", "renew", "-format=json", "-increment=2h", &lease]);
+    assert_eq!(renewed["lease_duration"], 7200, "{renewed}");
+    let expiry = vault_tests::pg_connect(&url)
+        .await
+        .query_one(
+            "SELECT extract(epoch FROM rolvaliduntil - now())::float8 FROM pg_roles WHERE rolname = $1",
+            &[&username],
+        )
+        .await
+        .unwrap()
+        .get::<_, f64>(0);
+    assert!(
+        (expiry - 7200.0).abs() < 60.0,
+        "VALID UNTIL follows the renewal: {expiry}s left"
+    );
+
+    bao.ok(&["lease", "revoke", &lease]);
+    assert!(
+        vault_tests::pg_roles_with_prefix(&admin, &username)
+            .await
+            .is_empty(),
+        "revoking the lease drops the role"
+    );
+    let gone = bao.run(&["lease", "lookup", &lease]);
+    assert_eq!(gone.code, 2, "{gone:?}");
+
+    let _ = creds(&bao);
+    let _ = creds(&bao);
+    assert_eq!(
+        vault_tests::pg_roles_with_prefix(&admin, &prefix)
+            .await
+            .len(),
+        2
+    );
+    bao.ok(&[
+        "lease",
+        "revoke",
+        "-prefix",
+        &format!("database/creds/{role}"),
+    ]);
+    assert!(
+        vault_tests::pg_roles_with_prefix(&admin, &prefix)
+            .await
+            .is_empty()
+    );
+
+    let _ = creds(&bao);
+    bao.ok(&[
+        "lease",
+        "revoke",
+        "-force",
+        "-prefix",
+        &format!("database/creds/{role}"),
+    ]);
+    let listed = daemon.cli(
+        Some(&root),
+        &[
+            "lease",
+            "list",
+            &format!("database/creds/{role}/"),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        listed.code != 0 || listed.json() == json!([]),
+        "no lease is left after a forced revocation: {listed:?}"
     );
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vault_tests::{
-    Daemon, PgCluster, eventually, init, logical, logical_request, pg_connect, unseal, write_config,
+    Daemon, PgCluster, eventually, init, logical, logical_request, pg_connect, pg_url_parts,
+    unseal, write_config,
 };
 
 /// A vault with the database engine at `database/` and a connection `pg` to
@@ -37,15 +38,6 @@ fn unique(tag: &str) -> String {
     format!("{tag}{}x{n}", std::process::id())
 }
 
-/// `postgres://user:password@host:port/db` -> (user, password, host:port).
-fn url_parts(url: &str) -> (String, String, String) {
-    let rest = url.strip_prefix("postgres://").unwrap();
-    let (creds, server) = rest.split_once('@').unwrap();
-    let (user, password) = creds.split_once(':').unwrap();
-    let host = server.split('/').next().unwrap();
-    (user.into(), password.into(), host.into())
-}
-
 impl Fixture {
     async fn start(url: &str, extra_config: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
@@ -57,7 +49,7 @@ impl Fixture {
         daemon
             .cli(Some(&root), &["secrets", "enable", "database"])
             .expect_code(0);
-        let (user, password, host) = url_parts(url);
+        let (user, password, host) = pg_url_parts(url);
         daemon
             .cli(
                 Some(&root),
@@ -228,7 +220,7 @@ impl Fixture {
 
     /// Logs in to PostgreSQL as a generated user.
     async fn login(&self, user: &str, password: &str) -> Result<tokio_postgres::Client, String> {
-        let (_, _, host) = url_parts(&self.url);
+        let (_, _, host) = pg_url_parts(&self.url);
         let mut config = tokio_postgres::Config::new();
         let (h, p) = host.split_once(':').unwrap();
         config
