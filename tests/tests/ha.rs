@@ -740,3 +740,34 @@ async fn step_down_and_a_graceful_stop_hand_the_lock_over_without_waiting_for_it
         Some("ok")
     );
 }
+
+/// `bao operator step-down` on the active node; the node it demoted serves
+/// requests at once, forwarding them to the new leader, instead of refusing
+/// them until it next looks at the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_just_stepped_down_forwards_at_once() {
+    let cluster = Cluster::start("vault_ha_demoted", 3, "lock_ttl = \"10s\"").await;
+    let first = cluster.wait_settled(Duration::from_secs(10)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bao = vault_tests::bao::Bao::new(&cluster.node(first).addr, dir.path())
+        .with_token(cluster.root());
+    bao.ok(&["operator", "step-down"]);
+    // At once, through the node that let go: every request is served.
+    let mut refused = Vec::new();
+    for n in 0..20 {
+        if let Err(status) = cluster.put(first, &format!("demoted-{n}"), "ok").await {
+            refused.push(format!("{}: {}", status.code(), status.message()));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of 20 writes through the demoted node were refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    let (second, _) = cluster.wait_active(Duration::from_secs(10)).await.unwrap();
+    assert_ne!(
+        second, first,
+        "the node that stepped down took the lock again"
+    );
+}
