@@ -465,6 +465,14 @@ async fn an_active_node_paused_past_its_ttl_commits_none_of_its_later_writes() {
                 json!({ "data": { "v": "from the paused node" } }),
             );
             request.set_timeout(Duration::from_secs(30));
+            // Served by the paused node itself, never forwarded: once it
+            // knows it lost the lock it would forward them to the new leader,
+            // which may commit them; what is checked here is that the paused
+            // node commits nothing.
+            request.metadata_mut().insert(
+                vault_proto::NO_FORWARD_METADATA_KEY,
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
             client.write(request).await
         }));
     }

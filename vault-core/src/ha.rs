@@ -283,7 +283,19 @@ impl HaNode {
             let wait = match acquired {
                 Some(held) => match self.serve(held, round, &mut shutdown).await {
                     Ended::Shutdown => return,
-                    Ended::SteppedDown => self.options.step_down_wait,
+                    Ended::SteppedDown => {
+                        // Not competing for a while, but following the lock:
+                        // requests reaching this node are forwarded to
+                        // whoever takes it, from the moment they do.
+                        if self
+                            .follow(self.options.step_down_wait, &mut shutdown)
+                            .await
+                        {
+                            self.report("stopped").await;
+                            return;
+                        }
+                        Duration::ZERO
+                    }
                     Ended::Lost => self.options.poll,
                 },
                 // Try again just after the leader's lock would expire, if
@@ -302,6 +314,45 @@ impl HaNode {
                 () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Looks at the lock every poll interval for `period` without taking it,
+    /// and names its holder as the leader. True if `shutdown` came first.
+    async fn follow(
+        &self,
+        period: Duration,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        let until = Instant::now() + period;
+        loop {
+            if let Ok(Some(current)) = self.lock.current().await
+                && current.holder != self.holder
+            {
+                let role = Role::Standby {
+                    leader: Some(Leader {
+                        node_id: node_of(&current.holder).to_owned(),
+                        address: current.advertise,
+                    }),
+                };
+                if self.role.send_if_modified(|r| replace(r, role)) {
+                    tracing::info!(leader = %node_of(&current.holder), "standing by");
+                }
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            tokio::select! {
+                () = shutdown.as_mut() => return true,
+                () = tokio::time::sleep(left.min(self.options.poll)) => {}
+            }
+        }
+    }
+
+    /// How long a lock lasts unrenewed: the longest a standby can be without
+    /// a leader to name when one is alive.
+    pub fn lock_ttl(&self) -> Duration {
+        self.options.lock_ttl
     }
 
     /// One look at the lock as a non-active node: takes it when it is free,

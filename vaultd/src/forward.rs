@@ -15,7 +15,7 @@ use std::time::Duration;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
-use vault_core::ha::{HaNode, Role};
+use vault_core::ha::{HaNode, Leader, Role};
 use vault_proto::{FORWARDED_METADATA_KEY, LEADER_METADATA_KEY, NO_FORWARD_METADATA_KEY};
 
 /// How long a forwarded call may take, end to end.
@@ -67,18 +67,20 @@ impl Forwarder {
 
     /// `None`: serve here. `Some`: forward there. `Err`: refuse (standby
     /// without forwarding, or no active node known).
-    pub fn route<T>(&self, request: &Request<T>) -> Result<Option<Target>, Status> {
+    pub async fn route<T>(&self, request: &Request<T>) -> Result<Option<Target>, Status> {
         let Some(ha) = &self.ha else {
             return Ok(None);
         };
-        let leader = match ha.role() {
-            Role::Active { .. } | Role::Sealed => return Ok(None),
-            Role::Standby { leader } => leader,
-        };
-        let Some(leader) = leader else {
-            return Err(Status::unavailable(
-                "this node is a standby and no active node is known yet; retry shortly",
-            ));
+        let leader = match known_leader(ha).await {
+            Known::Here => return Ok(None),
+            Known::Leader(leader) => leader,
+            Known::Nobody => {
+                return Err(Status::unavailable(format!(
+                    "this node is a standby and no active node was known within {}s (the \
+                     lock's TTL); retry shortly",
+                    ha.lock_ttl().as_secs()
+                )));
+            }
         };
         let metadata = request.metadata();
         let forwarded = metadata.contains_key(FORWARDED_METADATA_KEY);
@@ -188,6 +190,38 @@ impl Forwarder {
         let channel = endpoint.connect_lazy();
         channels.insert(address.to_owned(), channel.clone());
         Ok(channel)
+    }
+}
+
+/// Where a request is to be served, once this node knows.
+enum Known {
+    /// Here: this node is active, or sealed (the core answers that).
+    Here,
+    /// On this active node.
+    Leader(Leader),
+    /// No leader was named within the lock's TTL.
+    Nobody,
+}
+
+/// The leader, waiting for one to be named (a standby just unsealed, or
+/// just stepped down or lost the lock, learns it within a poll interval)
+/// for at most the lock's TTL: by then a live leader has renewed the lock
+/// where this node sees it, or another node has taken it.
+async fn known_leader(ha: &HaNode) -> Known {
+    let mut roles = ha.watch_role();
+    let deadline = tokio::time::Instant::now() + ha.lock_ttl();
+    loop {
+        match ha.role() {
+            Role::Standby {
+                leader: Some(leader),
+            } => return Known::Leader(leader),
+            Role::Standby { leader: None } => {}
+            Role::Active { .. } | Role::Sealed => return Known::Here,
+        }
+        match tokio::time::timeout_at(deadline, roles.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return Known::Nobody,
+        }
     }
 }
 

@@ -64,7 +64,7 @@ impl LogicalService {
             .extensions()
             .get::<crate::admission::InFlight>()
             .and_then(crate::admission::InFlight::take);
-        if let Some(target) = self.forward.route(&request)? {
+        if let Some(target) = self.forward.route(&request).await? {
             let request = request.map(|r| LogicalRequest {
                 path: r.path,
                 data_json: Value::Object(r.data).to_string(),

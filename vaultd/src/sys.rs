@@ -68,7 +68,7 @@ impl SysService {
 /// Serves the call here, or on the active node when this one is a standby.
 macro_rules! served_by_active {
     ($self:ident, $request:ident, $method:ident) => {
-        if let Some(target) = $self.forward.route(&$request)? {
+        if let Some(target) = $self.forward.route(&$request).await? {
             return $self
                 .forward
                 .call(
