@@ -1,0 +1,119 @@
+//! vault-cli read as Vault's CLI reads: the whole data object as JSON from
+//! `-` (stdin) or `@file`, nested values kept; a missing secret is exit 2
+//! with Vault's words; `kv put` and `kv get` show a secret's metadata alike.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
+use serde_json::{Value, json};
+use vault_tests::{Daemon, cli, unsealed_with_kv};
+
+/// What vaultd holds at `path` (the answer's `data`), read over gRPC-backed
+/// vault-cli in JSON.
+fn held(daemon: &Daemon, token: &str, path: &str) -> Value {
+    let out = daemon.cli(Some(token), &["--format", "json", "read", path]);
+    out.expect_code(0);
+    out.json()["data"].clone()
+}
+
+#[test]
+fn whole_json_data_comes_from_stdin_or_a_file_nested_values_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    let nested = json!({"a": {"b": [1, 2]}, "c": "d"});
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let out = cli(&daemon.addr, Some(root), args, stdin);
+        out.expect_code(0);
+        out
+    };
+
+    run(
+        &["kv", "put", "secret/stdin", "-"],
+        Some(&nested.to_string()),
+    );
+    assert_eq!(held(&daemon, root, "secret/data/stdin")["data"], nested);
+    let file = dir.path().join("secret.json");
+    std::fs::write(&file, nested.to_string()).unwrap();
+    let at_file = format!("@{}", file.display());
+    run(&["kv", "put", "secret/file", &at_file], None);
+    assert_eq!(held(&daemon, root, "secret/data/file")["data"], nested);
+    run(
+        &["kv", "patch", "secret/file", "-"],
+        Some(r#"{"e": {"f": true}}"#),
+    );
+    assert_eq!(
+        held(&daemon, root, "secret/data/file")["data"],
+        json!({"a": {"b": [1, 2]}, "c": "d", "e": {"f": true}})
+    );
+
+    // The generic commands take the body whole.
+    run(
+        &["write", "secret/data/generic", "-"],
+        Some(&json!({"data": nested}).to_string()),
+    );
+    assert_eq!(held(&daemon, root, "secret/data/generic")["data"], nested);
+    run(
+        &["patch", "secret/data/generic", "-"],
+        Some(r#"{"data": {"c": "patched"}}"#),
+    );
+    assert_eq!(
+        held(&daemon, root, "secret/data/generic")["data"]["c"],
+        "patched"
+    );
+    // A value of one field from stdin still works as before.
+    run(&["kv", "put", "secret/one", "pw=-"], Some("from-stdin"));
+    assert_eq!(
+        held(&daemon, root, "secret/data/one")["data"],
+        json!({"pw": "from-stdin"})
+    );
+    // Not an object: refused, naming what is wrong.
+    let bad = cli(
+        &daemon.addr,
+        Some(root),
+        &["kv", "put", "secret/bad", "-"],
+        Some("[1]"),
+    );
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("JSON object"), "{bad:?}");
+}
+
+#[test]
+fn a_missing_secret_is_exit_2_in_vaults_words_and_put_shows_what_get_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    for args in [
+        &["kv", "get", "secret/missing"][..],
+        &["read", "secret/data/missing"][..],
+    ] {
+        let out = daemon.cli(Some(root), args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("No value found at secret/data/missing"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+
+    let put = daemon.cli(Some(root), &["kv", "put", "secret/app", "k=v"]);
+    put.expect_code(0);
+    let get = daemon.cli(Some(root), &["kv", "get", "secret/app"]);
+    get.expect_code(0);
+    let line = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .map(|l| l[key.len()..].trim().to_owned())
+            .unwrap_or_else(|| panic!("no {key} line in:\n{text}"))
+    };
+    for key in ["custom_metadata", "deletion_time", "destroyed", "version"] {
+        assert_eq!(
+            line(&put.stdout, key),
+            line(&get.stdout, key),
+            "{key}: put shows\n{}\nget shows\n{}",
+            put.stdout,
+            get.stdout
+        );
+    }
+    assert_eq!(line(&get.stdout, "custom_metadata"), "<nil>");
+    assert_eq!(line(&get.stdout, "deletion_time"), "n/a");
+}
