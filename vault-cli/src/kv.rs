@@ -243,10 +243,6 @@ fn print_map(map: &Map<String, Value>) {
     println!("{:<width$}    Value", "Key");
     println!("{:<width$}    -----", "---");
     for (k, v) in map {
-        let text = v
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string());
-        println!("{k:<width$}    {text}");
+        println!("{k:<width$}    {}", logical::text(v));
     }
 }

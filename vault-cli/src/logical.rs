@@ -3,7 +3,7 @@
 //! envelope.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::io::Read;
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
@@ -65,41 +65,106 @@ pub async fn call(
         Op::Delete => "deleting",
         Op::List => "listing",
     };
-    result
-        .map(tonic::Response::into_inner)
-        .map_err(|status| failed(format!("Error {doing} {path}"), status))
+    result.map(tonic::Response::into_inner).map_err(|status| {
+        // A read of nothing, in Vault's words (and its exit code, 2).
+        if op == Op::Read
+            && status.code() == tonic::Code::NotFound
+            && !status.message().starts_with("no handler for route")
+        {
+            return anyhow::Error::new(NoValue {
+                path: path.to_owned(),
+            });
+        }
+        failed(format!("Error {doing} {path}"), status)
+    })
 }
+
+/// A read found nothing at `path`: Vault's CLI says so and exits 2.
+#[derive(Debug)]
+pub struct NoValue {
+    path: String,
+}
+
+impl std::fmt::Display for NoValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "No value found at {}", self.path)
+    }
+}
+
+impl std::error::Error for NoValue {}
 
 /// Parses `k=v` arguments. `k=@file` reads the value from a file and `k=-` from
 /// stdin (at most one `-`).
 pub fn parse_pairs(args: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut data = Map::new();
     let mut stdin_used = false;
+    let mut take_stdin = |what: &str| -> anyhow::Result<String> {
+        if stdin_used {
+            bail!("only one value can be read from stdin ({what})");
+        }
+        stdin_used = true;
+        read_bounded(std::io::stdin(), "stdin")
+    };
     for arg in args {
-        let (key, value) = arg
-            .split_once('=')
-            .with_context(|| format!("argument {arg:?} is not of the form key=value"))?;
+        // As Vault's CLI: `-` alone is the whole data as a JSON object from
+        // stdin, `@FILE` alone the same from a file; they merge with the
+        // key=value pairs around them.
+        if arg == "-" {
+            data.extend(json_object(&take_stdin("the data")?, "stdin")?);
+            continue;
+        }
+        if let Some(file) = arg.strip_prefix('@').filter(|_| !arg.contains('=')) {
+            let text = read_bounded(
+                std::fs::File::open(file).with_context(|| format!("reading {file}"))?,
+                file,
+            )?;
+            data.extend(json_object(&text, file)?);
+            continue;
+        }
+        let (key, value) = arg.split_once('=').with_context(|| {
+            format!("argument {arg:?} is not of the form key=value, - or @FILE")
+        })?;
         if key.is_empty() {
             bail!("argument {arg:?} has an empty key");
         }
         let value = if value == "-" {
-            if stdin_used {
-                bail!("only one value can be read from stdin");
-            }
-            stdin_used = true;
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading stdin")?;
-            text.trim_end_matches('\n').to_owned()
+            take_stdin(key)?.trim_end_matches('\n').to_owned()
         } else if let Some(file) = value.strip_prefix('@') {
-            std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+            read_bounded(
+                std::fs::File::open(file).with_context(|| format!("reading {file}"))?,
+                file,
+            )?
         } else {
             value.to_owned()
         };
         data.insert(key.to_owned(), Value::String(value));
     }
     Ok(data)
+}
+
+/// The most read from stdin or a file for one command: the server refuses
+/// larger bodies anyway (its max_request_size is 32 MiB at most).
+const MAX_INPUT: u64 = 32 << 20;
+
+/// All of `input` as UTF-8, refused past [`MAX_INPUT`].
+fn read_bounded(input: impl Read, what: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    input
+        .take(MAX_INPUT + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {what}"))?;
+    if text.len() as u64 > MAX_INPUT {
+        bail!("{what} holds more than {} MiB", MAX_INPUT >> 20);
+    }
+    Ok(text)
+}
+
+/// `text` as a JSON object, or an error naming `what` it came from.
+fn json_object(text: &str, what: &str) -> anyhow::Result<Map<String, Value>> {
+    match serde_json::from_str(text).with_context(|| format!("{what} is not valid JSON"))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{what} must hold a JSON object (the data as {{\"key\": value, ...}})"),
+    }
 }
 
 /// The response's data as a JSON object (empty if none).
@@ -143,8 +208,11 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
     }))
 }
 
-fn text(value: &Value) -> String {
+/// A value as a table cell, as Vault's CLI shows it: null is `<nil>`, an
+/// empty string `n/a`.
+pub fn text(value: &Value) -> String {
     match value {
+        Value::String(s) if s.is_empty() => "n/a".into(),
         Value::String(s) => s.clone(),
         Value::Null => "<nil>".into(),
         other => other.to_string(),

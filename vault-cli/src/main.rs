@@ -509,6 +509,10 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
+        Err(e) if e.chain().any(|c| c.is::<logical::NoValue>()) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("{e:#}");
             if let Some(next) = hints::hint(&e) {

@@ -9,11 +9,12 @@ use crate::{
     AuditCommand, Command, KvCommand, MountCommand, Operator, PolicyCommand, TokenCommand,
 };
 
-/// `k=-` reads the value from stdin (see [`crate::logical::parse_pairs`]).
+/// `k=-` reads the value from stdin, and `-` the whole data as JSON (see
+/// [`crate::logical::parse_pairs`]).
 fn any_pair_from_stdin(pairs: &[String]) -> bool {
     pairs
         .iter()
-        .any(|pair| pair.split_once('=').is_some_and(|(_, value)| value == "-"))
+        .any(|pair| pair == "-" || pair.split_once('=').is_some_and(|(_, value)| value == "-"))
 }
 
 /// A share given as `-` or not at all is read from stdin or prompted for.
@@ -151,6 +152,8 @@ mod tests {
         assert!(reads(&["write", "secret/x", "a=1", "b=-"]));
         assert!(reads(&["read", "secret/x", "q=-"]));
         assert!(reads(&["kv", "put", "secret/x", "v=-"]));
+        assert!(reads(&["kv", "put", "secret/x", "-"]));
+        assert!(!reads(&["kv", "put", "secret/x", "@data.json"]));
         assert!(reads(&["token", "create", "--metadata", "k=-"]));
         assert!(reads(&["audit", "enable", "file", "file_path=-"]));
         assert!(!reads(&["write", "secret/x", "a=1", "b=@file", "c=x-"]));
