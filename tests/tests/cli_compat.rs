@@ -117,3 +117,45 @@ fn a_missing_secret_is_exit_2_in_vaults_words_and_put_shows_what_get_shows() {
     assert_eq!(line(&get.stdout, "custom_metadata"), "<nil>");
     assert_eq!(line(&get.stdout, "deletion_time"), "n/a");
 }
+
+/// Vault's CLI takes long flags with one dash (`-path=foo`, `-format=json`),
+/// and every Vault user types them so.
+#[test]
+fn single_dash_flags_work_as_in_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    daemon
+        .cli(
+            Some(root),
+            &["secrets", "enable", "-path=team", "-version=2", "kv"],
+        )
+        .expect_code(0);
+    daemon
+        .cli(Some(root), &["kv", "put", "-mount=team", "app", "k=v"])
+        .expect_code(0);
+    let field = daemon.cli(Some(root), &["kv", "get", "-field=k", "team/app"]);
+    field.expect_code(0);
+    assert_eq!(field.stdout.trim(), "v");
+    let made = daemon.cli(
+        Some(root),
+        &[
+            "token",
+            "create",
+            "-policy=default",
+            "-ttl",
+            "1h",
+            "-format=json",
+        ],
+    );
+    made.expect_code(0);
+    assert!(made.json()["auth"]["lease_duration"].as_u64().unwrap() <= 3600);
+    // A lone `-` is still stdin, not a flag.
+    let out = cli(
+        &daemon.addr,
+        Some(root),
+        &["kv", "put", "team/piped", "-"],
+        Some(r#"{"x":"y"}"#),
+    );
+    out.expect_code(0);
+}
