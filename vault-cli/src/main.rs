@@ -24,6 +24,7 @@ mod operator;
 mod output;
 mod stdin_input;
 mod token_helper;
+mod vault_flags;
 mod verify;
 #[cfg(test)]
 mod verify_props;
@@ -456,7 +457,7 @@ enum Operator {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(vault_flags::double_dashed(std::env::args_os()));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
