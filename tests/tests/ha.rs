@@ -778,4 +778,18 @@ async fn a_node_just_stepped_down_forwards_at_once() {
         second, first,
         "the node that stepped down took the lock again"
     );
+    // With HA, the active node says so in its metrics.
+    let (status, scrape) = vault_tests::http::curl(&[
+        "-H",
+        &format!("X-Vault-Token: {}", cluster.root()),
+        &format!(
+            "{}/v1/sys/metrics?format=prometheus",
+            cluster.node(second).addr
+        ),
+    ]);
+    assert_eq!(status, 200, "{scrape}");
+    assert!(
+        scrape.lines().any(|l| l == "vault_ha_active 1"),
+        "the active node's scrape: {scrape}"
+    );
 }

@@ -41,11 +41,15 @@ impl ProcessMetrics {
             "File descriptors the daemon has open.",
             m.open_files.clone(),
         );
-        registry.register(
-            "vault_ha_active",
-            "1 on the node that serves (unsealed, and active when HA is on).",
-            m.active.clone(),
-        );
+        // Only where there is HA: without it the series could only say what
+        // vault_sealed already does, and read as "an active HA node".
+        if m.ha.is_some() {
+            registry.register(
+                "vault_ha_active",
+                "1 on the HA node that holds the active lock (and is unsealed).",
+                m.active.clone(),
+            );
+        }
         m
     }
 
@@ -65,12 +69,11 @@ impl ProcessMetrics {
         if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
             self.open_files.set(entries.count() as i64);
         }
-        let unsealed = !self.vault.barrier().is_sealed();
-        let active = match &self.ha {
-            None => unsealed,
-            Some(ha) => unsealed && matches!(ha.role(), Role::Active { .. }),
-        };
-        self.active.set(i64::from(active));
+        if let Some(ha) = &self.ha {
+            let unsealed = !self.vault.barrier().is_sealed();
+            let active = unsealed && matches!(ha.role(), Role::Active { .. });
+            self.active.set(i64::from(active));
+        }
     }
 
     /// Renders every metric without asking for a token.
