@@ -267,10 +267,28 @@ async fn scraping_without_a_token_is_a_configured_choice() {
     let (code, text) = scrape(&daemon, None);
     assert_eq!(code, "200", "{text}");
     assert_eq!(sample(&text, "vault_sealed"), 1.0, "{text}");
-    // The JSON format is not served: the refusal says what to ask for.
+    // Without ?format, Vault's JSON: gauges, counters and samples by name.
     let out = Command::new("curl")
         .args(["-s", &format!("{}/v1/sys/metrics", daemon.addr)])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("format=prometheus"));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let sealed = json["Gauges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Gauges: {json}"))
+        .iter()
+        .find(|g| g["Name"] == "vault_sealed")
+        .unwrap_or_else(|| panic!("no vault_sealed gauge: {json}"));
+    assert_eq!(sealed["Value"], 1.0, "{sealed}");
+    for key in ["Counters", "Samples", "Points"] {
+        assert!(json[key].is_array(), "{key}: {json}");
+    }
+    assert!(json["Timestamp"].is_string(), "{json}");
+    // Any other format is refused, naming the two there are.
+    let out = Command::new("curl")
+        .args(["-s", &format!("{}/v1/sys/metrics?format=xml", daemon.addr)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("prometheus"));
 }
