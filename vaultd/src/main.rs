@@ -16,6 +16,7 @@ mod health;
 mod http;
 mod hygiene;
 mod logical;
+mod metrics_json;
 mod otlp;
 mod process_metrics;
 mod rate_limit_config;

@@ -55,16 +55,24 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
     })
 }
 
-/// `GET sys/metrics?format=prometheus`: through the request pipeline (a
-/// token with `read` on `sys/metrics`, audited) unless the config lets
+/// `GET sys/metrics?format=prometheus` (the OpenMetrics text), or without
+/// `?format` Vault's JSON (metrics_json.rs): through the request pipeline
+/// (a token with `read` on `sys/metrics`, audited) unless the config lets
 /// scrapers in without one.
 async fn metrics(api: &Api, call: &Call<'_>) -> Response {
-    if call.query("format") != Some("prometheus") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "sys/metrics is served in the Prometheus format: add ?format=prometheus",
-        );
-    }
+    let json = match call.query("format") {
+        None | Some("") | Some("json") => true,
+        Some("prometheus") => false,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "sys/metrics has no format {other:?}: leave format out for JSON, or ask \
+                     ?format=prometheus"
+                ),
+            );
+        }
+    };
     let text = if api.metrics.unauthenticated() {
         match api.metrics.render().await {
             Ok(text) => text,
@@ -91,6 +99,13 @@ async fn metrics(api: &Api, call: &Call<'_>) -> Response {
             Err(status) => return from_status(&status, call.path_and_query),
         }
     };
+    if json {
+        let now = vault_core::clock::rfc3339(vault_core::clock::now_unix());
+        return super::reply::json_reply(
+            StatusCode::OK,
+            &crate::metrics_json::from_openmetrics(&text, &now),
+        );
+    }
     let mut response = Response::new(axum::body::Body::from(text));
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
