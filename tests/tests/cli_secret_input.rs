@@ -139,3 +139,51 @@ fn token_commands_read_the_token_they_act_on_from_stdin_or_a_file() {
     );
     assert_ne!(out.code, 0, "the token was revoked: {}", out.stdout);
 }
+
+/// The password a userpass login prompts for can be fed from a pipe, as the
+/// unseal prompt can; on a terminal it is asked for without echo.
+#[test]
+fn the_userpass_password_prompt_reads_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    run(
+        &daemon,
+        dir.path(),
+        Some(root),
+        &["auth", "enable", "userpass"],
+        None,
+    )
+    .expect_code(0);
+    run(
+        &daemon,
+        dir.path(),
+        Some(root),
+        &["write", "auth/userpass/users/alice", "password=piped-pw-1"],
+        None,
+    )
+    .expect_code(0);
+    vault_tests::secret_scan::note("piped-pw-1");
+    let login = |password: &str| {
+        run(
+            &daemon,
+            dir.path(),
+            None,
+            &[
+                "login",
+                "--method",
+                "userpass",
+                "--no-store",
+                "username=alice",
+            ],
+            Some(password),
+        )
+    };
+    login("piped-pw-1\n").expect_code(0);
+    let wrong = login("not-it\n");
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("invalid username or password"),
+        "{wrong:?}"
+    );
+}
