@@ -408,8 +408,7 @@ pub async fn login(
         "token" => {
             let token = match args {
                 [t] if !t.contains('=') => token_argument(t)?,
-                [] => rpassword::prompt_password("Token (will be hidden): ")
-                    .context("reading the token")?,
+                [] => crate::stdin_input::secret_line("Token (will be hidden): ", "token")?,
                 _ => bail!("usage: login [TOKEN]"),
             };
             let mut lookup = client.clone().with_token(&token);
@@ -435,8 +434,8 @@ pub async fn login(
                 _ => bail!("userpass login needs username=NAME"),
             };
             if !body.contains_key("password") {
-                let password = rpassword::prompt_password("Password (will be hidden): ")
-                    .context("reading the password")?;
+                let password =
+                    crate::stdin_input::secret_line("Password (will be hidden): ", "password")?;
                 body.insert("password".into(), json!(password));
             }
             let mount = path.unwrap_or("userpass");

@@ -1,8 +1,6 @@
 //! `status` and the `operator` commands: init, unseal, seal, rekey, rotate,
 //! key-status (step-down and members are in [`crate::ha`]).
 
-use std::io::IsTerminal;
-
 use anyhow::{Context, bail};
 use serde_json::json;
 use vault_proto::v1::*;
@@ -161,16 +159,7 @@ fn read_key(key: Option<String>, prompt: &str) -> anyhow::Result<String> {
             Ok(text.trim().to_owned())
         }
         Some(k) if k != "-" => Ok(k.to_owned()),
-        _ if std::io::stdin().is_terminal() => {
-            rpassword::prompt_password(prompt).context("reading the key from the terminal")
-        }
-        _ => {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("reading the key from stdin")?;
-            Ok(line.trim().to_owned())
-        }
+        _ => crate::stdin_input::secret_line(prompt, "key"),
     }
 }
 

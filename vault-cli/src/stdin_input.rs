@@ -9,6 +9,22 @@ use crate::{
     AuditCommand, Command, KvCommand, MountCommand, Operator, PolicyCommand, TokenCommand,
 };
 
+/// One secret line: asked for without echo on a terminal, else read from
+/// stdin (a pipe, a file), trimmed. `what` names it in errors.
+pub fn secret_line(prompt: &str, what: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(prompt)
+            .with_context(|| format!("reading the {what} from the terminal"));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from stdin"))?;
+    Ok(line.trim().to_owned())
+}
+
 /// `k=-` reads the value from stdin, and `-` the whole data as JSON (see
 /// [`crate::logical::parse_pairs`]).
 fn any_pair_from_stdin(pairs: &[String]) -> bool {
