@@ -159,3 +159,27 @@ fn single_dash_flags_work_as_in_vault() {
     );
     out.expect_code(0);
 }
+
+/// `operator unseal` shows the rows `status` shows (HA's included), and a
+/// nonce that is not there reads `n/a`, not an empty cell.
+#[test]
+fn unseal_shows_what_status_shows_and_empty_nonces_read_n_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let keys = vault_tests::init(&daemon, 1, 1);
+    let unsealed = daemon.cli(None, &["operator", "unseal", &keys.keys_hex[0]]);
+    unsealed.expect_code(0);
+    assert!(
+        unsealed.stdout.contains("HA Enabled"),
+        "{}",
+        unsealed.stdout
+    );
+    let rekey = daemon.cli(Some(&keys.root_token), &["operator", "rekey", "--status"]);
+    rekey.expect_code(0);
+    let nonce = rekey
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Nonce"))
+        .unwrap_or_else(|| panic!("{}", rekey.stdout));
+    assert!(nonce.ends_with("n/a"), "{nonce:?}");
+}

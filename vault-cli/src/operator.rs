@@ -21,14 +21,7 @@ fn status_rows(s: &SealStatusResponse) -> Vec<(&'static str, String)> {
     ];
     if s.sealed {
         rows.push(("Unseal Progress", format!("{}/{}", s.progress, s.t)));
-        rows.push((
-            "Unseal Nonce",
-            if s.nonce.is_empty() {
-                "n/a".into()
-            } else {
-                s.nonce.clone()
-            },
-        ));
+        rows.push(("Unseal Nonce", or_na(&s.nonce)));
     }
     rows.push(("Version", s.version.clone()));
     rows.push(("Storage Type", s.storage_type.clone()));
@@ -198,8 +191,11 @@ pub async fn unseal(
     if !out.nonce.is_empty() {
         status.nonce = out.nonce.clone();
     }
+    // The same rows as `status` shows, HA's included.
     let mut rows = status_rows(&status);
+    rows.extend(crate::ha::status_rows(&status));
     let mut json = status_json(&status);
+    crate::ha::add_status_json(&status, &mut json);
     json["duplicate"] = json!(out.duplicate);
     if out.duplicate {
         rows.push((
@@ -226,9 +222,18 @@ pub async fn seal(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
     Ok(0)
 }
 
+/// A table cell for a value that may be empty, as Vault's CLI shows it.
+fn or_na(value: &str) -> String {
+    if value.is_empty() {
+        "n/a".into()
+    } else {
+        value.to_owned()
+    }
+}
+
 fn rekey_rows(s: &RekeyStatusResponse) -> Vec<(&'static str, String)> {
     let mut rows = vec![
-        ("Nonce", s.nonce.clone()),
+        ("Nonce", or_na(&s.nonce)),
         ("Started", s.started.to_string()),
         ("Rekey Progress", format!("{}/{}", s.progress, s.required)),
         ("New Shares", s.new_shares.to_string()),
@@ -258,7 +263,7 @@ fn rekey_json(s: &RekeyStatusResponse) -> serde_json::Value {
 
 fn verify_rows(s: &RekeyVerifyStatusResponse) -> Vec<(&'static str, String)> {
     vec![
-        ("Verification Nonce", s.nonce.clone()),
+        ("Verification Nonce", or_na(&s.nonce)),
         ("Started", s.started.to_string()),
         ("Verification Progress", format!("{}/{}", s.progress, s.t)),
         ("New Shares", s.n.to_string()),
@@ -474,7 +479,9 @@ fn print_rekey_update(format: Format, out: &RekeyUpdateResponse) -> Exit {
             for (i, key) in out.keys_b64.iter().enumerate() {
                 println!("Key {}: {key}", i + 1);
             }
-            println!("\nOperation nonce: {}", status.nonce);
+            if !status.nonce.is_empty() {
+                println!("\nOperation nonce: {}", status.nonce);
+            }
             if out.complete {
                 println!(
                     "\nVault rekeyed with {} key shares and a key threshold of {}. The old shares \
