@@ -729,7 +729,22 @@ async fn a_postgres_outage_across_expiry_is_retried_until_the_role_is_dropped() 
     let role = unique("outage");
     f.role(&role, &table, &["default_ttl=2s"]);
     let (lease_id, user, _) = f.creds(&role);
+    let lasting = unique("lasting");
+    f.role(&lasting, &table, &["default_ttl=1h"]);
+    let (asked_lease, asked_user, _) = f.creds(&lasting);
     cluster.stop_server();
+
+    // Revoked by hand while PostgreSQL is down: the answer says it is queued
+    // and retried, not that it failed.
+    let asked = f
+        .daemon
+        .cli(Some(&f.root), &["lease", "revoke", &asked_lease]);
+    assert_ne!(asked.code, 0, "{asked:?}");
+    assert!(
+        asked.stderr.contains("queued") && asked.stderr.contains("retried by itself"),
+        "{}",
+        asked.stderr
+    );
 
     // Past expiry, revocation fails and is retried, visibly.
     let attempts = |lease: &Value| lease["attempts"].as_u64().unwrap_or(0);
@@ -752,10 +767,11 @@ async fn a_postgres_outage_across_expiry_is_retried_until_the_role_is_dropped() 
     let count = f
         .daemon
         .cli(Some(&f.root), &["lease", "count", "--format", "json"]);
-    assert_eq!(count.json()["data"]["revoking"], 1, "{}", count.stdout);
+    // The expired lease and the one revoked by hand.
+    assert_eq!(count.json()["data"]["revoking"], 2, "{}", count.stdout);
     let status = f.daemon.cli(Some(&f.root), &["status", "--format", "json"]);
     status.expect_code(0);
-    assert_eq!(status.json()["leases_revoking"], 1, "{}", status.stdout);
+    assert_eq!(status.json()["leases_revoking"], 2, "{}", status.stdout);
 
     cluster.start_server();
     let back = Instant::now();
@@ -774,6 +790,18 @@ async fn a_postgres_outage_across_expiry_is_retried_until_the_role_is_dropped() 
     .await;
     let took = back.elapsed();
     assert!(gone.is_some(), "the role was never dropped");
+    let asked_gone = eventually(Duration::from_secs(20), || async {
+        admin
+            .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&asked_user])
+            .await
+            .map(|r| r.is_empty())
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(
+        asked_gone.is_some(),
+        "the queued revocation never dropped its role"
+    );
     // Within two backoff caps (2 s) of PostgreSQL being back, plus the 100 ms
     // poll of this test.
     assert!(

@@ -337,7 +337,8 @@ impl ExpirationManager {
         let now = clock::now_unix_millis();
         match self.revoke_one(barrier, revoker, id, now, false).await? {
             Outcome::Revoked | Outcome::Gone => Ok(()),
-            Outcome::Retrying(e) | Outcome::Irrevocable(e) => Err(ExpirationError::RevokeFailed(e)),
+            Outcome::Retrying(e) => Err(ExpirationError::RevokeQueued(e)),
+            Outcome::Irrevocable(e) => Err(ExpirationError::RevokeFailed(e)),
             Outcome::Skipped => Err(ExpirationError::Busy(id.to_owned())),
         }
     }

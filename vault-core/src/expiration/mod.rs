@@ -101,10 +101,17 @@ pub enum ExpirationError {
     /// The engine refused the renewal; nothing was changed.
     #[error("renewal failed: {0}")]
     RenewFailed(RevokeError),
-    /// The engine failed to revoke. The lease stays stored in `revoking` state
-    /// (retried by itself) or `irrevocable` state.
+    /// The engine failed to revoke for good: the lease is stored as
+    /// `irrevocable`.
     #[error("revocation failed: {0}")]
     RevokeFailed(RevokeError),
+    /// The engine could not revoke now; the lease stays stored as `revoking`
+    /// and the expiration manager retries it by itself.
+    #[error(
+        "not revoked yet, and queued: the lease is retried by itself until its secret is gone \
+         (lease list --failing shows it): {0}"
+    )]
+    RevokeQueued(RevokeError),
     /// The barrier failed.
     #[error(transparent)]
     Barrier(#[from] BarrierError),

@@ -102,7 +102,9 @@ impl From<ExpirationError> for VaultError {
                 VaultError::InvalidRequest(e.to_string())
             }
             E::Busy(_) => VaultError::Conflict(e.to_string()),
-            E::RenewFailed(_) | E::RevokeFailed(_) => VaultError::Upstream(e.to_string()),
+            E::RenewFailed(_) | E::RevokeFailed(_) | E::RevokeQueued(_) => {
+                VaultError::Upstream(e.to_string())
+            }
             E::Barrier(b) => b.into(),
             E::Random(r) => VaultError::Random(r),
             e => VaultError::Internal(e.to_string()),
@@ -111,9 +113,6 @@ impl From<ExpirationError> for VaultError {
 }
 
 impl Vault {
-    /// Stores the lease on the secret an engine just issued and puts its id in
-    /// the response. If it cannot be stored, the secret is revoked at once
-    /// (best effort: reconciliation finds what that misses) and the request fails.
     /// What a lease issued now for `caller` on `mount` is held to: the
     /// mount's TTLs, and the deadlines of the caller's token and every
     /// ancestor (a lease dies no later than the token tree that made it).
@@ -147,6 +146,9 @@ impl Vault {
         Ok(bounds)
     }
 
+    /// Stores the lease on the secret an engine just issued and puts its id in
+    /// the response. If it cannot be stored, the secret is revoked at once
+    /// (best effort: reconciliation finds what that misses) and the request fails.
     pub(super) async fn register_lease(
         &self,
         request: &Request,
