@@ -17,6 +17,19 @@ use super::policies::canonical;
 use super::token_roles::TokenRole;
 use super::{Vault, VaultError, field};
 
+/// A use-limited token would escape its limit through a child (or an
+/// orphan) with unlimited uses. Checked first, as in Vault. `me` has this
+/// request's use spent already, and still shows a count above zero even when
+/// this was its last use.
+fn refuse_use_limited(me: &TokenEntry) -> Result<(), VaultError> {
+    if me.num_uses > 0 {
+        return Err(VaultError::InvalidRequest(
+            "restricted use token cannot generate child tokens".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn bad_token() -> VaultError {
     VaultError::InvalidRequest("bad token".into())
 }
@@ -42,15 +55,7 @@ impl Vault {
         }
         match path {
             "create" | "create-orphan" if write => {
-                // A use-limited token would escape its limit through a child
-                // (or an orphan) with unlimited uses. Checked first, as in
-                // Vault. `me` has this request's use spent already, and still
-                // shows a count above zero even when this was its last use.
-                if me.num_uses > 0 {
-                    return Err(VaultError::InvalidRequest(
-                        "restricted use token cannot generate child tokens".into(),
-                    ));
-                }
+                refuse_use_limited(me)?;
                 let orphan = path == "create-orphan"
                     || field(params::boolean(data, "no_parent"))?.unwrap_or(false);
                 if orphan && !caller.sudo {
@@ -62,13 +67,10 @@ impl Vault {
                     .await
             }
             role_path if write && role_path.starts_with("create/") => {
-                if me.num_uses > 0 {
-                    return Err(VaultError::InvalidRequest(
-                        "restricted use token cannot generate child tokens".into(),
-                    ));
-                }
+                refuse_use_limited(me)?;
                 let name = role_path
-                    .trim_start_matches("create/")
+                    .strip_prefix("create/")
+                    .unwrap_or_default()
                     .trim_end_matches('/');
                 let role = self.token_role(name).await?.ok_or_else(|| {
                     VaultError::InvalidRequest(format!("unknown token role {name:?}"))
