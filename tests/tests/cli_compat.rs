@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
 use serde_json::{Value, json};
-use vault_tests::{Daemon, cli, unsealed_with_kv};
+use vault_tests::{Daemon, cli, cli_with_env, unsealed_with_kv};
 
 /// What vaultd holds at `path` (the answer's `data`), read over gRPC-backed
 /// vault-cli in JSON.
@@ -182,4 +182,59 @@ fn unseal_shows_what_status_shows_and_empty_nonces_read_n_a() {
         .find(|l| l.starts_with("Nonce"))
         .unwrap_or_else(|| panic!("{}", rekey.stdout));
     assert!(nonce.ends_with("n/a"), "{nonce:?}");
+}
+
+/// The value of the table row `key` in `out`.
+fn row(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .filter(|rest| rest.starts_with(' '))
+                .map(|rest| rest.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {key} row in:\n{out}"))
+}
+
+/// Durations read as Vault's CLI writes them (`1h`, `59m58s`, `0s`) and
+/// lists as `[a b]`, in every table: token create and token lookup alike.
+#[test]
+fn durations_and_lists_read_one_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    let created = daemon.cli(
+        Some(root),
+        &["token", "create", "--policy", "default", "--ttl", "1h"],
+    );
+    created.expect_code(0);
+    assert_eq!(row(&created.stdout, "token_duration"), "1h");
+    assert_eq!(row(&created.stdout, "token_policies"), "[default]");
+    let token = row(&created.stdout, "token");
+    let looked = daemon.cli(Some(root), &["token", "lookup", &token]);
+    looked.expect_code(0);
+    assert_eq!(row(&looked.stdout, "creation_ttl"), "1h");
+    assert_eq!(row(&looked.stdout, "explicit_max_ttl"), "0s");
+    assert_eq!(row(&looked.stdout, "period"), "0s");
+    let ttl = row(&looked.stdout, "ttl");
+    assert!(ttl == "1h" || ttl.starts_with("59m"), "ttl {ttl}");
+    assert_eq!(row(&looked.stdout, "policies"), "[default]");
+}
+
+/// An empty variable is an unset one, as in Vault's CLI: not a usage error
+/// (whose exit code 2 is `status`'s "sealed").
+#[test]
+fn empty_environment_variables_are_unset_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, _keys) = unsealed_with_kv(dir.path());
+    for var in [
+        "VAULT_CACERT",
+        "VAULT_FORMAT",
+        "VAULT_NO_REQUEST_FORWARDING",
+    ] {
+        let out = cli_with_env(&daemon.addr, None, &["status"], None, &[(var, "")]);
+        assert_eq!(out.code, 0, "{var}=: {}", out.stderr);
+    }
+    // An empty address is the default one (nothing listens there here).
+    let out = cli_with_env(&daemon.addr, None, &["status"], None, &[("VAULT_ADDR", "")]);
+    assert!(!out.stderr.contains("not a URL"), "{}", out.stderr);
 }

@@ -251,12 +251,36 @@ fn a_tls_listener_serves_the_cli_that_trusts_its_ca() {
     );
     out.expect_code(2);
     assert_eq!(out.json()["initialized"], false);
-    // Without the CA the certificate is not trusted: an error, not a plaintext fallback.
+    // Without the CA the certificate is not trusted: an error, not a
+    // plaintext fallback, that names its cause once.
     let out = vault_tests::cli(&daemon.addr, None, &["status"], None);
     out.expect_code(1);
-    // And a plaintext client cannot talk to it.
+    assert_eq!(
+        out.stderr.matches("UnknownIssuer").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    // And a plaintext client cannot talk to it: told to use https://.
     let plain = daemon.addr.replace("https://", "http://");
-    vault_tests::cli(&plain, None, &["status"], None).expect_code(1);
+    let out = vault_tests::cli(&plain, None, &["status"], None);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("use https://") && !out.stderr.contains("h2 protocol error"),
+        "{}",
+        out.stderr
+    );
+    // The other way round: https:// to a plaintext listener.
+    let other = tempfile::tempdir().unwrap();
+    let plaintext = Daemon::start(other.path());
+    let tls_to_plain = plaintext.addr.replace("http://", "https://");
+    let out = vault_tests::cli(&tls_to_plain, None, &["status"], None);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("use http://") && !out.stderr.contains("InvalidContentType"),
+        "{}",
+        out.stderr
+    );
     // The HTTP API shares the port over TLS, for HTTP/1.1 clients that
     // announce their protocol (ALPN) as well as HTTP/2 ones.
     for version in ["--http1.1", "--http2"] {

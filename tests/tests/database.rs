@@ -377,12 +377,19 @@ async fn the_roles_valid_until_is_the_leases_expiry_at_issue_and_after_each_rene
         (at_issue - issued).abs() < 5.0,
         "VALID UNTIL {at_issue} is not the lease's expiry {issued} (a 1h lease of a role with a 24h max)"
     );
-    f.daemon
-        .cli(
-            Some(&f.root),
-            &["lease", "renew", &lease_id, "--increment", "2h"],
-        )
-        .expect_code(0);
+    let out = f.daemon.cli(
+        Some(&f.root),
+        &["lease", "renew", &lease_id, "--increment", "2h"],
+    );
+    out.expect_code(0);
+    // A duration reads as everywhere else in vault-cli (and in Vault): 2h.
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().eq(["lease_duration", "2h"])),
+        "{}",
+        out.stdout
+    );
     let renewed = expiry(&f.lookup(&lease_id));
     let after = valid_until(&f.admin, &user).await;
     assert!(

@@ -79,6 +79,13 @@ async fn a_revoked_root_token_neither_resets_an_unseal_attempt_nor_sees_its_nonc
         "{}",
         reset.stderr
     );
+    // The hint speaks of what a reset needs, not of policies on a path
+    // (nothing can be looked up while sealed).
+    assert!(
+        reset.stderr.contains("--nonce") && !reset.stderr.contains("token capabilities"),
+        "{}",
+        reset.stderr
+    );
     assert_eq!(status(&daemon).1["progress"], 1);
 
     // Nor can the live root token made later: while sealed nothing can tell it
