@@ -332,7 +332,7 @@ impl VaultCheck {
         body.insert("prev_hash".into(), json!(checkpoint.prev_hash));
         body.insert("signature".into(), json!(checkpoint.signature));
         let path = format!("sys/audit/{}/verify-checkpoint", self.device);
-        let unchecked = |e: anyhow::Error| Kind::Unchecked(format!("{e:#}"));
+        let unchecked = |e: anyhow::Error| Kind::Unchecked(crate::output::error_text(&e));
         let response = logical::call(&mut self.client, Op::Write, &path, body)
             .await
             .map_err(unchecked)?;

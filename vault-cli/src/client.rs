@@ -56,10 +56,43 @@ pub async fn channel(target: &Target, timeout: Duration) -> anyhow::Result<Chann
             target.address
         );
     }
-    endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to the vault at {}", target.address))
+    endpoint.connect().await.map_err(|e| {
+        let e = anyhow::Error::from(e);
+        // rustls read a plaintext answer as a TLS record of no known type.
+        let plaintext = e
+            .chain()
+            .any(|cause| cause.to_string().contains("InvalidContentType"));
+        match target.address.strip_prefix("https://") {
+            Some(rest) if plaintext => anyhow::anyhow!(
+                "the server at {} does not speak TLS: use http://{rest}",
+                target.address
+            ),
+            _ => e.context(format!("cannot connect to the vault at {}", target.address)),
+        }
+    })
+}
+
+/// What to say when a plaintext (`http://`) call reached a TLS listener.
+/// The client's side of the HTTP/2 handshake succeeds without an answer; the
+/// server's TLS alert then reads as an HTTP/2 protocol error, or the closed
+/// connection as a transport error, depending on which the client sees first.
+pub fn tls_expected(address: &str, error: &anyhow::Error) -> Option<String> {
+    let rest = address.strip_prefix("http://")?;
+    let status = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<CallError>())?
+        .status();
+    let cut_off = match status.code() {
+        tonic::Code::Internal => status.message().starts_with("h2 protocol error"),
+        tonic::Code::Unknown => status.message() == "transport error",
+        _ => false,
+    };
+    cut_off.then(|| {
+        format!(
+            "the server at {address} closed the connection without answering in plain HTTP/2; \
+             if it speaks TLS, use https://{rest}"
+        )
+    })
 }
 
 /// The largest answer the CLI decodes.

@@ -32,6 +32,11 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
                      repeated failures lock a user out for a while",
                 )
             }
+            // Sealed: no token can be looked up, and no policy is involved.
+            Code::PermissionDenied if message.contains("unseal attempt") => Some(
+                "give the attempt's nonce (`--nonce`; `vault-cli status` shows it as Unseal \
+                 Nonce) or the root token from init (VAULT_TOKEN)",
+            ),
             Code::PermissionDenied => Some(
                 "check the token (`vault-cli token lookup`) and what its policies allow on this \
                  path (`vault-cli token capabilities <token> <path>`)",
@@ -48,6 +53,12 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
         };
     }
     let text = format!("{error:#}");
+    if text.contains("invalid peer certificate") {
+        return Some(
+            "the server's certificate is not trusted here: set VAULT_CACERT (or --ca-cert) to \
+             the CA that signed it",
+        );
+    }
     text.contains("cannot connect to the vault").then_some(
         "is vaultd running there? Set VAULT_ADDR (and VAULT_CACERT for an https address)",
     )
@@ -80,6 +91,20 @@ mod tests {
         let refused = anyhow::anyhow!("connection refused")
             .context("cannot connect to the vault at http://127.0.0.1:1");
         assert!(hint(&refused).unwrap().contains("VAULT_ADDR"));
+        let untrusted = anyhow::anyhow!("invalid peer certificate: UnknownIssuer")
+            .context("cannot connect to the vault at https://127.0.0.1:1");
+        assert!(hint(&untrusted).unwrap().contains("VAULT_CACERT"));
+        let reset = crate::client::failed(
+            "Error unsealing",
+            tonic::Status::permission_denied(
+                "permission denied: resetting an unseal attempt needs its nonce or the root token",
+            ),
+        );
+        let said = hint(&reset).unwrap();
+        assert!(
+            said.contains("--nonce") && !said.contains("capabilities"),
+            "{said}"
+        );
         let plain = anyhow::Error::new(tonic::Status::not_found("no value"));
         assert_eq!(hint(&plain), None);
     }

@@ -130,7 +130,7 @@ pub async fn run(client: &mut Client, format: Format, command: LeaseCommand) -> 
             }
             let rows = [
                 ("lease_id", r.lease_id.clone()),
-                ("lease_duration", format!("{}s", r.lease_duration)),
+                ("lease_duration", crate::output::duration(r.lease_duration)),
                 ("lease_renewable", r.renewable.to_string()),
             ];
             let out = json!({

@@ -9,12 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use vault_client::{
-    GrpcLeases, LeaseWatcher, Token, WatchEvent, WatchOptions, format_duration, parse_duration,
-};
+use vault_client::{GrpcLeases, LeaseWatcher, Token, WatchEvent, WatchOptions, parse_duration};
 
 use crate::client::Client;
-use crate::output::Format;
+use crate::output::{Format, duration};
 
 /// Watches `lease_id` until it ends or the user presses Ctrl-C.
 pub async fn watch(
@@ -33,7 +31,7 @@ pub async fn watch(
     let lease = leases.lookup(lease_id).await?;
     eprintln!(
         "Watching lease {lease_id}: ttl {}, {}",
-        format_duration(lease.lease_duration),
+        duration(lease.lease_duration.as_secs()),
         if lease.renewable {
             "renewable"
         } else {
@@ -155,14 +153,14 @@ fn print_event(format: Format, lease_id: &str, event: &WatchEvent) -> anyhow::Re
             object.to_string()
         }
         Format::Table => match event {
-            WatchEvent::Renewed { ttl } => format!("renewed       ttl={}", format_duration(*ttl)),
+            WatchEvent::Renewed { ttl } => format!("renewed       ttl={}", duration(ttl.as_secs())),
             WatchEvent::Capped { ttl } => format!(
                 "capped        ttl={} (the lease ends at its max TTL: get new credentials before then)",
-                format_duration(*ttl)
+                duration(ttl.as_secs())
             ),
             WatchEvent::RenewFailed { error, ttl_left } => format!(
                 "renew-failed  ttl_left={} error={error}",
-                format_duration(*ttl_left)
+                duration(ttl_left.as_secs())
             ),
             WatchEvent::Expired => "expired".to_owned(),
             WatchEvent::Revoked => "revoked".to_owned(),

@@ -209,12 +209,16 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
 }
 
 /// A value as a table cell, as Vault's CLI shows it: null is `<nil>`, an
-/// empty string `n/a`.
+/// empty string `n/a`, a list `[a b]`.
 pub fn text(value: &Value) -> String {
     match value {
         Value::String(s) if s.is_empty() => "n/a".into(),
         Value::String(s) => s.clone(),
         Value::Null => "<nil>".into(),
+        Value::Array(items) => crate::output::list(items.iter().map(|item| match item {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })),
         other => other.to_string(),
     }
 }
@@ -251,9 +255,14 @@ pub fn print_response(
     if let Some(a) = &response.auth {
         rows.push(("token".into(), a.client_token.clone()));
         rows.push(("token_accessor".into(), a.accessor.clone()));
-        rows.push(("token_duration".into(), duration_text(a.lease_duration)));
+        // A token without a TTL (root) lasts for ever: Vault shows ∞.
+        let duration = match a.lease_duration {
+            0 => "∞".to_owned(),
+            secs => crate::output::duration(secs),
+        };
+        rows.push(("token_duration".into(), duration));
         rows.push(("token_renewable".into(), a.renewable.to_string()));
-        rows.push(("token_policies".into(), format!("{:?}", a.policies)));
+        rows.push(("token_policies".into(), crate::output::list(&a.policies)));
         for (k, v) in &a.metadata {
             rows.push((format!("token_meta_{k}"), v.clone()));
         }
@@ -262,12 +271,12 @@ pub fn print_response(
         rows.push(("lease_id".into(), response.lease_id.clone()));
         rows.push((
             "lease_duration".into(),
-            duration_text(response.lease_duration),
+            crate::output::duration(response.lease_duration),
         ));
         rows.push(("lease_renewable".into(), response.renewable.to_string()));
     }
     for (k, v) in &data {
-        rows.push((k.clone(), text(v)));
+        rows.push((k.clone(), cell(k, v)));
     }
     if rows.is_empty() {
         return Ok(());
@@ -277,23 +286,16 @@ pub fn print_response(
     Ok(())
 }
 
-/// Seconds as Vault shows a token's duration (`768h`, `1h30m`, `∞` for none).
-pub fn duration_text(secs: u64) -> String {
-    if secs == 0 {
-        return "∞".into();
+/// A data field as a table cell. As in Vault's CLI, a field that looks like
+/// a TTL (`ttl`, `period`, `*_ttl`, `*_period`) holding seconds reads as a
+/// duration.
+fn cell(key: &str, value: &Value) -> String {
+    let looks_like_ttl =
+        key == "ttl" || key == "period" || key.ends_with("_ttl") || key.ends_with("_period");
+    match value.as_u64() {
+        Some(secs) if looks_like_ttl => crate::output::duration(secs),
+        _ => text(value),
     }
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
 }
 
 /// Prints the keys of a list response, one per line (table) or as JSON.

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::client::{Client, Target};
 use crate::kv::KvAction;
@@ -457,7 +457,12 @@ enum Operator {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(vault_flags::double_dashed(std::env::args_os()));
+    let matches = vault_flags::empty_env_unset(Cli::command())
+        .get_matches_from(vault_flags::double_dashed(std::env::args_os()));
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -476,6 +481,7 @@ fn main() -> ExitCode {
         no_request_forwarding,
         command,
     } = cli;
+    let shown_address = address.clone();
     let target = Target {
         address,
         ca_cert,
@@ -511,11 +517,14 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) if e.chain().any(|c| c.is::<logical::NoValue>()) => {
-            eprintln!("{e:#}");
+            eprintln!("{}", output::error_text(&e));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("{e:#}");
+            match client::tls_expected(&shown_address, &e) {
+                Some(said) => eprintln!("{said}"),
+                None => eprintln!("{}", output::error_text(&e)),
+            }
             if let Some(next) = hints::hint(&e) {
                 eprintln!("hint: {next}");
             }

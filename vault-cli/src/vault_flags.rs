@@ -7,6 +7,25 @@
 
 use std::ffi::OsString;
 
+/// `command` with every argument read from an empty environment variable
+/// (`VAULT_CACERT=`) reading as if the variable were unset, as Vault's CLI
+/// does. clap would take the empty value, and refuse it as a usage error,
+/// whose exit code 2 is `status`'s "sealed".
+pub fn empty_env_unset(mut command: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env()
+                .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()))
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |arg| arg.env(None::<&'static str>));
+    }
+    command
+}
+
 /// `args` with single-dash long flags made double-dash.
 pub fn double_dashed(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
