@@ -238,3 +238,53 @@ fn empty_environment_variables_are_unset_ones() {
     let out = cli_with_env(&daemon.addr, None, &["status"], None, &[("VAULT_ADDR", "")]);
     assert!(!out.stderr.contains("not a URL"), "{}", out.stderr);
 }
+
+/// An empty list says so as Vault's CLI does: "No value found at PATH" and
+/// exit 2 for keys (list, kv list, lease list), "No audit devices are
+/// enabled." for audit list. `kv list MOUNT/` (a trailing slash) lists.
+#[test]
+fn empty_lists_say_so_as_vault_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, keys) = unsealed_with_kv(dir.path());
+    let root = keys.root_token.as_str();
+    let empty = |args: &[&str], said: &str| {
+        let out = daemon.cli(Some(root), args);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert_eq!(out.stderr.trim(), said, "{args:?}");
+    };
+    empty(
+        &["list", "secret/metadata"],
+        "No value found at secret/metadata",
+    );
+    empty(
+        &["kv", "list", "secret/"],
+        "No value found at secret/metadata",
+    );
+    empty(
+        &["kv", "list", "secret"],
+        "No value found at secret/metadata",
+    );
+    empty(
+        &["lease", "list", "database/creds/x/"],
+        "No value found at sys/leases/lookup/database/creds/x",
+    );
+    empty(&["audit", "list"], "No audit devices are enabled.");
+    let failing = daemon.cli(Some(root), &["lease", "list", "--failing"]);
+    failing.expect_code(0);
+    assert!(failing.stdout.contains("No lease"), "{}", failing.stdout);
+
+    daemon
+        .cli(Some(root), &["kv", "put", "secret/a", "x=1"])
+        .expect_code(0);
+    let listed = daemon.cli(Some(root), &["kv", "list", "secret/"]);
+    listed.expect_code(0);
+    assert_eq!(listed.stdout.lines().last(), Some("a"), "{}", listed.stdout);
+    // A mount without a description reads n/a, as in Vault.
+    let mounts = daemon.cli(Some(root), &["secrets", "list"]);
+    let secret = mounts
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("secret/"))
+        .unwrap_or_else(|| panic!("{}", mounts.stdout));
+    assert!(secret.ends_with("n/a"), "{secret:?}");
+}
