@@ -51,6 +51,11 @@ pub async fn list(client: &mut Client, format: Format) -> anyhow::Result<u8> {
         print(format, &[], &Value::Object(data));
         return Ok(0);
     }
+    if data.is_empty() {
+        // Vault's words and exit code.
+        eprintln!("No audit devices are enabled.");
+        return Ok(2);
+    }
     println!(
         "{:<20}  {:<8}  {:<8}  {:<10}  Options",
         "Path", "Type", "Healthy", "Seq"

@@ -367,7 +367,7 @@ pub async fn list_mounts(client: &mut Client, format: Format, auth: bool) -> any
                     "{path:<20}  {:<10}  {:<22}  {}",
                     get("type"),
                     get("accessor"),
-                    get("description")
+                    crate::output::or_na(&get("description"))
                 );
             }
         }

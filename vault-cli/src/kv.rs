@@ -56,7 +56,7 @@ async fn locate(
     let found = logical::call(
         client,
         Op::Read,
-        &format!("sys/internal/ui/mounts/{asked}"),
+        &format!("sys/internal/ui/mounts/{}", asked.trim_end_matches('/')),
         Map::new(),
     )
     .await
@@ -113,7 +113,7 @@ pub async fn run(
     let v2_secret = version == KvVersion::Two && target.starts_with(&format!("{mount}/data/"));
     let response = logical::call(client, op, &target, body).await?;
     match op {
-        Op::List => logical::print_keys(format, &response)?,
+        Op::List => logical::print_keys(format, &response, &target)?,
         Op::Delete if format == Format::Table => {
             println!("Success! Data deleted (if it existed) at: {target}")
         }

@@ -185,6 +185,10 @@ pub async fn run(client: &mut Client, format: Format, command: LeaseCommand) -> 
                 let leases = data.get("leases").cloned().unwrap_or(json!([]));
                 match format {
                     Format::Json => print(format, &[], &leases),
+                    // A health question: none failing is the good answer.
+                    Format::Table if leases.as_array().is_none_or(Vec::is_empty) => {
+                        println!("No lease is failing revocation.");
+                    }
                     Format::Table => {
                         for lease in leases.as_array().into_iter().flatten() {
                             let field = |k: &str| match lease.get(k) {
@@ -206,7 +210,7 @@ pub async fn run(client: &mut Client, format: Format, command: LeaseCommand) -> 
             } else {
                 let path = format!("sys/leases/lookup/{}", prefix.trim_start_matches('/'));
                 let r = call(client, Op::List, &path, Map::new()).await?;
-                print_keys(format, &r)?;
+                print_keys(format, &r, &path)?;
             }
         }
         LeaseCommand::Count => {

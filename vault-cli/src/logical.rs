@@ -66,23 +66,30 @@ pub async fn call(
         Op::List => "listing",
     };
     result.map(tonic::Response::into_inner).map_err(|status| {
-        // A read of nothing, in Vault's words (and its exit code, 2).
-        if op == Op::Read
+        // A read or list of nothing, in Vault's words (and its exit code, 2).
+        if matches!(op, Op::Read | Op::List)
             && status.code() == tonic::Code::NotFound
             && !status.message().starts_with("no handler for route")
         {
-            return anyhow::Error::new(NoValue {
-                path: path.to_owned(),
-            });
+            return NoValue::at(path);
         }
         failed(format!("Error {doing} {path}"), status)
     })
 }
 
-/// A read found nothing at `path`: Vault's CLI says so and exits 2.
+/// A read or a list found nothing at `path`: Vault's CLI says so and exits 2.
 #[derive(Debug)]
 pub struct NoValue {
     path: String,
+}
+
+impl NoValue {
+    /// The error for `path`, named as Vault names it (no trailing `/`).
+    pub fn at(path: &str) -> anyhow::Error {
+        anyhow::Error::new(NoValue {
+            path: path.trim_end_matches('/').to_owned(),
+        })
+    }
 }
 
 impl std::fmt::Display for NoValue {
@@ -299,9 +306,13 @@ fn cell(key: &str, value: &Value) -> String {
 }
 
 /// Prints the keys of a list response, one per line (table) or as JSON.
-pub fn print_keys(format: Format, response: &LogicalResponse) -> anyhow::Result<()> {
+/// No keys is Vault's "No value found" (the API answers an empty list 404).
+pub fn print_keys(format: Format, response: &LogicalResponse, path: &str) -> anyhow::Result<()> {
     let data = data_of(response)?;
     let keys = data.get("keys").cloned().unwrap_or(Value::Array(vec![]));
+    if keys.as_array().is_none_or(Vec::is_empty) {
+        return Err(NoValue::at(path));
+    }
     match format {
         Format::Json => print(format, &[], &keys),
         Format::Table => {
@@ -326,7 +337,7 @@ pub async fn run(
     let data = parse_pairs(pairs)?;
     let response = call(client, op, path, data).await?;
     match op {
-        Op::List => print_keys(format, &response)?,
+        Op::List => print_keys(format, &response, path)?,
         Op::Delete => {
             if format == Format::Json {
                 print(format, &[], &envelope(&response)?);

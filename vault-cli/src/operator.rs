@@ -6,7 +6,7 @@ use serde_json::json;
 use vault_proto::v1::*;
 
 use crate::client::{Client, failed as fail};
-use crate::output::{Format, print};
+use crate::output::{Format, or_na, print};
 
 /// What a command wants the process to exit with.
 pub type Exit = u8;
@@ -220,15 +220,6 @@ pub async fn seal(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
         Format::Table => println!("Success! Vault is sealed."),
     }
     Ok(0)
-}
-
-/// A table cell for a value that may be empty, as Vault's CLI shows it.
-fn or_na(value: &str) -> String {
-    if value.is_empty() {
-        "n/a".into()
-    } else {
-        value.to_owned()
-    }
 }
 
 fn rekey_rows(s: &RekeyStatusResponse) -> Vec<(&'static str, String)> {

@@ -27,6 +27,15 @@ pub fn duration(secs: u64) -> String {
     out
 }
 
+/// A table cell for a value that may be empty, as Vault's CLI shows it: `n/a`.
+pub fn or_na(value: &str) -> String {
+    if value.is_empty() {
+        "n/a".into()
+    } else {
+        value.to_owned()
+    }
+}
+
 /// A list as Vault's CLI shows one in a table: `[a b]`, `[]`.
 pub fn list<I, S>(items: I) -> String
 where
