@@ -5,6 +5,7 @@
 
 use vault_core::Vault;
 use vault_core::barrier::BarrierError;
+use vault_core::request::{Operation, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,15 +52,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (65,536 at a time), not from the writes made so far: after a crash the
     // vault may overcount GCM nonce use, but it can never undercount it.
     let token = init.root_token.expose_secret();
-    let key = vault.key_status(token).await?;
+    // Operator calls are requests like any other, judged by the token's policies.
+    let key = vault
+        .handle(Request::new(Operation::Read, "sys/key-status").with_token(token))
+        .await?
+        .data
+        .unwrap_or_default();
     println!(
         "keyring: term {}, installed at {}, {} encryptions",
-        key.term, key.install_time, key.encryptions
+        key["term"], key["install_time"], key["encryptions"]
     );
 
     // Sealing drops every key from memory; the data stays on disk, unreadable
     // until a quorum unseals again.
-    vault.seal(token).await?;
+    vault
+        .handle(Request::new(Operation::Update, "sys/seal").with_token(token))
+        .await?;
     match vault.barrier().get(path).await {
         Err(BarrierError::Sealed) => {
             println!("after seal, reading {path} fails: vault is sealed");

@@ -11,7 +11,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use vault_core::{Vault, storage::MemoryBackend};
+//! use vault_core::{Vault, request::{Operation, Request}, storage::MemoryBackend};
 //!
 //! let vault = Vault::new(Arc::new(MemoryBackend::new()));
 //! let init = vault.init(3, 2).await?;
@@ -21,7 +21,8 @@
 //! vault.barrier().put("app/config", b"s3cr3t").await?;
 //! let value = vault.barrier().get("app/config").await?.expect("just written");
 //! assert_eq!(value.expose_secret(), b"s3cr3t");
-//! vault.seal(init.root_token.expose_secret()).await?;
+//! let token = init.root_token.expose_secret();
+//! vault.handle(Request::new(Operation::Update, "sys/seal").with_token(token)).await?;
 //! assert!(vault.barrier().get("app/config").await.is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();

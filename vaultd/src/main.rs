@@ -201,7 +201,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let node = HaNode::new(Arc::clone(&vault), pg, options)
                 .await
                 .context("preparing high availability")?;
-            Forwarder::new(Arc::new(node), config.ha.forwarding(), ca)
+            let node = Arc::new(node);
+            vault.attach_ha(&node);
+            Forwarder::new(node, config.ha.forwarding(), ca)
         }
     };
 

@@ -28,7 +28,8 @@ pub fn from_vault(e: VaultError) -> Status {
         | VaultError::RekeyInProgress
         | VaultError::RekeyVerificationPending
         | VaultError::NoRekeyVerification
-        | VaultError::RawDisabled => Code::FailedPrecondition,
+        | VaultError::RawDisabled
+        | VaultError::HaUnavailable(_) => Code::FailedPrecondition,
         VaultError::SealConfig(_)
         | VaultError::InvalidShare(_)
         | VaultError::WrongKey

@@ -1,13 +1,19 @@
 //! The `Sys` gRPC service: each method turns a message into a vault-core call and
-//! the answer back into a message. No access decision is made here.
+//! the answer back into a message. No access decision is made here: the
+//! operator calls (seal, rotate, key-status, raw storage, rekey's token-held
+//! steps, step-down, members) are requests through `Vault::handle`, judged
+//! by the ACL like any other.
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
 use tonic::{Request, Response, Status};
 use tonic_health::server::HealthReporter;
-use vault_core::barrier::KeyStatus;
 use vault_core::ha::Role;
-use vault_core::{Caller, RekeyStatus, RekeyVerifyStatus, SealStatus, Vault, clock};
+use vault_core::request::{self as core, Data, Operation};
+use vault_core::{SealStatus, Vault, clock};
 use vault_proto::v1::sys_client::SysClient;
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
@@ -114,36 +120,83 @@ fn seal_status(s: SealStatus) -> SealStatusResponse {
     }
 }
 
-fn rekey_status(s: RekeyStatus) -> RekeyStatusResponse {
+fn number(data: &Data, key: &str) -> u64 {
+    data.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn flag(data: &Data, key: &str) -> bool {
+    data.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn text(data: &Data, key: &str) -> String {
+    data.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `sys/rekey/init`'s answer as the message.
+fn rekey_status(data: &Data) -> RekeyStatusResponse {
+    let count = |k| u32::try_from(number(data, k)).unwrap_or(u32::MAX);
     RekeyStatusResponse {
-        started: s.started,
-        nonce: s.nonce,
-        t: s.t,
-        n: s.n,
-        progress: s.progress,
-        required: s.t,
-        new_shares: s.new_shares,
-        new_threshold: s.new_threshold,
-        verification_required: s.verification_required,
-        verification_nonce: s.verification_nonce,
+        started: flag(data, "started"),
+        nonce: text(data, "nonce"),
+        t: count("t"),
+        n: count("n"),
+        progress: count("progress"),
+        required: count("required"),
+        new_shares: count("new_shares"),
+        new_threshold: count("new_threshold"),
+        verification_required: flag(data, "verification_required"),
+        verification_nonce: text(data, "verification_nonce"),
     }
 }
 
-fn rekey_verify_status(s: RekeyVerifyStatus) -> RekeyVerifyStatusResponse {
+/// `sys/rekey/verify`'s answer as the message.
+fn rekey_verify_status(data: &Data) -> RekeyVerifyStatusResponse {
+    let count = |k| u32::try_from(number(data, k)).unwrap_or(u32::MAX);
     RekeyVerifyStatusResponse {
-        started: s.started,
-        nonce: s.nonce,
-        t: s.t,
-        n: s.n,
-        progress: s.progress,
+        started: flag(data, "started"),
+        nonce: text(data, "nonce"),
+        t: count("t"),
+        n: count("n"),
+        progress: count("progress"),
     }
 }
 
-fn key_status(s: KeyStatus) -> KeyStatusResponse {
+/// `sys/key-status`'s (and `sys/rotate`'s) answer as the message.
+fn key_status(data: &Data) -> KeyStatusResponse {
     KeyStatusResponse {
-        term: s.term,
-        install_time: clock::rfc3339(s.install_time),
-        encryptions: s.encryptions,
+        term: u32::try_from(number(data, "term")).unwrap_or(u32::MAX),
+        install_time: text(data, "install_time"),
+        encryptions: number(data, "encryptions"),
+    }
+}
+
+impl SysService {
+    /// `operation` on `sys/<path>` with `data`, as a request through the
+    /// pipeline with the caller's token and address (the ACL decides; the
+    /// attempt is audited). On a task of its own, so a caller that hangs up
+    /// does not cancel a state change halfway. Returns the answer's data.
+    async fn handled<T>(
+        &self,
+        request: &Request<T>,
+        operation: Operation,
+        path: &str,
+        data: Data,
+    ) -> Result<Data, Status> {
+        let mut call = core::Request::new(operation, format!("sys/{path}")).with_data(data);
+        call.remote_addr = request.remote_addr().map(|a| a.ip());
+        let token = token(request);
+        if !token.is_empty() {
+            call = call.with_token(&token);
+        }
+        let vault = Arc::clone(&self.vault);
+        let answer = tokio::spawn(async move { vault.handle(call).await })
+            .await
+            .map_err(|e| Status::internal(format!("the request task failed: {e}")))?
+            .map_err(from_vault)?;
+        Ok(answer.data.unwrap_or_default())
     }
 }
 
@@ -219,10 +272,11 @@ impl Sys for SysService {
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealResponse>, Status> {
         served_by_active!(self, request, seal);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let result = self.vault.seal(Caller::new(&token, remote)).await;
+        let result = self
+            .handled(&request, Operation::Update, "seal", Data::new())
+            .await;
         self.report_health().await;
-        result.map_err(from_vault)?;
+        result?;
         Ok(Response::new(SealResponse {}))
     }
 
@@ -231,19 +285,20 @@ impl Sys for SysService {
         request: Request<RekeyInitRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_init);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let req = request.into_inner();
+        let asked = request.get_ref();
+        let data = json!({
+            "secret_shares": asked.secret_shares,
+            "secret_threshold": asked.secret_threshold,
+            "require_verification": !asked.skip_verification,
+        });
+        let data = match data {
+            Value::Object(map) => map,
+            _ => Data::new(),
+        };
         let status = self
-            .vault
-            .rekey_init(
-                Caller::new(&token, remote),
-                req.secret_shares,
-                req.secret_threshold,
-                !req.skip_verification,
-            )
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(rekey_status(status)))
+            .handled(&request, Operation::Update, "rekey/init", data)
+            .await?;
+        Ok(Response::new(rekey_status(&status)))
     }
 
     async fn rekey_update(
@@ -274,7 +329,7 @@ impl Sys for SysService {
                 .iter()
                 .map(|s| s.to_base64().expose_secret().to_owned())
                 .collect(),
-            status: Some(rekey_status(out.status)),
+            status: Some(rekey_status(&out.status.to_data())),
         }))
     }
 
@@ -283,13 +338,10 @@ impl Sys for SysService {
         request: Request<RekeyCancelRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_cancel);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
-            .vault
-            .rekey_cancel(Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(rekey_status(status)))
+            .handled(&request, Operation::Delete, "rekey/init", Data::new())
+            .await?;
+        Ok(Response::new(rekey_status(&status)))
     }
 
     async fn rekey_status(
@@ -297,13 +349,10 @@ impl Sys for SysService {
         request: Request<RekeyStatusRequest>,
     ) -> Result<Response<RekeyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_status);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
-            .vault
-            .rekey_status(Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(rekey_status(status)))
+            .handled(&request, Operation::Read, "rekey/init", Data::new())
+            .await?;
+        Ok(Response::new(rekey_status(&status)))
     }
 
     async fn rekey_verify(
@@ -320,7 +369,7 @@ impl Sys for SysService {
         Ok(Response::new(RekeyVerifyResponse {
             complete: out.complete,
             duplicate: out.duplicate,
-            status: Some(rekey_verify_status(out.status)),
+            status: Some(rekey_verify_status(&out.status.to_data())),
         }))
     }
 
@@ -329,13 +378,10 @@ impl Sys for SysService {
         request: Request<RekeyVerifyStatusRequest>,
     ) -> Result<Response<RekeyVerifyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_verify_status);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
-            .vault
-            .rekey_verify_status(Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(rekey_verify_status(status)))
+            .handled(&request, Operation::Read, "rekey/verify", Data::new())
+            .await?;
+        Ok(Response::new(rekey_verify_status(&status)))
     }
 
     async fn rekey_verify_cancel(
@@ -343,13 +389,10 @@ impl Sys for SysService {
         request: Request<RekeyVerifyCancelRequest>,
     ) -> Result<Response<RekeyVerifyStatusResponse>, Status> {
         served_by_active!(self, request, rekey_verify_cancel);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
-            .vault
-            .rekey_verify_cancel(Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(rekey_verify_status(status)))
+            .handled(&request, Operation::Delete, "rekey/verify", Data::new())
+            .await?;
+        Ok(Response::new(rekey_verify_status(&status)))
     }
 
     async fn rotate(
@@ -357,13 +400,10 @@ impl Sys for SysService {
         request: Request<RotateRequest>,
     ) -> Result<Response<KeyStatusResponse>, Status> {
         served_by_active!(self, request, rotate);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
-            .vault
-            .rotate(Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(key_status(status)))
+            .handled(&request, Operation::Update, "rotate", Data::new())
+            .await?;
+        Ok(Response::new(key_status(&status)))
     }
 
     async fn key_status(
@@ -371,13 +411,10 @@ impl Sys for SysService {
         request: Request<KeyStatusRequest>,
     ) -> Result<Response<KeyStatusResponse>, Status> {
         served_by_active!(self, request, key_status);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
         let status = self
-            .vault
-            .key_status(Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        Ok(Response::new(key_status(status)))
+            .handled(&request, Operation::Read, "key-status", Data::new())
+            .await?;
+        Ok(Response::new(key_status(&status)))
     }
 
     async fn raw_read(
@@ -385,17 +422,14 @@ impl Sys for SysService {
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawReadResponse>, Status> {
         served_by_active!(self, request, raw_read);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let path = request.into_inner().path;
-        let value = self
-            .vault
-            .raw_read(Caller::new(&token, remote), &path)
-            .await
-            .map_err(from_vault)?;
-        let value = value.ok_or_else(|| Status::not_found(format!("no value at {path:?}")))?;
-        Ok(Response::new(RawReadResponse {
-            value: value.expose_secret().to_vec(),
-        }))
+        let path = format!("raw/{}", request.get_ref().path);
+        let answer = self
+            .handled(&request, Operation::Read, &path, base64_encoding())
+            .await?;
+        let value = BASE64
+            .decode(text(&answer, "value"))
+            .map_err(|e| Status::internal(format!("sys/raw answered a value not base64: {e}")))?;
+        Ok(Response::new(RawReadResponse { value }))
     }
 
     async fn raw_write(
@@ -403,12 +437,14 @@ impl Sys for SysService {
         request: Request<RawWriteRequest>,
     ) -> Result<Response<RawWriteResponse>, Status> {
         served_by_active!(self, request, raw_write);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let req = request.into_inner();
-        self.vault
-            .raw_write(Caller::new(&token, remote), &req.path, &req.value)
-            .await
-            .map_err(from_vault)?;
+        let path = format!("raw/{}", request.get_ref().path);
+        let mut data = base64_encoding();
+        data.insert(
+            "value".into(),
+            Value::String(BASE64.encode(&request.get_ref().value)),
+        );
+        self.handled(&request, Operation::Update, &path, data)
+            .await?;
         Ok(Response::new(RawWriteResponse {}))
     }
 
@@ -417,12 +453,9 @@ impl Sys for SysService {
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawWriteResponse>, Status> {
         served_by_active!(self, request, raw_delete);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let path = request.into_inner().path;
-        self.vault
-            .raw_delete(Caller::new(&token, remote), &path)
-            .await
-            .map_err(from_vault)?;
+        let path = format!("raw/{}", request.get_ref().path);
+        self.handled(&request, Operation::Delete, &path, Data::new())
+            .await?;
         Ok(Response::new(RawWriteResponse {}))
     }
 
@@ -431,13 +464,18 @@ impl Sys for SysService {
         request: Request<RawPathRequest>,
     ) -> Result<Response<RawListResponse>, Status> {
         served_by_active!(self, request, raw_list);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let path = request.into_inner().path;
-        let keys = self
-            .vault
-            .raw_list(Caller::new(&token, remote), &path)
-            .await
-            .map_err(from_vault)?;
+        let path = format!("raw/{}", request.get_ref().path);
+        let answer = self
+            .handled(&request, Operation::List, &path, Data::new())
+            .await?;
+        let keys = answer
+            .get("keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
         Ok(Response::new(RawListResponse { keys }))
     }
 
@@ -446,17 +484,8 @@ impl Sys for SysService {
         request: Request<StepDownRequest>,
     ) -> Result<Response<StepDownResponse>, Status> {
         served_by_active!(self, request, step_down);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let ha = self.forward.ha().ok_or_else(|| {
-            Status::failed_precondition("high availability is not enabled on this node")
-        })?;
-        self.vault
-            .authorize_operator("sys/step-down", Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        ha.step_down()
-            .await
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        self.handled(&request, Operation::Update, "step-down", Data::new())
+            .await?;
         Ok(Response::new(StepDownResponse {}))
     }
 
@@ -465,30 +494,31 @@ impl Sys for SysService {
         request: Request<MembersRequest>,
     ) -> Result<Response<MembersResponse>, Status> {
         served_by_active!(self, request, members);
-        let (token, remote) = (token(&request), request.remote_addr().map(|a| a.ip()));
-        let ha = self.forward.ha().ok_or_else(|| {
-            Status::failed_precondition("high availability is not enabled on this node")
-        })?;
-        self.vault
-            .authorize_operator("sys/ha/members", Caller::new(&token, remote))
-            .await
-            .map_err(from_vault)?;
-        let members = ha
-            .members()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(Response::new(MembersResponse {
-            members: members
-                .into_iter()
-                .map(|m| Member {
-                    state: m.state().to_owned(),
-                    node_id: m.member.node_id,
-                    api_address: m.member.api_address,
-                    active: m.active,
-                    last_seen: clock::rfc3339(m.member.last_seen),
-                    version: m.member.version,
-                })
-                .collect(),
-        }))
+        let answer = self
+            .handled(&request, Operation::Read, "ha/members", Data::new())
+            .await?;
+        let members = answer
+            .get("nodes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .map(|m| Member {
+                state: text(m, "state"),
+                node_id: text(m, "node_id"),
+                api_address: text(m, "api_address"),
+                active: flag(m, "active_node"),
+                last_seen: text(m, "last_echo"),
+                version: text(m, "version"),
+            })
+            .collect();
+        Ok(Response::new(MembersResponse { members }))
     }
+}
+
+/// `encoding=base64`: raw values cross as base64, so any bytes do.
+fn base64_encoding() -> Data {
+    let mut data = Data::new();
+    data.insert("encoding".into(), Value::String("base64".into()));
+    data
 }

@@ -28,6 +28,9 @@ const SUDO_PATHS: &[&str] = &[
     "sys/raw",
     "sys/rotate",
     "sys/seal",
+    "sys/step-down",
+    "sys/rekey/",
+    "sys/ha/members",
     "sys/audit",
     "sys/leases/revoke-prefix/",
     "sys/leases/revoke-force/",
@@ -99,9 +102,15 @@ impl Vault {
         let mounts = self.mount_table();
         let Some((mount, relative)) = mounts.route(&request.path) else {
             // Say "no such path" only to a caller with a valid token, so strangers
-            // cannot map the mounts.
-            self.authenticate(&request).await?;
-            return Err(VaultError::NoRoute(request.path));
+            // cannot map the mounts. Recorded either way, as any refusal.
+            let refused = match self.authenticate(&request).await {
+                Ok(_) => Err(VaultError::NoRoute(request.path.clone())),
+                Err(e) => Err(e),
+            };
+            let _ = self
+                .audit_log(|| response_entry(&request, None, None, &refused))
+                .await;
+            return refused;
         };
         let mount = mount.clone();
         *mount_type = super::mounts::kind_label(&mount.kind);
@@ -187,6 +196,12 @@ impl Vault {
                 self.revoke_unanswered(&lease.lease_id).await;
             }
             return Err(e);
+        }
+        if result.is_ok()
+            && mount.kind == SYSTEM_KIND
+            && super::operator::seals(&request, &relative)
+        {
+            self.seal_now().await;
         }
         result
     }
@@ -438,5 +453,12 @@ mod tests {
         assert!(!needs_sudo("sys/leases/lookup", Operation::Update));
         assert!(!needs_sudo("sys/leases/renew", Operation::Update));
         assert!(!needs_sudo("sys/leases/revoke", Operation::Update));
+        // The operator endpoints, as in Vault; key-status is a plain read.
+        for path in ["sys/seal", "sys/rotate", "sys/raw/app/x", "sys/step-down"] {
+            assert!(needs_sudo(path, Operation::Update), "{path}");
+        }
+        assert!(needs_sudo("sys/rekey/init", Operation::Read));
+        assert!(needs_sudo("sys/ha/members", Operation::Read));
+        assert!(!needs_sudo("sys/key-status", Operation::Read));
     }
 }

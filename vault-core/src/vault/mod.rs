@@ -15,6 +15,7 @@ mod init;
 mod lease_endpoints;
 mod leases;
 mod mounts;
+mod operator;
 #[cfg(test)]
 mod pipeline_tests;
 mod policies;
@@ -29,15 +30,14 @@ mod unseal;
 
 use std::sync::Arc;
 
-use crate::barrier::{Barrier, BarrierError, BarrierOptions, KeyStatus};
+use crate::barrier::{Barrier, BarrierError, BarrierOptions};
 use crate::random::RandomError;
+use crate::router::MountTable;
 use crate::seal::attempt::KeyAttempt;
 use crate::seal::root_token;
 use crate::seal::{SEAL_CONFIG_PATH, SealConfig, SealConfigError, ShareFormatError};
-use crate::secret::SecretBytes;
 use crate::storage::{Backend, SqliteBackend, StorageError};
 use crate::token::{TokenError, TokenStore};
-use crate::{clock, router::MountTable};
 
 pub use caller::Caller;
 pub use init::InitOutput;
@@ -155,6 +155,10 @@ pub enum VaultError {
     /// No audit device recorded the request: nothing was done.
     #[error("the audit log is unavailable; the request was not served: {0}")]
     AuditUnavailable(String),
+    /// High availability is off on this node, or its lock or members table
+    /// could not be reached (`sys/step-down`, `sys/ha/members`).
+    #[error("{0}")]
+    HaUnavailable(String),
     /// Raw storage access is off (Vault's `raw_storage_endpoint`).
     #[error("raw storage access is disabled; enable it with raw_storage_endpoint = true")]
     RawDisabled,
@@ -318,6 +322,9 @@ pub struct Vault {
     mounts: std::sync::RwLock<Arc<MountTable>>,
     raw_storage: bool,
     standby: bool,
+    // The HA node this vault runs under, once it exists (it holds the vault,
+    // so only a weak reference here): sys/step-down and sys/ha/members.
+    ha: std::sync::OnceLock<std::sync::Weak<crate::ha::HaNode>>,
     node_id: Option<String>,
     // Mounts (by uuid) whose leases are being revoked before they are
     // disabled: no new requests are routed to them. std Mutex: never held
@@ -376,6 +383,7 @@ impl Vault {
             mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
             raw_storage: options.raw_storage,
+            ha: std::sync::OnceLock::new(),
             standby: options.standby,
             node_id: options.node_id,
             ready: tokio::sync::watch::Sender::new(false),
@@ -459,98 +467,10 @@ impl Vault {
         *self.seen_config.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Drops every key from memory. Needs the root token.
-    pub async fn seal(&self, caller: impl Into<Caller<'_>>) -> Result<(), VaultError> {
-        let caller = caller.into();
-        let mut life = self.lifecycle.lock().await;
-        self.check_root(caller).await?;
-        self.audit_lifecycle("sys/seal", Some(caller), crate::request::Data::new())
-            .await;
-        self.stop_audit().await;
-        self.wipe_keys();
-        // A rekey is only in memory: dropped here, its new shares (if they
-        // await verification) never take effect and the stored seal, the one
-        // the current shares open, stays.
-        life.rekey = None;
-        tracing::info!("vault sealed");
-        Ok(())
-    }
-
-    /// Installs a new keyring term. Needs the root token.
-    pub async fn rotate(&self, caller: impl Into<Caller<'_>>) -> Result<KeyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited("sys/rotate", Some(caller), async {
-            self.check_root(caller).await?;
-            Ok(self.barrier.rotate().await?)
-        })
-        .await
-    }
-
-    /// The active keyring term. Needs the root token.
-    pub async fn key_status(&self, caller: impl Into<Caller<'_>>) -> Result<KeyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited("sys/key-status", Some(caller), async {
-            self.check_root(caller).await?;
-            Ok(self.barrier.key_status()?)
-        })
-        .await
-    }
-
-    /// Reads a barrier path (Vault's `sys/raw`). Needs the root token.
-    pub async fn raw_read(
-        &self,
-        caller: impl Into<Caller<'_>>,
-        path: &str,
-    ) -> Result<Option<SecretBytes>, VaultError> {
-        let caller = caller.into();
-        self.audited(&format!("sys/raw/{path}"), Some(caller), async {
-            self.check_raw(caller).await?;
-            Ok(self.barrier.get(path).await?)
-        })
-        .await
-    }
-
-    /// Writes a barrier path. Needs the root token.
-    pub async fn raw_write(
-        &self,
-        caller: impl Into<Caller<'_>>,
-        path: &str,
-        value: &[u8],
-    ) -> Result<(), VaultError> {
-        let caller = caller.into();
-        self.audited(&format!("sys/raw/{path}"), Some(caller), async {
-            self.check_raw(caller).await?;
-            Ok(self.barrier.put(path, value).await?)
-        })
-        .await
-    }
-
-    /// Deletes a barrier path. Needs the root token.
-    pub async fn raw_delete(
-        &self,
-        caller: impl Into<Caller<'_>>,
-        path: &str,
-    ) -> Result<(), VaultError> {
-        let caller = caller.into();
-        self.audited(&format!("sys/raw/{path}"), Some(caller), async {
-            self.check_raw(caller).await?;
-            Ok(self.barrier.delete(path).await?)
-        })
-        .await
-    }
-
-    /// Lists a barrier prefix. Needs the root token.
-    pub async fn raw_list(
-        &self,
-        caller: impl Into<Caller<'_>>,
-        prefix: &str,
-    ) -> Result<Vec<String>, VaultError> {
-        let caller = caller.into();
-        self.audited(&format!("sys/raw/{prefix}"), Some(caller), async {
-            self.check_raw(caller).await?;
-            Ok(self.barrier.list(prefix).await?)
-        })
-        .await
+    /// Serves `sys/step-down` and `sys/ha/members` through `node`, the HA node
+    /// this vault runs under (set once; later calls are ignored).
+    pub fn attach_ha(&self, node: &Arc<crate::ha::HaNode>) {
+        let _ = self.ha.set(Arc::downgrade(node));
     }
 
     /// Seals and closes the storage (a clean shutdown).
@@ -586,45 +506,6 @@ impl Vault {
         serde_json::from_slice(&raw)
             .map(Some)
             .map_err(|e| VaultError::BadSealConfig(e.to_string()))
-    }
-
-    async fn check_raw(&self, caller: Caller<'_>) -> Result<(), VaultError> {
-        self.check_serving()?;
-        if !self.raw_storage {
-            return Err(VaultError::RawDisabled);
-        }
-        self.check_root(caller).await
-    }
-
-    /// Sealed first (so a sealed vault says so whatever the token), then a live
-    /// token with the `root` policy, used from an address its `bound_cidrs`
-    /// allow.
-    async fn check_root(&self, caller: Caller<'_>) -> Result<(), VaultError> {
-        self.check_serving()?;
-        let token = caller.token;
-        if token.is_empty() {
-            return Err(VaultError::PermissionDenied(
-                "permission denied: a token is required",
-            ));
-        }
-        // A use like any other: use limits count here too.
-        let entry = self
-            .tokens
-            .use_token(&self.barrier, token, clock::now_unix_millis())
-            .await
-            .ok();
-        let from_allowed_address = |e: &crate::token::TokenEntry| {
-            e.bound_cidrs.is_empty()
-                || caller
-                    .remote_addr
-                    .is_some_and(|ip| crate::net::any_contains(&e.bound_cidrs, ip))
-        };
-        match entry {
-            Some(e) if e.policies.iter().any(|p| p == "root") && from_allowed_address(&e) => Ok(()),
-            _ => Err(VaultError::PermissionDenied(
-                "permission denied: this needs the root token",
-            )),
-        }
     }
 
     /// Loads what lives behind the barrier and is kept in memory: the token hash
@@ -680,9 +561,26 @@ impl Vault {
     }
 }
 
+/// The tests' way to the operator endpoints: `operation` on `sys/<path>`
+/// as `token`, through the pipeline; the answer's data.
+#[cfg(test)]
+impl Vault {
+    pub(crate) async fn sys_as(
+        &self,
+        token: &str,
+        operation: crate::request::Operation,
+        path: &str,
+    ) -> Result<crate::request::Data, VaultError> {
+        let request =
+            crate::request::Request::new(operation, format!("sys/{path}")).with_token(token);
+        Ok(self.handle(request).await?.data.unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Operation;
     use crate::seal::{self, shamir};
 
     fn file_bytes(db: &std::path::Path) -> Vec<u8> {
@@ -706,7 +604,10 @@ mod tests {
         for share in &init.shares[..2] {
             vault.unseal(share.to_hex().expose_secret()).await.unwrap();
         }
-        vault.rotate(init.root_token.expose_secret()).await.unwrap();
+        vault
+            .sys_as(init.root_token.expose_secret(), Operation::Update, "rotate")
+            .await
+            .unwrap();
         vault.barrier().put("app/x", b"value").await.unwrap();
 
         let unseal_key = shamir::combine(&init.shares[..2]).unwrap();
@@ -776,7 +677,10 @@ mod tests {
             .unwrap();
         vault.barrier().put("a", b"1").await.unwrap();
         let weak = Arc::downgrade(&vault.barrier().current().unwrap());
-        vault.seal(init.root_token.expose_secret()).await.unwrap();
+        vault
+            .sys_as(init.root_token.expose_secret(), Operation::Update, "seal")
+            .await
+            .unwrap();
         // The keyring (and its zeroize-on-drop keys) is gone, not just hidden.
         assert!(weak.upgrade().is_none());
         assert!(matches!(

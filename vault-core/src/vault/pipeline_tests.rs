@@ -340,7 +340,10 @@ async fn sealed_and_tokenless_requests_are_refused() {
         .call("s.not-a-token", Operation::Read, "secret/data/x", json!({}))
         .await;
     assert!(denied(r));
-    f.vault.seal(&f.root).await.unwrap();
+    f.vault
+        .sys_as(&f.root, Operation::Update, "seal")
+        .await
+        .unwrap();
     let r = f
         .call(&f.root, Operation::Read, "secret/data/x", json!({}))
         .await;
@@ -450,7 +453,10 @@ async fn strangers_cannot_map_mounts_and_raw_reads_need_the_switch() {
         .call(&f.root, Operation::Read, "nowhere/x", json!({}))
         .await;
     assert!(matches!(r, Err(VaultError::NoRoute(_))), "{r:?}");
-    let r = f.vault.raw_read(&f.root, "logical/x").await;
+    let r = f
+        .vault
+        .sys_as(&f.root, Operation::Read, "raw/logical/x")
+        .await;
     assert!(matches!(r, Err(VaultError::RawDisabled)), "{r:?}");
 }
 

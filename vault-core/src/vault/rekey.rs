@@ -18,7 +18,7 @@ use crate::seal::{self, SEAL_CONFIG_PATH, SealConfig, Share, config, shamir};
 use crate::secret::{Key256, SecretBytes};
 use crate::storage::BatchOp;
 
-use super::{Caller, Vault, VaultError};
+use super::{Vault, VaultError};
 
 /// A rekey in progress. Lives only in memory (in the lifecycle state): sealing
 /// or losing the active lock drops it, and the stored seal is then the one it
@@ -141,52 +141,68 @@ pub struct RekeyVerifyOutcome {
 }
 
 impl Vault {
-    /// Starts a rekey to `shares`/`threshold`. Needs the root token. With
+    /// Starts a rekey to `shares`/`threshold` (`PUT sys/rekey/init`). With
     /// `require_verification`, the new shares take effect only once a quorum
     /// of them is given to [`Vault::rekey_verify`].
-    pub async fn rekey_init(
+    pub(super) async fn rekey_start(
         &self,
-        caller: impl Into<Caller<'_>>,
         shares: u32,
         threshold: u32,
         require_verification: bool,
     ) -> Result<RekeyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited(
-            "sys/rekey/init",
-            Some(caller),
-            self.rekey_init_inner(caller, shares, threshold, require_verification),
-        )
-        .await
+        let mut life = self.lifecycle.lock().await;
+        config::validate(shares, threshold)?;
+        if life.rekey.is_some() {
+            return Err(VaultError::RekeyInProgress);
+        }
+        let current = self
+            .seal_config()
+            .await?
+            .ok_or(VaultError::NotInitialized)?;
+        let attempt = RekeyAttempt {
+            new_shares: shares,
+            new_threshold: threshold,
+            require_verification,
+            stage: Stage::Approving(KeyAttempt::start(current.secret_threshold)?),
+        };
+        let status = self.rekey_status_of(Some(&attempt)).await?;
+        life.rekey = Some(attempt);
+        Ok(status)
     }
 
-    /// The rekey in progress, if any. Needs the root token.
-    pub async fn rekey_status(
-        &self,
-        caller: impl Into<Caller<'_>>,
-    ) -> Result<RekeyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited(
-            "sys/rekey/status",
-            Some(caller),
-            self.rekey_status_inner(caller),
-        )
-        .await
+    /// The rekey in progress, if any (`GET sys/rekey/init`).
+    pub(super) async fn rekey_current(&self) -> Result<RekeyStatus, VaultError> {
+        let life = self.lifecycle.lock().await;
+        self.rekey_status_of(life.rekey.as_ref()).await
     }
 
     /// Abandons the rekey in progress, verification included: the current
-    /// shares stay in effect. Needs the root token.
-    pub async fn rekey_cancel(
-        &self,
-        caller: impl Into<Caller<'_>>,
-    ) -> Result<RekeyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited(
-            "sys/rekey/cancel",
-            Some(caller),
-            self.rekey_cancel_inner(caller),
-        )
-        .await
+    /// shares stay in effect (`DELETE sys/rekey/init`).
+    pub(super) async fn rekey_abandon(&self) -> Result<RekeyStatus, VaultError> {
+        let mut life = self.lifecycle.lock().await;
+        life.rekey = None;
+        self.rekey_status_of(None).await
+    }
+
+    /// The rekey verification in progress, if any (`GET sys/rekey/verify`).
+    pub(super) async fn rekey_verification(&self) -> RekeyVerifyStatus {
+        let life = self.lifecycle.lock().await;
+        verify_status_of(life.rekey.as_ref())
+    }
+
+    /// Starts the verification over (new shares given so far are dropped)
+    /// under a new nonce; the rekey and its pending new shares stay. Vault's
+    /// `DELETE sys/rekey/verify`.
+    pub(super) async fn rekey_verification_restart(&self) -> Result<RekeyVerifyStatus, VaultError> {
+        let mut life = self.lifecycle.lock().await;
+        let rekey = life.rekey.as_mut().ok_or(VaultError::NoRekeyInProgress)?;
+        let Stage::Verifying(pending) = &mut rekey.stage else {
+            return Err(VaultError::NoRekeyVerification);
+        };
+        // A new nonce, as Vault: whoever was handed the old one is out of
+        // this round and must be told the new one.
+        pending.attempt = KeyAttempt::start(pending.config.secret_threshold)?;
+        Ok(verify_status_of(life.rekey.as_ref()))
     }
 
     /// Adds one current share to the rekey with this `nonce` (audited without the
@@ -214,87 +230,6 @@ impl Vault {
             self.rekey_verify_inner(nonce, key),
         )
         .await
-    }
-
-    /// The rekey verification in progress, if any. Needs the root token.
-    pub async fn rekey_verify_status(
-        &self,
-        caller: impl Into<Caller<'_>>,
-    ) -> Result<RekeyVerifyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited("sys/rekey/verify/status", Some(caller), async {
-            let life = self.lifecycle.lock().await;
-            self.check_root(caller).await?;
-            Ok(verify_status_of(life.rekey.as_ref()))
-        })
-        .await
-    }
-
-    /// Starts the verification over (new shares given so far are dropped)
-    /// under a new nonce; the rekey and its pending new shares stay. Vault's
-    /// `DELETE sys/rekey/verify`. Needs the root token.
-    pub async fn rekey_verify_cancel(
-        &self,
-        caller: impl Into<Caller<'_>>,
-    ) -> Result<RekeyVerifyStatus, VaultError> {
-        let caller = caller.into();
-        self.audited("sys/rekey/verify/cancel", Some(caller), async {
-            let mut life = self.lifecycle.lock().await;
-            self.check_root(caller).await?;
-            let rekey = life.rekey.as_mut().ok_or(VaultError::NoRekeyInProgress)?;
-            let Stage::Verifying(pending) = &mut rekey.stage else {
-                return Err(VaultError::NoRekeyVerification);
-            };
-            // A new nonce, as Vault: whoever was handed the old one is out of
-            // this round and must be told the new one.
-            pending.attempt = KeyAttempt::start(pending.config.secret_threshold)?;
-            Ok(verify_status_of(life.rekey.as_ref()))
-        })
-        .await
-    }
-
-    /// Starts a rekey to `shares`/`threshold`. Needs the root token.
-    async fn rekey_init_inner(
-        &self,
-        caller: Caller<'_>,
-        shares: u32,
-        threshold: u32,
-        require_verification: bool,
-    ) -> Result<RekeyStatus, VaultError> {
-        let mut life = self.lifecycle.lock().await;
-        self.check_root(caller).await?;
-        config::validate(shares, threshold)?;
-        if life.rekey.is_some() {
-            return Err(VaultError::RekeyInProgress);
-        }
-        let current = self
-            .seal_config()
-            .await?
-            .ok_or(VaultError::NotInitialized)?;
-        let attempt = RekeyAttempt {
-            new_shares: shares,
-            new_threshold: threshold,
-            require_verification,
-            stage: Stage::Approving(KeyAttempt::start(current.secret_threshold)?),
-        };
-        let status = self.rekey_status_of(Some(&attempt)).await?;
-        life.rekey = Some(attempt);
-        Ok(status)
-    }
-
-    /// The rekey in progress, if any. Needs the root token.
-    async fn rekey_status_inner(&self, caller: Caller<'_>) -> Result<RekeyStatus, VaultError> {
-        let life = self.lifecycle.lock().await;
-        self.check_root(caller).await?;
-        self.rekey_status_of(life.rekey.as_ref()).await
-    }
-
-    /// Abandons the rekey in progress. Needs the root token.
-    async fn rekey_cancel_inner(&self, caller: Caller<'_>) -> Result<RekeyStatus, VaultError> {
-        let mut life = self.lifecycle.lock().await;
-        self.check_root(caller).await?;
-        life.rekey = None;
-        self.rekey_status_of(None).await
     }
 
     /// Adds one current share to the rekey with this `nonce`. At the threshold the
@@ -573,6 +508,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::request::Operation;
     use crate::storage::MemoryBackend;
 
     async fn stored(vault: &Vault) -> (Vec<u8>, Vec<u8>) {
@@ -599,8 +535,8 @@ mod tests {
     }
 
     /// Starts a verified rekey to 4-of-3 and gives it the current quorum.
-    async fn pending(vault: &Vault, root: &str, old: &[String]) -> (Vec<String>, String) {
-        let status = vault.rekey_init(root, 4, 3, true).await.unwrap();
+    async fn pending(vault: &Vault, old: &[String]) -> (Vec<String>, String) {
+        let status = vault.rekey_start(4, 3, true).await.unwrap();
         vault.rekey_update(&status.nonce, &old[0]).await.unwrap();
         let out = vault.rekey_update(&status.nonce, &old[2]).await.unwrap();
         assert!(!out.complete);
@@ -615,7 +551,7 @@ mod tests {
         let vault = Vault::new(Arc::new(MemoryBackend::new()));
         let (root, old) = unsealed(&vault).await;
         let before = stored(&vault).await;
-        let (new, vnonce) = pending(&vault, &root, &old).await;
+        let (new, vnonce) = pending(&vault, &old).await;
         assert_eq!(new.len(), 4);
         assert_eq!(stored(&vault).await, before, "stored before verification");
 
@@ -650,9 +586,12 @@ mod tests {
         assert_eq!(root_key, wrapped, "the pending blob is what is stored");
         let config: SealConfig = serde_json::from_slice(&config).unwrap();
         assert_eq!((config.secret_threshold, config.secret_shares), (3, 4));
-        assert!(!vault.rekey_status(&root).await.unwrap().started);
+        assert!(!vault.rekey_current().await.unwrap().started);
 
-        vault.seal(&root).await.unwrap();
+        vault
+            .sys_as(&root, Operation::Update, "seal")
+            .await
+            .unwrap();
         for s in &new[1..4] {
             vault.unseal(s).await.unwrap();
         }
@@ -663,7 +602,7 @@ mod tests {
     async fn a_root_token_revoked_during_verification_stays_retired() {
         let vault = Vault::new(Arc::new(MemoryBackend::new()));
         let (root, old) = unsealed(&vault).await;
-        let (new, vnonce) = pending(&vault, &root, &old).await;
+        let (new, vnonce) = pending(&vault, &old).await;
         // The initial root token is revoked while the new shares await
         // verification: the stored verifier is emptied (token_backend.rs).
         let revoke = crate::request::Request::new(
@@ -691,8 +630,11 @@ mod tests {
     async fn seal_drops_a_pending_rekey_and_the_old_shares_keep_working() {
         let vault = Vault::new(Arc::new(MemoryBackend::new()));
         let (root, old) = unsealed(&vault).await;
-        let (new, vnonce) = pending(&vault, &root, &old).await;
-        vault.seal(&root).await.unwrap();
+        let (new, vnonce) = pending(&vault, &old).await;
+        vault
+            .sys_as(&root, Operation::Update, "seal")
+            .await
+            .unwrap();
         assert!(vault.lifecycle.lock().await.rekey.is_none());
         for s in &old[1..] {
             vault.unseal(s).await.unwrap();
@@ -707,8 +649,8 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_quorum_resets_verification_under_a_new_nonce() {
         let vault = Vault::new(Arc::new(MemoryBackend::new()));
-        let (root, old) = unsealed(&vault).await;
-        let (new, vnonce) = pending(&vault, &root, &old).await;
+        let (_, old) = unsealed(&vault).await;
+        let (new, vnonce) = pending(&vault, &old).await;
         // Two new shares and a made-up one with a fresh identifier.
         vault.rekey_verify(&vnonce, &new[0]).await.unwrap();
         vault.rekey_verify(&vnonce, &new[1]).await.unwrap();
@@ -722,7 +664,7 @@ mod tests {
             vault.rekey_verify(&vnonce, &foreign).await,
             Err(VaultError::RekeyVerificationFailed)
         ));
-        let status = vault.rekey_verify_status(&root).await.unwrap();
+        let status = vault.rekey_verification().await;
         assert!(status.started);
         assert_eq!(status.progress, 0);
         assert_ne!(status.nonce, vnonce);
@@ -731,9 +673,9 @@ mod tests {
             Err(VaultError::VerificationNonceMismatch)
         ));
         // Cancelling the verification changes the nonce again; the rekey stays.
-        let restarted = vault.rekey_verify_cancel(&root).await.unwrap();
+        let restarted = vault.rekey_verification_restart().await.unwrap();
         assert_ne!(restarted.nonce, status.nonce);
-        assert!(vault.rekey_status(&root).await.unwrap().started);
+        assert!(vault.rekey_current().await.unwrap().started);
         for s in &new[..2] {
             vault.rekey_verify(&restarted.nonce, s).await.unwrap();
         }
@@ -744,9 +686,9 @@ mod tests {
     #[tokio::test]
     async fn without_verification_the_new_shares_are_stored_at_once() {
         let vault = Vault::new(Arc::new(MemoryBackend::new()));
-        let (root, old) = unsealed(&vault).await;
+        let (_, old) = unsealed(&vault).await;
         let before = stored(&vault).await;
-        let status = vault.rekey_init(&root, 1, 1, false).await.unwrap();
+        let status = vault.rekey_start(1, 1, false).await.unwrap();
         assert!(!status.verification_required);
         vault.rekey_update(&status.nonce, &old[0]).await.unwrap();
         let out = vault.rekey_update(&status.nonce, &old[1]).await.unwrap();
@@ -774,10 +716,9 @@ mod tests {
             vault.unseal(s).await.unwrap();
         }
         vault.activate().await.unwrap();
-        let root = init.root_token.expose_secret();
-        pending(&vault, root, &old).await;
+        pending(&vault, &old).await;
         vault.deactivate().await;
         vault.activate().await.unwrap();
-        assert!(!vault.rekey_status(root).await.unwrap().started);
+        assert!(!vault.rekey_current().await.unwrap().started);
     }
 }

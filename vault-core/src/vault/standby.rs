@@ -3,7 +3,7 @@
 //! [`Vault::activate`] (it took the active lock) and [`Vault::deactivate`]
 //! (it lost or gave the lock up); [`crate::ha`] calls both.
 
-use super::{Caller, Vault, VaultError};
+use super::{Vault, VaultError};
 
 impl Vault {
     /// True when this vault waits for the active lock after unseal.
@@ -105,20 +105,6 @@ impl Vault {
     }
 }
 
-impl Vault {
-    /// Checks, audited, that `token` is the root token, for an operator call
-    /// made outside the request pipeline (`sys/step-down`, the members list).
-    pub async fn authorize_operator(
-        &self,
-        path: &str,
-        caller: impl Into<Caller<'_>>,
-    ) -> Result<(), VaultError> {
-        let caller = caller.into();
-        self.audited(path, Some(caller), async { self.check_root(caller).await })
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -156,13 +142,19 @@ mod tests {
                 v.handle(read_mounts(&root)).await,
                 Err(VaultError::Standby)
             ));
-            assert!(matches!(v.rotate(&root).await, Err(VaultError::Standby)));
+            assert!(matches!(
+                v.sys_as(&root, Operation::Update, "rotate").await,
+                Err(VaultError::Standby)
+            ));
         }
 
         a.activate().await.unwrap();
         assert!(a.is_active());
         a.handle(read_mounts(&root)).await.unwrap();
-        assert_eq!(a.rotate(&root).await.unwrap().term, 2);
+        assert_eq!(
+            a.sys_as(&root, Operation::Update, "rotate").await.unwrap()["term"],
+            2
+        );
         a.barrier().put("app/x", b"under term 2").await.unwrap();
 
         // The standby's keyring is behind until it reads it again.
@@ -177,7 +169,10 @@ mod tests {
         let value = b.barrier().get("app/x").await.unwrap().unwrap();
         assert_eq!(value.expose_secret(), b"under term 2");
         // A rotation on the new active node continues the sequence.
-        assert_eq!(b.rotate(&root).await.unwrap().term, 3);
+        assert_eq!(
+            b.sys_as(&root, Operation::Update, "rotate").await.unwrap()["term"],
+            3
+        );
         b.handle(read_mounts(&root)).await.unwrap();
     }
 }

@@ -50,6 +50,9 @@ impl Vault {
         let write = matches!(op, Operation::Create | Operation::Update);
         let data = &request.data;
         let path = path.trim_end_matches('/');
+        if super::operator::is_operator_path(path) {
+            return self.handle_operator(request, path).await;
+        }
         if path == "mounts" && op == Operation::Read {
             return Ok(self.mounts_listing(false));
         }

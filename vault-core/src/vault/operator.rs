@@ -1,0 +1,237 @@
+//! The operator endpoints under `sys/`, served through the request pipeline
+//! like any other path: the ACL decides, with `sudo` where Vault asks for it
+//! (`sys/seal`, `sys/rotate`, `sys/raw`, `sys/step-down`, `sys/rekey/`,
+//! `sys/ha/members`), and the pipeline audits every attempt. Here: seal,
+//! rotate, key-status, raw storage, the token-held steps of a rekey (start,
+//! status, cancel; the verification's status and cancel), step-down and the
+//! HA members. A share holder's steps (a share with the attempt's nonce)
+//! need no token and stay [`Vault::rekey_update`] and [`Vault::rekey_verify`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::barrier::KeyStatus;
+use crate::clock;
+use crate::params;
+use crate::request::{Data, Operation, Request, Response};
+
+use super::rekey::{RekeyStatus, RekeyVerifyStatus};
+use super::{Vault, VaultError, field, object};
+
+/// `sys/<path>` answered by [`Vault::handle_operator`].
+pub(super) fn is_operator_path(path: &str) -> bool {
+    matches!(
+        path,
+        "seal" | "rotate" | "key-status" | "rekey/init" | "rekey/verify" | "step-down"
+    ) || path == "ha/members"
+        || path == "raw"
+        || path.starts_with("raw/")
+}
+
+/// Whether the request, once answered and recorded, seals the vault.
+pub(super) fn seals(request: &Request, relative: &str) -> bool {
+    relative.trim_end_matches('/') == "seal"
+        && matches!(request.operation, Operation::Create | Operation::Update)
+}
+
+impl Vault {
+    /// Serves the operator endpoint `sys/<path>`.
+    pub(super) async fn handle_operator(
+        &self,
+        request: &Request,
+        path: &str,
+    ) -> Result<Response, VaultError> {
+        let op = request.operation;
+        let write = matches!(op, Operation::Create | Operation::Update);
+        let data = &request.data;
+        let unsupported =
+            || VaultError::Unsupported(format!("{op} is not supported on sys/{path}"));
+        if path == "raw" || path.starts_with("raw/") {
+            let target = path
+                .strip_prefix("raw")
+                .unwrap_or("")
+                .trim_start_matches('/');
+            return self.raw(op, target, data).await;
+        }
+        let answer = match (path, op) {
+            // The pipeline seals once this answer is recorded: sealing first
+            // would stop the audit devices before the answer is in them.
+            ("seal", _) if write => Data::new(),
+            ("rotate", _) if write => key_status_data(self.barrier.rotate().await?),
+            ("key-status", Operation::Read) => key_status_data(self.barrier.key_status()?),
+            ("rekey/init", _) if write => {
+                let shares = share_count(data, "secret_shares")?;
+                let threshold = share_count(data, "secret_threshold")?;
+                let verify = field(params::boolean(data, "require_verification"))?.unwrap_or(true);
+                self.rekey_start(shares, threshold, verify).await?.to_data()
+            }
+            ("rekey/init", Operation::Read) => self.rekey_current().await?.to_data(),
+            ("rekey/init", Operation::Delete) => self.rekey_abandon().await?.to_data(),
+            ("rekey/verify", Operation::Read) => self.rekey_verification().await.to_data(),
+            ("rekey/verify", Operation::Delete) => {
+                self.rekey_verification_restart().await?.to_data()
+            }
+            ("step-down", _) if write => {
+                self.ha_node()?
+                    .step_down()
+                    .await
+                    .map_err(|e| VaultError::HaUnavailable(e.to_string()))?;
+                Data::new()
+            }
+            ("ha/members", Operation::Read) => {
+                let members = self
+                    .ha_node()?
+                    .members()
+                    .await
+                    .map_err(|e| VaultError::HaUnavailable(e.to_string()))?;
+                let members: Vec<Value> = members
+                    .into_iter()
+                    .map(|m| {
+                        json!({
+                            "node_id": m.member.node_id,
+                            "api_address": m.member.api_address,
+                            "active_node": m.active,
+                            "state": m.state(),
+                            "last_echo": clock::rfc3339(m.member.last_seen),
+                            "version": m.member.version,
+                        })
+                    })
+                    .collect();
+                object(json!({ "nodes": members }))
+            }
+            _ => return Err(unsupported()),
+        };
+        Ok(Response::with_data(answer))
+    }
+
+    /// The HA node this vault runs under, for step-down and members.
+    fn ha_node(&self) -> Result<std::sync::Arc<crate::ha::HaNode>, VaultError> {
+        self.ha
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| {
+                VaultError::HaUnavailable("high availability is not enabled on this node".into())
+            })
+    }
+
+    /// Vault's `sys/raw/<path>`: the barrier's plaintext at `path` (paths
+    /// under `core/` are the vault's own and refused). Values are text, or
+    /// base64 with `encoding=base64` (the only way to carry arbitrary bytes).
+    async fn raw(&self, op: Operation, path: &str, data: &Data) -> Result<Response, VaultError> {
+        if !self.raw_storage {
+            return Err(VaultError::RawDisabled);
+        }
+        let base64 = match field(params::string(data, "encoding"))?.as_deref() {
+            None | Some("") => false,
+            Some("base64") => true,
+            Some(other) => {
+                return Err(VaultError::InvalidRequest(format!(
+                    "encoding {other:?} is not supported (only base64)"
+                )));
+            }
+        };
+        match op {
+            Operation::Read => {
+                let value = self
+                    .barrier
+                    .get(path)
+                    .await?
+                    .ok_or_else(|| VaultError::NotFound(format!("no value at {path:?}")))?;
+                let text = if base64 {
+                    STANDARD.encode(value.expose_secret())
+                } else {
+                    String::from_utf8(value.expose_secret().to_vec()).map_err(|_| {
+                        VaultError::InvalidRequest(format!(
+                            "the value at {path:?} is not text: read it with encoding=base64"
+                        ))
+                    })?
+                };
+                Ok(Response::with_data(object(json!({ "value": text }))))
+            }
+            Operation::List => {
+                let keys = self.barrier.list(path).await?;
+                Ok(Response::with_data(object(json!({ "keys": keys }))))
+            }
+            Operation::Create | Operation::Update => {
+                let text = field(params::string(data, "value"))?.ok_or_else(|| {
+                    VaultError::InvalidRequest("missing value: give the value to store".into())
+                })?;
+                let value = if base64 {
+                    STANDARD.decode(text.as_bytes()).map_err(|e| {
+                        VaultError::InvalidRequest(format!("value is not base64: {e}"))
+                    })?
+                } else {
+                    text.into_bytes()
+                };
+                self.barrier.put(path, &value).await?;
+                Ok(Response::default())
+            }
+            Operation::Delete => {
+                self.barrier.delete(path).await?;
+                Ok(Response::default())
+            }
+            Operation::Patch => Err(VaultError::Unsupported(format!(
+                "{op} is not supported on sys/raw/{path}"
+            ))),
+        }
+    }
+
+    /// Drops every key, once a `sys/seal` request was answered and recorded.
+    pub(super) async fn seal_now(&self) {
+        let mut life = self.lifecycle.lock().await;
+        self.stop_audit().await;
+        self.wipe_keys();
+        // A rekey is only in memory: dropped here, its new shares (if they
+        // await verification) never take effect and the stored seal, the one
+        // the current shares open, stays.
+        life.rekey = None;
+        tracing::info!("vault sealed");
+    }
+}
+
+fn share_count(data: &Data, name: &str) -> Result<u32, VaultError> {
+    let n = field(params::unsigned(data, name))?
+        .ok_or_else(|| VaultError::InvalidRequest(format!("missing {name}")))?;
+    u32::try_from(n).map_err(|_| VaultError::InvalidRequest(format!("{name} is too large")))
+}
+
+fn key_status_data(s: KeyStatus) -> Data {
+    object(json!({
+        "term": s.term,
+        "install_time": clock::rfc3339(s.install_time),
+        "encryptions": s.encryptions,
+    }))
+}
+
+impl RekeyStatus {
+    /// As `sys/rekey/init` answers it (Vault's field names).
+    pub fn to_data(&self) -> Data {
+        let s = self;
+        object(json!({
+        "started": s.started,
+        "nonce": s.nonce,
+        "t": s.t,
+        "n": s.n,
+        "progress": s.progress,
+        "required": s.t,
+        "new_shares": s.new_shares,
+        "new_threshold": s.new_threshold,
+        "verification_required": s.verification_required,
+        "verification_nonce": s.verification_nonce,
+        }))
+    }
+}
+
+impl RekeyVerifyStatus {
+    /// As `sys/rekey/verify` answers it (Vault's field names).
+    pub fn to_data(&self) -> Data {
+        object(json!({
+            "started": self.started,
+            "nonce": self.nonce,
+            "t": self.t,
+            "n": self.n,
+            "progress": self.progress,
+        }))
+    }
+}
