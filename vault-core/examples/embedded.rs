@@ -60,7 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_default();
     println!(
         "keyring: term {}, installed at {}, {} encryptions",
-        key["term"], key["install_time"], key["encryptions"]
+        key["term"],
+        key["install_time"].as_str().unwrap_or("?"),
+        key["encryptions"]
     );
 
     // Sealing drops every key from memory; the data stays on disk, unreadable

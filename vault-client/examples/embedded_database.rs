@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! eval "$(scripts/pg-start)"
-//! DATABASE_URL=$VAULT_TEST_PG_URL cargo run -p vault-core --example embedded_database
+//! DATABASE_URL=$VAULT_TEST_PG_URL cargo run -p vault-client --example embedded_database
 //! scripts/pg-stop "$VAULT_TEST_PG_DIR"
 //! ```
 //!
@@ -60,7 +60,7 @@ postgres://user:password@host:port/db. For a throwaway local cluster, from the
 workspace root:
 
     eval \"$(scripts/pg-start)\"
-    DATABASE_URL=$VAULT_TEST_PG_URL cargo run -p vault-core --example embedded_database
+    DATABASE_URL=$VAULT_TEST_PG_URL cargo run -p vault-client --example embedded_database
     scripts/pg-stop \"$VAULT_TEST_PG_DIR\"
 ";
 
