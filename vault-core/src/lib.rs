@@ -59,6 +59,6 @@ pub mod token;
 mod vault;
 
 pub use vault::{
-    Caller, InitOutput, RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus,
-    SealStatus, UnsealOutcome, Vault, VaultError, VaultOptions,
+    InitOutput, RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus, SealStatus,
+    UnsealOutcome, Vault, VaultError, VaultOptions,
 };

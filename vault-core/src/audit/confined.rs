@@ -24,7 +24,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::canonical::entry_hash;
-use super::file::last_complete_entry;
+use super::tail::last_complete_entry;
 
 /// Why a `file_path` is refused for a device enabled through the API.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 //! A device enabled through the API writes only as [`super::confined`] allows.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -14,9 +14,7 @@ use serde_json::Value;
 
 use super::confined::{ConfinedFile, ConfinedPathError};
 use super::device::Sink;
-
-/// How much of the end of an existing file is read to find its last entry.
-const TAIL: u64 = 16 << 20;
+use super::tail::last_complete_entry;
 
 /// An append-only audit file, opened lazily: a file that cannot be opened now
 /// (a directory not mounted yet) is tried again before every write.
@@ -124,21 +122,6 @@ impl Sink for FileSink {
         };
         last_complete_entry(&mut file)
     }
-}
-
-/// The last complete line of `file` (read from its last [`TAIL`] bytes), as
-/// JSON: a crash can leave half of one at the end, which does not count.
-pub(super) fn last_complete_entry(file: &mut File) -> Option<Value> {
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail).ok()?;
-    let end = tail.iter().rposition(|&b| b == b'\n')?;
-    let start = tail[..end]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    serde_json::from_slice(&tail[start..end]).ok()
 }
 
 #[cfg(test)]

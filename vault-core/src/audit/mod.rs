@@ -68,6 +68,7 @@ mod device;
 mod entry;
 mod file;
 mod sinks;
+mod tail;
 
 pub(crate) use broker::Origin;
 pub use broker::{AuditBroker, DeviceStatus};

@@ -60,6 +60,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 use super::StorageError;
+pub use super::fence::Fence;
 use super::postgres::{PostgresBackend, check_table_name};
 
 /// The lock table used when none is configured.
@@ -108,36 +109,6 @@ pub struct LockHolder {
     pub advertise: String,
     /// How long until the lock expires unless renewed (database clock).
     pub expires_in: Duration,
-}
-
-/// The tenure a [`PostgresBackend`] checks in every write transaction. Built
-/// only by [`HaLock::fence`], so its table name has been checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fence {
-    lock_name: String,
-    holder: String,
-    generation: i64,
-    check_sql: String,
-}
-
-impl Fence {
-    /// The lock row's name.
-    pub fn lock_name(&self) -> &str {
-        &self.lock_name
-    }
-
-    /// The fenced generation.
-    pub fn generation(&self) -> i64 {
-        self.generation
-    }
-
-    pub(super) fn check_sql(&self) -> &str {
-        &self.check_sql
-    }
-
-    pub(super) fn check_params(&self) -> [&(dyn ToSql + Sync); 3] {
-        [&self.lock_name, &self.holder, &self.generation]
-    }
 }
 
 /// The SQL of the lock, with the table name in it.
@@ -368,13 +339,13 @@ impl HaLock {
     /// A fence no tenure matches: a standby sets it so that any write it
     /// attempts by mistake is refused, not committed beside the active node's.
     pub fn standby_fence(&self, holder: &str) -> Fence {
-        Fence {
-            lock_name: self.name.clone(),
-            holder: holder.to_owned(),
-            // Generations start at 1.
-            generation: 0,
-            check_sql: self.sql.check.clone(),
-        }
+        // Generations start at 1.
+        Fence::new(
+            self.name.clone(),
+            holder.to_owned(),
+            0,
+            self.sql.check.clone(),
+        )
     }
 
     /// Takes the lock from a previous run of this same node (`holder` differs,
@@ -403,12 +374,12 @@ impl HaLock {
     /// The fence for `held`: give it to [`PostgresBackend::set_fence`] on
     /// becoming active.
     pub fn fence(&self, held: &Held) -> Fence {
-        Fence {
-            lock_name: self.name.clone(),
-            holder: held.holder.clone(),
-            generation: held.generation,
-            check_sql: self.sql.check.clone(),
-        }
+        Fence::new(
+            self.name.clone(),
+            held.holder.clone(),
+            held.generation,
+            self.sql.check.clone(),
+        )
     }
 }
 

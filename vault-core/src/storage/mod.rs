@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod contract_tests;
+pub mod fence;
 pub mod ha;
 pub mod ha_members;
 pub mod memory;

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
-use super::ha::Fence;
+use super::fence::Fence;
 use super::{Backend, BatchOp, StorageError, immediate_children};
 use crate::pg_tls::{MakeRustls, split_tls_params};
 use crate::secret::SecretString;

@@ -22,7 +22,7 @@ use crate::router::MountEntry;
 use crate::secret::Key256;
 use crate::token::TokenEntry;
 
-use super::{Caller, Vault, VaultError, field, object};
+use super::{Vault, VaultError, field, object};
 
 const TABLE_PATH: &str = "core/audit/devices";
 const KEY_PREFIX: &str = "core/audit/key/";
@@ -283,15 +283,10 @@ impl Vault {
         Ok(Response::with_data(object(json!({ "hash": hash }))))
     }
 
-    /// Records a lifecycle call (unseal, seal) as a request/response pair. Best
-    /// effort: the call has happened, and a seal must not be refused for want of
-    /// a log.
-    pub(super) async fn audit_lifecycle(&self, path: &str, caller: Option<Caller<'_>>, data: Data) {
-        let mut request = Request::new(Operation::Update, path).with_data(data);
-        if let Some(c) = caller {
-            request = request.with_token(c.token);
-            request.remote_addr = c.remote_addr;
-        }
+    /// Records a lifecycle event (an unseal, HA activation) as a
+    /// request/response pair. Best effort: the event has happened.
+    pub(super) async fn audit_lifecycle(&self, path: &str, data: Data) {
+        let request = Request::new(Operation::Update, path).with_data(data);
         let done: Result<Response, VaultError> = Ok(Response::default());
         let entries = [
             self.audit_log(|| request_entry(&request, None, None)).await,
@@ -310,19 +305,12 @@ impl Vault {
     pub(super) async fn audited<T>(
         &self,
         path: &str,
-        caller: Option<Caller<'_>>,
         call: impl std::future::Future<Output = Result<T, VaultError>>,
     ) -> Result<T, VaultError> {
         if self.barrier.is_sealed() {
             return call.await;
         }
-        let mut request = Request::new(Operation::Update, path);
-        if let Some(c) = caller {
-            if !c.token.is_empty() {
-                request = request.with_token(c.token);
-            }
-            request.remote_addr = c.remote_addr;
-        }
+        let request = Request::new(Operation::Update, path);
         self.audit_log(|| request_entry(&request, None, None))
             .await?;
         let result = call.await;

@@ -1,45 +1,15 @@
-//! Who asks for an operator call made outside the logical paths (seal, rotate,
-//! key status, rekey, raw storage, step-down, members): the token, and the
-//! address the request came from. The address is judged against the token's
-//! `bound_cidrs` and recorded in the audit log, as for any request; a caller
-//! without an address (an embedding application's own call) cannot use a
-//! token bound to networks.
+//! Who is calling, once the pipeline has checked the token and the ACL: what
+//! the handlers behind `Vault::handle` (the sys and token endpoints, the
+//! lease endpoints, the engines' lease bounds) are told of the caller. Its
+//! own file, so those handlers need not import the pipeline that calls them.
 
-use std::net::IpAddr;
+use crate::token::TokenEntry;
 
-/// The token and the client's address. `Debug` never shows the token.
-#[derive(Clone, Copy)]
-pub struct Caller<'a> {
-    /// The caller's token.
-    pub token: &'a str,
-    /// Where the request came from, if known.
-    pub remote_addr: Option<IpAddr>,
-}
-
-impl<'a> Caller<'a> {
-    /// `token`, used from `remote_addr`.
-    pub fn new(token: &'a str, remote_addr: Option<IpAddr>) -> Self {
-        Caller { token, remote_addr }
-    }
-}
-
-impl<'a> From<&'a str> for Caller<'a> {
-    fn from(token: &'a str) -> Self {
-        Caller::new(token, None)
-    }
-}
-
-impl<'a> From<&'a String> for Caller<'a> {
-    fn from(token: &'a String) -> Self {
-        Caller::new(token, None)
-    }
-}
-
-impl std::fmt::Debug for Caller<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Caller")
-            .field("token", &"<redacted>")
-            .field("remote_addr", &self.remote_addr)
-            .finish()
-    }
+/// The caller of one request, as the pipeline admitted it.
+#[derive(Debug)]
+pub(super) struct Caller {
+    /// The caller's token entry (`None` on an unauthenticated login path).
+    pub token: Option<TokenEntry>,
+    /// The ACL's `sudo` for the path.
+    pub sudo: bool,
 }

@@ -15,6 +15,7 @@ use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
 use crate::token::TokenEntry;
 
 use super::audit_backend::{request_entry, response_entry};
+use super::caller::Caller;
 use super::leases::StoredLeases;
 
 use super::{Vault, VaultError};
@@ -54,15 +55,6 @@ fn needs_sudo(path: &str, op: Operation) -> bool {
         return false;
     }
     SUDO_PATHS.iter().any(|p| path.starts_with(p))
-}
-
-/// Who is calling, once the token and the ACL have been checked.
-#[derive(Debug)]
-pub(super) struct Caller {
-    /// The caller's token entry (`None` on an unauthenticated login path).
-    pub token: Option<TokenEntry>,
-    /// The ACL's `sudo` for the path.
-    pub sudo: bool,
 }
 
 impl Vault {
@@ -402,30 +394,6 @@ impl Vault {
             ));
         }
         Ok(decision.sudo)
-    }
-
-    /// The handler of a mount served by an engine (`None` for the built-ins).
-    pub(super) fn engine_for(
-        &self,
-        mount: &MountEntry,
-    ) -> Result<Option<Arc<dyn LogicalBackend>>, VaultError> {
-        if matches!(mount.kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
-            return Ok(None);
-        }
-        if let Some(engine) = self
-            .engines
-            .read()
-            .ok()
-            .and_then(|m| m.get(&mount.uuid).cloned())
-        {
-            return Ok(Some(engine));
-        }
-        let fresh = super::mounts::new_engine(mount)?;
-        // Insert-or-get under the write lock: one handler per mount, ever, or two
-        // instances would hold two sets of locks over the same data.
-        let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
-        let engine = engines.entry(mount.uuid.clone()).or_insert(fresh);
-        Ok(Some(Arc::clone(engine)))
     }
 }
 

@@ -14,7 +14,7 @@ use crate::expiration::{Lease, LeaseState};
 use crate::params;
 use crate::request::{LeaseInfo, Operation, Request, Response};
 
-use super::handle::Caller;
+use super::caller::Caller;
 use super::leases::EngineRevoker;
 use super::{Vault, VaultError, field, object};
 

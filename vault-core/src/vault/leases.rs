@@ -18,7 +18,7 @@ use crate::expiration::{ExpirationError, Lease, LeaseParams, RevokeError, Revoke
 use crate::request::{LeaseInfo, Request, Response, SecretGrant};
 use crate::router::MountEntry;
 
-use super::handle::Caller;
+use super::caller::Caller;
 use super::{Vault, VaultError};
 
 /// How often the expiration loop looks whether the vault was unsealed.

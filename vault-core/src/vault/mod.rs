@@ -39,7 +39,6 @@ use crate::seal::{SEAL_CONFIG_PATH, SealConfig, SealConfigError, ShareFormatErro
 use crate::storage::{Backend, SqliteBackend, StorageError};
 use crate::token::{TokenError, TokenStore};
 
-pub use caller::Caller;
 pub use init::InitOutput;
 pub use rekey::{RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus};
 pub use unseal::UnsealOutcome;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use crate::engines::LogicalBackend;
 use crate::engines::kv::{KvV1, KvV2};
-use crate::router::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
+use crate::router::{
+    MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable, SYSTEM_KIND, TOKEN_KIND,
+};
 
 use super::{Vault, VaultError};
 
@@ -21,8 +23,8 @@ const AUTH_KINDS: &[&str] = &["userpass", "approle"];
 /// `other`.
 pub(super) fn kind_label(kind: &str) -> &'static str {
     match kind {
-        crate::router::SYSTEM_KIND => crate::router::SYSTEM_KIND,
-        crate::router::TOKEN_KIND => crate::router::TOKEN_KIND,
+        SYSTEM_KIND => SYSTEM_KIND,
+        TOKEN_KIND => TOKEN_KIND,
         k => SECRET_KINDS
             .iter()
             .chain(AUTH_KINDS)
@@ -252,5 +254,31 @@ impl Drop for Disabling<'_> {
         if let Ok(mut set) = self.vault.disabling.lock() {
             set.remove(&self.uuid);
         }
+    }
+}
+
+impl Vault {
+    /// The handler of a mount served by an engine (`None` for the built-ins).
+    pub(super) fn engine_for(
+        &self,
+        mount: &MountEntry,
+    ) -> Result<Option<Arc<dyn LogicalBackend>>, VaultError> {
+        if matches!(mount.kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
+            return Ok(None);
+        }
+        if let Some(engine) = self
+            .engines
+            .read()
+            .ok()
+            .and_then(|m| m.get(&mount.uuid).cloned())
+        {
+            return Ok(Some(engine));
+        }
+        let fresh = super::mounts::new_engine(mount)?;
+        // Insert-or-get under the write lock: one handler per mount, ever, or two
+        // instances would hold two sets of locks over the same data.
+        let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
+        let engine = engines.entry(mount.uuid.clone()).or_insert(fresh);
+        Ok(Some(Arc::clone(engine)))
     }
 }

@@ -208,12 +208,8 @@ impl Vault {
     /// Adds one current share to the rekey with this `nonce` (audited without the
     /// share, and without the new shares it may return).
     pub async fn rekey_update(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
-        self.audited(
-            "sys/rekey/update",
-            None,
-            self.rekey_update_inner(nonce, key),
-        )
-        .await
+        self.audited("sys/rekey/update", self.rekey_update_inner(nonce, key))
+            .await
     }
 
     /// Adds one new share to the rekey verification with this `nonce`
@@ -224,12 +220,8 @@ impl Vault {
         nonce: &str,
         key: &str,
     ) -> Result<RekeyVerifyOutcome, VaultError> {
-        self.audited(
-            "sys/rekey/verify",
-            None,
-            self.rekey_verify_inner(nonce, key),
-        )
-        .await
+        self.audited("sys/rekey/verify", self.rekey_verify_inner(nonce, key))
+            .await
     }
 
     /// Adds one current share to the rekey with this `nonce`. At the threshold the

@@ -59,7 +59,7 @@ impl Vault {
         if let Some(node) = &self.node_id {
             record.insert("node_id".into(), node.clone().into());
         }
-        self.audit_lifecycle("sys/ha/active", None, record).await;
+        self.audit_lifecycle("sys/ha/active", record).await;
         // Standbys sign their clients' addresses with it (forwarded.rs).
         self.ensure_forwarding_key().await;
         self.ready.send_replace(true);
@@ -83,7 +83,7 @@ impl Vault {
         self.ready.send_replace(false);
         let mut record = crate::request::Data::new();
         record.insert("outcome".into(), "standby".into());
-        self.audit_lifecycle("sys/ha/standby", None, record).await;
+        self.audit_lifecycle("sys/ha/standby", record).await;
         // Saving the chain positions is a write: it fails, and is logged,
         // when the lock was lost rather than given up.
         self.stop_audit().await;

@@ -10,7 +10,7 @@ use crate::params;
 use crate::request::{Data, Operation, Request, Response};
 use crate::router::{MountConfig, MountEntry};
 
-use super::handle::Caller;
+use super::caller::Caller;
 use super::{Vault, VaultError, field, object};
 
 fn mount_json(e: &MountEntry) -> Value {

@@ -12,7 +12,7 @@ use crate::request::{Auth, Data, Operation, Request, Response};
 use crate::router::MountEntry;
 use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TtlLimits};
 
-use super::handle::Caller;
+use super::caller::Caller;
 use super::policies::canonical;
 use super::token_roles::TokenRole;
 use super::{Vault, VaultError, field};

@@ -93,7 +93,7 @@ impl Vault {
         let mut record = crate::request::Data::new();
         record.insert("shares_given".into(), (shares.len() as u64).into());
         record.insert("outcome".into(), "unsealed".into());
-        self.audit_lifecycle("sys/unseal", None, record).await;
+        self.audit_lifecycle("sys/unseal", record).await;
         // Only now may leases be revoked: before the mount table is loaded,
         // every lease's mount would look gone.
         self.ready.send_replace(true);

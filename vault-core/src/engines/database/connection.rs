@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use super::target::UrlTemplate;
+use super::target::{UrlTemplate, redact};
 use crate::pg_tls::MakeRustls;
 use crate::secret::SecretString;
 
@@ -107,15 +107,6 @@ pub(super) fn pg_is_concurrent_update(error: &tokio_postgres::Error) -> bool {
     error
         .as_db_error()
         .is_some_and(|db| is_concurrent_update(Some(db.code().code()), db.message()))
-}
-
-/// `text` with every non-empty `secret` in it replaced by `<redacted>`.
-pub(super) fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(secret, "<redacted>");
-    }
-    out
 }
 
 /// Everything needed to open a session. `Debug` shows no password.

@@ -93,7 +93,7 @@ impl UrlTemplate {
             if let Some(cause) = std::error::Error::source(&e) {
                 message.push_str(&format!(": {cause}"));
             }
-            super::connection::redact(&message, &[password])
+            redact(&message, &[password])
         })?;
         if config.get_user().is_none() && !username.is_empty() {
             config.user(username);
@@ -125,6 +125,15 @@ pub(super) fn percent_encode(text: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
+    }
+    out
+}
+
+/// `text` with every non-empty `secret` in it replaced by `<redacted>`.
+pub(super) fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(secret, "<redacted>");
     }
     out
 }
