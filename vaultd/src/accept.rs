@@ -19,7 +19,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-use crate::server::Limits;
+use crate::config::Limits;
 use crate::tls::Certificate;
 
 /// How long a client may take over its TLS handshake before it is dropped:

@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vault_core::Vault;
 use vault_core::secret::SecretString;
 
-use crate::server::Limits;
+use crate::config::Limits;
 
 /// The admission state of one listener set.
 #[derive(Debug)]
@@ -226,7 +226,7 @@ pub fn refuse(grpc: bool, status: tonic::Status) -> Response {
         tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    crate::http::error_reply(code, status.message())
+    crate::http::reply::error(code, status.message())
 }
 
 /// How a body may pass the small budget.

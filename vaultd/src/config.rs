@@ -58,13 +58,47 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-/// A configuration the daemon refuses to start with (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub use crate::config_error::ConfigError;
+
+/// What requests may take, one and all.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest HTTP body, or decoded gRPC message, in bytes.
+    pub max_request_size: usize,
+    /// Logical requests being handled at once, over all connections; more
+    /// are refused (RESOURCE_EXHAUSTED), not queued.
+    pub max_concurrent_requests: usize,
+    /// Requests at once on one HTTP/2 connection (its SETTINGS: the client
+    /// waits for a free stream).
+    pub max_concurrent_streams: u32,
+    /// How long a logical request is waited for (DEADLINE_EXCEEDED after),
+    /// and an HTTP body for.
+    pub max_request_duration: Duration,
+    /// The largest body from a caller without a live token.
+    pub max_unauthenticated_request_size: usize,
+    /// The bytes of all request bodies being read at once.
+    pub max_request_bytes_in_flight: usize,
+    /// Connections open at once, per listener address; more wait in the
+    /// kernel's backlog.
+    pub max_connections: usize,
+    /// TLS handshakes under way at once, per listener address.
+    pub max_tls_handshakes: usize,
+    /// Vault's JSON limits for request bodies.
+    pub json: vault_core::json_limits::JsonLimits,
+}
+
+/// What the daemon tells about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Telemetry {
+    /// Where finished request spans go.
+    pub span_export: crate::trace::SpanExport,
+    /// `sys/metrics` without a token.
+    pub unauthenticated_metrics: bool,
+}
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,7 +162,7 @@ pub struct TelemetryConfig {
 
 impl TelemetryConfig {
     /// Checked.
-    pub fn telemetry(&self) -> Result<crate::server::Telemetry, ConfigError> {
+    pub fn telemetry(&self) -> Result<Telemetry, ConfigError> {
         let stdout = match self.span_export.as_deref() {
             None | Some("none") => false,
             Some("stdout") => true,
@@ -144,7 +178,7 @@ impl TelemetryConfig {
             .map(crate::otlp::Endpoint::parse)
             .transpose()
             .map_err(|e| ConfigError(format!("telemetry.otlp_endpoint {e}")))?;
-        Ok(crate::server::Telemetry {
+        Ok(Telemetry {
             span_export: crate::trace::SpanExport { stdout, otlp },
             unauthenticated_metrics: self.unauthenticated_metrics_access,
         })
@@ -555,7 +589,7 @@ impl Config {
     }
 
     /// The `listener.max_*` limits, checked, defaults filled in.
-    pub fn limits(&self) -> Result<crate::server::Limits, ConfigError> {
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
         let l = &self.listener;
         let max_request_duration = match &l.max_request_duration {
             None => DEFAULT_MAX_REQUEST_DURATION,
@@ -630,7 +664,7 @@ impl Config {
                 max_request_size,
             )?,
         };
-        Ok(crate::server::Limits {
+        Ok(Limits {
             max_request_size,
             max_concurrent_requests,
             max_concurrent_streams,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use vault_core::ha::HaOptions;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// The shortest lock TTL accepted: below it a renewal every quarter TTL
 /// would race ordinary database latency.

@@ -12,7 +12,8 @@ use tonic_health::server::HealthReporter;
 use vault_core::Vault;
 use vault_core::ha::{HaNode, Role};
 
-use crate::sys::SERVICE_NAME;
+/// The name the health service reports for the `Sys` service.
+pub const SERVICE_NAME: &str = "vault.v1.Sys";
 
 /// The health service name that counts a standby as healthy.
 pub const STANDBY_OK: &str = "vault.standbyok";

@@ -12,8 +12,8 @@ use vault_proto::v1::logical_client::LogicalClient;
 use vault_proto::v1::logical_server::Logical;
 use vault_proto::v1::{Auth, LogicalRequest, LogicalResponse};
 
+use crate::config::Limits;
 use crate::forward::{Forwarder, Target};
-use crate::server::Limits;
 use crate::status::from_vault;
 use crate::trace::{self, SpanExport, SpanSink, TraceContext};
 use tracing::Instrument as _;

@@ -10,6 +10,7 @@
 mod accept;
 mod admission;
 mod config;
+mod config_error;
 mod forward;
 mod ha_config;
 mod health;

@@ -168,29 +168,6 @@ async fn post(endpoint: &Endpoint, body: &[u8]) -> Result<(), String> {
         .map_err(|_| format!("no answer within {POST_TIMEOUT:?}"))?
 }
 
-/// One request's span as an OTLP JSON span (ids hex, as OTLP/JSON has them).
-pub fn span_json(span: &crate::trace::FinishedSpan<'_>, end_unix_nanos: u128) -> Value {
-    let attribute = |key: &str, value: &str| json!({"key": key, "value": {"stringValue": value}});
-    let mut out = json!({
-        "traceId": span.context.trace_id,
-        "spanId": span.context.span_id,
-        "name": format!("vault.{}", span.operation),
-        "kind": 2,
-        "startTimeUnixNano": span.started_unix_nanos.to_string(),
-        "endTimeUnixNano": end_unix_nanos.to_string(),
-        "attributes": [
-            attribute("vault.request_id", span.request_id),
-            attribute("vault.path", span.path),
-            attribute("vault.outcome", span.outcome),
-        ],
-        "status": {"code": if span.outcome == "ok" { 1 } else { 2 }},
-    });
-    if let Some(parent) = &span.context.parent_span_id {
-        out["parentSpanId"] = json!(parent);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@
 use serde::Deserialize;
 use vault_core::rate_limit::{RateLimit, RateLimits};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// The whole section.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -28,7 +28,7 @@ use tonic::transport::server::Connected;
 
 use crate::accept::Connection;
 use crate::admission::{is_grpc, refuse};
-use crate::server::Limits;
+use crate::config::Limits;
 
 /// A request still unanswered this long after the logical deadline
 /// (`listener.max_request_duration`) is answered DEADLINE_EXCEEDED; its task

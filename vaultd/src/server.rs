@@ -15,7 +15,7 @@ use crate::health;
 use vault_proto::v1::logical_server::LogicalServer;
 use vault_proto::v1::sys_server::SysServer;
 
-use crate::config::TlsFiles;
+use crate::config::{Limits, Telemetry, TlsFiles};
 use crate::logical::LogicalService;
 use crate::sys::SysService;
 
@@ -23,42 +23,6 @@ use crate::sys::SysService;
 /// connections are dropped: a client that never closes its connection must not
 /// keep the daemon (and its storage) open.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// What requests may take, one and all.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// The largest HTTP body, or decoded gRPC message, in bytes.
-    pub max_request_size: usize,
-    /// Logical requests being handled at once, over all connections; more
-    /// are refused (RESOURCE_EXHAUSTED), not queued.
-    pub max_concurrent_requests: usize,
-    /// Requests at once on one HTTP/2 connection (its SETTINGS: the client
-    /// waits for a free stream).
-    pub max_concurrent_streams: u32,
-    /// How long a logical request is waited for (DEADLINE_EXCEEDED after),
-    /// and an HTTP body for.
-    pub max_request_duration: Duration,
-    /// The largest body from a caller without a live token.
-    pub max_unauthenticated_request_size: usize,
-    /// The bytes of all request bodies being read at once.
-    pub max_request_bytes_in_flight: usize,
-    /// Connections open at once, per listener address; more wait in the
-    /// kernel's backlog.
-    pub max_connections: usize,
-    /// TLS handshakes under way at once, per listener address.
-    pub max_tls_handshakes: usize,
-    /// Vault's JSON limits for request bodies.
-    pub json: vault_core::json_limits::JsonLimits,
-}
-
-/// What the daemon tells about itself.
-#[derive(Debug, Clone, Default)]
-pub struct Telemetry {
-    /// Where finished request spans go.
-    pub span_export: crate::trace::SpanExport,
-    /// `sys/metrics` without a token.
-    pub unauthenticated_metrics: bool,
-}
 
 /// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
 /// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.

@@ -88,9 +88,6 @@ macro_rules! served_by_active {
     };
 }
 
-/// The name the health service reports for this service.
-pub const SERVICE_NAME: &str = "vault.v1.Sys";
-
 /// The caller's token from the request metadata; empty if absent or not text.
 fn token<T>(request: &Request<T>) -> String {
     request

@@ -140,6 +140,32 @@ pub struct FinishedSpan<'a> {
     pub outcome: &'a str,
 }
 
+impl FinishedSpan<'_> {
+    /// One request's span as an OTLP JSON span (ids hex, as OTLP/JSON has them).
+    pub fn otlp_json(&self, end_unix_nanos: u128) -> serde_json::Value {
+        let span = self;
+        let attribute = |key: &str, value: &str| serde_json::json!({"key": key, "value": {"stringValue": value}});
+        let mut out = serde_json::json!({
+            "traceId": span.context.trace_id,
+            "spanId": span.context.span_id,
+            "name": format!("vault.{}", span.operation),
+            "kind": 2,
+            "startTimeUnixNano": span.started_unix_nanos.to_string(),
+            "endTimeUnixNano": end_unix_nanos.to_string(),
+            "attributes": [
+                attribute("vault.request_id", span.request_id),
+                attribute("vault.path", span.path),
+                attribute("vault.outcome", span.outcome),
+            ],
+            "status": {"code": if span.outcome == "ok" { 1 } else { 2 }},
+        });
+        if let Some(parent) = &span.context.parent_span_id {
+            out["parentSpanId"] = serde_json::json!(parent);
+        }
+        out
+    }
+}
+
 impl SpanSink {
     /// Starts the OTLP sender, if configured (inside the runtime).
     pub fn start(export: &SpanExport) -> SpanSink {
@@ -156,10 +182,7 @@ impl SpanSink {
         }
         let duration = span.started.elapsed().as_nanos();
         if let Some(otlp) = &self.otlp {
-            otlp.export(crate::otlp::span_json(
-                span,
-                span.started_unix_nanos + duration,
-            ));
+            otlp.export(span.otlp_json(span.started_unix_nanos + duration));
         }
         if !self.stdout {
             return;

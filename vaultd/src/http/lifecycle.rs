@@ -11,6 +11,7 @@ use vault_core::request::Data;
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
 
+use super::body_fields::{is_given, number};
 use super::reply::{error, from_status, json_reply, no_content};
 use super::{Api, Call};
 
@@ -163,20 +164,6 @@ async fn seal_status(api: &Api, call: &Call<'_>) -> Response {
     }
 }
 
-/// A whole-number field of the body (Vault accepts numbers and numeric
-/// text); the error names the field.
-pub(super) fn number(body: &Data, field: &str) -> Result<Option<u32>, String> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .and_then(|n| u32::try_from(n).ok())
-            .map(Some)
-            .ok_or_else(|| format!("{field} must be a whole number")),
-    }
-}
-
 async fn init(api: &Api, call: &Call<'_>) -> Response {
     let body = match call.body_json() {
         Ok(b) => b,
@@ -223,18 +210,6 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
             )
         }
         Err(s) => from_status(&s, call.path_and_query),
-    }
-}
-
-/// A field that says something: not null, `""`, `[]`, `0` or `false`.
-pub(super) fn is_given(v: &Value) -> bool {
-    match v {
-        Value::Null | Value::Bool(false) => false,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::Object(o) => !o.is_empty(),
-        Value::Bool(true) => true,
     }
 }
 

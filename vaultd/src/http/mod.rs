@@ -11,9 +11,10 @@
 //! POST write, PATCH patches, DELETE deletes; answers in Vault's envelope,
 //! errors as `{"errors": [...]}`.
 
+mod body_fields;
 mod lifecycle;
 mod rekey;
-mod reply;
+pub(crate) mod reply;
 
 use std::sync::Arc;
 
@@ -38,11 +39,6 @@ pub struct Api {
     pub metrics: Arc<crate::process_metrics::ProcessMetrics>,
     /// The JSON limits bodies are checked against before they are parsed.
     pub json: vault_core::json_limits::JsonLimits,
-}
-
-/// A JSON error answer with `status`, for the layers in front of the API.
-pub fn error_reply(status: StatusCode, message: &str) -> Response {
-    error(status, message)
 }
 
 /// The `/v1/` routes; anything else answers as gRPC does for an unknown

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use vault_proto::v1::sys_server::Sys;
 use vault_proto::v1::*;
 
+use super::body_fields::{is_given, number};
 use super::reply::{error, from_status, json_reply, no_content};
 use super::{Api, Call};
 
@@ -104,10 +105,7 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
         Err(r) => return *r,
     };
     for unsupported in ["pgp_keys", "backup"] {
-        if body
-            .get(unsupported)
-            .is_some_and(super::lifecycle::is_given)
-        {
+        if body.get(unsupported).is_some_and(is_given) {
             return error(
                 StatusCode::BAD_REQUEST,
                 &format!("{unsupported} is not supported"),
@@ -115,8 +113,8 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
         }
     }
     let (shares, threshold) = match (
-        super::lifecycle::number(&body, "secret_shares"),
-        super::lifecycle::number(&body, "secret_threshold"),
+        number(&body, "secret_shares"),
+        number(&body, "secret_threshold"),
     ) {
         (Ok(s), Ok(t)) => (s.unwrap_or(0), t.unwrap_or(0)),
         (Err(why), _) | (_, Err(why)) => return error(StatusCode::BAD_REQUEST, &why),
