@@ -344,10 +344,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     }
 }
 
-/// Takes `sslmode` and `sslrootcert` out of a `postgres://` URL's query (tokio-postgres
-/// knows neither `verify-*` mode nor root files: they are ours to apply). Returns the
-/// URL without them and the TLS settings; errors never repeat the URL.
+/// The schemes of a PostgreSQL connection URL.
+const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
+
+/// Checks that `url` is a `postgres://` URL and takes `sslmode` and
+/// `sslrootcert` out of its query (tokio-postgres knows neither `verify-*`
+/// mode nor root files: they are ours to apply). Returns the URL without them
+/// and the TLS settings; errors never repeat the URL. The one reader of a
+/// connection URL, for the storage backend and the database engine alike.
 pub(crate) fn split_tls_params(url: &str) -> Result<(String, TlsSettings), String> {
+    let url = url.trim();
+    if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+        return Err("connection_url must be a postgres:// or postgresql:// URL".into());
+    }
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut tls = TlsSettings {
         mode: SslMode::Disable,

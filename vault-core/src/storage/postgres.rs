@@ -196,11 +196,6 @@ impl PostgresBackend {
     pub async fn connect(options: PostgresOptions) -> Result<PostgresBackend, StorageError> {
         check_table_name(&options.table).map_err(StorageError::Io)?;
         let url = options.connection_url.expose_secret().trim();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(StorageError::Io(
-                "connection_url must be a postgres:// or postgresql:// URL".into(),
-            ));
-        }
         let mut secrets = vec![options.connection_url.clone()];
         secrets.extend(raw_password(url).map(SecretString::from));
         let (url, tls_settings) = split_tls_params(url).map_err(StorageError::Io)?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::pg_tls::{SslMode, TlsSettings, percent_decode};
+use crate::pg_tls::{TlsSettings, split_tls_params};
 
 /// A parsed connection URL template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,43 +23,28 @@ pub(super) struct UrlTemplate {
     pub tls: TlsSettings,
 }
 
-const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
-
 impl UrlTemplate {
     /// Parses and checks `url`. The error never repeats the URL.
     pub(super) fn parse(url: &str) -> Result<UrlTemplate, String> {
-        let url = url.trim();
-        let Some(scheme) = SCHEMES.iter().find(|s| url.starts_with(**s)) else {
-            return Err("connection_url must be a postgres:// or postgresql:// URL".into());
-        };
-        let rest = &url[scheme.len()..];
-        let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let authority = base.split('/').next().unwrap_or("");
+        let (template, tls) = split_tls_params(url)?;
+        // The password goes in its field, never in the URL: neither in the
+        // user info nor as a query parameter.
+        let (base, query) = template.split_once('?').unwrap_or((&template, ""));
+        let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@')
             && let Some((_, password)) = userinfo.split_once(':')
             && password != "{{password}}"
         {
             return Err(literal_password());
         }
-        let mut tls = TlsSettings {
-            mode: SslMode::Disable,
-            root_cert: None,
-        };
-        let mut kept = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
-                "sslmode" => tls.mode = SslMode::parse(&percent_decode(value)?)?,
-                "sslrootcert" => tls.root_cert = Some(percent_decode(value)?),
-                "password" if value != "{{password}}" => return Err(literal_password()),
-                _ => kept.push(pair),
-            }
-        }
-        tls.check()?;
-        let mut template = format!("{scheme}{base}");
-        if !kept.is_empty() {
-            template.push('?');
-            template.push_str(&kept.join("&"));
+        if query
+            .split('&')
+            .filter_map(|pair| pair.strip_prefix("password="))
+            .any(|value| value != "{{password}}")
+            || query.split('&').any(|pair| pair == "password")
+        {
+            return Err(literal_password());
         }
         let parsed = UrlTemplate { template, tls };
         // Parse it once with stand-in credentials, so a bad URL fails when it
@@ -141,6 +126,7 @@ pub(super) fn redact(text: &str, secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pg_tls::SslMode;
 
     const URL: &str = "postgres://{{username}}:{{password}}@127.0.0.1:5432/app";
 
