@@ -46,7 +46,7 @@ pub mod metrics;
 pub mod net;
 pub mod params;
 pub mod path;
-mod pg_tls;
+mod pg;
 pub mod policy;
 pub mod random;
 pub mod rate_limit;

@@ -16,30 +16,28 @@
 //! it once does: a caller may retry a batch whose outcome is unknown (lease
 //! records, keyring terms and the seal configuration are all written so).
 //!
-//! Sessions come from a small pool of our own (as the database engine's): a
-//! semaphore of `max_connections` permits and a list of idle sessions. Every
-//! operation runs under a timeout; a session whose operation failed or timed out
-//! is thrown away (its transaction state is unknown), never pooled again.
+//! Sessions come from the pool the database engine uses too
+//! ([`crate::pg::pool`]), of `max_connections`. Every operation runs under a
+//! timeout; a session whose operation failed or timed out is thrown away (its
+//! transaction state is unknown), never pooled again.
 //!
 //! The connection URL carries a password: it is held as a [`SecretString`], and
 //! error messages carry PostgreSQL's message and SQLSTATE or the I/O error,
 //! never the URL, with the password cut out should the server echo it.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Statement};
 
 use super::fence::Fence;
 use super::{Backend, BatchOp, StorageError, immediate_children};
-use crate::pg_tls::{MakeRustls, split_tls_params};
+pub(super) use crate::pg::pool::Session;
+use crate::pg::pool::{NoSlot, Pool, RunError};
+use crate::pg::tls::{MakeRustls, split_tls_params};
 use crate::secret::SecretString;
 
 /// How to reach the database and what to store in it.
@@ -114,13 +112,9 @@ pub struct PostgresBackend {
     tls: MakeRustls,
     /// The URL and its password, cut out of every error message.
     secrets: Vec<SecretString>,
-    max_connections: usize,
     connect_timeout: Duration,
     operation_timeout: Duration,
-    // std Mutex: held only to push or pop, never across an await.
-    idle: Mutex<Vec<Session>>,
-    permits: Arc<Semaphore>,
-    closed: AtomicBool,
+    pool: Arc<Pool>,
     /// The HA lock tenure every write must still hold (`None`: no HA, or a
     /// standby). std Mutex: cloned out before any await.
     fence: Mutex<Option<Fence>>,
@@ -133,58 +127,8 @@ impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresBackend")
             .field("table", &self.table)
-            .field("max_connections", &self.max_connections)
-            .field("available", &self.permits.available_permits())
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
-    }
-}
-
-/// One open session, the task driving its connection, and its prepared statements.
-pub(super) struct Session {
-    pub(super) client: Client,
-    task: JoinHandle<()>,
-    statements: HashMap<String, Statement>,
-}
-
-impl Session {
-    /// Ends the session at once; dropping the client alone would wait for a hung query.
-    fn discard(self) {
-        self.task.abort();
-    }
-
-    /// The statement for `sql`, prepared on first use in this session.
-    pub(super) async fn statement(
-        &mut self,
-        sql: &str,
-    ) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(statement) = self.statements.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.client.prepare(sql).await?;
-        self.statements.insert(sql.to_owned(), statement.clone());
-        Ok(statement)
-    }
-}
-
-/// A session taken from the pool: back to the idle list on drop if nothing failed.
-struct Checkout<'a> {
-    backend: &'a PostgresBackend,
-    session: Option<Session>,
-    failed: bool,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Drop for Checkout<'_> {
-    fn drop(&mut self) {
-        let Some(session) = self.session.take() else {
-            return;
-        };
-        if self.failed || session.client.is_closed() || self.backend.closed.load(Ordering::Acquire)
-        {
-            session.discard();
-        } else if let Ok(mut idle) = self.backend.idle.lock() {
-            idle.push(session);
-        }
     }
 }
 
@@ -231,17 +175,14 @@ impl PostgresBackend {
             config,
             tls,
             secrets,
-            max_connections: options.max_connections.max(1),
             connect_timeout: options.connect_timeout,
             operation_timeout: options.operation_timeout,
-            idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
-            closed: AtomicBool::new(false),
+            pool: Arc::new(Pool::new(options.max_connections)),
             fence: Mutex::new(None),
             fenced_writes: tokio::sync::watch::Sender::new(0),
         };
         let session = backend.open_with_retry(options.connect_retry_for).await?;
-        backend.idle_push(session);
+        backend.pool.put_idle(session);
         backend.prepare_table(options.skip_create_table).await?;
         Ok(backend)
     }
@@ -269,12 +210,6 @@ impl PostgresBackend {
     /// The fence writes are checked against, if any.
     pub fn fence(&self) -> Option<Fence> {
         self.fence.lock().ok().and_then(|f| f.clone())
-    }
-
-    fn idle_push(&self, session: Session) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(session);
-        }
     }
 
     /// Opens a session, retrying with a capped backoff while the server refuses
@@ -330,57 +265,15 @@ impl PostgresBackend {
                 }
                 Ok(Ok(pair)) => pair,
             };
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL storage session ended");
-            }
-        });
-        Ok(Session {
-            client,
-            task,
-            statements: HashMap::new(),
-        })
+        Ok(Session::start(client, connection, |e| {
+            tracing::debug!(error = %e, "PostgreSQL storage session ended");
+        }))
     }
 
-    /// A session: an idle one still open, else a new one. Waits for a free slot
-    /// at most the operation timeout.
-    async fn checkout(&self) -> Result<Checkout<'_>, StorageError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::Closed);
-        }
-        let permit = tokio::time::timeout(
-            self.operation_timeout,
-            Arc::clone(&self.permits).acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            StorageError::Io(format!(
-                "all {} PostgreSQL storage sessions stayed busy",
-                self.max_connections
-            ))
-        })?
-        .map_err(|_| StorageError::Closed)?;
-        let reused = loop {
-            let next = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-            match next {
-                Some(session) if session.client.is_closed() => session.discard(),
-                other => break other,
-            }
-        };
-        let session = match reused {
-            Some(session) => session,
-            None => self.open().await.map_err(|(error, _)| error)?,
-        };
-        Ok(Checkout {
-            backend: self,
-            session: Some(session),
-            failed: false,
-            _permit: permit,
-        })
-    }
-
-    /// Runs `work` on a pooled session within the operation timeout. On failure
-    /// or timeout the session is thrown away (a hung query is cancelled first).
+    /// Runs `work` on a pooled session (an idle one still open, else a new
+    /// one; a free slot is waited for at most the operation timeout) within
+    /// the operation timeout. On failure or timeout the session is thrown
+    /// away (a hung query is cancelled first).
     pub(super) async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         F: for<'s> FnOnce(
@@ -389,34 +282,30 @@ impl PostgresBackend {
             Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 's>,
         >,
     {
-        let mut checkout = self.checkout().await?;
-        let Some(session) = checkout.session.as_mut() else {
-            return Err(StorageError::Closed);
-        };
-        let cancel = session.client.cancel_token();
-        let outcome = tokio::time::timeout(self.operation_timeout, work(session)).await;
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                checkout.failed = true;
-                Err(StorageError::Io(format!(
-                    "PostgreSQL storage: {}",
-                    error_chain(&e, &self.secrets)
-                )))
-            }
-            Err(_) => {
-                checkout.failed = true;
-                // Best effort: stop the query on the server so it frees its locks.
-                let tls = self.tls.clone();
-                let limit = self.connect_timeout;
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(limit, cancel.cancel_query(tls)).await;
-                });
-                Err(StorageError::Io(format!(
-                    "a PostgreSQL storage operation timed out after {:?}",
-                    self.operation_timeout
-                )))
-            }
+        let mut checkout =
+            self.pool
+                .checkout(self.operation_timeout)
+                .await
+                .map_err(|no| match no {
+                    NoSlot::Closed => StorageError::Closed,
+                    NoSlot::Busy => StorageError::Io(format!(
+                        "all {} PostgreSQL storage sessions stayed busy",
+                        self.pool.size()
+                    )),
+                })?;
+        if !checkout.has_session() {
+            checkout.put(self.open().await.map_err(|(error, _)| error)?);
+        }
+        match checkout.run(self.operation_timeout, &self.tls, work).await {
+            Ok(value) => Ok(value),
+            Err(RunError::NoSession) => Err(StorageError::Closed),
+            Err(RunError::Failed(e)) => Err(StorageError::Io(format!(
+                "PostgreSQL storage: {}",
+                error_chain(&e, &self.secrets)
+            ))),
+            Err(RunError::TimedOut(limit)) => Err(StorageError::Io(format!(
+                "a PostgreSQL storage operation timed out after {limit:?}"
+            ))),
         }
     }
 
@@ -707,24 +596,9 @@ impl Backend for PostgresBackend {
     }
 
     async fn close(&self) -> Result<(), StorageError> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        // Let operations already running finish (their sessions are then
+        // Operations already running may finish (their sessions are then
         // dropped, not pooled), for at most one operation timeout.
-        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
-        let drained =
-            tokio::time::timeout(self.operation_timeout, self.permits.acquire_many(all)).await;
-        self.permits.close();
-        drop(drained);
-        let idle = self
-            .idle
-            .lock()
-            .map(|mut idle| std::mem::take(&mut *idle))
-            .unwrap_or_default();
-        for session in idle {
-            session.discard();
-        }
+        self.pool.close(self.operation_timeout).await;
         Ok(())
     }
 }

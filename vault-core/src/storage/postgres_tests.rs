@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::request::{Data, Operation, Request};
 use crate::storage::contract_tests::{pg_url, postgres, unique_table};
+use tokio_postgres::Client;
 
 async fn admin() -> Client {
     let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)

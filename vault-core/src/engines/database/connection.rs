@@ -1,29 +1,19 @@
-//! Sessions to a configured database: a small bounded pool per config, opened
-//! lazily, every connect and every operation bounded in time.
-//!
-//! Our own pool rather than `deadpool-postgres`: what the engine needs is a
-//! semaphore of `max_open_connections` permits and a list of idle clients,
-//! plus two things a general pool does not give: trying the root password
-//! `pending` in a rotation when the current one is refused, and throwing a
-//! session away after any failure or timeout (its transaction state is then
-//! unknown). That is a page of code, not a dependency.
-//!
-//! A checkout holds a permit, so at most `max_open_connections` sessions are
-//! in use; idle ones came back from a checkout, so there are never more than
-//! that many in all. A session is returned to the pool only after an operation
-//! that succeeded; otherwise it is dropped, which ends its connection task.
+//! Sessions to a configured database: a pool per config ([`crate::pg::pool`],
+//! the one the storage backend uses too), of `max_open_connections`, opened
+//! lazily, every connect and every operation bounded in time. What is the
+//! engine's own: opening with the root password `pending` in a rotation when
+//! the current one is refused, and saying which one opened the session.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::target::{UrlTemplate, redact};
-use crate::pg_tls::MakeRustls;
+use crate::pg::pool::{self, NoSlot, RunError, Session};
+use crate::pg::tls::MakeRustls;
 use crate::secret::SecretString;
 
 /// A database operation that failed. The message names what failed and
@@ -143,20 +133,6 @@ impl std::fmt::Debug for ConnectSpec {
     }
 }
 
-/// One open session and the task driving its connection.
-struct Session {
-    client: Client,
-    task: JoinHandle<()>,
-}
-
-impl Session {
-    /// Ends the session at once (after a failure or timeout: its state is
-    /// unknown). Dropping the client alone would wait for a hung query.
-    fn discard(self) {
-        self.task.abort();
-    }
-}
-
 /// Which password opened a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum UsedPassword {
@@ -197,12 +173,9 @@ async fn open(
             error.message = format!("could not connect: {}", error.message);
             error
         })?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %DbError::from_pg(&e, &[]), "database connection ended");
-        }
+    let session = Session::start(client, connection, |e| {
+        tracing::debug!(error = %DbError::from_pg(e, &[]), "database connection ended");
     });
-    let session = Session { client, task };
     let setup = session
         .client
         .batch_execute("SET standard_conforming_strings = on");
@@ -268,9 +241,7 @@ pub(super) struct Pool {
     pub revision: String,
     spec: ConnectSpec,
     tls: MakeRustls,
-    // std Mutex: held only to push or pop, never across an await.
-    idle: Mutex<Vec<Session>>,
-    permits: Arc<Semaphore>,
+    sessions: Arc<pool::Pool>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -278,7 +249,7 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("revision", &self.revision)
             .field("spec", &self.spec)
-            .field("available", &self.permits.available_permits())
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }
@@ -287,47 +258,39 @@ impl Pool {
     /// A pool for `spec`, opening nothing yet.
     pub(super) fn new(spec: ConnectSpec, revision: String) -> Result<Pool, DbError> {
         let tls = spec.url.tls.connector().map_err(DbError::from_message)?;
-        let permits = Arc::new(Semaphore::new(spec.max_open.max(1)));
+        let sessions = Arc::new(pool::Pool::new(spec.max_open));
         Ok(Pool {
             revision,
             spec,
             tls,
-            idle: Mutex::new(Vec::new()),
-            permits,
+            sessions,
         })
     }
 
     /// A session: an idle one if any is still open, else a new one. Waits for
     /// a free slot at most the operation timeout.
     pub(super) async fn checkout(self: &Arc<Self>) -> Result<Checkout, DbError> {
-        let permit = tokio::time::timeout(
-            self.spec.operation_timeout,
-            Arc::clone(&self.permits).acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            DbError::from_message(format!(
-                "all {} connections stayed busy",
-                self.spec.max_open
-            ))
-        })?
-        .map_err(|_| DbError::from_message("the connection pool is closed"))?;
-        let reused = loop {
-            let next = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-            match next {
-                Some(session) if session.client.is_closed() => session.discard(),
-                other => break other,
-            }
-        };
-        let (session, used) = match reused {
-            Some(session) => (session, UsedPassword::Current),
-            None => open_any(&self.spec, &self.tls).await?,
+        let mut slot = self
+            .sessions
+            .checkout(self.spec.operation_timeout)
+            .await
+            .map_err(|no| match no {
+                NoSlot::Busy => DbError::from_message(format!(
+                    "all {} connections stayed busy",
+                    self.spec.max_open
+                )),
+                NoSlot::Closed => DbError::from_message("the connection pool is closed"),
+            })?;
+        let used = if slot.has_session() {
+            UsedPassword::Current
+        } else {
+            let (session, used) = open_any(&self.spec, &self.tls).await?;
+            slot.put(session);
+            used
         };
         Ok(Checkout {
             pool: Arc::clone(self),
-            session: Some(session),
-            failed: false,
-            _permit: permit,
+            slot,
             used,
         })
     }
@@ -340,14 +303,11 @@ impl Pool {
     }
 }
 
-/// A session taken from a pool, returned when dropped if its last operation
+/// A session taken from a pool, returned when dropped if its operations
 /// succeeded.
 pub(super) struct Checkout {
     pool: Arc<Pool>,
-    session: Option<Session>,
-    /// An operation failed: the session is thrown away on drop.
-    failed: bool,
-    _permit: OwnedSemaphorePermit,
+    slot: pool::Checkout,
     /// Which password opened it (a reused session: the current one).
     pub used: UsedPassword,
 }
@@ -375,47 +335,23 @@ impl Checkout {
         F: FnOnce(&'a mut Client) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        if self.failed {
-            return Err(DbError::from_message("the session failed earlier"));
-        }
-        let Some(session) = self.session.as_mut() else {
-            return Err(DbError::from_message("the session is closed"));
-        };
-        let cancel = session.client.cancel_token();
         let limit = self.pool.spec.operation_timeout;
-        let outcome = tokio::time::timeout(limit, work(&mut session.client)).await;
-        let mut all: Vec<&str> = self.pool.secrets();
-        all.extend_from_slice(secrets);
+        let outcome = self
+            .slot
+            .run(limit, &self.pool.tls, |session| work(&mut session.client))
+            .await;
         match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                self.failed = true;
+            Ok(value) => Ok(value),
+            Err(RunError::NoSession) => Err(DbError::from_message("the session failed earlier")),
+            Err(RunError::Failed(e)) => {
+                let mut all: Vec<&str> = self.pool.secrets();
+                all.extend_from_slice(secrets);
                 Err(DbError::from_pg(&e, &all))
             }
-            Err(_) => {
-                // Best effort: stop the query on the server so it frees its locks.
-                let tls = self.pool.tls.clone();
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(limit, cancel.cancel_query(tls)).await;
-                });
-                self.failed = true;
-                Err(DbError::from_message(format!(
-                    "the operation timed out after {}",
-                    crate::params::format_duration_ms(millis(limit))
-                )))
-            }
-        }
-    }
-}
-
-impl Drop for Checkout {
-    fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            if self.failed || session.client.is_closed() {
-                session.discard();
-            } else if let Ok(mut idle) = self.pool.idle.lock() {
-                idle.push(session);
-            }
+            Err(RunError::TimedOut(limit)) => Err(DbError::from_message(format!(
+                "the operation timed out after {}",
+                crate::params::format_duration_ms(millis(limit))
+            ))),
         }
     }
 }

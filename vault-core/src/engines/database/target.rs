@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::pg_tls::{TlsSettings, split_tls_params};
+use crate::pg::tls::{TlsSettings, split_tls_params};
 
 /// A parsed connection URL template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub(super) fn redact(text: &str, secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg_tls::SslMode;
+    use crate::pg::tls::SslMode;
 
     const URL: &str = "postgres://{{username}}:{{password}}@127.0.0.1:5432/app";
 
