@@ -76,6 +76,22 @@ pub struct EngineRequest<'a> {
     pub lease_bounds: LeaseBounds,
 }
 
+impl<'a> EngineRequest<'a> {
+    /// The route `parse` makes of the path, or the refusal a path the engine
+    /// does not serve gets: the opening of every engine's `handle`.
+    pub fn route<R>(&self, parse: impl FnOnce(&'a str) -> Option<R>) -> Result<R, EngineError> {
+        parse(self.path).ok_or_else(|| self.unsupported())
+    }
+
+    /// The refusal of this operation on this path.
+    pub fn unsupported(&self) -> EngineError {
+        EngineError::UnsupportedOperation {
+            operation: self.operation,
+            path: self.path.to_owned(),
+        }
+    }
+}
+
 /// The limits a lease is held to when it is issued: the mount's TTLs and
 /// what the caller's token tree has left. The pipeline computes them once
 /// per request; the engine and the lease it registers see the same numbers.

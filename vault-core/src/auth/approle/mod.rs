@@ -258,6 +258,8 @@ impl LogicalBackend for AppRole {
         request: EngineRequest<'_>,
     ) -> Result<Response, EngineError> {
         use Operation::{Create, Delete, List, Read, Update};
+        let route = request.route(Route::parse)?;
+        let unsupported = || request.unsupported();
         let EngineRequest {
             operation,
             path,
@@ -265,11 +267,6 @@ impl LogicalBackend for AppRole {
             remote_addr,
             ..
         } = request;
-        let unsupported = || EngineError::UnsupportedOperation {
-            operation,
-            path: path.to_owned(),
-        };
-        let route = Route::parse(path).ok_or_else(unsupported)?;
         if let Some(name) = route.role() {
             check_role_name(name)?;
         }

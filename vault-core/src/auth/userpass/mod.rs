@@ -164,17 +164,11 @@ impl LogicalBackend for Userpass {
         request: EngineRequest<'_>,
     ) -> Result<Response, EngineError> {
         use Operation::{Create, Delete, List, Read, Update};
+        let route = request.route(Route::parse)?;
+        let unsupported = || request.unsupported();
         let EngineRequest {
-            operation,
-            path,
-            data,
-            ..
+            operation, data, ..
         } = request;
-        let unsupported = || EngineError::UnsupportedOperation {
-            operation,
-            path: path.to_owned(),
-        };
-        let route = Route::parse(path).ok_or_else(unsupported)?;
         match (route, operation) {
             // Login first: its username is checked without a distinct error.
             (Route::Login(raw), Create | Update) => self.login(view, raw, data).await,

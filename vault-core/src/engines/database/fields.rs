@@ -1,10 +1,33 @@
 //! What this engine reads from requests beyond `crate::params`: the names in
-//! its paths (configs, roles) and lists of SQL statements.
+//! its paths (configs, roles), lists of SQL statements, and the credential
+//! fields every kind of role checks alike.
 
 use serde_json::Value;
 
 use crate::engines::EngineError;
+use crate::params;
 use crate::request::Data;
+
+/// Refuses what a role (dynamic or static) asks of its credential that is
+/// not a password: Vault's `credential_type` other than `password`, and any
+/// `credential_config`.
+pub(super) fn check_credential(data: &Data) -> Result<(), EngineError> {
+    if let Some(kind) = params::string(data, "credential_type")
+        .map_err(|e| EngineError::InvalidRequest(e.to_string()))?
+        && !kind.is_empty()
+        && kind != "password"
+    {
+        return Err(EngineError::InvalidRequest(format!(
+            "credential_type {kind:?} is not supported; only \"password\" is"
+        )));
+    }
+    if matches!(data.get("credential_config"), Some(Value::Object(m)) if !m.is_empty()) {
+        return Err(EngineError::InvalidRequest(
+            "credential_config is not supported".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// The longest config or role name.
 const MAX_NAME_LEN: usize = 128;

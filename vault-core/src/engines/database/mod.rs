@@ -605,17 +605,11 @@ impl LogicalBackend for Database {
         request: EngineRequest<'_>,
     ) -> Result<Response, EngineError> {
         use Operation::{Create, Delete, List, Read, Update};
+        let route = request.route(Route::parse)?;
+        let unsupported = || request.unsupported();
         let EngineRequest {
-            operation,
-            path,
-            data,
-            ..
+            operation, data, ..
         } = request;
-        let unsupported = || EngineError::UnsupportedOperation {
-            operation,
-            path: path.to_owned(),
-        };
-        let route = Route::parse(path).ok_or_else(unsupported)?;
         if let Some((kind, name)) = route.name() {
             fields::check_name(kind, name)?;
         }

@@ -110,19 +110,7 @@ pub(super) fn apply_write(
         )));
     }
     let field = |e: params::FieldError| EngineError::InvalidRequest(e.to_string());
-    if let Some(kind) = params::string(data, "credential_type").map_err(field)?
-        && !kind.is_empty()
-        && kind != "password"
-    {
-        return Err(EngineError::InvalidRequest(format!(
-            "credential_type {kind:?} is not supported; only \"password\" is"
-        )));
-    }
-    if matches!(data.get("credential_config"), Some(Value::Object(m)) if !m.is_empty()) {
-        return Err(EngineError::InvalidRequest(
-            "credential_config is not supported".into(),
-        ));
-    }
+    fields::check_credential(data)?;
     let db_name = params::string(data, "db_name").map_err(field)?;
     let creation = fields::statement_list(data, "creation_statements")?;
     let mut record = match existing {

@@ -178,17 +178,11 @@ impl LogicalBackend for KvV2 {
         request: EngineRequest<'_>,
     ) -> Result<Response, EngineError> {
         use Operation::{Create, Delete, List, Patch, Read, Update};
+        let route = request.route(Route::parse)?;
+        let unsupported = || request.unsupported();
         let EngineRequest {
-            operation,
-            path,
-            data,
-            ..
+            operation, data, ..
         } = request;
-        let unsupported = || EngineError::UnsupportedOperation {
-            operation,
-            path: path.to_owned(),
-        };
-        let route = Route::parse(path).ok_or_else(unsupported)?;
         match (route, operation) {
             (Route::Config, Read) => Ok(Response::with_data(
                 record::load_config(view).await?.to_data(),

@@ -89,10 +89,7 @@ impl LogicalBackend for KvV1 {
                 view.delete(path).await?;
                 Ok(Response::default())
             }
-            _ => Err(EngineError::UnsupportedOperation {
-                operation,
-                path: path.to_owned(),
-            }),
+            _ => Err(request.unsupported()),
         }
     }
 }
