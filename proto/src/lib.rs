@@ -1,5 +1,6 @@
 //! The vault's gRPC contract: the code tonic generates from `proto/vault.proto`.
-//! No logic lives here; vaultd serves these services and vault-cli calls them.
+//! vaultd serves these services and vault-cli calls them. The only code of
+//! our own is `vault_json`: the messages both show in Vault's JSON shape.
 
 #![forbid(unsafe_code)]
 #![allow(missing_docs, missing_debug_implementations, clippy::all)]
@@ -32,3 +33,5 @@ pub const FORWARDED_FOR_METADATA_KEY: &str = "x-vault-forwarded-for";
 /// Set by a client that wants a standby to answer with the leader's address
 /// instead of forwarding (Vault's X-Vault-No-Request-Forwarding).
 pub const NO_FORWARD_METADATA_KEY: &str = "x-vault-no-request-forwarding";
+
+pub mod vault_json;

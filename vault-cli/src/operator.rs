@@ -38,21 +38,6 @@ fn status_rows(s: &SealStatusResponse) -> Vec<(&'static str, String)> {
     rows
 }
 
-fn status_json(s: &SealStatusResponse) -> serde_json::Value {
-    json!({
-        "type": s.r#type,
-        "initialized": s.initialized,
-        "sealed": s.sealed,
-        "t": s.t,
-        "n": s.n,
-        "progress": s.progress,
-        "nonce": s.nonce,
-        "version": s.version,
-        "storage_type": s.storage_type,
-        "degraded": s.degraded,
-    })
-}
-
 /// `status`: exit 0 unsealed, 2 sealed or uninitialised (1 is left to errors).
 pub async fn status(client: &mut Client, format: Format) -> anyhow::Result<Exit> {
     let request = client.request(SealStatusRequest {})?;
@@ -64,7 +49,7 @@ pub async fn status(client: &mut Client, format: Format) -> anyhow::Result<Exit>
         .into_inner();
     let mut rows = status_rows(&s);
     rows.extend(crate::ha::status_rows(&s));
-    let mut json = status_json(&s);
+    let mut json = vault_proto::vault_json::seal_status(&s);
     crate::ha::add_status_json(&s, &mut json);
     if s.initialized
         && !s.sealed
@@ -194,7 +179,7 @@ pub async fn unseal(
     // The same rows as `status` shows, HA's included.
     let mut rows = status_rows(&status);
     rows.extend(crate::ha::status_rows(&status));
-    let mut json = status_json(&status);
+    let mut json = vault_proto::vault_json::seal_status(&status);
     crate::ha::add_status_json(&status, &mut json);
     json["duplicate"] = json!(out.duplicate);
     if out.duplicate {

@@ -124,24 +124,6 @@ fn empty<T>(result: Result<tonic::Response<T>, tonic::Status>, call: &Call<'_>) 
     }
 }
 
-fn seal_json(s: &SealStatusResponse) -> Value {
-    json!({
-        "type": s.r#type,
-        "initialized": s.initialized,
-        "sealed": s.sealed,
-        "t": s.t,
-        "n": s.n,
-        "progress": s.progress,
-        "nonce": s.nonce,
-        "version": s.version,
-        "build_date": "",
-        "migration": false,
-        "recovery_seal": false,
-        "storage_type": s.storage_type,
-        "degraded": s.degraded,
-    })
-}
-
 async fn status_of(api: &Api, call: &Call<'_>) -> Result<SealStatusResponse, Response> {
     api.sys
         .seal_status(call.grpc(SealStatusRequest {}))
@@ -159,7 +141,7 @@ async fn init_status(api: &Api, call: &Call<'_>) -> Response {
 
 async fn seal_status(api: &Api, call: &Call<'_>) -> Response {
     match status_of(api, call).await {
-        Ok(s) => json_reply(StatusCode::OK, &seal_json(&s)),
+        Ok(s) => json_reply(StatusCode::OK, &vault_proto::vault_json::seal_status(&s)),
         Err(r) => r,
     }
 }
@@ -234,7 +216,7 @@ async fn unseal(api: &Api, call: &Call<'_>) -> Response {
     match api.sys.unseal(call.grpc(request)).await {
         Ok(out) => {
             let out = out.into_inner();
-            let mut body = out.status.as_ref().map(seal_json).unwrap_or(Value::Null);
+            let mut body = out.status.as_ref().map(vault_proto::vault_json::seal_status).unwrap_or(Value::Null);
             if !out.nonce.is_empty() {
                 body["nonce"] = json!(out.nonce);
             }
