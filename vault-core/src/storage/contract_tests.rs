@@ -11,7 +11,7 @@ use super::{Backend, BatchOp, MemoryBackend, PostgresBackend, PostgresOptions, S
 use crate::secret::SecretString;
 
 /// The test cluster's superuser URL.
-pub(super) fn pg_url() -> String {
+pub(crate) fn pg_url() -> String {
     std::env::var("VAULT_TEST_PG_URL").unwrap_or_else(|_| {
         panic!(
             "VAULT_TEST_PG_URL is not set: run ./scripts/test, or eval \"$(./scripts/pg-start)\" \
@@ -21,7 +21,7 @@ pub(super) fn pg_url() -> String {
 }
 
 /// A table name no other test uses.
-pub(super) fn unique_table(tag: &str) -> String {
+pub(crate) fn unique_table(tag: &str) -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
@@ -32,7 +32,7 @@ pub(super) fn unique_table(tag: &str) -> String {
 }
 
 /// A PostgreSQL backend on a fresh table.
-pub(super) async fn postgres(tag: &str) -> PostgresBackend {
+pub(crate) async fn postgres(tag: &str) -> PostgresBackend {
     let mut options = PostgresOptions::new(SecretString::from(pg_url().as_str()));
     options.table = unique_table(tag);
     options.max_connections = 4;

@@ -7,10 +7,7 @@
 //! (tests).
 
 #[cfg(test)]
-mod contract_tests;
-pub mod fence;
-pub mod ha;
-pub mod ha_members;
+pub(crate) mod contract_tests;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;

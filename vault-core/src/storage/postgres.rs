@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_postgres::error::SqlState;
 
-use super::fence::Fence;
 use super::{Backend, BatchOp, StorageError, immediate_children};
-pub(super) use crate::pg::pool::Session;
+use crate::ha::fence::Fence;
+pub(crate) use crate::pg::pool::Session;
 use crate::pg::pool::{NoSlot, Pool, RunError};
 use crate::pg::tls::{MakeRustls, split_tls_params};
 use crate::secret::SecretString;
@@ -195,7 +195,7 @@ impl PostgresBackend {
     /// Fences every later write with `fence` (set when this node becomes active)
     /// or stops fencing (`None`, when it steps down). While set, a write whose
     /// transaction does not find this tenure in the lock table fails with
-    /// [`StorageError::Fenced`] and lands nothing; see [`super::ha`].
+    /// [`StorageError::Fenced`] and lands nothing; see [`crate::ha::lock`].
     pub fn set_fence(&self, fence: Option<Fence>) {
         if let Ok(mut current) = self.fence.lock() {
             *current = fence;
@@ -274,7 +274,7 @@ impl PostgresBackend {
     /// one; a free slot is waited for at most the operation timeout) within
     /// the operation timeout. On failure or timeout the session is thrown
     /// away (a hung query is cancelled first).
-    pub(super) async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         F: for<'s> FnOnce(
             &'s mut Session,
@@ -314,7 +314,7 @@ impl PostgresBackend {
     /// row type's: `type ... already exists`); the table exists either way,
     /// so that is not an error, and the layout check that follows looks at
     /// what is there.
-    pub(super) async fn create_table(&self, create: String) -> Result<(), StorageError> {
+    pub(crate) async fn create_table(&self, create: String) -> Result<(), StorageError> {
         self.run(move |s| {
             Box::pin(async move {
                 match s.client.batch_execute(&create).await {

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use super::StorageError;
-use super::postgres::{PostgresBackend, check_table_name};
+use crate::storage::StorageError;
+use crate::storage::postgres::{PostgresBackend, check_table_name};
 
 /// The members table used when none is configured.
 pub const DEFAULT_MEMBERS_TABLE: &str = "vault_ha_members";

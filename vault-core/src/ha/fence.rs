@@ -1,6 +1,6 @@
-//! The fence: the HA lock's tenure that a [`super::postgres::PostgresBackend`]
+//! The fence: the HA lock's tenure that a [`crate::storage::postgres::PostgresBackend`]
 //! checks in every write transaction, so a node that lost the lock cannot
-//! commit beside the new active node. Made by [`super::ha::HaLock`] (which
+//! commit beside the new active node. Made by [`super::lock::HaLock`] (which
 //! checked the table name in its SQL), read by the backend.
 
 use tokio_postgres::types::ToSql;
@@ -40,11 +40,11 @@ impl Fence {
         self.generation
     }
 
-    pub(super) fn check_sql(&self) -> &str {
+    pub(crate) fn check_sql(&self) -> &str {
         &self.check_sql
     }
 
-    pub(super) fn check_params(&self) -> [&(dyn ToSql + Sync); 3] {
+    pub(crate) fn check_params(&self) -> [&(dyn ToSql + Sync); 3] {
         [&self.lock_name, &self.holder, &self.generation]
     }
 }

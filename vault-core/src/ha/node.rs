@@ -2,7 +2,7 @@
 //! node or a standby, over a PostgreSQL storage several nodes share.
 //!
 //! A sealed node does not compete. An unsealed one tries the lock
-//! ([`crate::storage::ha`]) every `poll`; the winner fences the storage to its
+//! ([`lock`](super::lock)) every `poll`; the winner fences the storage to its
 //! tenure, calls [`Vault::activate`], and renews the lock every quarter TTL. It
 //! steps down at once when a renewal says the lock is gone, when it could not
 //! renew before its own deadline (start of the last good renewal plus the TTL),
@@ -17,11 +17,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::lock::{HaLock, HaLockOptions, Held};
+use super::members::{DEFAULT_MEMBERS_TABLE, Member, Members};
 use crate::Vault;
 use crate::clock;
 use crate::storage::StorageError;
-use crate::storage::ha::{HaLock, HaLockOptions, Held};
-use crate::storage::ha_members::{DEFAULT_MEMBERS_TABLE, Member, Members};
 use crate::storage::postgres::PostgresBackend;
 
 /// How long the lock lasts without renewal unless configured: short enough

@@ -59,9 +59,9 @@ use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
 
-use super::StorageError;
-pub use super::fence::Fence;
-use super::postgres::{PostgresBackend, check_table_name};
+use super::fence::Fence;
+use crate::storage::StorageError;
+use crate::storage::postgres::{PostgresBackend, check_table_name};
 
 /// The lock table used when none is configured.
 pub const DEFAULT_LOCK_TABLE: &str = "vault_ha_lock";
@@ -384,5 +384,5 @@ impl HaLock {
 }
 
 #[cfg(test)]
-#[path = "ha_tests.rs"]
+#[path = "lock_tests.rs"]
 mod tests;
