@@ -1,7 +1,7 @@
 //! Vault's HTTP API, on the same listener as gRPC: `/v1/<path>` over HTTP/1.1
 //! or HTTP/2, everything else is gRPC. Each request becomes the very call the
-//! gRPC services answer (`Logical` for paths, `Sys` for the seal lifecycle),
-//! run in-process on the same service objects, so no rule is implemented
+//! gRPC services answer (`Logical` for paths, `Sys` for the calls in
+//! `sys_calls.rs` and `rekey.rs`), run in-process on the same service objects, so no rule is implemented
 //! twice and a standby forwards HTTP requests as it forwards gRPC ones.
 //!
 //! Wire conventions, as Vault's: the token in `X-Vault-Token` or
@@ -12,9 +12,9 @@
 //! errors as `{"errors": [...]}`.
 
 mod body_fields;
-mod lifecycle;
 mod rekey;
 pub(crate) mod reply;
+mod sys_calls;
 
 use std::sync::Arc;
 
@@ -184,7 +184,7 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
             "response wrapping (X-Vault-Wrap-TTL) is not supported",
         );
     }
-    if let Some(response) = lifecycle::route(&api, &call, &path).await {
+    if let Some(response) = sys_calls::route(&api, &call, &path).await {
         return response;
     }
     logical(&api, &call, path).await

@@ -216,7 +216,11 @@ async fn unseal(api: &Api, call: &Call<'_>) -> Response {
     match api.sys.unseal(call.grpc(request)).await {
         Ok(out) => {
             let out = out.into_inner();
-            let mut body = out.status.as_ref().map(vault_proto::vault_json::seal_status).unwrap_or(Value::Null);
+            let mut body = out
+                .status
+                .as_ref()
+                .map(vault_proto::vault_json::seal_status)
+                .unwrap_or(Value::Null);
             if !out.nonce.is_empty() {
                 body["nonce"] = json!(out.nonce);
             }
