@@ -178,10 +178,7 @@ fn every_kind_of_refusal_is_audited() {
     );
     let refusals = [
         (None, "sys/policies/acl/default"),
-        (
-            Some("s.not-a-token-at-all-0000"),
-            "sys/policies/acl/other",
-        ),
+        (Some("s.not-a-token-at-all-0000"), "sys/policies/acl/other"),
         (Some(weak.as_str()), "sys/policies/acl/root"),
         (Some(root), "nowhere/at/all"),
     ];
