@@ -410,7 +410,7 @@ enum Operator {
     /// quorum of them has been given back (--verify): until then the current
     /// shares keep opening the vault.
     Rekey {
-        /// Start a rekey (root token).
+        /// Start a rekey (a token with sudo on sys/rekey/init).
         #[arg(long, conflicts_with_all = ["status", "cancel", "nonce", "verify"])]
         init: bool,
         /// New share count, with --init.
@@ -433,7 +433,7 @@ enum Operator {
         /// token).
         #[arg(long, conflicts_with_all = ["cancel", "nonce"])]
         status: bool,
-        /// Cancel the rekey in progress (root token); with --verify, only start
+        /// Cancel the rekey in progress (sudo on sys/rekey/); with --verify, only start
         /// its verification over under a new nonce.
         #[arg(long, conflicts_with = "nonce")]
         cancel: bool,
@@ -450,9 +450,9 @@ enum Operator {
     Rotate,
     /// Show the active keyring term.
     KeyStatus,
-    /// Make the active node give up the lock so another takes over (root token).
+    /// Make the active node give up the lock so another takes over (sudo on sys/step-down).
     StepDown,
-    /// List the nodes sharing the storage, as they last reported (root token).
+    /// List the nodes sharing the storage, as they last reported (sudo on sys/ha/members).
     Members,
 }
 

@@ -55,13 +55,13 @@
 //!   with N uses allows exactly N logins however many race.
 
 mod login;
+#[cfg(test)]
+mod login_tests;
 mod role;
 mod secret_id;
 mod store;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_login;
 
 use std::fmt;
 use std::sync::Arc;

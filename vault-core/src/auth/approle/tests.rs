@@ -1,6 +1,6 @@
 //! AppRole's role and secret_id API through the whole vault (`Vault::handle`
 //! over an in-memory backend), and what it leaves in storage. Logins are in
-//! `tests_login.rs`; the fixture here serves both.
+//! `login_tests.rs`; the fixture here serves both.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -83,29 +83,29 @@
 
 mod config;
 mod connection;
+#[cfg(test)]
+mod connection_tests;
 mod creds;
 mod fields;
 mod issued;
 mod lifecycle;
 mod reconcile;
+#[cfg(test)]
+mod recovery_tests;
 mod role;
 mod rotate;
 mod scram;
 mod statements;
 mod static_role;
 mod static_rotate;
+#[cfg(test)]
+mod static_tests;
 mod target;
 mod template;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_connection;
-#[cfg(test)]
-mod tests_recovery;
-#[cfg(test)]
-mod tests_static;
-#[cfg(test)]
-mod tests_tls;
+mod tls_tests;
 
 pub use template::{DEFAULT_USERNAME_TEMPLATE, preview_username};
 
