@@ -8,15 +8,17 @@
 //! node's admission (admission.rs) takes as the request's address.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
 use vault_core::ha::{HaNode, Leader, Role};
-use vault_proto::{FORWARDED_METADATA_KEY, LEADER_METADATA_KEY, NO_FORWARD_METADATA_KEY};
+use vault_core::request::Operation;
+use vault_proto::v1::logical_client::LogicalClient;
+use vault_proto::v1::{LogicalRequest, LogicalResponse};
+use vault_proto::{FORWARDED_METADATA_KEY, LEADER_METADATA_KEY};
 
 /// How long a forwarded call may take, end to end.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,8 +68,9 @@ impl Forwarder {
     }
 
     /// `None`: serve here. `Some`: forward there. `Err`: refuse (standby
-    /// without forwarding, or no active node known).
-    pub async fn route<T>(&self, request: &Request<T>) -> Result<Option<Target>, Status> {
+    /// without forwarding, or no active node known). `forwarded`: a standby
+    /// sent the request here; `declined`: the client asked not to forward.
+    pub async fn route(&self, forwarded: bool, declined: bool) -> Result<Option<Target>, Status> {
         let Some(ha) = &self.ha else {
             return Ok(None);
         };
@@ -82,12 +85,6 @@ impl Forwarder {
                 )));
             }
         };
-        let metadata = request.metadata();
-        let forwarded = metadata.contains_key(FORWARDED_METADATA_KEY);
-        let declined = metadata
-            .get(NO_FORWARD_METADATA_KEY)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| matches!(v, "1" | "true"));
         if forwarded || declined || !self.enabled {
             let why = if forwarded {
                 "a forwarded request reached a standby"
@@ -109,47 +106,57 @@ impl Forwarder {
         }))
     }
 
-    /// Sends `request` to `target` with `call`, carrying the caller's token
-    /// and marked as forwarded.
-    pub async fn call<C, M, R, Fut>(
+    /// `request` on the active node `target`, as a `Logical` call (every
+    /// operation that can be forwarded is a path: `sys/seal` too), carrying
+    /// the caller's token, the client's address signed, this node's mark and
+    /// `traceparent` (this node's span, the parent of the active node's).
+    pub async fn logical(
         &self,
         target: Target,
-        request: Request<M>,
-        client: impl FnOnce(Channel) -> C,
-        call: impl FnOnce(C, Request<M>) -> Fut,
-    ) -> Result<Response<R>, Status>
-    where
-        Fut: Future<Output = Result<Response<R>, Status>>,
-    {
-        let node = self.ha.as_ref().map(|h| h.node_id().to_owned());
-        let caller_addr = request.remote_addr().map(|a| a.ip());
-        let (metadata, _, message) = request.into_parts();
-        let mut out = Request::new(message);
-        copy(
-            &metadata,
-            out.metadata_mut(),
-            vault_proto::TOKEN_METADATA_KEY,
-        );
+        request: vault_core::request::Request,
+        traceparent: &str,
+    ) -> Result<LogicalResponse, Status> {
+        let token = request.token.as_ref().map_or("", |t| t.expose_secret());
+        let mut out = Request::new(LogicalRequest {
+            path: request.path,
+            data_json: serde_json::Value::Object(request.data).to_string(),
+        });
+        let metadata = out.metadata_mut();
+        if let Ok(value) = MetadataValue::try_from(token)
+            && !token.is_empty()
+        {
+            metadata.insert(vault_proto::TOKEN_METADATA_KEY, value);
+        }
         // The client's address, signed, for the active node to judge
         // (vault-core's forwarded.rs); the client's own field, if it sent
         // one, is never passed on.
-        let token = metadata
-            .get(vault_proto::TOKEN_METADATA_KEY)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if let (Some(ha), Some(addr)) = (&self.ha, caller_addr)
+        if let (Some(ha), Some(addr)) = (&self.ha, request.remote_addr)
             && let Some(signed) = ha.vault().sign_forwarded_for(addr, token).await
             && let Ok(value) = MetadataValue::try_from(signed.as_str())
         {
-            out.metadata_mut()
-                .insert(vault_proto::FORWARDED_FOR_METADATA_KEY, value);
+            metadata.insert(vault_proto::FORWARDED_FOR_METADATA_KEY, value);
         }
-        if let Some(value) = node.and_then(|n| MetadataValue::try_from(n.as_str()).ok()) {
-            out.metadata_mut().insert(FORWARDED_METADATA_KEY, value);
+        if let Some(value) = self
+            .ha
+            .as_ref()
+            .and_then(|h| MetadataValue::try_from(h.node_id()).ok())
+        {
+            metadata.insert(FORWARDED_METADATA_KEY, value);
+        }
+        if let Ok(value) = MetadataValue::try_from(traceparent) {
+            metadata.insert(crate::trace::TRACEPARENT, value);
         }
         out.set_timeout(FORWARD_TIMEOUT);
-        let address = target.address.clone();
-        call(client(target.channel), out).await.map_err(|status| {
+        let mut client = LogicalClient::new(target.channel);
+        let answered = match request.operation {
+            Operation::Read => client.read(out).await,
+            Operation::Patch => client.patch(out).await,
+            Operation::Delete => client.delete(out).await,
+            Operation::List => client.list(out).await,
+            Operation::Create | Operation::Update => client.write(out).await,
+        };
+        let address = target.address;
+        answered.map(Response::into_inner).map_err(|status| {
             if is_transport(&status) {
                 leader_status(
                     format!(
@@ -238,10 +245,4 @@ pub fn leader_status(message: String, leader: &str) -> Status {
 /// yet listening): tonic gives those statuses the transport error as source.
 fn is_transport(status: &Status) -> bool {
     status.code() == tonic::Code::Unavailable && std::error::Error::source(status).is_some()
-}
-
-fn copy(from: &MetadataMap, to: &mut MetadataMap, key: &'static str) {
-    if let Some(value) = from.get(key) {
-        to.insert(key, value.clone());
-    }
 }

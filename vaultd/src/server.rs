@@ -16,7 +16,9 @@ use vault_proto::v1::logical_server::LogicalServer;
 use vault_proto::v1::sys_server::SysServer;
 
 use crate::config::{Limits, Telemetry, TlsFiles};
+use crate::dispatch::Dispatcher;
 use crate::logical::LogicalService;
+use crate::seal_calls::SealCalls;
 use crate::sys::SysService;
 
 /// How long in-flight requests get to finish after SIGTERM before the remaining
@@ -86,17 +88,20 @@ pub async fn run(
     };
     spawn_reopen_on_hangup(Arc::clone(&vault), certificate.clone());
     spawn_audit_health(Arc::clone(&vault), health.clone());
-    let sys = Arc::new(SysService::new(
-        Arc::clone(&vault),
-        health,
-        Arc::clone(&forward),
-    ));
-    let logical = Arc::new(LogicalService::new(
+    // One dispatcher; the gRPC services and the HTTP API are its adapters.
+    let dispatch = Arc::new(Dispatcher::new(
         Arc::clone(&vault),
         Arc::clone(&forward),
         limits,
         &telemetry.span_export,
     ));
+    let seal = Arc::new(SealCalls::new(
+        Arc::clone(&vault),
+        health,
+        forward.ha().cloned(),
+    ));
+    let sys = Arc::new(SysService::new(Arc::clone(&seal), Arc::clone(&dispatch)));
+    let logical = Arc::new(LogicalService::new(Arc::clone(&dispatch), limits.json));
     // One listener for both APIs: `/v1/...` is Vault's HTTP API (HTTP/1.1 or
     // HTTP/2), every other path a gRPC service.
     let metrics = Arc::new(crate::process_metrics::ProcessMetrics::new(
@@ -105,8 +110,8 @@ pub async fn run(
         telemetry.unauthenticated_metrics,
     ));
     let api = Arc::new(crate::http::Api {
-        logical: Arc::clone(&logical),
-        sys: Arc::clone(&sys),
+        dispatch,
+        seal,
         metrics,
         json: limits.json,
     });

@@ -298,31 +298,6 @@ impl Vault {
         }
     }
 
-    /// Runs a `Sys` call between a request and a response audit entry, failing
-    /// closed like any request. The entries name the call, never its secrets (a
-    /// share, a raw value). A sealed vault has no devices running: the call then
-    /// runs unaudited and answers that the vault is sealed.
-    pub(super) async fn audited<T>(
-        &self,
-        path: &str,
-        call: impl std::future::Future<Output = Result<T, VaultError>>,
-    ) -> Result<T, VaultError> {
-        if self.barrier.is_sealed() {
-            return call.await;
-        }
-        let request = Request::new(Operation::Update, path);
-        self.audit_log(|| request_entry(&request, None, None))
-            .await?;
-        let result = call.await;
-        let outcome: Result<Response, VaultError> = match &result {
-            Ok(_) => Ok(Response::default()),
-            Err(e) => Err(VaultError::InvalidRequest(e.to_string())),
-        };
-        self.audit_log(|| response_entry(&request, None, None, &outcome))
-            .await?;
-        result
-    }
-
     /// The status of every running audit device.
     pub fn audit_status(&self) -> Vec<crate::audit::DeviceStatus> {
         self.audit.all_status()

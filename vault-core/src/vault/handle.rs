@@ -1,6 +1,20 @@
 //! `Vault::handle`: the one path every request takes (DESIGN.md, "The way of a
 //! request"): sealed check, path normalisation, routing, token, ACL, audit hook,
 //! the mount's handler, then the response's token (for logins) or lease.
+//!
+//! # Without a token
+//!
+//! As in Vault, these requests need no token; this is the whole list.
+//! Through this pipeline, audited like any request: logins (each auth method
+//! names its login paths, [`LogicalBackend::is_login_path`]) and a share
+//! holder's rekey steps (`sys/rekey/update`, `sys/rekey/verify`: a share and
+//! the attempt's nonce authorise them). Before it, because they must answer
+//! while the vault is sealed and there is nothing to audit with yet (the
+//! audit devices' keys are behind the barrier): `sys/init`, `sys/unseal`,
+//! `sys/seal-status` (with `sys/health` and `sys/leader`, which are its
+//! views), served by [`Vault::init`], [`Vault::unseal_from`] and
+//! [`Vault::status`]; and `sys/metrics` when the server's config lets
+//! scrapers in without one (vaultd's `telemetry.unauthenticated_metrics_access`).
 
 use std::sync::Arc;
 
@@ -128,6 +142,13 @@ impl Vault {
                     .await;
                 return refused;
             }
+            Caller {
+                token: None,
+                sudo: false,
+            }
+        } else if mount.kind == SYSTEM_KIND
+            && super::operator::share_held(&relative, request.operation)
+        {
             Caller {
                 token: None,
                 sudo: false,

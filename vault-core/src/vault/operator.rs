@@ -2,10 +2,10 @@
 //! like any other path: the ACL decides, with `sudo` where Vault asks for it
 //! (`sys/seal`, `sys/rotate`, `sys/raw`, `sys/step-down`, `sys/rekey/`,
 //! `sys/ha/members`), and the pipeline audits every attempt. Here: seal,
-//! rotate, key-status, raw storage, the token-held steps of a rekey (start,
-//! status, cancel; the verification's status and cancel), step-down and the
-//! HA members. A share holder's steps (a share with the attempt's nonce)
-//! need no token and stay [`Vault::rekey_update`] and [`Vault::rekey_verify`].
+//! rotate, key-status, raw storage, a rekey (start, status, cancel; the
+//! verification's status and cancel, which need a token; and the share
+//! holders' steps, which need a share and the attempt's nonce instead:
+//! [`share_held`]), step-down and the HA members.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -23,10 +23,24 @@ use super::{Vault, VaultError, field, object};
 pub(super) fn is_operator_path(path: &str) -> bool {
     matches!(
         path,
-        "seal" | "rotate" | "key-status" | "rekey/init" | "rekey/verify" | "step-down"
+        "seal"
+            | "rotate"
+            | "key-status"
+            | "rekey/init"
+            | "rekey/update"
+            | "rekey/verify"
+            | "step-down"
     ) || path == "ha/members"
         || path == "raw"
         || path.starts_with("raw/")
+}
+
+/// A share holder's rekey step (`sys/<path>`): authorised by a current or
+/// new share given with the attempt's nonce, so no token is asked for, as in
+/// Vault. The pipeline audits it like any request, the share HMAC'd.
+pub(super) fn share_held(path: &str, op: Operation) -> bool {
+    matches!(op, Operation::Create | Operation::Update)
+        && matches!(path.trim_end_matches('/'), "rekey/update" | "rekey/verify")
 }
 
 /// Whether the request, once answered and recorded, seals the vault.
@@ -68,6 +82,30 @@ impl Vault {
             }
             ("rekey/init", Operation::Read) => self.rekey_current().await?.to_data(),
             ("rekey/init", Operation::Delete) => self.rekey_abandon().await?.to_data(),
+            ("rekey/update", _) if write => {
+                let (nonce, key) = share_and_nonce(data)?;
+                let out = self.rekey_update(&nonce, &key).await?;
+                let mut answer = out.status.to_data();
+                answer.insert("complete".into(), json!(out.complete));
+                answer.insert("duplicate".into(), json!(out.duplicate));
+                if let Some(shares) = out.new_shares {
+                    // Leave their types only here, on the way to the wire.
+                    let hex: Vec<_> = shares.iter().map(|s| s.to_hex()).collect();
+                    let b64: Vec<_> = shares.iter().map(|s| s.to_base64()).collect();
+                    answer.insert("keys".into(), json!(exposed(&hex)));
+                    answer.insert("keys_base64".into(), json!(exposed(&b64)));
+                    answer.insert("new_threshold".into(), json!(out.new_threshold));
+                }
+                answer
+            }
+            ("rekey/verify", _) if write => {
+                let (nonce, key) = share_and_nonce(data)?;
+                let out = self.rekey_verify(&nonce, &key).await?;
+                let mut answer = out.status.to_data();
+                answer.insert("complete".into(), json!(out.complete));
+                answer.insert("duplicate".into(), json!(out.duplicate));
+                answer
+            }
             ("rekey/verify", Operation::Read) => self.rekey_verification().await.to_data(),
             ("rekey/verify", Operation::Delete) => {
                 self.rekey_verification_restart().await?.to_data()
@@ -195,6 +233,22 @@ fn share_count(data: &Data, name: &str) -> Result<u32, VaultError> {
     let n = field(params::unsigned(data, name))?
         .ok_or_else(|| VaultError::InvalidRequest(format!("missing {name}")))?;
     u32::try_from(n).map_err(|_| VaultError::InvalidRequest(format!("{name} is too large")))
+}
+
+/// `key` (a share) and `nonce` of a share holder's step, or an error naming
+/// the one missing.
+fn share_and_nonce(data: &Data) -> Result<(String, String), VaultError> {
+    let text = |name: &str| match field(params::string(data, name))? {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(VaultError::InvalidRequest(format!(
+            "'{name}' must be specified in the request body as JSON text"
+        ))),
+    };
+    Ok((text("key")?, text("nonce")?))
+}
+
+fn exposed(secrets: &[crate::secret::SecretString]) -> Vec<&str> {
+    secrets.iter().map(|s| s.expose_secret()).collect()
 }
 
 fn key_status_data(s: KeyStatus) -> Data {

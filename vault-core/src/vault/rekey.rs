@@ -1,11 +1,12 @@
-//! `rekey`: replace the shares. The root token starts and cancels it; a quorum of
-//! the current shares, given with the attempt's nonce, approves it. The root key
+//! `rekey`: replace the shares. A token with `sudo` on `sys/rekey/` starts and
+//! cancels it; a quorum of the current shares, given with the attempt's nonce
+//! (`sys/rekey/update`, no token needed), approves it. The root key
 //! is re-wrapped under a new unseal key; no data is touched.
 //!
 //! With verification (Vault's `require_verification`), the approving quorum
 //! makes the new shares and hands them out but stores nothing: the new seal
 //! configuration and the root key wrapped under the new unseal key wait in
-//! memory until a quorum of the new shares comes back ([`Vault::rekey_verify`]),
+//! memory until a quorum of the new shares comes back (`sys/rekey/verify`),
 //! which proves they reached their holders. Only then are both stored, and the
 //! old shares stop working. Until then (and if the answer carrying the new
 //! shares is lost, the rekey is cancelled or the vault is sealed) the old
@@ -205,30 +206,15 @@ impl Vault {
         Ok(verify_status_of(life.rekey.as_ref()))
     }
 
-    /// Adds one current share to the rekey with this `nonce` (audited without the
-    /// share, and without the new shares it may return).
-    pub async fn rekey_update(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
-        self.audited("sys/rekey/update", self.rekey_update_inner(nonce, key))
-            .await
-    }
-
-    /// Adds one new share to the rekey verification with this `nonce`
-    /// (audited without the share). Like [`Vault::rekey_update`] it needs no
-    /// token: the nonce binds the share to the ceremony.
-    pub async fn rekey_verify(
-        &self,
-        nonce: &str,
-        key: &str,
-    ) -> Result<RekeyVerifyOutcome, VaultError> {
-        self.audited("sys/rekey/verify", self.rekey_verify_inner(nonce, key))
-            .await
-    }
-
     /// Adds one current share to the rekey with this `nonce`. At the threshold the
     /// quorum is checked against the stored root key; a wrong quorum resets
     /// progress. A right one makes the new shares and returns them: installed
     /// at once without verification, kept pending with it.
-    async fn rekey_update_inner(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError> {
+    pub(super) async fn rekey_update(
+        &self,
+        nonce: &str,
+        key: &str,
+    ) -> Result<RekeyOutcome, VaultError> {
         let mut life = self.lifecycle.lock().await;
         if self.barrier.is_sealed() {
             return Err(VaultError::Sealed);
@@ -298,7 +284,7 @@ impl Vault {
     /// Adds one new share to the pending verification. At the new threshold the
     /// shares must open the pending wrapped root key; then the new seal is
     /// stored and the rekey ends.
-    async fn rekey_verify_inner(
+    pub(super) async fn rekey_verify(
         &self,
         nonce: &str,
         key: &str,

@@ -1,8 +1,11 @@
 //! Vault's HTTP API, on the same listener as gRPC: `/v1/<path>` over HTTP/1.1
-//! or HTTP/2, everything else is gRPC. Each request becomes the very call the
-//! gRPC services answer (`Logical` for paths, `Sys` for the calls in
-//! `sys_calls.rs` and `rekey.rs`), run in-process on the same service objects, so no rule is implemented
-//! twice and a standby forwards HTTP requests as it forwards gRPC ones.
+//! or HTTP/2, everything else is gRPC. An adapter, as the gRPC services are:
+//! each request becomes a `vault_core::Request` for the dispatcher
+//! (dispatch.rs), which forwards it from a standby or runs it through
+//! `Vault::handle`, and the answer Vault's envelope. Init, unseal and the
+//! seal status are this node's own calls (seal_calls.rs); `sys_calls.rs`
+//! and `rekey.rs` give the `sys/` endpoints whose answers Vault shapes
+//! differently from a logical read.
 //!
 //! Wire conventions, as Vault's: the token in `X-Vault-Token` or
 //! `Authorization: Bearer`; `X-Vault-No-Request-Forwarding: true` asks a
@@ -23,18 +26,17 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
-use tonic::metadata::{MetadataMap, MetadataValue};
-use vault_core::request::{Data, Operation};
+use vault_core::request::{self as core, Data, Operation};
 
-use crate::logical::{Incoming, LogicalService};
-use crate::sys::SysService;
+use crate::dispatch::{Answer, Dispatcher};
+use crate::seal_calls::SealCalls;
 use reply::{error, from_status};
 
-/// The services the HTTP API maps onto.
+/// What the HTTP API serves requests with.
 #[derive(Debug)]
 pub struct Api {
-    pub logical: Arc<LogicalService>,
-    pub sys: Arc<SysService>,
+    pub dispatch: Arc<Dispatcher>,
+    pub seal: Arc<SealCalls>,
     /// `sys/metrics`.
     pub metrics: Arc<crate::process_metrics::ProcessMetrics>,
     /// The JSON limits bodies are checked against before they are parsed.
@@ -74,33 +76,36 @@ impl Call<'_> {
         crate::admission::token_of(&self.headers)
     }
 
-    /// `message` as a gRPC request from this caller: its token, its wish
-    /// not to be forwarded, and its connection (for the audit log's address).
-    pub fn grpc<T>(&self, message: T) -> tonic::Request<T> {
-        let mut metadata = MetadataMap::new();
-        if let Some(value) = self.token().and_then(|t| MetadataValue::try_from(t).ok()) {
-            metadata.insert(vault_proto::TOKEN_METADATA_KEY, value);
-        }
-        let no_forward = self
-            .headers
-            .get("x-vault-no-request-forwarding")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        if no_forward {
-            metadata.insert(
-                vault_proto::NO_FORWARD_METADATA_KEY,
-                MetadataValue::from_static("1"),
-            );
-        }
-        if let Some(value) = self
-            .headers
-            .get(crate::trace::TRACEPARENT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| MetadataValue::try_from(v).ok())
-        {
-            metadata.insert(crate::trace::TRACEPARENT, value);
-        }
-        tonic::Request::from_parts(metadata, self.extensions.clone(), message)
+    /// `operation` on `path` with `data`, from this caller: its token, its
+    /// wish not to be forwarded, its trace and its connection.
+    pub fn dispatched(
+        &self,
+        operation: Operation,
+        path: &str,
+        data: Data,
+    ) -> crate::dispatch::Call {
+        let request = core::Request::new(operation, path).with_data(data);
+        crate::dispatch::Call::from_wire(request, &self.headers, &self.extensions)
+    }
+
+    /// `operation` on `path` with `data`, served by the dispatcher.
+    pub async fn serve(
+        &self,
+        api: &Api,
+        operation: Operation,
+        path: &str,
+        data: Data,
+    ) -> Result<Answer, Box<Response>> {
+        api.dispatch
+            .serve(self.dispatched(operation, path, data))
+            .await
+            .map_err(|status| Box::new(from_status(&status, self.path_and_query)))
+    }
+
+    /// The client's address (a forwarded request's, once admission verified
+    /// it).
+    pub fn remote(&self) -> Option<std::net::IpAddr> {
+        crate::dispatch::client_address(&self.extensions)
     }
 
     /// The first value of query parameter `name`.
@@ -226,18 +231,17 @@ async fn logical(api: &Api, call: &Call<'_>, path: String) -> Response {
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect(),
     };
-    let request = call.grpc(Incoming { path, data });
-    match api.logical.serve(op, request).await {
-        Ok(out) => {
-            let mut response = reply::envelope(&out.message, out.data);
-            if let Ok(value) = out.traceparent.parse() {
+    match call.serve(api, op, &path, data).await {
+        Ok(answer) => {
+            let mut response = reply::envelope(&answer);
+            if let Ok(value) = answer.traceparent.parse() {
                 response
                     .headers_mut()
                     .insert(crate::trace::TRACEPARENT, value);
             }
             response
         }
-        Err(status) => from_status(&status, call.path_and_query),
+        Err(refused) => *refused,
     }
 }
 

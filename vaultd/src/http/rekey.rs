@@ -1,24 +1,27 @@
 //! Rekey over HTTP, at Vault's paths (`sys/rekey/init`, `/update`, `/verify`)
-//! and OpenBao's (`sys/rotate/root/...`), with their field names. Each calls
-//! the `Sys` method the gRPC service answers. Where Vault's fields differ
+//! and OpenBao's (`sys/rotate/root/...`), with their field names. Each is a
+//! request on Vault's path through the dispatcher, as the gRPC service's
+//! rekey calls are, and its answer goes through the same message
+//! (sys_answers.rs) on its way to Vault's JSON. Where Vault's fields differ
 //! from the gRPC messages: `t` and `n` are the new threshold and share count,
 //! `required` the current threshold, and the answer that hands out the new
 //! shares says `complete: true` (the update phase is over) with
 //! `verification_nonce` set while they await verification.
 //!
-//! Stricter than Vault: starting, reading and cancelling a rekey need the
-//! root token; verification is on unless the body says
+//! Stricter than Vault: starting, reading and cancelling a rekey need `sudo`
+//! on `sys/rekey/init`; verification is on unless the body says
 //! `"require_verification": false`.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
-use vault_proto::v1::sys_server::Sys;
-use vault_proto::v1::*;
+use vault_core::request::{Data, Operation};
+use vault_proto::vault_json;
 
 use super::body_fields::{is_given, number};
-use super::reply::{error, from_status, json_reply, no_content};
+use super::reply::{error, json_reply, no_content};
 use super::{Api, Call};
+use crate::sys_answers as answers;
 
 /// The rekey endpoint for `path`, if it is one.
 pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
@@ -27,29 +30,47 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
         .or_else(|| path.strip_prefix("sys/rotate/root/"))?;
     let method = &call.method;
     let write = *method == Method::PUT || *method == Method::POST;
+    // Served at Vault's paths whichever the caller used.
+    let at = |step: &str| format!("sys/rekey/{step}");
     Some(match step {
-        "init" if *method == Method::GET => status(api, call).await,
+        "init" if *method == Method::GET => {
+            match call
+                .serve(api, Operation::Read, &at("init"), Data::new())
+                .await
+            {
+                Ok(answer) => status_reply(&answer.response.data.unwrap_or_default()),
+                Err(refused) => *refused,
+            }
+        }
         "init" if write => init(api, call).await,
         "init" if *method == Method::DELETE => {
-            match api.sys.rekey_cancel(call.grpc(RekeyCancelRequest {})).await {
+            match call
+                .serve(api, Operation::Delete, &at("init"), Data::new())
+                .await
+            {
                 Ok(_) => no_content(),
-                Err(s) => from_status(&s, call.path_and_query),
+                Err(refused) => *refused,
             }
         }
         "update" if write => update(api, call).await,
-        "verify" if *method == Method::GET => verify_reply(
-            api.sys
-                .rekey_verify_status(call.grpc(RekeyVerifyStatusRequest {}))
-                .await,
-            call,
-        ),
+        "verify" if *method == Method::GET || *method == Method::DELETE => {
+            let op = if *method == Method::GET {
+                Operation::Read
+            } else {
+                Operation::Delete
+            };
+            match call.serve(api, op, &at("verify"), Data::new()).await {
+                Ok(answer) => {
+                    let data = answer.response.data.unwrap_or_default();
+                    json_reply(
+                        StatusCode::OK,
+                        &vault_json::rekey_verify_status(&answers::rekey_verify_status(&data)),
+                    )
+                }
+                Err(refused) => *refused,
+            }
+        }
         "verify" if write => verify(api, call).await,
-        "verify" if *method == Method::DELETE => verify_reply(
-            api.sys
-                .rekey_verify_cancel(call.grpc(RekeyVerifyCancelRequest {}))
-                .await,
-            call,
-        ),
         "init" | "update" | "verify" => error(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{method} is not supported on {path}"),
@@ -58,27 +79,11 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
     })
 }
 
-/// Vault's rekey status fields.
-fn status_json(s: &RekeyStatusResponse) -> Value {
-    json!({
-        "started": s.started,
-        "nonce": s.nonce,
-        "t": s.new_threshold,
-        "n": s.new_shares,
-        "progress": s.progress,
-        "required": if s.started { s.t } else { 0 },
-        "pgp_fingerprints": null,
-        "backup": false,
-        "verification_required": s.verification_required,
-        "verification_nonce": s.verification_nonce,
-    })
-}
-
-async fn status(api: &Api, call: &Call<'_>) -> Response {
-    match api.sys.rekey_status(call.grpc(RekeyStatusRequest {})).await {
-        Ok(out) => json_reply(StatusCode::OK, &status_json(&out.into_inner())),
-        Err(s) => from_status(&s, call.path_and_query),
-    }
+fn status_reply(data: &Data) -> Response {
+    json_reply(
+        StatusCode::OK,
+        &vault_json::rekey_status(&answers::rekey_status(data)),
+    )
 }
 
 /// The `key` (a share) and `nonce` of an update or verify body, or a 400
@@ -123,15 +128,30 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
         Ok(required) => required == Some(false),
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let request = RekeyInitRequest {
-        secret_shares: shares,
-        secret_threshold: threshold,
-        skip_verification,
+    let data = json!({
+        "secret_shares": shares,
+        "secret_threshold": threshold,
+        "require_verification": !skip_verification,
+    });
+    let data = match data {
+        Value::Object(map) => map,
+        _ => Data::new(),
     };
-    match api.sys.rekey_init(call.grpc(request)).await {
-        Ok(out) => json_reply(StatusCode::OK, &status_json(&out.into_inner())),
-        Err(s) => from_status(&s, call.path_and_query),
+    match call
+        .serve(api, Operation::Update, "sys/rekey/init", data)
+        .await
+    {
+        Ok(answer) => status_reply(&answer.response.data.unwrap_or_default()),
+        Err(refused) => *refused,
     }
+}
+
+/// A share and its nonce, as the body gave them.
+fn share_data(key: String, nonce: String) -> Data {
+    let mut data = Data::new();
+    data.insert("key".into(), Value::String(key));
+    data.insert("nonce".into(), Value::String(nonce));
+    data
 }
 
 async fn update(api: &Api, call: &Call<'_>) -> Response {
@@ -139,54 +159,32 @@ async fn update(api: &Api, call: &Call<'_>) -> Response {
         Ok(pair) => pair,
         Err(r) => return *r,
     };
-    match api
-        .sys
-        .rekey_update(call.grpc(RekeyUpdateRequest { nonce, key }))
+    let data = share_data(key, nonce);
+    let out = match call
+        .serve(api, Operation::Update, "sys/rekey/update", data)
         .await
     {
-        Ok(out) => {
-            let out = out.into_inner();
-            if out.keys_hex.is_empty() {
-                let status = out.status.unwrap_or_default();
-                return json_reply(StatusCode::OK, &status_json(&status));
-            }
-            let nonce = out.status.map(|s| s.nonce).unwrap_or_default();
-            json_reply(
-                StatusCode::OK,
-                &json!({
-                    "nonce": nonce,
-                    "complete": true,
-                    "keys": out.keys_hex,
-                    "keys_base64": out.keys_b64,
-                    "pgp_fingerprints": null,
-                    "backup": false,
-                    "verification_required": out.verification_required,
-                    "verification_nonce": out.verification_nonce,
-                }),
-            )
-        }
-        Err(s) => from_status(&s, call.path_and_query),
+        Ok(answer) => answers::rekey_update(&answer.response.data.unwrap_or_default()),
+        Err(refused) => return *refused,
+    };
+    if out.keys_hex.is_empty() {
+        let status = out.status.unwrap_or_default();
+        return json_reply(StatusCode::OK, &vault_json::rekey_status(&status));
     }
-}
-
-fn verify_json(s: &RekeyVerifyStatusResponse) -> Value {
-    json!({
-        "started": s.started,
-        "nonce": s.nonce,
-        "t": s.t,
-        "n": s.n,
-        "progress": s.progress,
-    })
-}
-
-fn verify_reply(
-    result: Result<tonic::Response<RekeyVerifyStatusResponse>, tonic::Status>,
-    call: &Call<'_>,
-) -> Response {
-    match result {
-        Ok(out) => json_reply(StatusCode::OK, &verify_json(&out.into_inner())),
-        Err(s) => from_status(&s, call.path_and_query),
-    }
+    let nonce = out.status.map(|s| s.nonce).unwrap_or_default();
+    json_reply(
+        StatusCode::OK,
+        &json!({
+            "nonce": nonce,
+            "complete": true,
+            "keys": out.keys_hex,
+            "keys_base64": out.keys_b64,
+            "pgp_fingerprints": null,
+            "backup": false,
+            "verification_required": out.verification_required,
+            "verification_nonce": out.verification_nonce,
+        }),
+    )
 }
 
 async fn verify(api: &Api, call: &Call<'_>) -> Response {
@@ -195,20 +193,18 @@ async fn verify(api: &Api, call: &Call<'_>) -> Response {
         Err(r) => return *r,
     };
     let asked = nonce.clone();
-    match api
-        .sys
-        .rekey_verify(call.grpc(RekeyVerifyRequest { nonce, key }))
+    let data = share_data(key, nonce);
+    let out = match call
+        .serve(api, Operation::Update, "sys/rekey/verify", data)
         .await
     {
-        Ok(out) => {
-            let out = out.into_inner();
-            if out.complete {
-                json_reply(StatusCode::OK, &json!({ "nonce": asked, "complete": true }))
-            } else {
-                let status = out.status.unwrap_or_default();
-                json_reply(StatusCode::OK, &verify_json(&status))
-            }
-        }
-        Err(s) => from_status(&s, call.path_and_query),
+        Ok(answer) => answers::rekey_verify(&answer.response.data.unwrap_or_default()),
+        Err(refused) => return *refused,
+    };
+    if out.complete {
+        json_reply(StatusCode::OK, &json!({ "nonce": asked, "complete": true }))
+    } else {
+        let status = out.status.unwrap_or_default();
+        json_reply(StatusCode::OK, &vault_json::rekey_verify_status(&status))
     }
 }

@@ -7,7 +7,9 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use vault_proto::v1::{Auth, LogicalResponse};
+use vault_core::request::Auth;
+
+use crate::dispatch::Answer;
 
 /// A JSON body with `status`.
 pub fn json_reply(status: StatusCode, body: &Value) -> Response {
@@ -107,19 +109,19 @@ fn auth_json(auth: &Auth) -> Value {
     })
 }
 
-/// Vault's envelope for a logical answer (`out` without its data, and the
-/// data), or `204` when there is nothing in it.
-pub fn envelope(out: &LogicalResponse, data: Option<Value>) -> Response {
-    let data = data.unwrap_or(Value::Null);
-    if data.is_null() && out.auth.is_none() && out.lease_id.is_empty() && out.warnings.is_empty() {
+/// Vault's envelope for an answer, or `204` when there is nothing in it.
+pub fn envelope(answer: &Answer) -> Response {
+    let out = &answer.response;
+    if out.data.is_none() && out.auth.is_none() && out.lease.is_none() && out.warnings.is_empty() {
         return no_content();
     }
+    let lease = out.lease.clone().unwrap_or_default();
     let body = json!({
-        "request_id": out.request_id,
-        "lease_id": out.lease_id,
-        "renewable": out.renewable,
-        "lease_duration": out.lease_duration,
-        "data": data,
+        "request_id": answer.request_id,
+        "lease_id": lease.lease_id,
+        "renewable": lease.renewable,
+        "lease_duration": lease.lease_duration,
+        "data": out.data,
         "wrap_info": Value::Null,
         "warnings": if out.warnings.is_empty() { Value::Null } else { json!(out.warnings) },
         "auth": out.auth.as_ref().map_or(Value::Null, auth_json),
@@ -169,15 +171,16 @@ mod tests {
 
     #[test]
     fn an_empty_answer_is_204_and_a_full_one_the_envelope() {
-        let empty = LogicalResponse::default();
-        assert_eq!(envelope(&empty, None).status(), StatusCode::NO_CONTENT);
-        let full = LogicalResponse {
+        let answer = |response| Answer {
             request_id: "r".into(),
-            ..LogicalResponse::default()
+            response,
+            traceparent: String::new(),
         };
-        assert_eq!(
-            envelope(&full, Some(json!({"a": 1}))).status(),
-            StatusCode::OK
-        );
+        let empty = answer(vault_core::request::Response::default());
+        assert_eq!(envelope(&empty).status(), StatusCode::NO_CONTENT);
+        let mut data = vault_core::request::Data::new();
+        data.insert("a".into(), json!(1));
+        let full = answer(vault_core::request::Response::with_data(data));
+        assert_eq!(envelope(&full).status(), StatusCode::OK);
     }
 }

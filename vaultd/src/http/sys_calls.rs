@@ -1,14 +1,14 @@
 //! The HTTP endpoints that are `Sys` calls in gRPC (init, seal status,
-//! unseal, seal, health, leader, step-down, key status, rotate; rekey is in
-//! `rekey.rs`), with Vault's
-//! request and response field names. Each one calls the same `Sys` method the
-//! gRPC service answers, so both APIs give the same answers.
+//! unseal, seal, health, leader, step-down, key status, rotate, metrics;
+//! rekey is in `rekey.rs`), with Vault's request and response field names.
+//! Init, unseal and the seal status (with its views, health and leader) are
+//! this node's own calls (seal_calls.rs), as in the gRPC service; the rest
+//! are requests through the dispatcher, like any path.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
-use vault_core::request::Data;
-use vault_proto::v1::sys_server::Sys;
+use vault_core::request::{Data, Operation};
 use vault_proto::v1::*;
 
 use super::body_fields::{is_given, number};
@@ -31,20 +31,21 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
         "sys/init" if write => init(api, call).await,
         "sys/seal-status" if get => seal_status(api, call).await,
         "sys/unseal" if write => unseal(api, call).await,
-        "sys/seal" if write => empty(api.sys.seal(call.grpc(SealRequest {})).await, call),
+        "sys/seal" if write => {
+            let sealed = call.serve(api, Operation::Update, path, Data::new()).await;
+            api.seal.report_health().await;
+            empty(sealed)
+        }
         "sys/step-down" if write => {
-            empty(api.sys.step_down(call.grpc(StepDownRequest {})).await, call)
+            empty(call.serve(api, Operation::Update, path, Data::new()).await)
         }
         "sys/health" if get || *method == Method::HEAD => health(api, call).await,
         "sys/leader" if get => leader(api, call).await,
         "sys/key-status" if get => key_status(api, call).await,
         "sys/metrics" if get => metrics(api, call).await,
         "sys/rotate" | "sys/rotate/keyring" if write => empty(
-            api.sys
-                .rotate(call.grpc(RotateRequest {}))
-                .await
-                .map(|r| r.map(|_| ())),
-            call,
+            call.serve(api, Operation::Update, "sys/rotate", Data::new())
+                .await,
         ),
         "sys/init" | "sys/seal-status" | "sys/unseal" | "sys/seal" | "sys/step-down"
         | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" | "sys/rotate/keyring"
@@ -81,23 +82,19 @@ async fn metrics(api: &Api, call: &Call<'_>) -> Response {
         }
     } else {
         api.metrics.refresh();
-        let request = call.grpc(crate::logical::Incoming {
-            path: "sys/metrics".into(),
-            data: Data::new(),
-        });
-        match api
-            .logical
-            .serve(vault_core::request::Operation::Read, request)
+        match call
+            .serve(api, Operation::Read, "sys/metrics", Data::new())
             .await
         {
-            Ok(out) => out
+            Ok(answer) => answer
+                .response
                 .data
                 .as_ref()
                 .and_then(|d| d.get("text"))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            Err(status) => return from_status(&status, call.path_and_query),
+            Err(refused) => return *refused,
         }
     };
     if json {
@@ -117,18 +114,18 @@ async fn metrics(api: &Api, call: &Call<'_>) -> Response {
     response
 }
 
-fn empty<T>(result: Result<tonic::Response<T>, tonic::Status>, call: &Call<'_>) -> Response {
+/// `204` for a write with nothing to say.
+fn empty<T>(result: Result<T, Box<Response>>) -> Response {
     match result {
         Ok(_) => no_content(),
-        Err(status) => from_status(&status, call.path_and_query),
+        Err(refused) => *refused,
     }
 }
 
 async fn status_of(api: &Api, call: &Call<'_>) -> Result<SealStatusResponse, Response> {
-    api.sys
-        .seal_status(call.grpc(SealStatusRequest {}))
+    api.seal
+        .seal_status(call.token())
         .await
-        .map(tonic::Response::into_inner)
         .map_err(|s| from_status(&s, call.path_and_query))
 }
 
@@ -175,22 +172,15 @@ async fn init(api: &Api, call: &Call<'_>) -> Response {
         (Ok(s), Ok(t)) => (s.unwrap_or(0), t.unwrap_or(0)),
         (Err(why), _) | (_, Err(why)) => return error(StatusCode::BAD_REQUEST, &why),
     };
-    let request = InitRequest {
-        secret_shares: shares,
-        secret_threshold: threshold,
-    };
-    match api.sys.init(call.grpc(request)).await {
-        Ok(out) => {
-            let out = out.into_inner();
-            json_reply(
-                StatusCode::OK,
-                &json!({
-                    "keys": out.unseal_keys_hex,
-                    "keys_base64": out.unseal_keys_b64,
-                    "root_token": out.root_token,
-                }),
-            )
-        }
+    match api.seal.init(shares, threshold).await {
+        Ok(out) => json_reply(
+            StatusCode::OK,
+            &json!({
+                "keys": out.unseal_keys_hex,
+                "keys_base64": out.unseal_keys_b64,
+                "root_token": out.root_token,
+            }),
+        ),
         Err(s) => from_status(&s, call.path_and_query),
     }
 }
@@ -213,9 +203,8 @@ async fn unseal(api: &Api, call: &Call<'_>) -> Response {
         reset,
         nonce: text("nonce"),
     };
-    match api.sys.unseal(call.grpc(request)).await {
+    match api.seal.unseal(call.remote(), call.token(), &request).await {
         Ok(out) => {
-            let out = out.into_inner();
             let mut body = out
                 .status
                 .as_ref()
@@ -330,19 +319,16 @@ async fn leader(api: &Api, call: &Call<'_>) -> Response {
     )
 }
 
+/// Vault answers `sys/key-status` with the fields at the top level.
 async fn key_status(api: &Api, call: &Call<'_>) -> Response {
-    match api.sys.key_status(call.grpc(KeyStatusRequest {})).await {
-        Ok(out) => {
-            let out = out.into_inner();
-            json_reply(
-                StatusCode::OK,
-                &json!({
-                    "term": out.term,
-                    "install_time": out.install_time,
-                    "encryptions": out.encryptions,
-                }),
-            )
+    match call
+        .serve(api, Operation::Read, "sys/key-status", Data::new())
+        .await
+    {
+        Ok(answer) => {
+            let data = answer.response.data.unwrap_or_default();
+            json_reply(StatusCode::OK, &Value::Object(data))
         }
-        Err(s) => from_status(&s, call.path_and_query),
+        Err(refused) => *refused,
     }
 }
