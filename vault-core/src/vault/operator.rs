@@ -83,7 +83,7 @@ impl Vault {
             ("rekey/init", Operation::Read) => self.rekey_current().await?.to_data(),
             ("rekey/init", Operation::Delete) => self.rekey_abandon().await?.to_data(),
             ("rekey/update", _) if write => {
-                let (nonce, key) = share_and_nonce(data)?;
+                let (key, nonce) = share_and_nonce(data)?;
                 let out = self.rekey_update(&nonce, &key).await?;
                 let mut answer = out.status.to_data();
                 answer.insert("complete".into(), json!(out.complete));
@@ -99,7 +99,7 @@ impl Vault {
                 answer
             }
             ("rekey/verify", _) if write => {
-                let (nonce, key) = share_and_nonce(data)?;
+                let (key, nonce) = share_and_nonce(data)?;
                 let out = self.rekey_verify(&nonce, &key).await?;
                 let mut answer = out.status.to_data();
                 answer.insert("complete".into(), json!(out.complete));
