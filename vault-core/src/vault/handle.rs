@@ -83,7 +83,17 @@ impl Vault {
         let started = std::time::Instant::now();
         let operation = request.operation;
         let mut mount_type = "none";
-        let result = self.handle_routed(request, &mut mount_type).await;
+        let mut seals = false;
+        let result = {
+            let _in_flight = self.in_flight.read().await;
+            self.handle_routed(request, &mut mount_type, &mut seals)
+                .await
+        };
+        if seals {
+            // Answered and recorded; the keys go once the other requests in
+            // flight are done too.
+            self.seal_now().await;
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind(),
@@ -97,11 +107,12 @@ impl Vault {
     }
 
     /// [`Self::handle`] without the counting; says which kind of mount the
-    /// request reached.
+    /// request reached, and whether it was a seal to carry out.
     async fn handle_routed(
         &self,
         mut request: Request,
         mount_type: &mut &'static str,
+        seals: &mut bool,
     ) -> Result<Response, VaultError> {
         self.check_serving()?;
         request.path = path::normalize(&request.path, request.operation == Operation::List)?;
@@ -210,12 +221,9 @@ impl Vault {
             }
             return Err(e);
         }
-        if result.is_ok()
+        *seals = result.is_ok()
             && mount.kind == SYSTEM_KIND
-            && super::operator::seals(&request, &relative)
-        {
-            self.seal_now().await;
-        }
+            && super::operator::seals(&request, &relative);
         result
     }
 

@@ -21,6 +21,8 @@ mod pipeline_tests;
 mod policies;
 mod quotas;
 mod rekey;
+#[cfg(test)]
+mod seal_tests;
 mod standby;
 mod sys_backend;
 mod telemetry;
@@ -336,6 +338,11 @@ pub struct Vault {
     // A tokio Mutex: init, unseal, seal and rekey hold it across storage reads and
     // writes so that two of them never interleave.
     lifecycle: tokio::sync::Mutex<Lifecycle>,
+    // Every request through `handle` holds it shared; a seal takes it alone,
+    // so it waits for the requests in flight (whose request entries are in
+    // the audit log) to finish and be recorded before the devices stop, and
+    // requests after it queue, then find the vault sealed. Vault's state lock.
+    in_flight: tokio::sync::RwLock<()>,
     // The seal configuration as `status` last read it while unsealed, so
     // health checks neither queue on `lifecycle` nor read storage. Filled under
     // `lifecycle`; emptied by seal, rekey and each keyring re-read (an HA
@@ -388,6 +395,7 @@ impl Vault {
             ready: tokio::sync::watch::Sender::new(false),
             disabling: std::sync::Mutex::new(std::collections::HashSet::new()),
             lifecycle: tokio::sync::Mutex::new(Lifecycle::default()),
+            in_flight: tokio::sync::RwLock::new(()),
             seen_config: std::sync::RwLock::new(None),
             forwarding_key: std::sync::RwLock::new(None),
             quotas: quotas::Quotas::default(),

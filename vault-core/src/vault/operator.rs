@@ -216,8 +216,10 @@ impl Vault {
         }
     }
 
-    /// Drops every key, once a `sys/seal` request was answered and recorded.
+    /// Drops every key, once a `sys/seal` request was answered and recorded
+    /// and the other requests in flight have finished.
     pub(super) async fn seal_now(&self) {
+        let _alone = self.in_flight.write().await;
         let mut life = self.lifecycle.lock().await;
         self.stop_audit().await;
         self.wipe_keys();
