@@ -233,7 +233,7 @@ async fn logical(api: &Api, call: &Call<'_>, path: String) -> Response {
     };
     match call.serve(api, op, &path, data).await {
         Ok(answer) => {
-            let mut response = reply::envelope(&answer);
+            let mut response = reply::envelope(&answer.request_id, &answer.response);
             if let Ok(value) = answer.traceparent.parse() {
                 response
                     .headers_mut()

@@ -9,8 +9,6 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use vault_core::request::Auth;
 
-use crate::dispatch::Answer;
-
 /// A JSON body with `status`.
 pub fn json_reply(status: StatusCode, body: &Value) -> Response {
     // Straight to bytes (`to_string` goes through the formatting machinery);
@@ -109,15 +107,15 @@ fn auth_json(auth: &Auth) -> Value {
     })
 }
 
-/// Vault's envelope for an answer, or `204` when there is nothing in it.
-pub fn envelope(answer: &Answer) -> Response {
-    let out = &answer.response;
+/// Vault's envelope for the answer to request `request_id`, or `204` when
+/// there is nothing in it.
+pub fn envelope(request_id: &str, out: &vault_core::request::Response) -> Response {
     if out.data.is_none() && out.auth.is_none() && out.lease.is_none() && out.warnings.is_empty() {
         return no_content();
     }
     let lease = out.lease.clone().unwrap_or_default();
     let body = json!({
-        "request_id": answer.request_id,
+        "request_id": request_id,
         "lease_id": lease.lease_id,
         "renewable": lease.renewable,
         "lease_duration": lease.lease_duration,
@@ -171,16 +169,11 @@ mod tests {
 
     #[test]
     fn an_empty_answer_is_204_and_a_full_one_the_envelope() {
-        let answer = |response| Answer {
-            request_id: "r".into(),
-            response,
-            traceparent: String::new(),
-        };
-        let empty = answer(vault_core::request::Response::default());
-        assert_eq!(envelope(&empty).status(), StatusCode::NO_CONTENT);
+        let empty = vault_core::request::Response::default();
+        assert_eq!(envelope("r", &empty).status(), StatusCode::NO_CONTENT);
         let mut data = vault_core::request::Data::new();
         data.insert("a".into(), json!(1));
-        let full = answer(vault_core::request::Response::with_data(data));
-        assert_eq!(envelope(&full).status(), StatusCode::OK);
+        let full = vault_core::request::Response::with_data(data);
+        assert_eq!(envelope("r", &full).status(), StatusCode::OK);
     }
 }
