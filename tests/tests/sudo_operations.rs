@@ -164,7 +164,11 @@ async fn sudo_on_sys_rotate_and_sys_raw_is_what_they_need() {
 
 /// Every kind of refusal leaves a response entry with its error: no token,
 /// a bad token, a denied path, a path no mount serves (today's gap: a valid
-/// token spent a use there and left no line), a refused seal.
+/// token spent a use there and left no line), a refused seal. The sixth kind,
+/// sealed where audit is still possible (a request in flight when a seal
+/// lands), is vault-core's `vault::seal_tests`: the seal waits for it, so it
+/// is answered and recorded. A request that arrives sealed cannot be: no
+/// device holds a key then.
 #[test]
 fn every_kind_of_refusal_is_audited() {
     let dir = tempfile::tempdir().unwrap();

@@ -39,6 +39,7 @@ pub mod auth;
 pub mod barrier;
 pub mod clock;
 pub mod engines;
+mod error;
 pub mod expiration;
 pub mod ha;
 pub mod json_limits;
@@ -55,10 +56,12 @@ pub mod router;
 pub mod seal;
 pub mod secret;
 pub mod storage;
+mod sys;
 pub mod token;
 mod vault;
 
+pub use error::VaultError;
 pub use vault::{
     InitOutput, RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus, SealStatus,
-    UnsealOutcome, Vault, VaultError, VaultOptions,
+    UnsealOutcome, Vault, VaultOptions,
 };

@@ -1,5 +1,5 @@
 //! What every front end turns a call into, and what comes back: [`Request`],
-//! [`Response`], [`Operation`].
+//! [`Response`], [`Operation`]; and the [`Caller`] the pipeline admitted.
 
 use std::fmt;
 
@@ -86,6 +86,31 @@ impl Request {
     pub fn with_data(mut self, data: Data) -> Self {
         self.data = data;
         self
+    }
+}
+
+/// Who is calling, once the pipeline has checked the token and the ACL:
+/// what every handler behind `Vault::handle` is told of the caller.
+#[derive(Debug, Default)]
+pub struct Caller {
+    /// The caller's token entry (`None` on a path that takes no token: a
+    /// login, a share holder's rekey step).
+    pub token: Option<crate::token::TokenEntry>,
+    /// The ACL's `sudo` for the path.
+    pub sudo: bool,
+}
+
+impl Caller {
+    /// A caller without a token.
+    pub const ANONYMOUS: Caller = Caller {
+        token: None,
+        sudo: false,
+    };
+
+    /// The token's display name (`approle`, `userpass-alice`); empty
+    /// without a token.
+    pub fn display_name(&self) -> &str {
+        self.token.as_ref().map_or("", |t| t.display_name.as_str())
     }
 }
 

@@ -1,8 +1,10 @@
 //! Secrets engines and the interface every mount handler implements.
 //!
-//! A handler sees only its own mount: the request path relative to the mount, and
-//! a [`View`] of the barrier confined to the mount's storage prefix. It never sees
-//! tokens or policies: the pipeline has decided access before calling it.
+//! A handler sees only its own mount: the request path relative to the mount, a
+//! [`View`] of the barrier confined to the mount's storage prefix, and the
+//! caller as the pipeline admitted it. It never judges access: the pipeline has
+//! decided it (token, ACL, sudo) before calling it. The system backends
+//! (`sys/`, `auth/token/`, in [`crate::sys`]) implement the same trait.
 
 pub mod database;
 pub mod kv;
@@ -12,8 +14,9 @@ pub mod view;
 use async_trait::async_trait;
 
 use crate::barrier::BarrierError;
+use crate::error::VaultError;
 use crate::expiration::{Lease, RevokeError};
-use crate::request::{Data, Operation, Response};
+use crate::request::{Caller, Data, Operation, Response};
 
 pub use view::View;
 
@@ -49,6 +52,32 @@ pub enum EngineError {
     /// The barrier failed.
     #[error(transparent)]
     Barrier(#[from] BarrierError),
+    /// A system backend's failure, in the vault's own terms (a seal, a rekey,
+    /// a token): the pipeline answers it as it is.
+    #[error(transparent)]
+    System(Box<VaultError>),
+}
+
+impl From<VaultError> for EngineError {
+    fn from(e: VaultError) -> Self {
+        EngineError::System(Box::new(e))
+    }
+}
+
+impl From<EngineError> for VaultError {
+    fn from(e: EngineError) -> Self {
+        use EngineError as E;
+        match e {
+            E::NotFound(p) => VaultError::NotFound(format!("no value found at {p:?}")),
+            E::InvalidRequest(m) => VaultError::InvalidRequest(m),
+            e @ E::UnsupportedOperation { .. } => VaultError::Unsupported(e.to_string()),
+            E::Conflict(m) => VaultError::Conflict(m),
+            E::LoginRefused(m) => VaultError::LoginRefused(m),
+            E::Upstream(m) => VaultError::Upstream(m),
+            E::Barrier(b) => b.into(),
+            E::System(e) => *e,
+        }
+    }
 }
 
 /// A request as a handler sees it.
@@ -65,9 +94,12 @@ pub struct EngineRequest<'a> {
     /// The mount's path (`database/`): a leased secret's id starts with it
     /// (see [`crate::expiration::new_lease_id`]).
     pub mount_path: &'a str,
-    /// The caller's display name (`approle`, `userpass-alice`), for usernames
-    /// made from a template; empty for unauthenticated calls.
-    pub display_name: &'a str,
+    /// The caller, as the pipeline admitted it: its display name makes
+    /// usernames from a template; the system backends read its token.
+    pub caller: &'a Caller,
+    /// The token the caller presented, if any (the token store's
+    /// `lookup-self` and `renew-self` answer with it).
+    pub client_token: Option<&'a crate::secret::SecretString>,
     /// Which leases exist, for engines that reconcile external state with them.
     pub leases: &'a dyn LeaseQuery,
     /// What a lease this request issues will be held to, so the engine can
@@ -139,12 +171,17 @@ impl<'a> EngineRequest<'a> {
             data,
             remote_addr: None,
             mount_path: "",
-            display_name: "",
+            caller: &NO_CALLER,
+            client_token: None,
             leases: &NoLeases,
             lease_bounds: LeaseBounds::SYSTEM,
         }
     }
 }
+
+/// The caller of a request made without one (tests, an engine calling
+/// itself).
+static NO_CALLER: Caller = Caller::ANONYMOUS;
 
 /// Asks the expiration manager whether a lease is stored (live, or still being
 /// revoked). The only view of leases an engine gets.

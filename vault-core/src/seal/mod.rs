@@ -9,6 +9,7 @@
 pub mod attempt;
 pub mod config;
 pub mod gf256;
+pub mod rekey;
 pub mod root_token;
 pub mod shamir;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A token as stored (under a keyed hash of the token; the token itself is never
 /// stored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenEntry {
     /// The keyed hash of the token: its storage name.
     pub id_hash: String,

@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 
 use crate::audit::{ApiAuditPolicy, AuditError, DeviceConfig, Origin};
 use crate::clock;
-use crate::params;
 use crate::request::{Data, Operation, Request, Response};
 use crate::router::MountEntry;
 use crate::secret::Key256;
 use crate::token::TokenEntry;
 
-use super::{Vault, VaultError, field, object};
+use super::{Vault, VaultError};
+use crate::sys::AuditTable;
 
 const TABLE_PATH: &str = "core/audit/devices";
 const KEY_PREFIX: &str = "core/audit/key/";
@@ -168,121 +168,6 @@ impl Vault {
         }
     }
 
-    /// `sys/audit`, `sys/audit/<name>`, `sys/audit/<name>/verify-checkpoint`.
-    pub(super) async fn sys_audit(
-        &self,
-        path: &str,
-        op: Operation,
-        data: &Data,
-    ) -> Result<Response, VaultError> {
-        if path == "audit" && op == Operation::Read {
-            let mut out = Data::new();
-            for s in self.audit.all_status() {
-                out.insert(format!("{}/", s.config.name), status_json(&s));
-            }
-            return Ok(Response::with_data(out));
-        }
-        let Some(rest) = path.strip_prefix("audit/") else {
-            return Err(VaultError::Unsupported(format!(
-                "{op} is not supported on sys/{path}"
-            )));
-        };
-        if let Some(name) = rest.strip_suffix("/verify-checkpoint") {
-            let seq = field(params::unsigned(data, "seq"))?.unwrap_or(0);
-            let prev = field(params::string(data, "prev_hash"))?.unwrap_or_default();
-            let signature = field(params::string(data, "signature"))?.unwrap_or_default();
-            let valid = self
-                .audit
-                .verify_checkpoint(name, seq, &prev, &signature)
-                .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
-            return Ok(Response::with_data(object(json!({ "valid": valid }))));
-        }
-        let name = rest;
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(VaultError::InvalidRequest(format!(
-                "invalid audit device name {name:?}: use letters, digits, '-' and '_'"
-            )));
-        }
-        match op {
-            Operation::Read => {
-                let s = self
-                    .audit
-                    .status(name)
-                    .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
-                Ok(Response::with_data(object(status_json(&s))))
-            }
-            Operation::Create | Operation::Update => {
-                if !self.audit.api_policy().allow_creation {
-                    return Err(VaultError::InvalidRequest(
-                        "audit devices cannot be enabled through the API: the server's config \
-                         does not set unsafe_allow_api_audit_creation = true; declare the device \
-                         in the config instead ([[audit]] in vaultd.toml)"
-                            .into(),
-                    ));
-                }
-                let kind = field(params::string(data, "type"))?
-                    .ok_or_else(|| VaultError::InvalidRequest("missing \"type\"".into()))?;
-                let options = field(params::string_map(data, "options"))?.unwrap_or_default();
-                let config = DeviceConfig {
-                    name: name.to_owned(),
-                    kind,
-                    options,
-                };
-                let _serial = self.mount_writes.lock().await;
-                let mut table = self.audit_table().await?;
-                if table.iter().any(|d| d.name == name) {
-                    return Err(VaultError::InvalidRequest(format!(
-                        "audit device {name:?} is already enabled"
-                    )));
-                }
-                // Started before it is stored: a device that cannot open is refused.
-                if let Some(reason) = self.start_device(config.clone(), Origin::ApiNew).await? {
-                    self.audit.stop(name).await;
-                    return Err(VaultError::InvalidRequest(format!(
-                        "audit device {name:?} cannot write: {reason}"
-                    )));
-                }
-                table.push(config);
-                self.store_audit_table(&table).await?;
-                self.audit.expect_devices(table.len());
-                tracing::info!(device = %name, "audit device enabled");
-                Ok(Response::default())
-            }
-            Operation::Delete => {
-                let _serial = self.mount_writes.lock().await;
-                let mut table = self.audit_table().await?;
-                table.retain(|d| d.name != name);
-                self.store_audit_table(&table).await?;
-                self.audit.expect_devices(table.len());
-                // The key stays: the device's old logs can still be checked, and a
-                // device enabled again under the name continues their chain.
-                if let Some(chain) = self.audit.stop(name).await {
-                    self.save_chain(name, chain.seq, &chain.last_hash).await?;
-                }
-                tracing::info!(device = %name, "audit device disabled");
-                Ok(Response::default())
-            }
-            _ => Err(VaultError::Unsupported(format!(
-                "{op} is not supported on sys/{path}"
-            ))),
-        }
-    }
-
-    /// `sys/audit-hash/<name>`: the HMAC of `input` as device `name` writes it.
-    pub(super) fn sys_audit_hash(&self, name: &str, data: &Data) -> Result<Response, VaultError> {
-        let input = field(params::string(data, "input"))?
-            .ok_or_else(|| VaultError::InvalidRequest("missing \"input\"".into()))?;
-        let hash = self
-            .audit
-            .hash(name, &input)
-            .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
-        Ok(Response::with_data(object(json!({ "hash": hash }))))
-    }
-
     /// Records a lifecycle event (an unseal, HA activation) as a
     /// request/response pair. Best effort: the event has happened.
     pub(super) async fn audit_lifecycle(&self, path: &str, data: Data) {
@@ -313,16 +198,6 @@ impl Vault {
     pub(super) async fn audit_log(&self, build: impl FnOnce() -> Value) -> Result<(), VaultError> {
         Ok(self.audit.log(build).await?)
     }
-}
-
-fn status_json(s: &crate::audit::DeviceStatus) -> Value {
-    json!({
-        "type": s.config.kind,
-        "options": s.config.options,
-        "healthy": s.healthy,
-        "seq": s.seq,
-        "last_hash": s.last_hash,
-    })
 }
 
 /// The raw (not yet HMAC'd) `request` entry of a request.
@@ -419,4 +294,46 @@ fn request_json(request: &Request, authenticated: bool, mount: Option<&MountEntr
         out["data_length"] = json!(length);
     }
     out
+}
+
+#[async_trait::async_trait]
+impl AuditTable for Vault {
+    async fn enable(&self, config: DeviceConfig) -> Result<(), VaultError> {
+        let name = config.name.clone();
+        let name = name.as_str();
+        let _serial = self.mount_writes.lock().await;
+        let mut table = self.audit_table().await?;
+        if table.iter().any(|d| d.name == name) {
+            return Err(VaultError::InvalidRequest(format!(
+                "audit device {name:?} is already enabled"
+            )));
+        }
+        // Started before it is stored: a device that cannot open is refused.
+        if let Some(reason) = self.start_device(config.clone(), Origin::ApiNew).await? {
+            self.audit.stop(name).await;
+            return Err(VaultError::InvalidRequest(format!(
+                "audit device {name:?} cannot write: {reason}"
+            )));
+        }
+        table.push(config);
+        self.store_audit_table(&table).await?;
+        self.audit.expect_devices(table.len());
+        tracing::info!(device = %name, "audit device enabled");
+        Ok(())
+    }
+
+    async fn disable(&self, name: &str) -> Result<(), VaultError> {
+        let _serial = self.mount_writes.lock().await;
+        let mut table = self.audit_table().await?;
+        table.retain(|d| d.name != name);
+        self.store_audit_table(&table).await?;
+        self.audit.expect_devices(table.len());
+        // The key stays: the device's old logs can still be checked, and a
+        // device enabled again under the name continues their chain.
+        if let Some(chain) = self.audit.stop(name).await {
+            self.save_chain(name, chain.seq, &chain.last_hash).await?;
+        }
+        tracing::info!(device = %name, "audit device disabled");
+        Ok(())
+    }
 }

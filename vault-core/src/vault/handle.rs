@@ -29,8 +29,8 @@ use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
 use crate::token::TokenEntry;
 
 use super::audit_backend::{request_entry, response_entry};
-use super::caller::Caller;
-use super::leases::StoredLeases;
+use super::leases::{EngineRevoker, StoredLeases};
+use crate::request::Caller;
 
 use super::{Vault, VaultError};
 
@@ -157,8 +157,7 @@ impl Vault {
                 token: None,
                 sudo: false,
             }
-        } else if mount.kind == SYSTEM_KIND
-            && super::operator::share_held(&relative, request.operation)
+        } else if mount.kind == SYSTEM_KIND && crate::sys::share_held(&relative, request.operation)
         {
             Caller {
                 token: None,
@@ -221,9 +220,8 @@ impl Vault {
             }
             return Err(e);
         }
-        *seals = result.is_ok()
-            && mount.kind == SYSTEM_KIND
-            && super::operator::seals(&request, &relative);
+        *seals =
+            result.is_ok() && mount.kind == SYSTEM_KIND && crate::sys::seals(&request, &relative);
         result
     }
 
@@ -266,51 +264,60 @@ impl Vault {
         mount: &MountEntry,
         engine: Option<Arc<dyn LogicalBackend>>,
     ) -> Result<Response, VaultError> {
-        let response = match mount.kind.as_str() {
-            SYSTEM_KIND => self.handle_sys(request, relative, caller).await?,
-            TOKEN_KIND => self.handle_token(request, relative, caller, mount).await?,
-            _ => {
-                let engine = engine.ok_or_else(|| {
-                    VaultError::Internal(format!("mount {} has no handler", mount.path))
-                })?;
-                // Held until the lease is stored (the end of this arm).
-                let (_quota, bounds) = if engine.may_issue_lease(relative, request.operation) {
-                    (
-                        Some(self.reserve_leases(&request.path).await?),
-                        Some(self.lease_bounds(caller, mount).await?),
-                    )
-                } else {
-                    (None, None)
-                };
-                let view = View::new(&self.barrier, mount.storage_prefix());
-                let engine_request = EngineRequest {
-                    operation: request.operation,
-                    path: relative,
-                    data: &request.data,
-                    remote_addr: request.remote_addr,
-                    mount_path: &mount.path,
-                    display_name: caller
-                        .token
-                        .as_ref()
-                        .map_or("", |t| t.display_name.as_str()),
-                    leases: &StoredLeases { vault: self },
-                    lease_bounds: bounds.unwrap_or(crate::engines::LeaseBounds::SYSTEM),
-                };
-                let mut response = engine.handle(&view, engine_request).await?;
-                // No engine answers with a lease of its own making.
-                response.lease = None;
-                match response.secret.take() {
-                    Some(grant) => {
-                        let bounds = match bounds {
-                            Some(b) => b,
-                            None => self.lease_bounds(caller, mount).await?,
-                        };
-                        self.register_lease(request, caller, mount, bounds, grant, response)
-                            .await?
-                    }
-                    None => response,
-                }
+        // The system backends are built for this request from the parts they
+        // act on; every other mount has its engine.
+        let revoker = EngineRevoker { vault: self };
+        let (system, token);
+        let handler: &dyn LogicalBackend = match mount.kind.as_str() {
+            SYSTEM_KIND => {
+                system = self.sys_backend(&revoker);
+                &system
             }
+            TOKEN_KIND => {
+                token = self.token_backend(mount);
+                &token
+            }
+            _ => engine.as_deref().ok_or_else(|| {
+                VaultError::Internal(format!("mount {} has no handler", mount.path))
+            })?,
+        };
+        // Held until the lease is stored (the end of this function).
+        let (_quota, bounds) = if handler.may_issue_lease(relative, request.operation) {
+            (
+                Some(self.reserve_leases(&request.path).await?),
+                Some(self.lease_bounds(caller, mount).await?),
+            )
+        } else {
+            (None, None)
+        };
+        let view = View::new(&self.barrier, mount.storage_prefix());
+        let engine_request = EngineRequest {
+            operation: request.operation,
+            path: relative,
+            data: &request.data,
+            remote_addr: request.remote_addr,
+            mount_path: &mount.path,
+            caller,
+            client_token: request.token.as_ref(),
+            leases: &StoredLeases { vault: self },
+            lease_bounds: bounds.unwrap_or(crate::engines::LeaseBounds::SYSTEM),
+        };
+        let mut response = handler.handle(&view, engine_request).await?;
+        if !matches!(mount.kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
+            // No engine answers with a lease of its own making (sys/ answers
+            // a renewal with the lease it renewed).
+            response.lease = None;
+        }
+        let response = match response.secret.take() {
+            Some(grant) => {
+                let bounds = match bounds {
+                    Some(b) => b,
+                    None => self.lease_bounds(caller, mount).await?,
+                };
+                self.register_lease(request, caller, mount, bounds, grant, response)
+                    .await?
+            }
+            None => response,
         };
         match response.login.clone() {
             Some(grant) => self.issue_login_token(response, grant, mount).await,
@@ -360,7 +367,7 @@ impl Vault {
             .create(&self.barrier, &params, None, limits, now)
             .await?;
         response.login = None;
-        response.auth = Some(super::token_backend::auth_of(
+        response.auth = Some(crate::sys::auth_of(
             &entry,
             token.expose_secret().to_owned(),
             now,

@@ -18,8 +18,8 @@ use crate::expiration::{ExpirationError, Lease, LeaseParams, RevokeError, Revoke
 use crate::request::{LeaseInfo, Request, Response, SecretGrant};
 use crate::router::MountEntry;
 
-use super::caller::Caller;
 use super::{Vault, VaultError};
+use crate::request::Caller;
 
 /// How often the expiration loop looks whether the vault was unsealed.
 const SEALED_POLL: Duration = Duration::from_secs(1);

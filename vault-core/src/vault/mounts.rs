@@ -282,3 +282,35 @@ impl Vault {
         Ok(Some(Arc::clone(engine)))
     }
 }
+
+#[async_trait::async_trait]
+impl crate::sys::MountAdmin for Vault {
+    fn table(&self) -> Arc<MountTable> {
+        self.mount_table()
+    }
+
+    async fn enable(
+        &self,
+        path: &str,
+        kind: &str,
+        description: String,
+        config: MountConfig,
+        options: BTreeMap<String, String>,
+    ) -> Result<MountEntry, VaultError> {
+        self.enable_mount(path, kind, description, config, options)
+            .await
+    }
+
+    async fn disable(&self, path: &str) -> Result<(), VaultError> {
+        self.disable_mount(path).await
+    }
+
+    async fn tune(
+        &self,
+        path: &str,
+        default_ttl: Option<u64>,
+        max_ttl: Option<u64>,
+    ) -> Result<MountEntry, VaultError> {
+        self.tune_mount(path, default_ttl, max_ttl).await
+    }
+}

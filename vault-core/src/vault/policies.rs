@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::policy::{self, Acl, DEFAULT, Policy, ROOT};
 
 use super::{Vault, VaultError};
+use crate::sys::canonical;
 
 const POLICY_PREFIX: &str = "sys/policy/";
 
@@ -194,20 +195,6 @@ impl Vault {
     }
 }
 
-/// A policy name as stored, or the reason it cannot be one. A name given in a
-/// path must already be canonical: the ACL judged the path as written, so the
-/// handler must not act on another spelling of it.
-pub(super) fn canonical(name: &str) -> Result<String, VaultError> {
-    let canonical =
-        policy::canonical_name(name).map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
-    if canonical != name {
-        return Err(VaultError::InvalidRequest(format!(
-            "policy name {name:?} is not canonical; use {canonical:?}"
-        )));
-    }
-    Ok(canonical)
-}
-
 /// The built-in default policy, as `policy read default` shows it.
 const DEFAULT_POLICY_TEXT: &str = r#"# Allow tokens to look up, renew and revoke themselves.
 path "auth/token/lookup-self" {
@@ -234,6 +221,25 @@ path "sys/renew" {
   capabilities = ["update"]
 }
 "#;
+
+#[async_trait::async_trait]
+impl crate::sys::PolicyStore for Vault {
+    async fn acl_for(&self, names: &[String]) -> Result<Arc<Acl>, VaultError> {
+        Vault::acl_for(self, names).await
+    }
+    async fn text(&self, name: &str) -> Result<Option<String>, VaultError> {
+        self.policy_text(name).await
+    }
+    async fn write(&self, name: &str, text: &str) -> Result<(), VaultError> {
+        self.policy_write(name, text).await
+    }
+    async fn delete(&self, name: &str) -> Result<(), VaultError> {
+        self.policy_delete(name).await
+    }
+    async fn names(&self) -> Result<Vec<String>, VaultError> {
+        self.policy_names().await
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -16,35 +16,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use crate::params;
-use crate::request::{Data, Operation, Response};
-
-use super::{Vault, VaultError, field, object};
+use super::{Vault, VaultError};
+use crate::sys::{LeaseQuota, QuotaStore};
 
 /// Where quotas are stored, behind the barrier.
 const QUOTA_PREFIX: &str = "sys/quotas/lease-count/";
-
-/// One quota as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct LeaseQuota {
-    name: String,
-    /// Normalised: no leading or trailing `/`; empty for the whole vault.
-    path: String,
-    max_leases: u64,
-}
-
-impl LeaseQuota {
-    /// True if a request at `path` issues its leases under this quota.
-    fn covers(&self, path: &str) -> bool {
-        self.path.is_empty()
-            || path
-                .strip_prefix(&self.path)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }
-}
 
 /// The quotas of one vault, and their gates.
 #[derive(Debug, Default)]
@@ -152,139 +128,42 @@ impl Vault {
             .map(Some)
             .map_err(|e| VaultError::Internal(format!("lease quota {name:?} is unreadable: {e}")))
     }
-
-    /// `sys/quotas/lease-count[/<name>]`.
-    pub(super) async fn sys_quota(
-        &self,
-        name: &str,
-        op: Operation,
-        data: &Data,
-    ) -> Result<Response, VaultError> {
-        if name.is_empty() {
-            return match op {
-                Operation::List | Operation::Read => {
-                    let keys = self.barrier.list(QUOTA_PREFIX).await?;
-                    Ok(Response::with_data(object(json!({ "keys": keys }))))
-                }
-                _ => Err(VaultError::Unsupported(format!(
-                    "{op} is not supported on sys/quotas/lease-count"
-                ))),
-            };
-        }
-        check_name(name)?;
-        let key = format!("{QUOTA_PREFIX}{name}");
-        match op {
-            Operation::Read => {
-                let quota = self.load_quota(name).await?.ok_or_else(|| {
-                    VaultError::NotFound(format!("no lease quota named {name:?}"))
-                })?;
-                let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
-                let leases = self
-                    .expiration
-                    .count_under(&self.barrier, &quota.path, limit)
-                    .await
-                    .map_err(VaultError::from)?;
-                Ok(Response::with_data(object(json!({
-                    "name": quota.name,
-                    "type": "lease-count",
-                    "path": quota.path,
-                    "max_leases": quota.max_leases,
-                    "leases": leases,
-                }))))
-            }
-            Operation::Create | Operation::Update => {
-                let old = self.load_quota(name).await?;
-                let path = match field(params::string(data, "path"))? {
-                    Some(p) => self.quota_path(&p)?,
-                    None => old.as_ref().map(|q| q.path.clone()).unwrap_or_default(),
-                };
-                let max_leases = field(params::unsigned(data, "max_leases"))?
-                    .or(old.as_ref().map(|q| q.max_leases))
-                    .ok_or_else(|| VaultError::InvalidRequest("missing \"max_leases\"".into()))?;
-                if max_leases == 0 {
-                    return Err(VaultError::InvalidRequest(
-                        "max_leases must be at least 1".into(),
-                    ));
-                }
-                let quota = LeaseQuota {
-                    name: name.to_owned(),
-                    path,
-                    max_leases,
-                };
-                let bytes = serde_json::to_vec(&quota)
-                    .map_err(|e| VaultError::Internal(format!("encoding the quota: {e}")))?;
-                self.barrier.put(&key, &bytes).await?;
-                self.quotas.clear();
-                Ok(Response::default())
-            }
-            Operation::Delete => {
-                self.barrier.delete(&key).await?;
-                self.quotas.clear();
-                Ok(Response::default())
-            }
-            _ => Err(VaultError::Unsupported(format!(
-                "{op} is not supported on a lease quota"
-            ))),
-        }
-    }
-
-    /// A quota's path, normalised, inside a mount that exists (or empty).
-    fn quota_path(&self, raw: &str) -> Result<String, VaultError> {
-        let trimmed = raw.trim_matches('/');
-        if trimmed.is_empty() {
-            return Ok(String::new());
-        }
-        let path = crate::path::normalize(trimmed, false)?;
-        let mounts = self.mount_table();
-        if mounts.route(&path).is_none() {
-            return Err(VaultError::InvalidRequest(format!(
-                "path {path:?} is not in any mount"
-            )));
-        }
-        Ok(path)
-    }
 }
 
-fn check_name(name: &str) -> Result<(), VaultError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name != "."
-        && name != "..";
-    if ok {
+#[async_trait::async_trait]
+impl QuotaStore for Vault {
+    async fn names(&self) -> Result<Vec<String>, VaultError> {
+        Ok(self.barrier.list(QUOTA_PREFIX).await?)
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<LeaseQuota>, VaultError> {
+        self.load_quota(name).await
+    }
+
+    async fn leases_under(&self, quota: &LeaseQuota) -> Result<u64, VaultError> {
+        let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
+        let stored = self
+            .expiration
+            .count_under(&self.barrier, &quota.path, limit)
+            .await?;
+        Ok(stored as u64)
+    }
+
+    async fn put(&self, quota: &LeaseQuota) -> Result<(), VaultError> {
+        let bytes = serde_json::to_vec(quota)
+            .map_err(|e| VaultError::Internal(format!("encoding the quota: {e}")))?;
+        self.barrier
+            .put(&format!("{QUOTA_PREFIX}{}", quota.name), &bytes)
+            .await?;
+        self.quotas.clear();
         Ok(())
-    } else {
-        Err(VaultError::InvalidRequest(format!(
-            "invalid quota name {name:?}: use up to 128 of a-z, A-Z, 0-9, '-', '_', '.'"
-        )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_quota_covers_its_path_and_below_only() {
-        let q = |path: &str| LeaseQuota {
-            name: "q".into(),
-            path: path.into(),
-            max_leases: 1,
-        };
-        assert!(q("database").covers("database/creds/ro"));
-        assert!(q("database/creds/ro").covers("database/creds/ro"));
-        assert!(!q("database/creds/ro").covers("database/creds/ro2"));
-        assert!(!q("database").covers("database2/creds/ro"));
-        assert!(q("").covers("anything/at/all"));
     }
 
-    #[test]
-    fn quota_names_are_one_plain_segment() {
-        assert!(check_name("db-readonly_1.x").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", &"x".repeat(129)] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
+    async fn delete(&self, name: &str) -> Result<(), VaultError> {
+        self.barrier
+            .delete(&format!("{QUOTA_PREFIX}{name}"))
+            .await?;
+        self.quotas.clear();
+        Ok(())
     }
 }

@@ -185,3 +185,10 @@ impl Vault {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl crate::sys::MetricsSource for Vault {
+    async fn render(&self) -> Result<String, VaultError> {
+        self.render_metrics().await
+    }
+}

@@ -240,7 +240,8 @@ impl Direct {
             data: &body,
             remote_addr: None,
             mount_path: "",
-            display_name: "",
+            caller: &crate::request::Caller::ANONYMOUS,
+            client_token: None,
             leases: &crate::engines::NoLeases,
             lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         };

@@ -171,7 +171,8 @@ impl Direct {
             data: &body,
             remote_addr: None,
             mount_path: "",
-            display_name: "",
+            caller: &crate::request::Caller::ANONYMOUS,
+            client_token: None,
             leases: &crate::engines::NoLeases,
             lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         };
@@ -530,7 +531,8 @@ async fn a_lockout_ends_after_its_duration_and_survives_a_restart() {
         data: &body,
         remote_addr: None,
         mount_path: "",
-        display_name: "",
+        caller: &crate::request::Caller::ANONYMOUS,
+        client_token: None,
         leases: &crate::engines::NoLeases,
         lease_bounds: crate::engines::LeaseBounds::SYSTEM,
     };
@@ -604,7 +606,8 @@ async fn concurrent_guesses_are_counted_one_by_one() {
                 data: &body,
                 remote_addr: None,
                 mount_path: "",
-                display_name: "",
+                caller: &crate::request::Caller::ANONYMOUS,
+                client_token: None,
                 leases: &crate::engines::NoLeases,
                 lease_bounds: crate::engines::LeaseBounds::SYSTEM,
             };

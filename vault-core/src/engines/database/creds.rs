@@ -66,7 +66,7 @@ pub(super) async fn issue(
     let now = crate::clock::now_unix_millis();
     let username = role.template()?.render(&TemplateInput {
         role_name,
-        display_name: request.display_name,
+        display_name: request.caller.display_name(),
         now_ms: now,
     })?;
     let password = new_password()?;

@@ -135,13 +135,21 @@ impl Fixture {
         display_name: &str,
     ) -> Result<Response, EngineError> {
         let data = body(data);
+        let caller = crate::request::Caller {
+            token: Some(crate::token::TokenEntry {
+                display_name: display_name.into(),
+                ..Default::default()
+            }),
+            sudo: false,
+        };
         let request = EngineRequest {
             operation,
             path,
             data: &data,
             remote_addr: None,
             mount_path: "database/",
-            display_name,
+            caller: &caller,
+            client_token: None,
             leases: &self.leases,
             lease_bounds: crate::engines::LeaseBounds::SYSTEM,
         };

@@ -10,13 +10,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::barrier::Barrier;
+use crate::error::{VaultError, field, object};
 use crate::net::Cidr;
 use crate::params;
 use crate::policy::DEFAULT;
 use crate::request::{Data, Operation, Response};
 
-use super::policies::canonical;
-use super::{Vault, VaultError, field, object};
+use crate::sys::canonical;
 
 const ROLE_PREFIX: &str = "sys/token/roles/";
 /// A role name's longest form; names become storage keys and URL segments.
@@ -25,7 +26,7 @@ const MAX_NAME_LEN: usize = 128;
 /// One token role. Durations in ms.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
-pub(super) struct TokenRole {
+pub(crate) struct TokenRole {
     /// When non-empty, the policies tokens may get (any subset; `default` is
     /// always allowed), whatever the minter's own.
     pub allowed_policies: Vec<String>,
@@ -185,71 +186,66 @@ impl TokenRole {
     }
 }
 
-impl Vault {
-    /// The role `name`, if it exists.
-    pub(super) async fn token_role(&self, name: &str) -> Result<Option<TokenRole>, VaultError> {
-        check_name(name)?;
-        let Some(bytes) = self.barrier.get(&format!("{ROLE_PREFIX}{name}")).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(bytes.expose_secret())
-            .map(Some)
-            .map_err(|e| VaultError::Internal(format!("token role {name:?} is unreadable: {e}")))
-    }
+/// The role `name`, if it exists.
+pub(super) async fn read(barrier: &Barrier, name: &str) -> Result<Option<TokenRole>, VaultError> {
+    check_name(name)?;
+    let Some(bytes) = barrier.get(&format!("{ROLE_PREFIX}{name}")).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(bytes.expose_secret())
+        .map(Some)
+        .map_err(|e| VaultError::Internal(format!("token role {name:?} is unreadable: {e}")))
+}
 
-    /// `auth/token/roles` (list) and `auth/token/roles/:name`.
-    pub(super) async fn token_roles(
-        &self,
-        name: &str,
-        op: Operation,
-        data: &Data,
-    ) -> Result<Response, VaultError> {
-        if name.is_empty() {
-            if op != Operation::List && op != Operation::Read {
-                return Err(VaultError::Unsupported(format!(
-                    "{op} is not supported on auth/token/roles"
-                )));
-            }
-            let keys = self.barrier.list(ROLE_PREFIX).await?;
-            if keys.is_empty() {
-                return Err(VaultError::NotFound("no token roles".into()));
-            }
-            return Ok(Response::with_data(object(json!({ "keys": keys }))));
+/// `auth/token/roles` (list) and `auth/token/roles/:name`.
+pub(super) async fn serve(
+    barrier: &Barrier,
+    name: &str,
+    op: Operation,
+    data: &Data,
+) -> Result<Response, VaultError> {
+    if name.is_empty() {
+        if op != Operation::List && op != Operation::Read {
+            return Err(VaultError::Unsupported(format!(
+                "{op} is not supported on auth/token/roles"
+            )));
         }
-        match op {
-            Operation::Read => {
-                let role = self
-                    .token_role(name)
-                    .await?
-                    .ok_or_else(|| VaultError::NotFound(format!("no token role {name:?}")))?;
-                Ok(Response::with_data(role.to_data(name)))
-            }
-            Operation::Create | Operation::Update => {
-                let current = match self.token_role(name).await? {
-                    Some(role) => role,
-                    // Vault's default for a new role: its tokens are renewable.
-                    None => TokenRole {
-                        renewable: true,
-                        ..TokenRole::default()
-                    },
-                };
-                let role = current.updated(data)?;
-                let bytes = serde_json::to_vec(&role)
-                    .map_err(|e| VaultError::Internal(format!("encoding a token role: {e}")))?;
-                self.barrier
-                    .put(&format!("{ROLE_PREFIX}{name}"), &bytes)
-                    .await?;
-                Ok(Response::default())
-            }
-            Operation::Delete => {
-                check_name(name)?;
-                self.barrier.delete(&format!("{ROLE_PREFIX}{name}")).await?;
-                Ok(Response::default())
-            }
-            _ => Err(VaultError::Unsupported(format!(
-                "{op} is not supported on auth/token/roles/{name}"
-            ))),
+        let keys = barrier.list(ROLE_PREFIX).await?;
+        if keys.is_empty() {
+            return Err(VaultError::NotFound("no token roles".into()));
         }
+        return Ok(Response::with_data(object(json!({ "keys": keys }))));
+    }
+    match op {
+        Operation::Read => {
+            let role = read(barrier, name)
+                .await?
+                .ok_or_else(|| VaultError::NotFound(format!("no token role {name:?}")))?;
+            Ok(Response::with_data(role.to_data(name)))
+        }
+        Operation::Create | Operation::Update => {
+            let current = match read(barrier, name).await? {
+                Some(role) => role,
+                // Vault's default for a new role: its tokens are renewable.
+                None => TokenRole {
+                    renewable: true,
+                    ..TokenRole::default()
+                },
+            };
+            let role = current.updated(data)?;
+            let bytes = serde_json::to_vec(&role)
+                .map_err(|e| VaultError::Internal(format!("encoding a token role: {e}")))?;
+            barrier.put(&format!("{ROLE_PREFIX}{name}"), &bytes).await?;
+            Ok(Response::default())
+        }
+        Operation::Delete => {
+            check_name(name)?;
+            barrier.delete(&format!("{ROLE_PREFIX}{name}")).await?;
+            Ok(Response::default())
+        }
+        _ => Err(VaultError::Unsupported(format!(
+            "{op} is not supported on auth/token/roles/{name}"
+        ))),
     }
 }
 

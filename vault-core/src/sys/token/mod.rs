@@ -1,21 +1,61 @@
-//! The token store's endpoints, mounted at `auth/token/`: create (and
-//! create-orphan), lookup, renew and revoke, for oneself, another token, or an
-//! accessor. Field names and defaults are Vault's.
+//! The token store's endpoints, mounted at `auth/token/` and served through
+//! the handler trait like any mount ([`TokenBackend`]): create (and
+//! create-orphan, and through a role), lookup, renew and revoke, for oneself,
+//! another token, or an accessor; and the token roles ([`roles`]). Field
+//! names and defaults are Vault's.
 
+mod roles;
+
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use crate::barrier::Barrier;
 use crate::clock;
+use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
+use crate::error::{VaultError, field};
 use crate::net::Cidr;
 use crate::params;
 use crate::policy::{DEFAULT, ROOT};
-use crate::request::{Auth, Data, Operation, Request, Response};
-use crate::router::MountEntry;
-use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TtlLimits};
+use crate::request::{Auth, Data, Operation, Response};
+use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TokenStore, TtlLimits};
 
-use super::caller::Caller;
-use super::policies::canonical;
-use super::token_roles::TokenRole;
-use super::{Vault, VaultError, field};
+use super::canonical;
+use roles::TokenRole;
+
+/// What revoking a token entails beyond the token store: the leases its
+/// tree made, and for the initial root token its verifier.
+#[async_trait]
+pub(crate) trait TokenRevocation: Send + Sync + std::fmt::Debug {
+    /// Revokes the leases made by the tokens revoked (by their hashes).
+    async fn revoke_leases(&self, hashes: &[String]) -> Result<(), VaultError>;
+    /// Retires the verifier of the initial root token, which is being
+    /// revoked (see the seal configuration's root token reset).
+    async fn retire_root_token_verifier(&self) -> Result<(), VaultError>;
+}
+
+/// The handler mounted at `auth/token/`, over the token store.
+#[derive(Debug)]
+pub(crate) struct TokenBackend<'a> {
+    /// Where tokens and roles are stored.
+    pub barrier: &'a Barrier,
+    /// The tokens.
+    pub tokens: &'a TokenStore,
+    /// Leases and the root token's verifier, on revocation.
+    pub revocation: &'a dyn TokenRevocation,
+    /// The mount's TTLs, which tokens made here are held to.
+    pub limits: TtlLimits,
+}
+
+#[async_trait]
+impl LogicalBackend for TokenBackend<'_> {
+    async fn handle(
+        &self,
+        _view: &View<'_>,
+        request: EngineRequest<'_>,
+    ) -> Result<Response, EngineError> {
+        Ok(self.serve(&request).await?)
+    }
+}
 
 /// A use-limited token would escape its limit through a child (or an
 /// orphan) with unlimited uses. Checked first, as in Vault. `me` has this
@@ -34,24 +74,20 @@ fn bad_token() -> VaultError {
     VaultError::InvalidRequest("bad token".into())
 }
 
-impl Vault {
-    pub(super) async fn handle_token(
-        &self,
-        request: &Request,
-        path: &str,
-        caller: &Caller,
-        mount: &MountEntry,
-    ) -> Result<Response, VaultError> {
+impl TokenBackend<'_> {
+    async fn serve(&self, request: &EngineRequest<'_>) -> Result<Response, VaultError> {
+        let path = request.path.trim_end_matches('/');
+        let caller = request.caller;
         let me = caller
             .token
             .as_ref()
             .ok_or(VaultError::PermissionDenied("permission denied"))?;
         let now = clock::now_unix_millis();
-        let data = &request.data;
+        let data = request.data;
         let write = matches!(request.operation, Operation::Create | Operation::Update);
         if path == "roles" || path.starts_with("roles/") {
             let name = path.strip_prefix("roles").unwrap_or("").trim_matches('/');
-            return self.token_roles(name, request.operation, data).await;
+            return roles::serve(self.barrier, name, request.operation, data).await;
         }
         match path {
             "create" | "create-orphan" if write => {
@@ -63,8 +99,7 @@ impl Vault {
                         "permission denied: creating an orphan token needs sudo",
                     ));
                 }
-                self.token_create(data, me, None, orphan, caller.sudo, mount, now)
-                    .await
+                self.create(data, me, None, orphan, caller.sudo, now).await
             }
             role_path if write && role_path.starts_with("create/") => {
                 refuse_use_limited(me)?;
@@ -72,24 +107,15 @@ impl Vault {
                     .strip_prefix("create/")
                     .unwrap_or_default()
                     .trim_end_matches('/');
-                let role = self.token_role(name).await?.ok_or_else(|| {
+                let role = roles::read(self.barrier, name).await?.ok_or_else(|| {
                     VaultError::InvalidRequest(format!("unknown token role {name:?}"))
                 })?;
-                self.token_create(
-                    data,
-                    me,
-                    Some((name, &role)),
-                    role.orphan,
-                    caller.sudo,
-                    mount,
-                    now,
-                )
-                .await
+                self.create(data, me, Some((name, &role)), role.orphan, caller.sudo, now)
+                    .await
             }
             "lookup-self" if write || request.operation == Operation::Read => {
                 let token = request
-                    .token
-                    .as_ref()
+                    .client_token
                     .map(|t| t.expose_secret())
                     .unwrap_or_default();
                 Ok(Response::with_data(lookup_data(me, token, now)))
@@ -99,7 +125,7 @@ impl Vault {
                 // Vault's answer for a token that is not there: 403 "bad token".
                 let entry = self
                     .tokens
-                    .lookup(&self.barrier, &token, now)
+                    .lookup(self.barrier, &token, now)
                     .await?
                     .ok_or(VaultError::PermissionDenied("bad token"))?;
                 Ok(Response::with_data(lookup_data(&entry, &token, now)))
@@ -115,8 +141,7 @@ impl Vault {
                     "renew-self" => (
                         me.clone(),
                         request
-                            .token
-                            .as_ref()
+                            .client_token
                             .map(|t| t.expose_secret().to_owned())
                             .unwrap_or_default(),
                     ),
@@ -124,7 +149,7 @@ impl Vault {
                         let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
                         let entry = self
                             .tokens
-                            .lookup(&self.barrier, &token, now)
+                            .lookup(self.barrier, &token, now)
                             .await?
                             .ok_or_else(|| VaultError::InvalidRequest("token not found".into()))?;
                         (entry, token)
@@ -134,7 +159,7 @@ impl Vault {
                 let increment = field(params::duration_ms(data, "increment"))?.unwrap_or(0);
                 let (entry, warning) = self
                     .tokens
-                    .renew(&self.barrier, entry, increment, now)
+                    .renew(self.barrier, entry, increment, now)
                     .await?;
                 let mut response = Response {
                     auth: Some(auth_of(&entry, token, now)),
@@ -145,25 +170,25 @@ impl Vault {
             }
             "revoke-self" if write => {
                 self.before_revoking(me).await?;
-                let removed = self.tokens.revoke_tree(&self.barrier, &me.id_hash).await?;
-                self.revoke_token_leases(&removed).await?;
+                let removed = self.tokens.revoke_tree(self.barrier, &me.id_hash).await?;
+                self.revocation.revoke_leases(&removed).await?;
                 Ok(Response::default())
             }
             "revoke" | "revoke-orphan" if write => {
                 let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
-                if let Some(entry) = self.tokens.lookup(&self.barrier, &token, now).await? {
+                if let Some(entry) = self.tokens.lookup(self.barrier, &token, now).await? {
                     self.before_revoking(&entry).await?;
                     let removed = if path == "revoke" {
                         self.tokens
-                            .revoke_tree(&self.barrier, &entry.id_hash)
+                            .revoke_tree(self.barrier, &entry.id_hash)
                             .await?
                     } else {
                         self.tokens
-                            .revoke_orphan(&self.barrier, &entry.id_hash)
+                            .revoke_orphan(self.barrier, &entry.id_hash)
                             .await?;
                         vec![entry.id_hash.clone()]
                     };
-                    self.revoke_token_leases(&removed).await?;
+                    self.revocation.revoke_leases(&removed).await?;
                 }
                 Ok(Response::default())
             }
@@ -172,9 +197,9 @@ impl Vault {
                 self.before_revoking(&entry).await?;
                 let removed = self
                     .tokens
-                    .revoke_tree(&self.barrier, &entry.id_hash)
+                    .revoke_tree(self.barrier, &entry.id_hash)
                     .await?;
-                self.revoke_token_leases(&removed).await?;
+                self.revocation.revoke_leases(&removed).await?;
                 Ok(Response::default())
             }
             _ => Err(VaultError::Unsupported(format!(
@@ -191,7 +216,7 @@ impl Vault {
     /// token store's mount cannot be disabled).
     async fn before_revoking(&self, entry: &TokenEntry) -> Result<(), VaultError> {
         if entry.path == INITIAL_ROOT_PATH {
-            self.retire_root_token_verifier().await?;
+            self.revocation.retire_root_token_verifier().await?;
         }
         Ok(())
     }
@@ -200,7 +225,7 @@ impl Vault {
         let accessor = field(params::string(data, "accessor"))?
             .ok_or_else(|| VaultError::InvalidRequest("missing accessor".into()))?;
         self.tokens
-            .lookup_accessor(&self.barrier, &accessor, now)
+            .lookup_accessor(self.barrier, &accessor, now)
             .await?
             .ok_or_else(|| VaultError::InvalidRequest("invalid accessor".into()))
     }
@@ -209,15 +234,13 @@ impl Vault {
     /// Makes a token under `parent` (an orphan when `orphan`), through a
     /// token role when `role` names one: the role then decides the policies
     /// allowed, the period, hard end, networks and path.
-    #[allow(clippy::too_many_arguments)]
-    async fn token_create(
+    async fn create(
         &self,
         data: &Data,
         parent: &TokenEntry,
         role: Option<(&str, &TokenRole)>,
         orphan: bool,
         sudo: bool,
-        mount: &MountEntry,
         now: u64,
     ) -> Result<Response, VaultError> {
         let parent_root = parent.policies.iter().any(|p| p == ROOT);
@@ -303,16 +326,13 @@ impl Vault {
             },
             bound_cidrs: child_cidrs(cidrs, (!orphan).then_some(parent))?,
         };
-        let limits = TtlLimits {
-            default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
-            max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
-        };
+        let limits = self.limits;
         let parent = (!orphan).then_some(parent);
         let root = token_params.policies.iter().any(|p| p == ROOT);
         let (asked_ttl, _, _) = TokenEntry::deadlines(&token_params, limits, root, now);
         let (token, entry) = self
             .tokens
-            .create(&self.barrier, &token_params, parent, limits, now)
+            .create(self.barrier, &token_params, parent, limits, now)
             .await?;
         let mut response = Response {
             auth: Some(auth_of(&entry, token.expose_secret().to_owned(), now)),
@@ -368,7 +388,7 @@ fn child_cidrs(asked: Vec<String>, parent: Option<&TokenEntry>) -> Result<Vec<St
 }
 
 /// The `auth` block returned when a token is made or renewed.
-pub(super) fn auth_of(entry: &TokenEntry, token: String, now: u64) -> Auth {
+pub(crate) fn auth_of(entry: &TokenEntry, token: String, now: u64) -> Auth {
     Auth {
         client_token: token,
         accessor: entry.accessor.clone(),

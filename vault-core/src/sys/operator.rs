@@ -11,16 +11,53 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::barrier::KeyStatus;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::barrier::{Barrier, KeyStatus};
 use crate::clock;
+use crate::error::{VaultError, field, object};
+use crate::ha::HaNode;
 use crate::params;
 use crate::request::{Data, Operation, Request, Response};
+use crate::seal::rekey::{RekeyOutcome, RekeyStatus, RekeyVerifyOutcome, RekeyVerifyStatus};
 
-use super::rekey::{RekeyStatus, RekeyVerifyStatus};
-use super::{Vault, VaultError, field, object};
+/// The seal's rekey: one attempt at a time, kept in memory under the
+/// vault's lifecycle lock.
+#[async_trait]
+pub(crate) trait Rekeying: Send + Sync + std::fmt::Debug {
+    /// Starts a rekey to `shares` shares with `threshold`.
+    async fn start(
+        &self,
+        shares: u32,
+        threshold: u32,
+        require_verification: bool,
+    ) -> Result<RekeyStatus, VaultError>;
+    /// The rekey in progress, if any.
+    async fn current(&self) -> Result<RekeyStatus, VaultError>;
+    /// Drops the rekey in progress.
+    async fn abandon(&self) -> Result<RekeyStatus, VaultError>;
+    /// One current share towards the rekey with `nonce`.
+    async fn update(&self, nonce: &str, key: &str) -> Result<RekeyOutcome, VaultError>;
+    /// One new share towards the verification with `nonce`.
+    async fn verify(&self, nonce: &str, key: &str) -> Result<RekeyVerifyOutcome, VaultError>;
+    /// The verification in progress, if any.
+    async fn verification(&self) -> RekeyVerifyStatus;
+    /// Starts the verification again under a new nonce.
+    async fn restart_verification(&self) -> Result<RekeyVerifyStatus, VaultError>;
+}
 
-/// `sys/<path>` answered by [`Vault::handle_operator`].
-pub(super) fn is_operator_path(path: &str) -> bool {
+/// The operator endpoints, over the barrier, the rekey and the HA node.
+pub(super) struct Operator<'a> {
+    pub barrier: &'a Barrier,
+    pub rekey: &'a dyn Rekeying,
+    pub ha: Option<Arc<HaNode>>,
+    pub raw_storage: bool,
+}
+
+/// `sys/<path>` answered by [`Operator::serve`].
+pub(crate) fn is_operator_path(path: &str) -> bool {
     matches!(
         path,
         "seal"
@@ -38,27 +75,26 @@ pub(super) fn is_operator_path(path: &str) -> bool {
 /// A share holder's rekey step (`sys/<path>`): authorised by a current or
 /// new share given with the attempt's nonce, so no token is asked for, as in
 /// Vault. The pipeline audits it like any request, the share HMAC'd.
-pub(super) fn share_held(path: &str, op: Operation) -> bool {
+pub(crate) fn share_held(path: &str, op: Operation) -> bool {
     matches!(op, Operation::Create | Operation::Update)
         && matches!(path.trim_end_matches('/'), "rekey/update" | "rekey/verify")
 }
 
 /// Whether the request, once answered and recorded, seals the vault.
-pub(super) fn seals(request: &Request, relative: &str) -> bool {
+pub(crate) fn seals(request: &Request, relative: &str) -> bool {
     relative.trim_end_matches('/') == "seal"
         && matches!(request.operation, Operation::Create | Operation::Update)
 }
 
-impl Vault {
+impl Operator<'_> {
     /// Serves the operator endpoint `sys/<path>`.
-    pub(super) async fn handle_operator(
+    pub async fn serve(
         &self,
-        request: &Request,
+        op: Operation,
         path: &str,
+        data: &Data,
     ) -> Result<Response, VaultError> {
-        let op = request.operation;
         let write = matches!(op, Operation::Create | Operation::Update);
-        let data = &request.data;
         let unsupported =
             || VaultError::Unsupported(format!("{op} is not supported on sys/{path}"));
         if path == "raw" || path.starts_with("raw/") {
@@ -78,13 +114,13 @@ impl Vault {
                 let shares = share_count(data, "secret_shares")?;
                 let threshold = share_count(data, "secret_threshold")?;
                 let verify = field(params::boolean(data, "require_verification"))?.unwrap_or(true);
-                self.rekey_start(shares, threshold, verify).await?.to_data()
+                self.rekey.start(shares, threshold, verify).await?.to_data()
             }
-            ("rekey/init", Operation::Read) => self.rekey_current().await?.to_data(),
-            ("rekey/init", Operation::Delete) => self.rekey_abandon().await?.to_data(),
+            ("rekey/init", Operation::Read) => self.rekey.current().await?.to_data(),
+            ("rekey/init", Operation::Delete) => self.rekey.abandon().await?.to_data(),
             ("rekey/update", _) if write => {
                 let (key, nonce) = share_and_nonce(data)?;
-                let out = self.rekey_update(&nonce, &key).await?;
+                let out = self.rekey.update(&nonce, &key).await?;
                 let mut answer = out.status.to_data();
                 answer.insert("complete".into(), json!(out.complete));
                 answer.insert("duplicate".into(), json!(out.duplicate));
@@ -100,15 +136,15 @@ impl Vault {
             }
             ("rekey/verify", _) if write => {
                 let (key, nonce) = share_and_nonce(data)?;
-                let out = self.rekey_verify(&nonce, &key).await?;
+                let out = self.rekey.verify(&nonce, &key).await?;
                 let mut answer = out.status.to_data();
                 answer.insert("complete".into(), json!(out.complete));
                 answer.insert("duplicate".into(), json!(out.duplicate));
                 answer
             }
-            ("rekey/verify", Operation::Read) => self.rekey_verification().await.to_data(),
+            ("rekey/verify", Operation::Read) => self.rekey.verification().await.to_data(),
             ("rekey/verify", Operation::Delete) => {
-                self.rekey_verification_restart().await?.to_data()
+                self.rekey.restart_verification().await?.to_data()
             }
             ("step-down", _) if write => {
                 self.ha_node()?
@@ -144,13 +180,10 @@ impl Vault {
     }
 
     /// The HA node this vault runs under, for step-down and members.
-    fn ha_node(&self) -> Result<std::sync::Arc<crate::ha::HaNode>, VaultError> {
-        self.ha
-            .get()
-            .and_then(std::sync::Weak::upgrade)
-            .ok_or_else(|| {
-                VaultError::HaUnavailable("high availability is not enabled on this node".into())
-            })
+    fn ha_node(&self) -> Result<Arc<HaNode>, VaultError> {
+        self.ha.clone().ok_or_else(|| {
+            VaultError::HaUnavailable("high availability is not enabled on this node".into())
+        })
     }
 
     /// Vault's `sys/raw/<path>`: the barrier's plaintext at `path` (paths
@@ -214,20 +247,6 @@ impl Vault {
                 "{op} is not supported on sys/raw/{path}"
             ))),
         }
-    }
-
-    /// Drops every key, once a `sys/seal` request was answered and recorded
-    /// and the other requests in flight have finished.
-    pub(super) async fn seal_now(&self) {
-        let _alone = self.in_flight.write().await;
-        let mut life = self.lifecycle.lock().await;
-        self.stop_audit().await;
-        self.wipe_keys();
-        // A rekey is only in memory: dropped here, its new shares (if they
-        // await verification) never take effect and the stored seal, the one
-        // the current shares open, stays.
-        life.rekey = None;
-        tracing::info!("vault sealed");
     }
 }
 

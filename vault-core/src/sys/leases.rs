@@ -9,14 +9,23 @@
 
 use serde_json::{Value, json};
 
+use crate::barrier::Barrier;
 use crate::clock;
-use crate::expiration::{Lease, LeaseState};
+use crate::engines::EngineRequest;
+use crate::error::{VaultError, field, object};
+use crate::expiration::{ExpirationManager, Lease, LeaseState, Revoker};
 use crate::params;
-use crate::request::{LeaseInfo, Operation, Request, Response};
+use crate::request::{Caller, LeaseInfo, Operation, Response};
+use crate::token::TokenStore;
 
-use super::caller::Caller;
-use super::leases::EngineRevoker;
-use super::{Vault, VaultError, field, object};
+/// The lease endpoints, over the lease store and (for the owner's time
+/// left) the token store.
+pub(super) struct Leases<'a> {
+    pub barrier: &'a Barrier,
+    pub tokens: &'a TokenStore,
+    pub expiration: &'a ExpirationManager,
+    pub revoker: &'a dyn Revoker,
+}
 
 /// Most failing leases one `failing` read returns.
 const FAILING_PAGE_MAX: usize = 1000;
@@ -64,16 +73,17 @@ fn unknown_as(e: VaultError, words: &'static str) -> VaultError {
     }
 }
 
-impl Vault {
-    pub(super) async fn sys_leases(
+impl Leases<'_> {
+    /// `sys/leases/<path>`.
+    pub async fn serve(
         &self,
-        request: &Request,
+        request: &EngineRequest<'_>,
         path: &str,
-        caller: &Caller,
     ) -> Result<Response, VaultError> {
         let op = request.operation;
+        let caller = request.caller;
         let write = matches!(op, Operation::Create | Operation::Update);
-        let data = &request.data;
+        let data = request.data;
         // The id comes from the body or, Vault-style, from the path.
         let lease_id = |rest: &str| -> Result<String, VaultError> {
             let from_body = field(params::string(data, "lease_id"))?;
@@ -83,7 +93,7 @@ impl Vault {
                 _ => Err(VaultError::InvalidRequest("missing lease_id".into())),
             }
         };
-        let revoker = EngineRevoker { vault: self };
+        let revoker = self.revoker;
         let now = clock::now_unix_millis();
         let (verb, rest) = path.split_once('/').unwrap_or((path, ""));
         match (verb, op) {
@@ -93,7 +103,7 @@ impl Vault {
                 VaultError::PermissionDenied("permission denied: this path needs sudo"),
             ),
             ("lookup", Operation::List) => {
-                let keys = self.expiration.list(&self.barrier, rest).await?;
+                let keys = self.expiration.list(self.barrier, rest).await?;
                 Ok(Response::with_data(object(json!({ "keys": keys }))))
             }
             ("lookup", _) if write => {
@@ -115,7 +125,7 @@ impl Vault {
                 let (increment, token_warning) = self.token_capped(&lease, asked, now).await?;
                 let (renewed, warning) = self
                     .expiration
-                    .renew(&self.barrier, &revoker, &id, increment, now)
+                    .renew(self.barrier, revoker, &id, increment, now)
                     .await?;
                 let mut response = Response {
                     lease: Some(LeaseInfo {
@@ -138,13 +148,13 @@ impl Vault {
                     Err(e) => return Err(e),
                     Ok(_) => {}
                 }
-                self.expiration.revoke(&self.barrier, &revoker, &id).await?;
+                self.expiration.revoke(self.barrier, revoker, &id).await?;
                 Ok(Response::default())
             }
             ("revoke-prefix", _) if write => {
                 let report = self
                     .expiration
-                    .revoke_prefix(&self.barrier, &revoker, rest)
+                    .revoke_prefix(self.barrier, revoker, rest)
                     .await?;
                 let mut response = Response::with_data(object(json!({
                     "considered": report.considered,
@@ -164,7 +174,7 @@ impl Vault {
                 Ok(response)
             }
             ("revoke-force", _) if write => {
-                let deleted = self.expiration.revoke_force(&self.barrier, rest).await?;
+                let deleted = self.expiration.revoke_force(self.barrier, rest).await?;
                 tracing::warn!(
                     prefix = rest,
                     deleted,
@@ -182,13 +192,13 @@ impl Vault {
                 // `failing_only` skips the scan of every live lease: what
                 // `status` asks for.
                 if field(params::boolean(data, "failing_only"))?.unwrap_or(false) {
-                    let c = self.expiration.count_failing(&self.barrier).await?;
+                    let c = self.expiration.count_failing(self.barrier).await?;
                     return Ok(Response::with_data(object(json!({
                         "revoking": c.revoking,
                         "irrevocable": c.irrevocable,
                     }))));
                 }
-                let c = self.expiration.count(&self.barrier).await?;
+                let c = self.expiration.count(self.barrier).await?;
                 Ok(Response::with_data(object(json!({
                     "active": c.active,
                     "revoking": c.revoking,
@@ -205,7 +215,7 @@ impl Vault {
                     .clamp(1, FAILING_PAGE_MAX);
                 let leases = self
                     .expiration
-                    .list_failing(&self.barrier, after.as_deref(), limit)
+                    .list_failing(self.barrier, after.as_deref(), limit)
                     .await?;
                 let listed: Vec<Value> = leases.iter().map(|l| lease_json(l, now)).collect();
                 Ok(Response::with_data(object(json!({ "leases": listed }))))
@@ -219,7 +229,7 @@ impl Vault {
     /// The lease `id`, if the caller may act on it: its own token made it, or
     /// the caller has `sudo` on the path.
     async fn owned_lease(&self, id: &str, caller: &Caller) -> Result<Lease, VaultError> {
-        let lease = self.expiration.lookup(&self.barrier, id).await?;
+        let lease = self.expiration.lookup(self.barrier, id).await?;
         let mine = caller
             .token
             .as_ref()
@@ -245,7 +255,7 @@ impl Vault {
         }
         let Some((expire, _)) = self
             .tokens
-            .tree_deadlines(&self.barrier, &lease.token_hash, now)
+            .tree_deadlines(self.barrier, &lease.token_hash, now)
             .await?
         else {
             return Err(VaultError::InvalidRequest(

@@ -1,0 +1,127 @@
+//! `sys/audit` (list), `sys/audit/<name>` (read, enable, disable),
+//! `sys/audit/<name>/verify-checkpoint` and `sys/audit-hash/<name>`, over the
+//! running devices ([`AuditBroker`]) and the device table ([`AuditTable`]).
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::audit::{AuditBroker, DeviceConfig, DeviceStatus};
+use crate::error::{VaultError, field, object};
+use crate::params;
+use crate::request::{Data, Operation, Response};
+
+/// The audit device table, kept behind the barrier with each device's key.
+#[async_trait]
+pub(crate) trait AuditTable: Send + Sync + std::fmt::Debug {
+    /// Starts the device, then stores it in the table; a device that cannot
+    /// write, or a name taken, is refused.
+    async fn enable(&self, config: DeviceConfig) -> Result<(), VaultError>;
+    /// Stops the device and takes it out of the table (its key stays, so its
+    /// old logs can still be checked).
+    async fn disable(&self, name: &str) -> Result<(), VaultError>;
+}
+
+/// The audit device endpoints.
+pub(super) struct Devices<'a> {
+    pub broker: &'a AuditBroker,
+    pub table: &'a dyn AuditTable,
+}
+
+fn status_json(s: &DeviceStatus) -> Value {
+    json!({
+        "type": s.config.kind,
+        "options": s.config.options,
+        "healthy": s.healthy,
+        "seq": s.seq,
+        "last_hash": s.last_hash,
+    })
+}
+
+impl Devices<'_> {
+    /// `sys/audit`, `sys/audit/<name>`, `sys/audit/<name>/verify-checkpoint`.
+    pub async fn serve(
+        &self,
+        path: &str,
+        op: Operation,
+        data: &Data,
+    ) -> Result<Response, VaultError> {
+        if path == "audit" && op == Operation::Read {
+            let mut out = Data::new();
+            for s in self.broker.all_status() {
+                out.insert(format!("{}/", s.config.name), status_json(&s));
+            }
+            return Ok(Response::with_data(out));
+        }
+        let Some(rest) = path.strip_prefix("audit/") else {
+            return Err(VaultError::Unsupported(format!(
+                "{op} is not supported on sys/{path}"
+            )));
+        };
+        if let Some(name) = rest.strip_suffix("/verify-checkpoint") {
+            let seq = field(params::unsigned(data, "seq"))?.unwrap_or(0);
+            let prev = field(params::string(data, "prev_hash"))?.unwrap_or_default();
+            let signature = field(params::string(data, "signature"))?.unwrap_or_default();
+            let valid = self
+                .broker
+                .verify_checkpoint(name, seq, &prev, &signature)
+                .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
+            return Ok(Response::with_data(object(json!({ "valid": valid }))));
+        }
+        let name = rest;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(VaultError::InvalidRequest(format!(
+                "invalid audit device name {name:?}: use letters, digits, '-' and '_'"
+            )));
+        }
+        match op {
+            Operation::Read => {
+                let s = self
+                    .broker
+                    .status(name)
+                    .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
+                Ok(Response::with_data(object(status_json(&s))))
+            }
+            Operation::Create | Operation::Update => {
+                if !self.broker.api_policy().allow_creation {
+                    return Err(VaultError::InvalidRequest(
+                        "audit devices cannot be enabled through the API: the server's config \
+                         does not set unsafe_allow_api_audit_creation = true; declare the device \
+                         in the config instead ([[audit]] in vaultd.toml)"
+                            .into(),
+                    ));
+                }
+                let kind = field(params::string(data, "type"))?
+                    .ok_or_else(|| VaultError::InvalidRequest("missing \"type\"".into()))?;
+                let options = field(params::string_map(data, "options"))?.unwrap_or_default();
+                let config = DeviceConfig {
+                    name: name.to_owned(),
+                    kind,
+                    options,
+                };
+                self.table.enable(config).await?;
+                Ok(Response::default())
+            }
+            Operation::Delete => {
+                self.table.disable(name).await?;
+                Ok(Response::default())
+            }
+            _ => Err(VaultError::Unsupported(format!(
+                "{op} is not supported on sys/{path}"
+            ))),
+        }
+    }
+}
+
+/// `sys/audit-hash/<name>`: the HMAC of `input` as device `name` writes it.
+pub(super) fn hash(broker: &AuditBroker, name: &str, data: &Data) -> Result<Response, VaultError> {
+    let input = field(params::string(data, "input"))?
+        .ok_or_else(|| VaultError::InvalidRequest("missing \"input\"".into()))?;
+    let hash = broker
+        .hash(name, &input)
+        .ok_or_else(|| VaultError::NotFound(format!("no audit device {name:?}")))?;
+    Ok(Response::with_data(object(json!({ "hash": hash }))))
+}
