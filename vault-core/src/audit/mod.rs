@@ -67,7 +67,9 @@ mod confined;
 mod device;
 mod entry;
 mod file;
+pub(crate) mod request_entries;
 mod sinks;
+pub(crate) mod table;
 mod tail;
 
 pub(crate) use broker::Origin;

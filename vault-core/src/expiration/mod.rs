@@ -24,6 +24,7 @@
 mod backoff;
 mod lease;
 mod manager;
+pub(crate) mod quotas;
 mod scheduler;
 #[cfg(test)]
 mod tests;

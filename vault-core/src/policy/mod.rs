@@ -83,6 +83,7 @@
 
 mod acl;
 mod parse;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 mod values;

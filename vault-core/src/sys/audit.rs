@@ -1,30 +1,21 @@
 //! `sys/audit` (list), `sys/audit/<name>` (read, enable, disable),
 //! `sys/audit/<name>/verify-checkpoint` and `sys/audit-hash/<name>`, over the
-//! running devices ([`AuditBroker`]) and the device table ([`AuditTable`]).
+//! running devices ([`AuditBroker`]) and the device table ([`DeviceTable`]).
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use crate::audit::table::DeviceTable;
 use crate::audit::{AuditBroker, DeviceConfig, DeviceStatus};
+use crate::barrier::Barrier;
 use crate::error::{VaultError, field, object};
 use crate::params;
 use crate::request::{Data, Operation, Response};
 
-/// The audit device table, kept behind the barrier with each device's key.
-#[async_trait]
-pub(crate) trait AuditTable: Send + Sync + std::fmt::Debug {
-    /// Starts the device, then stores it in the table; a device that cannot
-    /// write, or a name taken, is refused.
-    async fn enable(&self, config: DeviceConfig) -> Result<(), VaultError>;
-    /// Stops the device and takes it out of the table (its key stays, so its
-    /// old logs can still be checked).
-    async fn disable(&self, name: &str) -> Result<(), VaultError>;
-}
-
 /// The audit device endpoints.
 pub(super) struct Devices<'a> {
+    pub barrier: &'a Barrier,
     pub broker: &'a AuditBroker,
-    pub table: &'a dyn AuditTable,
+    pub table: &'a DeviceTable,
 }
 
 fn status_json(s: &DeviceStatus) -> Value {
@@ -102,11 +93,11 @@ impl Devices<'_> {
                     kind,
                     options,
                 };
-                self.table.enable(config).await?;
+                self.table.enable(self.barrier, self.broker, config).await?;
                 Ok(Response::default())
             }
             Operation::Delete => {
-                self.table.disable(name).await?;
+                self.table.disable(self.barrier, self.broker, name).await?;
                 Ok(Response::default())
             }
             _ => Err(VaultError::Unsupported(format!(

@@ -7,12 +7,14 @@
 //!
 //! Neither sees the `Vault` facade. Each is built, per request, from the
 //! narrow parts it acts on: the barrier, the token store, the expiration
-//! manager, the audit broker, and for what needs the vault's own bookkeeping
-//! (the mount table's engines, the policy cache, the seal's rekey, the audit
-//! device table, the quota gates) one trait each, defined here and
-//! implemented by the vault. The pipeline has decided access (token, ACL,
-//! sudo) before a handler runs; the handlers only narrow it further where
-//! Vault does (a lease that is not the caller's, an orphan without sudo).
+//! manager and its lease quotas, the policy store, the audit broker and its
+//! device table, the HA node; and, for what only the vault can do, one trait
+//! each, defined here and implemented by it: the mount table with its
+//! engines ([`MountAdmin`]), the seal's rekey ([`Rekeying`]), the metrics
+//! ([`MetricsSource`]) and what revoking a token entails
+//! ([`TokenRevocation`]). The pipeline has decided access (token, ACL, sudo)
+//! before a handler runs; the handlers only narrow it further where Vault
+//! does (a lease that is not the caller's, an orphan without sudo).
 
 mod audit;
 mod leases;
@@ -28,19 +30,19 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::audit::AuditBroker;
+use crate::audit::table::DeviceTable;
 use crate::barrier::Barrier;
 use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
 use crate::error::{VaultError, object};
+use crate::expiration::quotas::LeaseQuotas;
 use crate::expiration::{ExpirationManager, Revoker};
 use crate::ha::HaNode;
+use crate::policy::store::PolicyStore;
 use crate::request::{Operation, Response};
 use crate::token::TokenStore;
 
-pub(crate) use audit::AuditTable;
 pub(crate) use mounts::MountAdmin;
 pub(crate) use operator::{Rekeying, is_operator_path, seals, share_held};
-pub(crate) use policies::{PolicyStore, canonical};
-pub(crate) use quotas::{LeaseQuota, QuotaStore};
 pub(crate) use token::{TokenBackend, TokenRevocation, auth_of};
 
 /// Renders the metrics for `sys/metrics` (their counts brought up to date).
@@ -63,13 +65,13 @@ pub(crate) struct SysBackend<'a> {
     /// `sys/mounts`, `sys/auth`, tuning, `sys/internal/ui/mounts`.
     pub mounts: &'a dyn MountAdmin,
     /// `sys/policy`, `sys/policies/acl`, capabilities.
-    pub policies: &'a dyn PolicyStore,
+    pub policies: &'a PolicyStore,
     /// The running audit devices (status, hashes, checkpoints).
     pub audit: &'a AuditBroker,
     /// The audit device table (enable, disable).
-    pub audit_table: &'a dyn AuditTable,
+    pub audit_table: &'a DeviceTable,
     /// `sys/quotas/lease-count`.
-    pub quotas: &'a dyn QuotaStore,
+    pub quotas: &'a LeaseQuotas,
     /// `sys/rekey/*`.
     pub rekey: &'a dyn Rekeying,
     /// `sys/metrics`.
@@ -129,10 +131,10 @@ impl SysBackend<'_> {
             )));
         }
         if path == "quotas/lease-count" {
-            return quotas::serve(self.quotas, self.mounts, "", op, data).await;
+            return self.quotas().serve("", op, data).await;
         }
         if let Some(name) = path.strip_prefix("quotas/lease-count/") {
-            return quotas::serve(self.quotas, self.mounts, name, op, data).await;
+            return self.quotas().serve(name, op, data).await;
         }
         if path == "audit" || path.starts_with("audit/") {
             return self.audit().serve(path, op, data).await;
@@ -160,6 +162,7 @@ impl SysBackend<'_> {
 
     fn mounts(&self) -> mounts::Mounts<'_> {
         mounts::Mounts {
+            barrier: self.barrier,
             mounts: self.mounts,
             policies: self.policies,
         }
@@ -174,8 +177,18 @@ impl SysBackend<'_> {
         }
     }
 
+    fn quotas(&self) -> quotas::Quotas<'_> {
+        quotas::Quotas {
+            barrier: self.barrier,
+            expiration: self.expiration,
+            quotas: self.quotas,
+            mounts: self.mounts,
+        }
+    }
+
     fn audit(&self) -> audit::Devices<'_> {
         audit::Devices {
+            barrier: self.barrier,
             broker: self.audit,
             table: self.audit_table,
         }

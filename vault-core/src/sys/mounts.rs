@@ -13,7 +13,8 @@ use crate::params;
 use crate::request::{Caller, Data, Operation, Response};
 use crate::router::{MountConfig, MountEntry, MountTable};
 
-use super::PolicyStore;
+use crate::barrier::Barrier;
+use crate::policy::store::PolicyStore;
 
 /// The mount table and the engines behind it.
 #[async_trait]
@@ -44,8 +45,9 @@ pub(crate) trait MountAdmin: Send + Sync + std::fmt::Debug {
 /// The mount endpoints, over the table and (for what a caller may see) the
 /// policies.
 pub(super) struct Mounts<'a> {
+    pub barrier: &'a Barrier,
     pub mounts: &'a dyn MountAdmin,
-    pub policies: &'a dyn PolicyStore,
+    pub policies: &'a PolicyStore,
 }
 
 fn mount_json(e: &MountEntry) -> Value {
@@ -140,7 +142,7 @@ impl Mounts<'_> {
     async fn ui_mounts(&self, path: &str, caller: &Caller) -> Result<Response, VaultError> {
         let denied = || VaultError::PermissionDenied("permission denied");
         let policies = caller.token.as_ref().ok_or_else(denied)?.policies.clone();
-        let acl = self.policies.acl_for(&policies).await?;
+        let acl = self.policies.acl_for(self.barrier, &policies).await?;
         let table = self.mounts.table();
         if path.is_empty() {
             let (mut secret, mut auth) = (Data::new(), Data::new());

@@ -1,10 +1,7 @@
 //! `sys/policy[/<name>]`, `sys/policies/acl[/<name>]` and the capability
 //! queries (`sys/capabilities`, `-self`, `-accessor`), over the policy store
-//! ([`PolicyStore`]).
+//! ([`PolicyStore`]) and, for another token's policies, the token store.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::barrier::Barrier;
@@ -12,44 +9,15 @@ use crate::clock;
 use crate::engines::EngineRequest;
 use crate::error::{VaultError, field, object};
 use crate::params;
-use crate::policy::Acl;
+use crate::policy::store::PolicyStore;
 use crate::request::{Caller, Data, Operation, Response};
 use crate::token::TokenStore;
-
-/// The policy documents and the ACLs they compile into.
-#[async_trait]
-pub(crate) trait PolicyStore: Send + Sync + std::fmt::Debug {
-    /// The ACL of a set of policy names (unknown names grant nothing).
-    async fn acl_for(&self, names: &[String]) -> Result<Arc<Acl>, VaultError>;
-    /// The text of policy `name`, if there is one.
-    async fn text(&self, name: &str) -> Result<Option<String>, VaultError>;
-    /// Stores policy `name` (parsed first: a bad one is refused).
-    async fn write(&self, name: &str, text: &str) -> Result<(), VaultError>;
-    /// Deletes policy `name` (`root` and `default` cannot be).
-    async fn delete(&self, name: &str) -> Result<(), VaultError>;
-    /// Every policy's name, the built-in ones included.
-    async fn names(&self) -> Result<Vec<String>, VaultError>;
-}
-
-/// A policy name as stored, or the reason it cannot be one. A name given in a
-/// path must already be canonical: the ACL judged the path as written, so the
-/// handler must not act on another spelling of it.
-pub(crate) fn canonical(name: &str) -> Result<String, VaultError> {
-    let canonical = crate::policy::canonical_name(name)
-        .map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
-    if canonical != name {
-        return Err(VaultError::InvalidRequest(format!(
-            "policy name {name:?} is not canonical; use {canonical:?}"
-        )));
-    }
-    Ok(canonical)
-}
 
 /// The policy endpoints.
 pub(super) struct Policies<'a> {
     pub barrier: &'a Barrier,
     pub tokens: &'a TokenStore,
-    pub policies: &'a dyn PolicyStore,
+    pub policies: &'a PolicyStore,
 }
 
 impl Policies<'_> {
@@ -64,7 +32,7 @@ impl Policies<'_> {
         if matches!(path, "policy" | "policies/acl")
             && matches!(op, Operation::Read | Operation::List)
         {
-            return Some(self.policies.names().await.map(|names| {
+            return Some(self.policies.names(self.barrier).await.map(|names| {
                 Response::with_data(object(json!({ "keys": names, "policies": names })))
             }));
         }
@@ -97,7 +65,7 @@ impl Policies<'_> {
             Operation::Read => {
                 let text = self
                     .policies
-                    .text(name)
+                    .text(self.barrier, name)
                     .await?
                     .ok_or_else(|| VaultError::NotFound(format!("no policy named {name:?}")))?;
                 Ok(Response::with_data(object(
@@ -108,11 +76,11 @@ impl Policies<'_> {
                 let text = field(params::string(data, "policy"))?
                     .or(field(params::string(data, "rules"))?)
                     .ok_or_else(|| VaultError::InvalidRequest("missing \"policy\"".into()))?;
-                self.policies.write(name, &text).await?;
+                self.policies.write(self.barrier, name, &text).await?;
                 Ok(Response::default())
             }
             Operation::Delete => {
-                self.policies.delete(name).await?;
+                self.policies.delete(self.barrier, name).await?;
                 Ok(Response::default())
             }
             _ => Err(VaultError::Unsupported(format!(
@@ -158,7 +126,7 @@ impl Policies<'_> {
             None => field(params::string_list(data, "path"))?
                 .ok_or_else(|| VaultError::InvalidRequest("missing \"paths\"".into()))?,
         };
-        let acl = self.policies.acl_for(&policies).await?;
+        let acl = self.policies.acl_for(self.barrier, &policies).await?;
         let mut out = Data::new();
         let mut first = Value::Null;
         for raw in &paths {

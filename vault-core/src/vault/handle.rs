@@ -28,8 +28,8 @@ use crate::request::{Operation, Request, Response};
 use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
 use crate::token::TokenEntry;
 
-use super::audit_backend::{request_entry, response_entry};
 use super::leases::{EngineRevoker, StoredLeases};
+use crate::audit::request_entries::{request_entry, response_entry};
 use crate::request::Caller;
 
 use super::{Vault, VaultError};
@@ -242,7 +242,8 @@ impl Vault {
         }
         let acl_span = tracing::debug_span!("acl");
         let acl = self
-            .acl_for(&token.policies)
+            .policies
+            .acl_for(&self.barrier, &token.policies)
             .instrument(acl_span.clone())
             .await?;
         let sudo = if judged_by_handler(&request.path, request.operation) {
@@ -284,7 +285,11 @@ impl Vault {
         // Held until the lease is stored (the end of this function).
         let (_quota, bounds) = if handler.may_issue_lease(relative, request.operation) {
             (
-                Some(self.reserve_leases(&request.path).await?),
+                Some(
+                    self.quotas
+                        .reserve(&self.barrier, &self.expiration, &request.path)
+                        .await?,
+                ),
                 Some(self.lease_bounds(caller, mount).await?),
             )
         } else {

@@ -11,7 +11,7 @@
 //! [`crate::sys`], which get it through narrow traits ([`system`]).
 
 mod admission;
-mod audit_backend;
+mod audit;
 mod forwarded;
 mod handle;
 mod init;
@@ -19,8 +19,6 @@ mod leases;
 mod mounts;
 #[cfg(test)]
 mod pipeline_tests;
-mod policies;
-mod quotas;
 mod rekey;
 #[cfg(test)]
 mod seal_tests;
@@ -100,8 +98,8 @@ pub struct Vault {
     tokens: TokenStore,
     expiration: crate::expiration::ExpirationManager,
     audit: crate::audit::AuditBroker,
-    declared_audit: Vec<crate::audit::DeviceConfig>,
-    policies: policies::PolicyCache,
+    audit_devices: crate::audit::table::DeviceTable,
+    policies: crate::policy::store::PolicyStore,
     // One handler per mount, by mount UUID. A std lock: held only to look up or
     // insert, never across an await.
     engines: std::sync::RwLock<
@@ -142,7 +140,7 @@ pub struct Vault {
     // The key standbys sign their clients' addresses with (forwarded.rs),
     // read from the barrier once. std lock: never held across an await.
     forwarding_key: std::sync::RwLock<Option<Arc<crate::secret::Key256>>>,
-    quotas: quotas::Quotas,
+    quotas: crate::expiration::quotas::LeaseQuotas,
     metrics: crate::metrics::Metrics,
     // The last storage error a request met, and when (see `degraded`). A std
     // Mutex: never held across an await.
@@ -173,8 +171,11 @@ impl Vault {
             tokens: TokenStore::new(),
             expiration: crate::expiration::ExpirationManager::new(options.expiration),
             audit: crate::audit::AuditBroker::default(),
-            declared_audit: options.audit_devices,
-            policies: policies::PolicyCache::default(),
+            audit_devices: crate::audit::table::DeviceTable::new(
+                options.audit_devices,
+                options.node_id.clone(),
+            ),
+            policies: crate::policy::store::PolicyStore::default(),
             engines: std::sync::RwLock::new(std::collections::HashMap::new()),
             mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
@@ -188,7 +189,7 @@ impl Vault {
             in_flight: tokio::sync::RwLock::new(()),
             seen_config: std::sync::RwLock::new(None),
             forwarding_key: std::sync::RwLock::new(None),
-            quotas: quotas::Quotas::default(),
+            quotas: crate::expiration::quotas::LeaseQuotas::default(),
             metrics: crate::metrics::Metrics::default(),
             storage_error: std::sync::Mutex::new(None),
             degraded_seen: std::sync::Mutex::new(None),

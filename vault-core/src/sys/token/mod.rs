@@ -19,7 +19,7 @@ use crate::policy::{DEFAULT, ROOT};
 use crate::request::{Auth, Data, Operation, Response};
 use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TokenStore, TtlLimits};
 
-use super::canonical;
+use crate::policy::store::canonical;
 use roles::TokenRole;
 
 /// What revoking a token entails beyond the token store: the leases its

@@ -17,7 +17,7 @@ use crate::params;
 use crate::policy::DEFAULT;
 use crate::request::{Data, Operation, Response};
 
-use crate::sys::canonical;
+use crate::policy::store::canonical;
 
 const ROLE_PREFIX: &str = "sys/token/roles/";
 /// A role name's longest form; names become storage keys and URL segments.

@@ -16,15 +16,37 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{Vault, VaultError};
-use crate::sys::{LeaseQuota, QuotaStore};
+use serde::{Deserialize, Serialize};
+
+use super::ExpirationManager;
+use crate::barrier::Barrier;
+use crate::error::VaultError;
 
 /// Where quotas are stored, behind the barrier.
 const QUOTA_PREFIX: &str = "sys/quotas/lease-count/";
 
-/// The quotas of one vault, and their gates.
+/// One quota as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LeaseQuota {
+    pub name: String,
+    /// Normalised: no leading or trailing `/`; empty for the whole vault.
+    pub path: String,
+    pub max_leases: u64,
+}
+
+impl LeaseQuota {
+    /// True if a request at `path` issues its leases under this quota.
+    fn covers(&self, path: &str) -> bool {
+        self.path.is_empty()
+            || path
+                .strip_prefix(&self.path)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// The quotas of one vault, stored behind the barrier, and their gates.
 #[derive(Debug, Default)]
-pub(super) struct Quotas {
+pub(crate) struct LeaseQuotas {
     // Read on first use after unseal, dropped on any change and at seal. A
     // std lock: held only to clone or swap the Arc.
     loaded: RwLock<Option<Arc<Vec<LeaseQuota>>>>,
@@ -43,7 +65,7 @@ struct Gate {
 /// Slots held under the quotas that cover one request, released (dropped)
 /// once its lease is stored or the request failed.
 #[derive(Debug, Default)]
-pub(super) struct Reservation {
+pub(crate) struct Reservation {
     gates: Vec<Arc<Gate>>,
 }
 
@@ -55,8 +77,9 @@ impl Drop for Reservation {
     }
 }
 
-impl Quotas {
-    pub(super) fn clear(&self) {
+impl LeaseQuotas {
+    /// Forgets the quotas read (at seal, and after a change).
+    pub(crate) fn clear(&self) {
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
@@ -64,21 +87,23 @@ impl Quotas {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(gates.entry(name.to_owned()).or_default())
     }
-}
 
-impl Vault {
     /// Holds a slot under every quota covering `path`, or refuses with the
     /// quota named when one is full.
-    pub(super) async fn reserve_leases(&self, path: &str) -> Result<Reservation, VaultError> {
-        let quotas = self.lease_quotas().await?;
+    pub(crate) async fn reserve(
+        &self,
+        barrier: &Barrier,
+        expiration: &ExpirationManager,
+        path: &str,
+    ) -> Result<Reservation, VaultError> {
+        let quotas = self.all(barrier).await?;
         let mut reservation = Reservation::default();
         for quota in quotas.iter().filter(|q| q.covers(path)) {
-            let gate = self.quotas.gate(&quota.name);
+            let gate = self.gate(&quota.name);
             let _counting = gate.counting.lock().await;
             let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
-            let stored = self
-                .expiration
-                .count_under(&self.barrier, &quota.path, limit)
+            let stored = expiration
+                .count_under(barrier, &quota.path, limit)
                 .await
                 .map_err(VaultError::from)? as u64;
             if stored + gate.in_flight.load(Ordering::SeqCst) >= quota.max_leases {
@@ -101,69 +126,89 @@ impl Vault {
         Ok(reservation)
     }
 
-    async fn lease_quotas(&self) -> Result<Arc<Vec<LeaseQuota>>, VaultError> {
-        if let Some(loaded) = &*self.quotas.loaded.read().unwrap_or_else(|p| p.into_inner()) {
+    async fn all(&self, barrier: &Barrier) -> Result<Arc<Vec<LeaseQuota>>, VaultError> {
+        if let Some(loaded) = &*self.loaded.read().unwrap_or_else(|p| p.into_inner()) {
             return Ok(Arc::clone(loaded));
         }
         let mut quotas = Vec::new();
-        for name in self.barrier.list(QUOTA_PREFIX).await? {
-            if let Some(quota) = self.load_quota(&name).await? {
+        for name in barrier.list(QUOTA_PREFIX).await? {
+            if let Some(quota) = self.get(barrier, &name).await? {
                 quotas.push(quota);
             }
         }
         let quotas = Arc::new(quotas);
-        *self
-            .quotas
-            .loaded
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&quotas));
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&quotas));
         Ok(quotas)
     }
 
-    async fn load_quota(&self, name: &str) -> Result<Option<LeaseQuota>, VaultError> {
-        let Some(bytes) = self.barrier.get(&format!("{QUOTA_PREFIX}{name}")).await? else {
+    /// Every quota's name.
+    pub(crate) async fn names(&self, barrier: &Barrier) -> Result<Vec<String>, VaultError> {
+        Ok(barrier.list(QUOTA_PREFIX).await?)
+    }
+
+    /// Quota `name`, if stored.
+    pub(crate) async fn get(
+        &self,
+        barrier: &Barrier,
+        name: &str,
+    ) -> Result<Option<LeaseQuota>, VaultError> {
+        let Some(bytes) = barrier.get(&format!("{QUOTA_PREFIX}{name}")).await? else {
             return Ok(None);
         };
         serde_json::from_slice(bytes.expose_secret())
             .map(Some)
             .map_err(|e| VaultError::Internal(format!("lease quota {name:?} is unreadable: {e}")))
     }
-}
 
-#[async_trait::async_trait]
-impl QuotaStore for Vault {
-    async fn names(&self) -> Result<Vec<String>, VaultError> {
-        Ok(self.barrier.list(QUOTA_PREFIX).await?)
-    }
-
-    async fn get(&self, name: &str) -> Result<Option<LeaseQuota>, VaultError> {
-        self.load_quota(name).await
-    }
-
-    async fn leases_under(&self, quota: &LeaseQuota) -> Result<u64, VaultError> {
+    /// The leases stored under the quota's path (counted up to its maximum).
+    pub(crate) async fn leases_under(
+        &self,
+        barrier: &Barrier,
+        expiration: &ExpirationManager,
+        quota: &LeaseQuota,
+    ) -> Result<u64, VaultError> {
         let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
-        let stored = self
-            .expiration
-            .count_under(&self.barrier, &quota.path, limit)
-            .await?;
-        Ok(stored as u64)
+        Ok(expiration.count_under(barrier, &quota.path, limit).await? as u64)
     }
 
-    async fn put(&self, quota: &LeaseQuota) -> Result<(), VaultError> {
+    /// Stores the quota; requests judge by it from now on.
+    pub(crate) async fn put(
+        &self,
+        barrier: &Barrier,
+        quota: &LeaseQuota,
+    ) -> Result<(), VaultError> {
         let bytes = serde_json::to_vec(quota)
             .map_err(|e| VaultError::Internal(format!("encoding the quota: {e}")))?;
-        self.barrier
+        barrier
             .put(&format!("{QUOTA_PREFIX}{}", quota.name), &bytes)
             .await?;
-        self.quotas.clear();
+        self.clear();
         Ok(())
     }
 
-    async fn delete(&self, name: &str) -> Result<(), VaultError> {
-        self.barrier
-            .delete(&format!("{QUOTA_PREFIX}{name}"))
-            .await?;
-        self.quotas.clear();
+    /// Deletes quota `name` (nothing there is no error).
+    pub(crate) async fn delete(&self, barrier: &Barrier, name: &str) -> Result<(), VaultError> {
+        barrier.delete(&format!("{QUOTA_PREFIX}{name}")).await?;
+        self.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_covers_its_path_and_below_only() {
+        let q = |path: &str| LeaseQuota {
+            name: "q".into(),
+            path: path.into(),
+            max_leases: 1,
+        };
+        assert!(q("database").covers("database/creds/ro"));
+        assert!(q("database/creds/ro").covers("database/creds/ro"));
+        assert!(!q("database/creds/ro").covers("database/creds/ro2"));
+        assert!(!q("database").covers("database2/creds/ro"));
+        assert!(q("").covers("anything/at/all"));
     }
 }

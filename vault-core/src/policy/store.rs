@@ -8,10 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::barrier::Barrier;
+use crate::error::VaultError;
 use crate::policy::{self, Acl, DEFAULT, Policy, ROOT};
-
-use super::{Vault, VaultError};
-use crate::sys::canonical;
 
 const POLICY_PREFIX: &str = "sys/policy/";
 
@@ -19,11 +18,17 @@ const POLICY_PREFIX: &str = "sys/policy/";
 /// vault has far fewer distinct policy sets than this in practice.
 const MAX_ACLS: usize = 1024;
 
-/// Parsed policies by canonical name, and the ACLs sets of them compile into,
-/// so a request neither parses nor compiles. A std lock: held only to read or
-/// swap entries, never across an await.
+/// The policy documents behind the barrier, with what they parse and compile
+/// into cached, so that a request neither parses nor compiles.
 #[derive(Debug, Default)]
-pub(super) struct PolicyCache(std::sync::RwLock<CacheState>);
+pub(crate) struct PolicyStore {
+    cache: PolicyCache,
+}
+
+/// Parsed policies by canonical name, and the ACLs sets of them compile into.
+/// A std lock: held only to read or swap entries, never across an await.
+#[derive(Debug, Default)]
+struct PolicyCache(std::sync::RwLock<CacheState>);
 
 #[derive(Debug, Default)]
 struct CacheState {
@@ -81,7 +86,7 @@ impl PolicyCache {
         }
     }
 
-    pub(super) fn clear(&self) {
+    fn clear(&self) {
         if let Ok(mut state) = self.0.write() {
             state.generation += 1;
             state.policies.clear();
@@ -90,17 +95,26 @@ impl PolicyCache {
     }
 }
 
-impl Vault {
+impl PolicyStore {
+    /// Forgets every cached policy and ACL (at seal).
+    pub(crate) fn clear(&self) {
+        self.cache.clear();
+    }
+
     /// The policy called `name` (canonical), if it exists.
-    pub(super) async fn policy(&self, name: &str) -> Result<Option<Arc<Policy>>, VaultError> {
+    async fn policy(
+        &self,
+        barrier: &Barrier,
+        name: &str,
+    ) -> Result<Option<Arc<Policy>>, VaultError> {
         if name == ROOT {
             return Ok(Some(policy::root_policy()));
         }
-        if let Some(p) = self.policies.get(name) {
+        if let Some(p) = self.cache.get(name) {
             return Ok(Some(p));
         }
-        let generation = self.policies.generation();
-        let parsed = match self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
+        let generation = self.cache.generation();
+        let parsed = match barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
             Some(text) => {
                 let text = String::from_utf8_lossy(text.expose_secret()).into_owned();
                 Arc::new(
@@ -111,36 +125,44 @@ impl Vault {
             None if name == DEFAULT => Arc::new(policy::default_policy()),
             None => return Ok(None),
         };
-        self.policies
+        self.cache
             .put_if_current(name, Arc::clone(&parsed), generation);
         Ok(Some(parsed))
     }
 
     /// The ACL of a token with `names`. Names that no longer exist grant nothing.
-    pub(super) async fn acl_for(&self, names: &[String]) -> Result<Arc<Acl>, VaultError> {
-        if let Some(acl) = self.policies.acl(names) {
+    pub(crate) async fn acl_for(
+        &self,
+        barrier: &Barrier,
+        names: &[String],
+    ) -> Result<Arc<Acl>, VaultError> {
+        if let Some(acl) = self.cache.acl(names) {
             return Ok(acl);
         }
-        let generation = self.policies.generation();
+        let generation = self.cache.generation();
         let mut set = Vec::with_capacity(names.len());
         for name in names {
-            if let Some(p) = self.policy(name).await? {
+            if let Some(p) = self.policy(barrier, name).await? {
                 set.push(p);
             }
         }
         let acl = Arc::new(Acl::new(&set));
-        self.policies
+        self.cache
             .put_acl_if_current(names, Arc::clone(&acl), generation);
         Ok(acl)
     }
 
     /// The document text of `name`, if stored (or the built-in default's rules).
-    pub(super) async fn policy_text(&self, name: &str) -> Result<Option<String>, VaultError> {
+    pub(crate) async fn text(
+        &self,
+        barrier: &Barrier,
+        name: &str,
+    ) -> Result<Option<String>, VaultError> {
         let name = canonical(name)?;
         if name == ROOT {
             return Ok(Some(String::new()));
         }
-        match self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
+        match barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
             Some(text) => Ok(Some(
                 String::from_utf8_lossy(text.expose_secret()).into_owned(),
             )),
@@ -150,7 +172,12 @@ impl Vault {
     }
 
     /// Stores a policy after parsing it; `root` cannot be written.
-    pub(super) async fn policy_write(&self, name: &str, text: &str) -> Result<(), VaultError> {
+    pub(crate) async fn write(
+        &self,
+        barrier: &Barrier,
+        name: &str,
+        text: &str,
+    ) -> Result<(), VaultError> {
         let name = canonical(name)?;
         if name == ROOT {
             return Err(VaultError::InvalidRequest(
@@ -159,31 +186,29 @@ impl Vault {
         }
         let parsed =
             policy::parse(&name, text).map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
-        self.barrier
+        barrier
             .put(&format!("{POLICY_PREFIX}{name}"), text.as_bytes())
             .await?;
-        self.policies.changed(&name, Some(Arc::new(parsed)));
+        self.cache.changed(&name, Some(Arc::new(parsed)));
         Ok(())
     }
 
     /// Removes a policy; `root` and `default` cannot be removed.
-    pub(super) async fn policy_delete(&self, name: &str) -> Result<(), VaultError> {
+    pub(crate) async fn delete(&self, barrier: &Barrier, name: &str) -> Result<(), VaultError> {
         let name = canonical(name)?;
         if name == ROOT || name == DEFAULT {
             return Err(VaultError::InvalidRequest(format!(
                 "cannot delete the {name} policy"
             )));
         }
-        self.barrier
-            .delete(&format!("{POLICY_PREFIX}{name}"))
-            .await?;
-        self.policies.changed(&name, None);
+        barrier.delete(&format!("{POLICY_PREFIX}{name}")).await?;
+        self.cache.changed(&name, None);
         Ok(())
     }
 
     /// Every policy name, built-ins included, sorted.
-    pub(super) async fn policy_names(&self) -> Result<Vec<String>, VaultError> {
-        let mut names = self.barrier.list(POLICY_PREFIX).await?;
+    pub(crate) async fn names(&self, barrier: &Barrier) -> Result<Vec<String>, VaultError> {
+        let mut names = barrier.list(POLICY_PREFIX).await?;
         names.retain(|n| !n.ends_with('/'));
         for builtin in [DEFAULT, ROOT] {
             if !names.iter().any(|n| n == builtin) {
@@ -193,6 +218,20 @@ impl Vault {
         names.sort();
         Ok(names)
     }
+}
+
+/// A policy name as stored, or the reason it cannot be one. A name given in a
+/// path must already be canonical: the ACL judged the path as written, so the
+/// handler must not act on another spelling of it.
+pub(crate) fn canonical(name: &str) -> Result<String, VaultError> {
+    let canonical =
+        policy::canonical_name(name).map_err(|e| VaultError::InvalidRequest(e.to_string()))?;
+    if canonical != name {
+        return Err(VaultError::InvalidRequest(format!(
+            "policy name {name:?} is not canonical; use {canonical:?}"
+        )));
+    }
+    Ok(canonical)
 }
 
 /// The built-in default policy, as `policy read default` shows it.
@@ -221,25 +260,6 @@ path "sys/renew" {
   capabilities = ["update"]
 }
 "#;
-
-#[async_trait::async_trait]
-impl crate::sys::PolicyStore for Vault {
-    async fn acl_for(&self, names: &[String]) -> Result<Arc<Acl>, VaultError> {
-        Vault::acl_for(self, names).await
-    }
-    async fn text(&self, name: &str) -> Result<Option<String>, VaultError> {
-        self.policy_text(name).await
-    }
-    async fn write(&self, name: &str, text: &str) -> Result<(), VaultError> {
-        self.policy_write(name, text).await
-    }
-    async fn delete(&self, name: &str) -> Result<(), VaultError> {
-        self.policy_delete(name).await
-    }
-    async fn names(&self) -> Result<Vec<String>, VaultError> {
-        self.policy_names().await
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,107 @@
+//! The entries the request pipeline records for each request (before the
+//! handler runs) and its response (after), raw: the broker HMACs their
+//! secrets and chains them. Field names are Vault's.
+
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::error::VaultError;
+use crate::request::{Request, Response};
+use crate::router::MountEntry;
+use crate::token::TokenEntry;
+
+/// The raw (not yet HMAC'd) `request` entry of a request.
+pub(crate) fn request_entry(
+    request: &Request,
+    token: Option<&TokenEntry>,
+    mount: Option<&MountEntry>,
+) -> Value {
+    json!({
+        "time": clock::rfc3339(clock::now_unix()),
+        "type": "request",
+        "auth": auth_json(request, token),
+        "request": request_json(request, token.is_some(), mount),
+        "error": "",
+    })
+}
+
+/// The raw `response` entry: the request again, and what came of it.
+pub(crate) fn response_entry(
+    request: &Request,
+    token: Option<&TokenEntry>,
+    mount: Option<&MountEntry>,
+    result: &Result<Response, VaultError>,
+) -> Value {
+    let (response, error) = match result {
+        Ok(r) => (
+            json!({
+                "data": r.data,
+                "warnings": r.warnings,
+                "auth": r.auth.as_ref().map(|a| json!({
+                    "client_token": a.client_token,
+                    "accessor": a.accessor,
+                    "policies": a.policies,
+                    "token_policies": a.policies,
+                    "metadata": a.metadata,
+                    "lease_duration": a.lease_duration,
+                    "renewable": a.renewable,
+                    "num_uses": a.num_uses,
+                })),
+                // Lease ids are not secret: they are how an operator follows a
+                // credential from its issue to its revocation.
+                "secret": r.lease.as_ref().map(|l| json!({
+                    "lease_id": l.lease_id,
+                    "lease_duration": l.lease_duration,
+                    "renewable": l.renewable,
+                })),
+            }),
+            String::new(),
+        ),
+        Err(e) => (Value::Null, e.to_string()),
+    };
+    json!({
+        "time": clock::rfc3339(clock::now_unix()),
+        "type": "response",
+        "auth": auth_json(request, token),
+        "request": request_json(request, token.is_some(), mount),
+        "response": response,
+        "error": error,
+    })
+}
+
+fn auth_json(request: &Request, token: Option<&TokenEntry>) -> Value {
+    let client_token = request.token.as_ref().map(|t| t.expose_secret().to_owned());
+    match token {
+        Some(t) => json!({
+            "client_token": client_token,
+            "accessor": t.accessor,
+            "display_name": t.display_name,
+            "policies": t.policies,
+            "token_policies": t.policies,
+            "metadata": t.meta,
+            "token_type": "service",
+        }),
+        None => json!({ "client_token": client_token }),
+    }
+}
+
+/// The request as entries record it; its data bounded (`bounded_data`),
+/// tighter for a request without a valid token.
+fn request_json(request: &Request, authenticated: bool, mount: Option<&MountEntry>) -> Value {
+    let (data, data_length) = crate::audit::bounded_data(&request.data, authenticated);
+    let mut out = json!({
+        "id": request.id,
+        "operation": request.operation.as_str(),
+        "path": request.path,
+        "mount_point": mount.map(|m| m.path.clone()),
+        "mount_type": mount.map(|m| m.kind.clone()),
+        "mount_accessor": mount.map(|m| m.accessor.clone()),
+        "data": data,
+        "remote_address": request.remote_addr.map(|a| a.to_string()),
+        "client_token": request.token.as_ref().map(|t| t.expose_secret().to_owned()),
+    });
+    if let Some(length) = data_length {
+        out["data_length"] = json!(length);
+    }
+    out
+}
