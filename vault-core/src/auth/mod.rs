@@ -4,4 +4,5 @@
 //! [`crate::request::LoginGrant`] that the pipeline turns into a token.
 
 pub mod approle;
+pub mod jwt;
 pub mod userpass;
