@@ -84,6 +84,7 @@
 mod acl;
 mod parse;
 pub(crate) mod store;
+pub mod template;
 #[cfg(test)]
 mod tests;
 mod values;
