@@ -101,11 +101,7 @@ impl LeaseQuotas {
         for quota in quotas.iter().filter(|q| q.covers(path)) {
             let gate = self.gate(&quota.name);
             let _counting = gate.counting.lock().await;
-            let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
-            let stored = expiration
-                .count_under(barrier, &quota.path, limit)
-                .await
-                .map_err(VaultError::from)? as u64;
+            let stored = self.leases_under(barrier, expiration, quota).await?;
             if stored + gate.in_flight.load(Ordering::SeqCst) >= quota.max_leases {
                 return Err(VaultError::RateLimited(format!(
                     "lease quota {:?} reached: {} leases under {:?}; revoke some, or raise its \

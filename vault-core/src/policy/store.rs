@@ -114,14 +114,11 @@ impl PolicyStore {
             return Ok(Some(p));
         }
         let generation = self.cache.generation();
-        let parsed = match barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
-            Some(text) => {
-                let text = String::from_utf8_lossy(text.expose_secret()).into_owned();
-                Arc::new(
-                    policy::parse(name, &text)
-                        .map_err(|e| VaultError::InvalidRequest(e.to_string()))?,
-                )
-            }
+        let parsed = match stored_text(barrier, name).await? {
+            Some(text) => Arc::new(
+                policy::parse(name, &text)
+                    .map_err(|e| VaultError::InvalidRequest(e.to_string()))?,
+            ),
             None if name == DEFAULT => Arc::new(policy::default_policy()),
             None => return Ok(None),
         };
@@ -162,10 +159,8 @@ impl PolicyStore {
         if name == ROOT {
             return Ok(Some(String::new()));
         }
-        match barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
-            Some(text) => Ok(Some(
-                String::from_utf8_lossy(text.expose_secret()).into_owned(),
-            )),
+        match stored_text(barrier, &name).await? {
+            Some(text) => Ok(Some(text)),
             None if name == DEFAULT => Ok(Some(DEFAULT_POLICY_TEXT.to_owned())),
             None => Ok(None),
         }
@@ -218,6 +213,14 @@ impl PolicyStore {
         names.sort();
         Ok(names)
     }
+}
+
+/// The document stored for policy `name` (canonical), if any.
+async fn stored_text(barrier: &Barrier, name: &str) -> Result<Option<String>, VaultError> {
+    Ok(barrier
+        .get(&format!("{POLICY_PREFIX}{name}"))
+        .await?
+        .map(|text| String::from_utf8_lossy(text.expose_secret()).into_owned()))
 }
 
 /// A policy name as stored, or the reason it cannot be one. A name given in a
