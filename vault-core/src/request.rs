@@ -98,6 +98,9 @@ pub struct Caller {
     pub token: Option<crate::token::TokenEntry>,
     /// The ACL's `sudo` for the path.
     pub sudo: bool,
+    /// The token's entity as of this request (`None`: the token has none,
+    /// or it no longer exists).
+    pub identity: Option<std::sync::Arc<crate::identity::Resolved>>,
 }
 
 impl Caller {
@@ -105,6 +108,7 @@ impl Caller {
     pub const ANONYMOUS: Caller = Caller {
         token: None,
         sudo: false,
+        identity: None,
     };
 
     /// The token's display name (`approle`, `userpass-alice`); empty
@@ -198,6 +202,25 @@ pub struct LoginGrant {
     pub metadata: std::collections::BTreeMap<String, String>,
     /// Networks the token may be used from.
     pub bound_cidrs: Vec<String>,
+    /// Who the caller is to this mount, for the identity store: the
+    /// pipeline finds or makes the entity holding this alias and the token
+    /// carries its id. `None` makes a token without an entity.
+    pub alias: Option<AliasGrant>,
+}
+
+/// The entity alias a login names (see [`LoginGrant::alias`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AliasGrant {
+    /// The name the method knows the caller by (a username, a JWT's `sub`).
+    pub name: String,
+    /// Shown on the alias (claims mapped by a JWT role, a service
+    /// account's namespace); replaced at each login.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// The caller's groups by their names on this mount, when the method
+    /// knows them: the entity is made a member of the external groups whose
+    /// aliases these are, and leaves the mount's others. `None` leaves
+    /// membership as it is.
+    pub groups: Option<Vec<String>>,
 }
 
 impl Response {
@@ -218,8 +241,14 @@ pub struct Auth {
     pub client_token: String,
     /// Its accessor.
     pub accessor: String,
-    /// Policies, canonical names.
+    /// Every policy it holds now: its own and its entity's.
     pub policies: Vec<String>,
+    /// The token's own policies.
+    pub token_policies: Vec<String>,
+    /// Its entity's and the entity's groups' policies, as of now.
+    pub identity_policies: Vec<String>,
+    /// Its entity (empty: none).
+    pub entity_id: String,
     /// Seconds to live (0: no expiry).
     pub lease_duration: u64,
     /// Can it be renewed.
@@ -268,6 +297,7 @@ impl fmt::Debug for Auth {
             .field("client_token", &"<redacted>")
             .field("accessor", &self.accessor)
             .field("policies", &self.policies)
+            .field("entity_id", &self.entity_id)
             .field("lease_duration", &self.lease_duration)
             .field("renewable", &self.renewable)
             .field("num_uses", &self.num_uses)

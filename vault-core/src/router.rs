@@ -6,7 +6,8 @@
 //! disabled and enabled again at the same path starts empty.
 //!
 //! Built-in mounts are not in the stored table and cannot be disabled or
-//! shadowed: `sys/` (the system backend) and `auth/token/` (the token store).
+//! shadowed: `sys/` (the system backend), `auth/token/` (the token store)
+//! and `identity/` (the identity store).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,13 @@ pub const SYSTEM_MAX_TTL: u64 = 768 * 3600;
 pub const SYSTEM_KIND: &str = "system";
 /// The token store's kind.
 pub const TOKEN_KIND: &str = "token";
+/// The identity store's kind.
+pub const IDENTITY_KIND: &str = "identity";
+
+/// Whether `kind` is served by the vault itself (a built-in mount).
+pub fn is_builtin_kind(kind: &str) -> bool {
+    matches!(kind, SYSTEM_KIND | TOKEN_KIND | IDENTITY_KIND)
+}
 
 /// One mounted engine or auth method.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +153,7 @@ impl MountTable {
             entries: vec![
                 builtin("sys/", SYSTEM_KIND),
                 builtin("auth/token/", TOKEN_KIND),
+                builtin("identity/", IDENTITY_KIND),
             ],
         }
     }
@@ -162,7 +171,7 @@ impl MountTable {
         let stored: Vec<&MountEntry> = self
             .entries
             .iter()
-            .filter(|e| e.kind != SYSTEM_KIND && e.kind != TOKEN_KIND)
+            .filter(|e| !is_builtin_kind(&e.kind))
             .collect();
         serde_json::to_vec(&stored)
     }
@@ -246,7 +255,7 @@ impl MountTable {
             .iter()
             .position(|e| e.path == path)
             .ok_or_else(|| MountError::NotMounted(path.clone()))?;
-        if matches!(self.entries[index].kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
+        if is_builtin_kind(&self.entries[index].kind) {
             return Err(MountError::BadPath(
                 path,
                 "built-in mounts cannot be disabled",

@@ -27,6 +27,9 @@ pub fn to_wire(request_id: String, response: Response) -> (LogicalResponse, Opti
             metadata: a.metadata.into_iter().collect(),
             num_uses: a.num_uses,
             orphan: a.orphan,
+            entity_id: a.entity_id,
+            token_policies: a.token_policies,
+            identity_policies: a.identity_policies,
         }),
     };
     (message, response.data)
@@ -67,6 +70,9 @@ pub fn from_wire(message: LogicalResponse) -> Result<(String, Response), Status>
             metadata: a.metadata.into_iter().collect(),
             num_uses: a.num_uses,
             orphan: a.orphan,
+            entity_id: a.entity_id,
+            token_policies: a.token_policies,
+            identity_policies: a.identity_policies,
         }),
         lease,
         ..Response::default()

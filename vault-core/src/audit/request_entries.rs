@@ -6,21 +6,20 @@ use serde_json::{Value, json};
 
 use crate::clock;
 use crate::error::VaultError;
-use crate::request::{Request, Response};
+use crate::request::{Caller, Request, Response};
 use crate::router::MountEntry;
-use crate::token::TokenEntry;
 
 /// The raw (not yet HMAC'd) `request` entry of a request.
 pub(crate) fn request_entry(
     request: &Request,
-    token: Option<&TokenEntry>,
+    caller: Option<&Caller>,
     mount: Option<&MountEntry>,
 ) -> Value {
     json!({
         "time": clock::rfc3339(clock::now_unix()),
         "type": "request",
-        "auth": auth_json(request, token),
-        "request": request_json(request, token.is_some(), mount),
+        "auth": auth_json(request, caller),
+        "request": request_json(request, authenticated(caller), mount),
         "error": "",
     })
 }
@@ -28,7 +27,7 @@ pub(crate) fn request_entry(
 /// The raw `response` entry: the request again, and what came of it.
 pub(crate) fn response_entry(
     request: &Request,
-    token: Option<&TokenEntry>,
+    caller: Option<&Caller>,
     mount: Option<&MountEntry>,
     result: &Result<Response, VaultError>,
 ) -> Value {
@@ -41,7 +40,9 @@ pub(crate) fn response_entry(
                     "client_token": a.client_token,
                     "accessor": a.accessor,
                     "policies": a.policies,
-                    "token_policies": a.policies,
+                    "token_policies": a.token_policies,
+                    "identity_policies": a.identity_policies,
+                    "entity_id": a.entity_id,
                     "metadata": a.metadata,
                     "lease_duration": a.lease_duration,
                     "renewable": a.renewable,
@@ -62,27 +63,43 @@ pub(crate) fn response_entry(
     json!({
         "time": clock::rfc3339(clock::now_unix()),
         "type": "response",
-        "auth": auth_json(request, token),
-        "request": request_json(request, token.is_some(), mount),
+        "auth": auth_json(request, caller),
+        "request": request_json(request, authenticated(caller), mount),
         "response": response,
         "error": error,
     })
 }
 
-fn auth_json(request: &Request, token: Option<&TokenEntry>) -> Value {
+fn authenticated(caller: Option<&Caller>) -> bool {
+    caller.is_some_and(|c| c.token.is_some())
+}
+
+/// Who asked: the token as presented (HMAC'd by the broker), and what it
+/// is: its policies and its entity's, as this request judged them.
+fn auth_json(request: &Request, caller: Option<&Caller>) -> Value {
     let client_token = request.token.as_ref().map(|t| t.expose_secret().to_owned());
-    match token {
-        Some(t) => json!({
-            "client_token": client_token,
-            "accessor": t.accessor,
-            "display_name": t.display_name,
-            "policies": t.policies,
-            "token_policies": t.policies,
-            "metadata": t.meta,
-            "token_type": "service",
-        }),
-        None => json!({ "client_token": client_token }),
-    }
+    let Some((t, caller)) = caller.and_then(|c| c.token.as_ref().map(|t| (t, c))) else {
+        return json!({ "client_token": client_token });
+    };
+    let identity_policies = caller
+        .identity
+        .as_ref()
+        .map(|i| i.policies.clone())
+        .unwrap_or_default();
+    let mut policies: Vec<&String> = t.policies.iter().chain(&identity_policies).collect();
+    policies.sort();
+    policies.dedup();
+    json!({
+        "client_token": client_token,
+        "accessor": t.accessor,
+        "display_name": t.display_name,
+        "policies": policies,
+        "token_policies": t.policies,
+        "identity_policies": identity_policies,
+        "entity_id": t.entity_id,
+        "metadata": t.meta,
+        "token_type": "service",
+    })
 }
 
 /// The request as entries record it; its data bounded (`bounded_data`),

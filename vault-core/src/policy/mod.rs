@@ -353,6 +353,9 @@ pub struct Policy {
     // Root is a flag, not rules: no rule set could express "every path,
     // including ones that do not exist yet, with sudo".
     root: bool,
+    // Some rule's pattern holds a template: the policy is filled in per
+    // request ([`Policy::for_identity`]) and its ACLs are not cached.
+    templated: bool,
 }
 
 impl Policy {
@@ -370,6 +373,38 @@ impl Policy {
     pub fn is_root(&self) -> bool {
         self.root
     }
+
+    /// Whether a rule's pattern holds a template
+    /// (`{{identity.entity.name}}`).
+    pub fn is_templated(&self) -> bool {
+        self.templated
+    }
+
+    /// This policy with its templates filled from `identity`. A rule whose
+    /// template cannot be filled (no identity, a missing value, a value
+    /// holding a glob) is left out: a template only ever narrows.
+    pub fn for_identity(&self, identity: Option<&template::IdentityContext>) -> Policy {
+        let rules = self
+            .rules
+            .iter()
+            .filter_map(|rule| {
+                if !template::is_templated(&rule.pattern) {
+                    return Some(rule.clone());
+                }
+                let pattern = template::render(&rule.pattern, identity?).ok()?;
+                Some(PathRule {
+                    pattern,
+                    ..rule.clone()
+                })
+            })
+            .collect();
+        Policy {
+            name: self.name.clone(),
+            rules,
+            root: self.root,
+            templated: false,
+        }
+    }
 }
 
 /// The built-in `root` policy: every capability, `sudo` included, on every path.
@@ -379,6 +414,7 @@ pub fn root_policy() -> Arc<Policy> {
             name: ROOT.to_owned(),
             rules: Vec::new(),
             root: true,
+            templated: false,
         })
     });
     Arc::clone(&ROOT_POLICY)
@@ -407,6 +443,7 @@ pub fn default_policy() -> Policy {
             .map(|&(pattern, cap)| PathRule::new(pattern.to_owned(), cap.into()))
             .collect(),
         root: false,
+        templated: false,
     }
 }
 

@@ -25,7 +25,9 @@ use std::str::Chars;
 
 use serde_json::{Number, Value};
 
-use super::{Capabilities, Capability, PathRule, Policy, PolicyError, ROOT, canonical_name};
+use super::{
+    Capabilities, Capability, PathRule, Policy, PolicyError, ROOT, canonical_name, template,
+};
 
 /// How deep lists and objects may nest. A policy needs four levels.
 const MAX_DEPTH: usize = 32;
@@ -41,6 +43,7 @@ pub fn parse(name: &str, text: &str) -> Result<Policy, PolicyError> {
     match read(text) {
         Ok(rules) => Ok(Policy {
             name,
+            templated: rules.iter().any(|r| template::is_templated(&r.pattern)),
             rules,
             root: false,
         }),
@@ -631,8 +634,12 @@ fn validate_pattern(raw: &str) -> Result<String, &'static str> {
     if pattern.find('*').is_some_and(|i| i + 1 != pattern.len()) {
         return Err("'*' is allowed only as the last character of a path pattern");
     }
-    if pattern.contains("{{") {
-        return Err("templated policies ({{...}}) are not supported");
+    if template::is_templated(pattern) && template::check(pattern).is_err() {
+        return Err(
+            "bad policy template: expected {{identity.entity.id}}, {{identity.entity.name}}, \
+             {{identity.entity.metadata.KEY}}, {{identity.entity.aliases.ACCESSOR.name}}, \
+             {{identity.groups.names.NAME.id}} or {{identity.groups.ids.ID.name}}",
+        );
     }
     if pattern.chars().any(char::is_control) {
         return Err("control character in a path pattern");

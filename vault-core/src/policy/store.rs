@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::barrier::Barrier;
 use crate::error::VaultError;
+use crate::policy::template::IdentityContext;
 use crate::policy::{self, Acl, DEFAULT, Policy, ROOT};
 
 const POLICY_PREFIX: &str = "sys/policy/";
@@ -127,11 +128,15 @@ impl PolicyStore {
         Ok(Some(parsed))
     }
 
-    /// The ACL of a token with `names`. Names that no longer exist grant nothing.
+    /// The ACL of a token with `names`, templated policies filled from
+    /// `identity`. Names that no longer exist grant nothing. Sets without a
+    /// templated policy are cached by their names; the others are compiled
+    /// per request, since what they grant depends on who asks.
     pub(crate) async fn acl_for(
         &self,
         barrier: &Barrier,
         names: &[String],
+        identity: Option<&IdentityContext>,
     ) -> Result<Arc<Acl>, VaultError> {
         if let Some(acl) = self.cache.acl(names) {
             return Ok(acl);
@@ -142,6 +147,13 @@ impl PolicyStore {
             if let Some(p) = self.policy(barrier, name).await? {
                 set.push(p);
             }
+        }
+        if set.iter().any(|p| p.is_templated()) {
+            let filled: Vec<Arc<Policy>> = set
+                .iter()
+                .map(|p| Arc::new(p.for_identity(identity)))
+                .collect();
+            return Ok(Arc::new(Acl::new(&filled)));
         }
         let acl = Arc::new(Acl::new(&set));
         self.cache

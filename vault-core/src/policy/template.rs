@@ -1,9 +1,11 @@
 //! Policy templates (Vault's templated policies): a path such as
 //! `secret/data/{{identity.entity.name}}/*` is filled in per request from
 //! the caller's identity. A template that cannot be filled safely (the
-//! value is missing, or holds characters that would widen the path: a glob
-//! or a segment wildcard) makes the rule apply to nothing: a template may
-//! only ever narrow what a policy grants.
+//! value is missing, or holds characters that would widen the path: a glob,
+//! a segment wildcard, or a `/` that would reach into another caller's
+//! space, as a subject `bob/x` would under `secret/data/{{...}}/*`) makes
+//! the rule apply to nothing: a template may only ever narrow what a policy
+//! grants.
 
 use std::collections::BTreeMap;
 
@@ -75,7 +77,8 @@ pub fn render(text: &str, identity: &IdentityContext) -> Result<String, Template
         }
         if value
             .chars()
-            .any(|c| matches!(c, '*' | '+' | '{' | '}') || c.is_control())
+            .any(|c| matches!(c, '*' | '+' | '{' | '}' | '/') || c.is_control())
+            || value == ".."
         {
             return Err(TemplateError::Unsafe(parameter.to_owned()));
         }
@@ -167,6 +170,10 @@ mod tests {
             metadata: BTreeMap::from([
                 ("team".to_owned(), "payments".to_owned()),
                 ("sneaky".to_owned(), "a*".to_owned()),
+                // A subject such as "bob/x" must not reach into bob's
+                // space under `secret/data/{{...}}/*`.
+                ("deeper".to_owned(), "bob/x".to_owned()),
+                ("dots".to_owned(), "..".to_owned()),
             ]),
             alias_names: BTreeMap::from([("auth_jwt_1234".to_owned(), "alice@ci".to_owned())]),
             group_ids_by_name: BTreeMap::from([("ops".to_owned(), "g-1".to_owned())]),
@@ -205,6 +212,15 @@ mod tests {
                 "identity.entity.metadata.sneaky".into()
             ))
         );
+        for key in ["deeper", "dots"] {
+            assert!(
+                matches!(
+                    render(&format!("kv/{{{{identity.entity.metadata.{key}}}}}/*"), &id),
+                    Err(TemplateError::Unsafe(_))
+                ),
+                "{key}"
+            );
+        }
         assert!(matches!(
             render("kv/{{identity.entity.metadata.absent}}", &id),
             Err(TemplateError::Missing(_))

@@ -66,6 +66,8 @@ pub(crate) struct SysBackend<'a> {
     pub mounts: &'a dyn MountAdmin,
     /// `sys/policy`, `sys/policies/acl`, capabilities.
     pub policies: &'a PolicyStore,
+    /// Entities, whose policies a token's capabilities include.
+    pub identity: &'a crate::identity::IdentityStore,
     /// The running audit devices (status, hashes, checkpoints).
     pub audit: &'a AuditBroker,
     /// The audit device table (enable, disable).
@@ -165,6 +167,7 @@ impl SysBackend<'_> {
             barrier: self.barrier,
             mounts: self.mounts,
             policies: self.policies,
+            identity: self.identity,
         }
     }
 
@@ -199,6 +202,7 @@ impl SysBackend<'_> {
             barrier: self.barrier,
             tokens: self.tokens,
             policies: self.policies,
+            identity: self.identity,
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::request::{Caller, Data, Operation, Response};
 use crate::router::{MountConfig, MountEntry, MountTable};
 
 use crate::barrier::Barrier;
+use crate::identity::IdentityStore;
+use crate::identity::access::access_of;
 use crate::policy::store::PolicyStore;
 
 /// The mount table and the engines behind it.
@@ -48,6 +50,7 @@ pub(super) struct Mounts<'a> {
     pub barrier: &'a Barrier,
     pub mounts: &'a dyn MountAdmin,
     pub policies: &'a PolicyStore,
+    pub identity: &'a IdentityStore,
 }
 
 fn mount_json(e: &MountEntry) -> Value {
@@ -141,8 +144,10 @@ impl Mounts<'_> {
     /// permission denied, so that this cannot map the mounts.
     async fn ui_mounts(&self, path: &str, caller: &Caller) -> Result<Response, VaultError> {
         let denied = || VaultError::PermissionDenied("permission denied");
-        let policies = caller.token.as_ref().ok_or_else(denied)?.policies.clone();
-        let acl = self.policies.acl_for(self.barrier, &policies).await?;
+        let token = caller.token.as_ref().ok_or_else(denied)?;
+        let acl = access_of(self.barrier, self.policies, self.identity, token)
+            .await?
+            .acl;
         let table = self.mounts.table();
         if path.is_empty() {
             let (mut secret, mut auth) = (Data::new(), Data::new());

@@ -8,6 +8,8 @@ use crate::barrier::Barrier;
 use crate::clock;
 use crate::engines::EngineRequest;
 use crate::error::{VaultError, field, object};
+use crate::identity::IdentityStore;
+use crate::identity::access::access_of;
 use crate::params;
 use crate::policy::store::PolicyStore;
 use crate::request::{Caller, Data, Operation, Response};
@@ -18,6 +20,7 @@ pub(super) struct Policies<'a> {
     pub barrier: &'a Barrier,
     pub tokens: &'a TokenStore,
     pub policies: &'a PolicyStore,
+    pub identity: &'a IdentityStore,
 }
 
 impl Policies<'_> {
@@ -96,12 +99,8 @@ impl Policies<'_> {
         caller: &Caller,
     ) -> Result<Response, VaultError> {
         let now = clock::now_unix_millis();
-        let policies = match path {
-            "capabilities-self" => caller
-                .token
-                .as_ref()
-                .map(|t| t.policies.clone())
-                .unwrap_or_default(),
+        let token = match path {
+            "capabilities-self" => caller.token.clone().unwrap_or_default(),
             "capabilities" => {
                 let token = field(params::string(data, "token"))?
                     .ok_or_else(|| VaultError::InvalidRequest("missing \"token\"".into()))?;
@@ -109,7 +108,6 @@ impl Policies<'_> {
                     .lookup(self.barrier, &token, now)
                     .await?
                     .ok_or_else(|| VaultError::InvalidRequest("bad token".into()))?
-                    .policies
             }
             _ => {
                 let accessor = field(params::string(data, "accessor"))?
@@ -118,7 +116,6 @@ impl Policies<'_> {
                     .lookup_accessor(self.barrier, &accessor, now)
                     .await?
                     .ok_or_else(|| VaultError::InvalidRequest("invalid accessor".into()))?
-                    .policies
             }
         };
         let paths = match field(params::string_list(data, "paths"))? {
@@ -126,7 +123,9 @@ impl Policies<'_> {
             None => field(params::string_list(data, "path"))?
                 .ok_or_else(|| VaultError::InvalidRequest("missing \"paths\"".into()))?,
         };
-        let acl = self.policies.acl_for(self.barrier, &policies).await?;
+        let acl = access_of(self.barrier, self.policies, self.identity, &token)
+            .await?
+            .acl;
         let mut out = Data::new();
         let mut first = Value::Null;
         for raw in &paths {

@@ -46,6 +46,10 @@ pub struct TokenEntry {
     /// tree on every lookup is bounded too.
     #[serde(default)]
     pub depth: u32,
+    /// The identity entity it acts for (empty: none); a child inherits its
+    /// parent's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub entity_id: String,
 }
 
 /// What a caller asked for when creating a token (TTLs in ms).
@@ -71,6 +75,8 @@ pub struct TokenParams {
     pub path: String,
     /// Networks it may be used from.
     pub bound_cidrs: Vec<String>,
+    /// The identity entity it acts for (empty: none).
+    pub entity_id: String,
 }
 
 /// The TTL limits that apply where a token is made (ms).
@@ -191,6 +197,7 @@ mod tests {
             renewable: true,
             bound_cidrs: vec![],
             depth: 0,
+            entity_id: String::new(),
         }
     }
 

@@ -159,6 +159,7 @@ impl TokenStore {
             renewable: false,
             bound_cidrs: vec![],
             depth: 0,
+            entity_id: String::new(),
         };
         Ok(vec![
             (
@@ -246,6 +247,7 @@ impl TokenStore {
             renewable: params.renewable && expire != 0,
             bound_cidrs: params.bound_cidrs.clone(),
             depth,
+            entity_id: params.entity_id.clone(),
         };
         let mut ops = vec![
             BarrierOp::Put {

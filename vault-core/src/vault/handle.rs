@@ -22,10 +22,12 @@ use tracing::Instrument as _;
 
 use crate::clock;
 use crate::engines::{EngineRequest, LogicalBackend, View};
+use crate::identity::access::access_of;
+use crate::identity::login::LoginIdentity;
 use crate::path;
 use crate::policy::Acl;
 use crate::request::{Operation, Request, Response};
-use crate::router::{MountEntry, SYSTEM_KIND, TOKEN_KIND};
+use crate::router::{IDENTITY_KIND, MountEntry, SYSTEM_KIND, TOKEN_KIND, is_builtin_kind};
 use crate::token::TokenEntry;
 
 use super::leases::{EngineRevoker, StoredLeases};
@@ -153,16 +155,10 @@ impl Vault {
                     .await;
                 return refused;
             }
-            Caller {
-                token: None,
-                sudo: false,
-            }
+            Caller::ANONYMOUS
         } else if mount.kind == SYSTEM_KIND && crate::sys::share_held(&relative, request.operation)
         {
-            Caller {
-                token: None,
-                sudo: false,
-            }
+            Caller::ANONYMOUS
         } else {
             match self
                 .admit(&mut request, engine.as_deref(), &mount, &relative)
@@ -183,7 +179,7 @@ impl Vault {
 
         // Fail closed: nothing is done unless a device recorded the request.
         let recorded = self
-            .audit_log(|| request_entry(&request, caller.token.as_ref(), Some(&mount)))
+            .audit_log(|| request_entry(&request, Some(&caller), Some(&mount)))
             .instrument(tracing::debug_span!("audit", entry = "request"))
             .await;
         if let Err(e) = recorded {
@@ -207,7 +203,7 @@ impl Vault {
         }
         // And nothing is answered unless a device recorded the response.
         let recorded = self
-            .audit_log(|| response_entry(&request, caller.token.as_ref(), Some(&mount), &result))
+            .audit_log(|| response_entry(&request, Some(&caller), Some(&mount), &result))
             .instrument(tracing::debug_span!("audit", entry = "response"))
             .await;
         if let Err(e) = recorded {
@@ -241,19 +237,23 @@ impl Vault {
             request.operation = self.write_operation(engine, mount, relative).await?;
         }
         let acl_span = tracing::debug_span!("acl");
-        let acl = self
-            .policies
-            .acl_for(&self.barrier, &token.policies)
+        let access = access_of(&self.barrier, &self.policies, &self.identity, &token)
             .instrument(acl_span.clone())
             .await?;
+        if access.disabled() {
+            // Vault's answer: the token stays, and works again once the
+            // entity is enabled.
+            return Err(VaultError::PermissionDenied("permission denied"));
+        }
         let sudo = if judged_by_handler(&request.path, request.operation) {
             false
         } else {
-            acl_span.in_scope(|| self.authorize(&acl, request))?
+            acl_span.in_scope(|| self.authorize(&access.acl, request))?
         };
         Ok(Caller {
             token: Some(token),
             sudo,
+            identity: access.identity,
         })
     }
 
@@ -268,11 +268,16 @@ impl Vault {
         // The system backends are built for this request from the parts they
         // act on; every other mount has its engine.
         let revoker = EngineRevoker { vault: self };
-        let (system, token);
+        let (system, token, identity, mounts);
         let handler: &dyn LogicalBackend = match mount.kind.as_str() {
             SYSTEM_KIND => {
                 system = self.sys_backend(&revoker);
                 &system
+            }
+            IDENTITY_KIND => {
+                mounts = self.mount_table();
+                identity = self.identity_backend(&mounts);
+                &identity
             }
             TOKEN_KIND => {
                 token = self.token_backend(mount);
@@ -308,7 +313,7 @@ impl Vault {
             lease_bounds: bounds.unwrap_or(crate::engines::LeaseBounds::SYSTEM),
         };
         let mut response = handler.handle(&view, engine_request).await?;
-        if !matches!(mount.kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
+        if !is_builtin_kind(&mount.kind) {
             // No engine answers with a lease of its own making (sys/ answers
             // a renewal with the lease it renewed).
             response.lease = None;
@@ -345,6 +350,29 @@ impl Vault {
         }
         policies.sort();
         policies.dedup();
+        // The entity behind the alias the method named, found or made; a
+        // disabled one gets no token.
+        let entity_id = match grant.alias.as_ref().filter(|a| !a.name.is_empty()) {
+            Some(alias) => {
+                let login = LoginIdentity {
+                    mount,
+                    name: &alias.name,
+                    metadata: &alias.metadata,
+                    groups: alias.groups.as_deref(),
+                };
+                self.identity
+                    .entity_for_login(&self.barrier, login, clock::now_unix())
+                    .await?
+            }
+            None => String::new(),
+        };
+        let identity = match entity_id.as_str() {
+            "" => None,
+            id => self.identity.resolve(&self.barrier, id).await?,
+        };
+        if identity.as_ref().is_some_and(|i| i.disabled) {
+            return Err(VaultError::PermissionDenied("permission denied"));
+        }
         let display_name = if grant.display_name.is_empty() {
             mount.kind.clone()
         } else {
@@ -361,6 +389,7 @@ impl Vault {
             renewable: true,
             path: format!("{}login", mount.path),
             bound_cidrs: grant.bound_cidrs,
+            entity_id,
         };
         let limits = crate::token::TtlLimits {
             default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
@@ -376,6 +405,7 @@ impl Vault {
             &entry,
             token.expose_secret().to_owned(),
             now,
+            identity.as_deref(),
         ));
         Ok(response)
     }

@@ -100,6 +100,7 @@ pub struct Vault {
     audit: crate::audit::AuditBroker,
     audit_devices: crate::audit::table::DeviceTable,
     policies: crate::policy::store::PolicyStore,
+    identity: crate::identity::IdentityStore,
     // One handler per mount, by mount UUID. A std lock: held only to look up or
     // insert, never across an await.
     engines: std::sync::RwLock<
@@ -176,6 +177,7 @@ impl Vault {
                 options.node_id.clone(),
             ),
             policies: crate::policy::store::PolicyStore::default(),
+            identity: crate::identity::IdentityStore::default(),
             engines: std::sync::RwLock::new(std::collections::HashMap::new()),
             mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
@@ -364,6 +366,7 @@ impl Vault {
     fn unload(&self) {
         self.tokens.unload();
         self.policies.clear();
+        self.identity.unload();
         self.quotas.clear();
         if let Ok(mut engines) = self.engines.write() {
             engines.clear();

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::engines::LogicalBackend;
 use crate::engines::kv::{KvV1, KvV2};
 use crate::router::{
-    MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable, SYSTEM_KIND, TOKEN_KIND,
+    IDENTITY_KIND, MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable, SYSTEM_KIND, TOKEN_KIND,
+    is_builtin_kind,
 };
 
 use super::{Vault, VaultError};
@@ -25,6 +26,7 @@ pub(super) fn kind_label(kind: &str) -> &'static str {
     match kind {
         SYSTEM_KIND => SYSTEM_KIND,
         TOKEN_KIND => TOKEN_KIND,
+        IDENTITY_KIND => IDENTITY_KIND,
         k => SECRET_KINDS
             .iter()
             .chain(AUTH_KINDS)
@@ -263,7 +265,7 @@ impl Vault {
         &self,
         mount: &MountEntry,
     ) -> Result<Option<Arc<dyn LogicalBackend>>, VaultError> {
-        if matches!(mount.kind.as_str(), SYSTEM_KIND | TOKEN_KIND) {
+        if is_builtin_kind(&mount.kind) {
             return Ok(None);
         }
         if let Some(engine) = self

@@ -1,4 +1,5 @@
-//! The system backends ([`crate::sys`]: `sys/` and `auth/token/`), built per
+//! The system backends ([`crate::sys`]: `sys/` and `auth/token/`; and
+//! [`crate::identity`]'s `identity/`), built per
 //! request from this vault's parts. Each is handed the narrow parts it acts
 //! on (the barrier, the token store, the expiration manager, the audit
 //! broker, and this vault as each of the traits the backends define for the
@@ -23,6 +24,7 @@ impl Vault {
             revoker,
             mounts: self,
             policies: &self.policies,
+            identity: &self.identity,
             audit: &self.audit,
             audit_table: &self.audit_devices,
             quotas: &self.quotas,
@@ -30,6 +32,18 @@ impl Vault {
             metrics: self,
             ha: self.ha.get().and_then(std::sync::Weak::upgrade),
             raw_storage: self.raw_storage,
+        }
+    }
+
+    /// The handler of `identity/`, over the mount table as it is now.
+    pub(super) fn identity_backend<'a>(
+        &'a self,
+        mounts: &'a crate::router::MountTable,
+    ) -> crate::identity::IdentityBackend<'a> {
+        crate::identity::IdentityBackend {
+            barrier: &self.barrier,
+            store: &self.identity,
+            mounts,
         }
     }
 
@@ -43,6 +57,7 @@ impl Vault {
                 default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
                 max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
             },
+            identity: &self.identity,
         }
     }
 }

@@ -91,20 +91,25 @@ pub fn from_status(status: &tonic::Status, path_and_query: &str) -> Response {
 }
 
 fn auth_json(auth: &Auth) -> Value {
-    json!({
+    let mut out = json!({
         "client_token": auth.client_token,
         "accessor": auth.accessor,
         "policies": auth.policies,
-        "token_policies": auth.policies,
+        "token_policies": auth.token_policies,
         "metadata": if auth.metadata.is_empty() { Value::Null } else { json!(auth.metadata) },
         "lease_duration": auth.lease_duration,
         "renewable": auth.renewable,
-        "entity_id": "",
+        "entity_id": auth.entity_id,
         "token_type": "service",
         "orphan": auth.orphan,
         "num_uses": auth.num_uses,
         "mfa_requirement": Value::Null,
-    })
+    });
+    // As Vault: only for a token whose entity holds policies.
+    if !auth.identity_policies.is_empty() {
+        out["identity_policies"] = json!(auth.identity_policies);
+    }
+    out
 }
 
 /// Vault's envelope for the answer to request `request_id`, or `204` when

@@ -14,7 +14,7 @@ use super::store::{self, RoleEntry, Salt, SecretIdEntry};
 use super::{AppRole, field, secret_id};
 use crate::engines::{EngineError, View};
 use crate::params;
-use crate::request::{Data, LoginGrant, Response};
+use crate::request::{AliasGrant, Data, LoginGrant, Response};
 use crate::secret::{SecretString, constant_time_eq};
 
 /// Every refusal, whatever its reason, in Vault's words: a caller learns
@@ -54,6 +54,12 @@ fn grant(name: &str, role: &RoleEntry) -> LoginGrant {
         display_name: String::new(),
         metadata: BTreeMap::from([("role_name".to_owned(), name.to_owned())]),
         bound_cidrs: role.token_bound_cidrs.clone(),
+        // Vault names an AppRole login's entity alias by the role_id.
+        alias: Some(AliasGrant {
+            name: role.role_id.clone(),
+            metadata: BTreeMap::from([("role_name".to_owned(), name.to_owned())]),
+            groups: None,
+        }),
     }
 }
 

@@ -12,7 +12,7 @@ use super::{Userpass, paths, totp};
 use crate::barrier::BarrierOp;
 use crate::engines::{EngineError, View};
 use crate::params;
-use crate::request::{Data, LoginGrant, Response};
+use crate::request::{AliasGrant, Data, LoginGrant, Response};
 
 /// Every refusal, whatever its reason, in Vault's words: a caller learns
 /// nothing about which part was wrong.
@@ -183,6 +183,10 @@ fn grant(name: &str, user: &UserEntry) -> Response {
             explicit_max_ttl: user.token_max_ttl,
             display_name: name.to_owned(),
             metadata: BTreeMap::from([("username".to_owned(), name.to_owned())]),
+            alias: Some(AliasGrant {
+                name: name.to_owned(),
+                ..AliasGrant::default()
+            }),
             ..LoginGrant::default()
         }),
         ..Response::default()

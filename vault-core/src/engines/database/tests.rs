@@ -140,7 +140,7 @@ impl Fixture {
                 display_name: display_name.into(),
                 ..Default::default()
             }),
-            sudo: false,
+            ..crate::request::Caller::default()
         };
         let request = EngineRequest {
             operation,

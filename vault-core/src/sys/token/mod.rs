@@ -19,6 +19,7 @@ use crate::policy::{DEFAULT, ROOT};
 use crate::request::{Auth, Data, Operation, Response};
 use crate::token::{INITIAL_ROOT_PATH, TokenEntry, TokenParams, TokenStore, TtlLimits};
 
+use crate::identity::{IdentityStore, Resolved};
 use crate::policy::store::canonical;
 use roles::TokenRole;
 
@@ -44,6 +45,8 @@ pub(crate) struct TokenBackend<'a> {
     pub revocation: &'a dyn TokenRevocation,
     /// The mount's TTLs, which tokens made here are held to.
     pub limits: TtlLimits,
+    /// Entities, for the identity policies a token shows.
+    pub identity: &'a IdentityStore,
 }
 
 #[async_trait]
@@ -75,6 +78,17 @@ fn bad_token() -> VaultError {
 }
 
 impl TokenBackend<'_> {
+    /// `entry`'s entity as of now, if it has one that still exists.
+    async fn identity_of(
+        &self,
+        entry: &TokenEntry,
+    ) -> Result<Option<std::sync::Arc<Resolved>>, VaultError> {
+        if entry.entity_id.is_empty() {
+            return Ok(None);
+        }
+        self.identity.resolve(self.barrier, &entry.entity_id).await
+    }
+
     async fn serve(&self, request: &EngineRequest<'_>) -> Result<Response, VaultError> {
         let path = request.path.trim_end_matches('/');
         let caller = request.caller;
@@ -118,7 +132,12 @@ impl TokenBackend<'_> {
                     .client_token
                     .map(|t| t.expose_secret())
                     .unwrap_or_default();
-                Ok(Response::with_data(lookup_data(me, token, now)))
+                Ok(Response::with_data(lookup_data(
+                    me,
+                    token,
+                    now,
+                    caller.identity.as_deref(),
+                )))
             }
             "lookup" if write => {
                 let token = field(params::string(data, "token"))?.ok_or_else(bad_token)?;
@@ -128,11 +147,23 @@ impl TokenBackend<'_> {
                     .lookup(self.barrier, &token, now)
                     .await?
                     .ok_or(VaultError::PermissionDenied("bad token"))?;
-                Ok(Response::with_data(lookup_data(&entry, &token, now)))
+                let identity = self.identity_of(&entry).await?;
+                Ok(Response::with_data(lookup_data(
+                    &entry,
+                    &token,
+                    now,
+                    identity.as_deref(),
+                )))
             }
             "lookup-accessor" if write => {
                 let entry = self.entry_by_accessor(data, now).await?;
-                Ok(Response::with_data(lookup_data(&entry, "", now)))
+                let identity = self.identity_of(&entry).await?;
+                Ok(Response::with_data(lookup_data(
+                    &entry,
+                    "",
+                    now,
+                    identity.as_deref(),
+                )))
             }
             "renew-self" | "renew" | "renew-accessor" if write => {
                 // The answer names the token renewed, as Vault's does, except
@@ -162,7 +193,12 @@ impl TokenBackend<'_> {
                     .renew(self.barrier, entry, increment, now)
                     .await?;
                 let mut response = Response {
-                    auth: Some(auth_of(&entry, token, now)),
+                    auth: Some(auth_of(
+                        &entry,
+                        token,
+                        now,
+                        self.identity_of(&entry).await?.as_deref(),
+                    )),
                     ..Response::default()
                 };
                 response.warnings.extend(warning);
@@ -325,6 +361,9 @@ impl TokenBackend<'_> {
                 None => "auth/token/create".into(),
             },
             bound_cidrs: child_cidrs(cidrs, (!orphan).then_some(parent))?,
+            // A token made by a token acts for the same entity, orphan or
+            // not, as in Vault.
+            entity_id: parent.entity_id.clone(),
         };
         let limits = self.limits;
         let parent = (!orphan).then_some(parent);
@@ -335,7 +374,12 @@ impl TokenBackend<'_> {
             .create(self.barrier, &token_params, parent, limits, now)
             .await?;
         let mut response = Response {
-            auth: Some(auth_of(&entry, token.expose_secret().to_owned(), now)),
+            auth: Some(auth_of(
+                &entry,
+                token.expose_secret().to_owned(),
+                now,
+                self.identity_of(&entry).await?.as_deref(),
+            )),
             ..Response::default()
         };
         if entry.creation_ttl != asked_ttl {
@@ -387,12 +431,30 @@ fn child_cidrs(asked: Vec<String>, parent: Option<&TokenEntry>) -> Result<Vec<St
     Ok(asked)
 }
 
-/// The `auth` block returned when a token is made or renewed.
-pub(crate) fn auth_of(entry: &TokenEntry, token: String, now: u64) -> Auth {
+/// The `auth` block returned when a token is made or renewed; `identity`
+/// is its entity as of now.
+pub(crate) fn auth_of(
+    entry: &TokenEntry,
+    token: String,
+    now: u64,
+    identity: Option<&Resolved>,
+) -> Auth {
+    let identity_policies = identity.map(|i| i.policies.clone()).unwrap_or_default();
+    let mut policies: Vec<String> = entry
+        .policies
+        .iter()
+        .chain(&identity_policies)
+        .cloned()
+        .collect();
+    policies.sort();
+    policies.dedup();
     Auth {
         client_token: token,
         accessor: entry.accessor.clone(),
-        policies: entry.policies.clone(),
+        policies,
+        token_policies: entry.policies.clone(),
+        identity_policies,
+        entity_id: entry.entity_id.clone(),
         lease_duration: entry.ttl_left(now) / 1000,
         renewable: entry.renewable,
         metadata: entry.meta.clone(),
@@ -401,8 +463,8 @@ pub(crate) fn auth_of(entry: &TokenEntry, token: String, now: u64) -> Auth {
     }
 }
 
-/// Vault's token lookup fields.
-fn lookup_data(entry: &TokenEntry, token: &str, now: u64) -> Data {
+/// Vault's token lookup fields; `identity` is the token's entity as of now.
+fn lookup_data(entry: &TokenEntry, token: &str, now: u64, identity: Option<&Resolved>) -> Data {
     let secs = |ms: u64| ms / 1000;
     let expire = if entry.expire_time == 0 {
         Value::Null
@@ -414,7 +476,7 @@ fn lookup_data(entry: &TokenEntry, token: &str, now: u64) -> Data {
         "creation_time": secs(entry.creation_time),
         "creation_ttl": secs(entry.creation_ttl),
         "display_name": entry.display_name,
-        "entity_id": "",
+        "entity_id": entry.entity_id,
         "expire_time": expire,
         "explicit_max_ttl": secs(entry.explicit_max_ttl),
         "id": token,
@@ -433,9 +495,13 @@ fn lookup_data(entry: &TokenEntry, token: &str, now: u64) -> Data {
         Value::Object(map) => map,
         _ => Data::new(),
     };
-    // As Vault shows it: only for a token bound to networks.
+    // As Vault shows them: only for a token bound to networks, and one
+    // whose entity holds policies.
     if !entry.bound_cidrs.is_empty() {
         data.insert("bound_cidrs".into(), json!(entry.bound_cidrs));
+    }
+    if let Some(identity) = identity.filter(|i| !i.policies.is_empty()) {
+        data.insert("identity_policies".into(), json!(identity.policies));
     }
     data
 }

@@ -1,0 +1,233 @@
+//! The handler mounted at `identity/` (built in, like `sys/`): routes
+//! Vault's identity paths to the entity and group endpoints, and serves
+//! `lookup/entity` and `lookup/group`.
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use crate::barrier::Barrier;
+use crate::clock;
+use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
+use crate::error::{VaultError, object};
+use crate::request::{Data, Operation, Response};
+use crate::router::{MountEntry, MountTable};
+
+use super::fields::{self, invalid};
+use super::store::IdentityStore;
+use super::{entities, groups};
+
+/// The `identity/` handler, built per request over the store.
+#[derive(Debug)]
+pub(crate) struct IdentityBackend<'a> {
+    /// Where the records are stored.
+    pub barrier: &'a Barrier,
+    /// The records.
+    pub store: &'a IdentityStore,
+    /// The mounts, to check and show an alias's auth mount.
+    pub mounts: &'a MountTable,
+}
+
+/// The rest of a path after its head, split into what it is looked up by
+/// (`id`, `name`, `merge`) and the key that follows, if any.
+fn by(rest: Option<&str>) -> Option<(&str, Option<&str>)> {
+    let rest = rest?;
+    Some(match rest.split_once('/') {
+        Some((by, key)) => (by, Some(key)),
+        None => (rest, None),
+    })
+}
+
+/// What every endpoint works with.
+pub(super) struct Ctx<'a> {
+    pub barrier: &'a Barrier,
+    pub store: &'a IdentityStore,
+    mounts: &'a MountTable,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    /// The auth mount with `accessor`.
+    pub(super) fn auth_mount(&self, accessor: &str) -> Result<&MountEntry, VaultError> {
+        self.mounts
+            .entries
+            .iter()
+            .find(|m| m.accessor == accessor && m.is_auth())
+            .ok_or_else(|| invalid(format!("invalid mount accessor {accessor:?}")))
+    }
+}
+
+#[async_trait]
+impl LogicalBackend for IdentityBackend<'_> {
+    async fn handle(
+        &self,
+        _view: &View<'_>,
+        request: EngineRequest<'_>,
+    ) -> Result<Response, EngineError> {
+        let ctx = Ctx {
+            barrier: self.barrier,
+            store: self.store,
+            mounts: self.mounts,
+            now: clock::now_unix(),
+        };
+        let path = request.path.trim_end_matches('/');
+        let (head, rest) = match path.split_once('/') {
+            Some((h, r)) => (h, Some(r)),
+            None => (path, None),
+        };
+        let op = request.operation;
+        let write = matches!(op, Operation::Create | Operation::Update);
+        let data = request.data;
+        let response = match (head, by(rest), op) {
+            ("entity", None, _) if write => entities::write_entity(&ctx, data, None).await,
+            ("entity", Some(("merge", None)), _) if write => entities::merge(&ctx, data).await,
+            ("entity", Some(("id" | "name", None)), Operation::List) => {
+                entities::list_entities(&ctx, path.ends_with("name")).await
+            }
+            ("entity", Some((which @ ("id" | "name"), Some(key))), op) => {
+                fields::check_name(which, key)?;
+                let (id, name) = if which == "id" {
+                    (Some(key), None)
+                } else {
+                    (None, Some(key))
+                };
+                match op {
+                    Operation::Read => entities::read_entity(&ctx, id, name).await,
+                    Operation::Delete => entities::delete_entity(&ctx, id, name).await,
+                    _ if write && which == "name" => {
+                        entities::write_entity(&ctx, data, Some(key)).await
+                    }
+                    _ if write => {
+                        let mut with_id = data.clone();
+                        with_id.insert("id".into(), json!(key));
+                        entities::write_entity(&ctx, &with_id, None).await
+                    }
+                    _ => return Err(request.unsupported()),
+                }
+            }
+            ("entity-alias", None, _) if write => entities::write_alias(&ctx, data, None).await,
+            ("entity-alias", Some(("id", None)), Operation::List) => {
+                entities::list_aliases(&ctx).await
+            }
+            ("entity-alias", Some(("id", Some(id))), op) => {
+                fields::check_name("id", id)?;
+                match op {
+                    Operation::Read => entities::read_alias(&ctx, id).await,
+                    Operation::Delete => entities::delete_alias(&ctx, id).await,
+                    _ if write => entities::write_alias(&ctx, data, Some(id)).await,
+                    _ => return Err(request.unsupported()),
+                }
+            }
+            ("group", None, _) if write => groups::write_group(&ctx, data, None, None).await,
+            ("group", Some(("id" | "name", None)), Operation::List) => {
+                groups::list_groups(&ctx, path.ends_with("name")).await
+            }
+            ("group", Some((which @ ("id" | "name"), Some(key))), op) => {
+                fields::check_name(which, key)?;
+                let (id, name) = if which == "id" {
+                    (Some(key), None)
+                } else {
+                    (None, Some(key))
+                };
+                match op {
+                    Operation::Read => groups::read_group(&ctx, id, name).await,
+                    Operation::Delete => groups::delete_group(&ctx, id, name).await,
+                    _ if write => groups::write_group(&ctx, data, id, name).await,
+                    _ => return Err(request.unsupported()),
+                }
+            }
+            ("group-alias", None, _) if write => groups::write_group_alias(&ctx, data, None).await,
+            ("group-alias", Some(("id", None)), Operation::List) => {
+                groups::list_group_aliases(&ctx).await
+            }
+            ("group-alias", Some(("id", Some(id))), op) => {
+                fields::check_name("id", id)?;
+                match op {
+                    Operation::Read => groups::read_group_alias(&ctx, id).await,
+                    Operation::Delete => groups::delete_group_alias(&ctx, id).await,
+                    _ if write => groups::write_group_alias(&ctx, data, Some(id)).await,
+                    _ => return Err(request.unsupported()),
+                }
+            }
+            ("lookup", Some(("entity", None)), _) if write => lookup_entity(&ctx, data).await,
+            ("lookup", Some(("group", None)), _) if write => lookup_group(&ctx, data).await,
+            _ => return Err(request.unsupported()),
+        };
+        Ok(response?)
+    }
+}
+
+/// What `lookup/entity` and `lookup/group` find a record by: exactly one
+/// of `id`, `name`, `alias_id`, or `alias_name` with
+/// `alias_mount_accessor`.
+enum Criterion {
+    Id(String),
+    Name(String),
+    AliasId(String),
+    Alias { accessor: String, name: String },
+}
+
+impl Criterion {
+    fn from(data: &Data) -> Result<Criterion, VaultError> {
+        let id = fields::id(data, "id")?;
+        let name = fields::name(data, "name")?;
+        let alias_id = fields::id(data, "alias_id")?;
+        let alias_name = fields::name(data, "alias_name")?;
+        let alias_accessor = fields::name(data, "alias_mount_accessor")?;
+        let one = || {
+            invalid(
+                "give exactly one of id, name, alias_id, or alias_name with alias_mount_accessor",
+            )
+        };
+        let mut found = Vec::new();
+        found.extend(id.map(Criterion::Id));
+        found.extend(name.map(Criterion::Name));
+        found.extend(alias_id.map(Criterion::AliasId));
+        match (alias_name, alias_accessor) {
+            (Some(name), Some(accessor)) => found.push(Criterion::Alias { accessor, name }),
+            (None, None) => {}
+            _ => return Err(one()),
+        }
+        if found.len() != 1 {
+            return Err(one());
+        }
+        found.pop().ok_or_else(one)
+    }
+}
+
+/// `identity/lookup/entity`. Nothing found is an empty answer (204), as in
+/// Vault.
+async fn lookup_entity(ctx: &Ctx<'_>, data: &Data) -> Result<Response, VaultError> {
+    let criterion = Criterion::from(data)?;
+    ctx.store
+        .read(ctx.barrier, |index| {
+            let entity = match &criterion {
+                Criterion::Id(id) => index.entity(id),
+                Criterion::Name(name) => index.entity_by_name(name),
+                Criterion::AliasId(id) => index.entity_by_alias_id(id),
+                Criterion::Alias { accessor, name } => index.entity_by_alias(accessor, name),
+            };
+            entity
+                .map(|e| Response::with_data(object(entities::entity_json(index, e))))
+                .unwrap_or_default()
+        })
+        .await
+}
+
+/// `identity/lookup/group`.
+async fn lookup_group(ctx: &Ctx<'_>, data: &Data) -> Result<Response, VaultError> {
+    let criterion = Criterion::from(data)?;
+    ctx.store
+        .read(ctx.barrier, |index| {
+            let group = match &criterion {
+                Criterion::Id(id) => index.group(id),
+                Criterion::Name(name) => index.group_by_name(name),
+                Criterion::AliasId(id) => index.group_by_alias_id(id),
+                Criterion::Alias { accessor, name } => index.group_by_alias(accessor, name),
+            };
+            group
+                .map(|g| Response::with_data(object(groups::group_json(index, g))))
+                .unwrap_or_default()
+        })
+        .await
+}
