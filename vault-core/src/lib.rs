@@ -42,6 +42,7 @@ pub mod engines;
 mod error;
 pub mod expiration;
 pub mod ha;
+pub mod https_client;
 pub mod identity;
 pub mod json_limits;
 pub mod metrics;

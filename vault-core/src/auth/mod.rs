@@ -5,4 +5,5 @@
 
 pub mod approle;
 pub mod jwt;
+pub mod token_fields;
 pub mod userpass;

@@ -18,7 +18,7 @@ use super::{Vault, VaultError};
 /// Secrets engines this build serves.
 const SECRET_KINDS: &[&str] = &["kv", "database"];
 /// Auth methods this build serves (beyond the built-in token store).
-const AUTH_KINDS: &[&str] = &["userpass", "approle"];
+const AUTH_KINDS: &[&str] = &["userpass", "approle", "jwt"];
 
 /// `kind` as a metrics label: one of the kinds this build serves, or
 /// `other`.
@@ -45,6 +45,7 @@ pub(super) fn new_engine(mount: &MountEntry) -> Result<Arc<dyn LogicalBackend>, 
         "database" => Ok(Arc::new(crate::engines::database::Database::new())),
         "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass::new())),
         "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new())),
+        "jwt" => Ok(Arc::new(crate::auth::jwt::JwtAuth::new())),
         other => Err(VaultError::InvalidRequest(format!(
             "no handler for mount type {other:?}"
         ))),
