@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub mod bao;
 pub mod ha_cluster;
 pub mod http;
+pub mod idp;
 pub mod secret_scan;
 
 use serde_json::Value;

@@ -31,6 +31,8 @@ const SECRET_FIELDS: &[&str] = &[
     "unseal_keys_hex",
     "unseal_keys_b64",
     "keys_base64",
+    "jwt",
+    "token_reviewer_jwt",
 ];
 
 // Per test process: nextest runs each test in a process of its own, so this

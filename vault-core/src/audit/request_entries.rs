@@ -96,7 +96,9 @@ fn auth_json(request: &Request, caller: Option<&Caller>) -> Value {
         "policies": policies,
         "token_policies": t.policies,
         "identity_policies": identity_policies,
-        "entity_id": t.entity_id,
+        // The entity the request was judged as (after a merge, the one
+        // the token's went into).
+        "entity_id": caller.identity.as_ref().map_or(t.entity_id.as_str(), |i| i.entity_id.as_str()),
         "metadata": t.meta,
         "token_type": "service",
     })

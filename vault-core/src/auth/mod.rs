@@ -4,6 +4,11 @@
 //! [`crate::request::LoginGrant`] that the pipeline turns into a token.
 
 pub mod approle;
+mod glob;
 pub mod jwt;
+pub mod kubernetes;
+mod records;
+#[cfg(test)]
+pub(crate) mod test_signer;
 pub mod token_fields;
 pub mod userpass;

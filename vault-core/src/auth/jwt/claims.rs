@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::role::JwtRole;
+use crate::auth::glob::glob;
 
 /// The most groups one login may bring.
 const MAX_GROUPS: usize = 1024;
@@ -77,29 +78,6 @@ fn texts(value: &Value) -> Option<Vec<String>> {
         Value::Array(items) => items.iter().map(text).collect(),
         other => text(other).map(|t| vec![t]),
     }
-}
-
-/// `*` anywhere in `pattern` matches any run of characters.
-pub(super) fn glob(pattern: &str, value: &str) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
-    let (mut pi, mut vi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while vi < v.len() {
-        if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, vi));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == v[vi] {
-            pi += 1;
-            vi += 1;
-        } else if let Some((sp, sv)) = star {
-            pi = sp + 1;
-            vi = sv + 1;
-            star = Some((sp, sv + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// What a token that fits the role says of the caller.
@@ -202,22 +180,6 @@ mod tests {
 
     fn claims(value: Value) -> Map<String, Value> {
         crate::error::object(value)
-    }
-
-    #[test]
-    fn globs_match_anywhere_and_only_where_they_are() {
-        assert!(glob(
-            "repo:acme/*:ref:refs/heads/main",
-            "repo:acme/api:ref:refs/heads/main"
-        ));
-        assert!(!glob(
-            "repo:acme/*:ref:refs/heads/main",
-            "repo:acme/api:ref:refs/heads/dev"
-        ));
-        assert!(glob("*", ""));
-        assert!(glob("a*b*c", "aXbYc"));
-        assert!(!glob("a*b*c", "aXbY"));
-        assert!(!glob("abc", "abcd"));
     }
 
     #[test]

@@ -8,12 +8,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::engines::{EngineError, View};
+use crate::engines::EngineError;
 use crate::error::field;
 use crate::params;
 use crate::request::Data;
-
-const CONFIG_KEY: &str = "config";
 
 /// The longest URL or PEM text a config field takes.
 const MAX_FIELD: usize = 64 * 1024;
@@ -50,24 +48,6 @@ pub(super) struct JwtConfig {
 }
 
 impl JwtConfig {
-    /// The stored configuration, if written.
-    pub(super) async fn load(view: &View<'_>) -> Result<Option<JwtConfig>, EngineError> {
-        match view.get(CONFIG_KEY).await? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(bytes.expose_secret())
-                .map(Some)
-                .map_err(|e| EngineError::InvalidRequest(format!("stored config unreadable: {e}"))),
-        }
-    }
-
-    /// Stores it.
-    pub(super) async fn store(&self, view: &View<'_>) -> Result<(), EngineError> {
-        let bytes = serde_json::to_vec(self)
-            .map_err(|e| EngineError::InvalidRequest(format!("cannot encode config: {e}")))?;
-        view.put(CONFIG_KEY, &bytes).await?;
-        Ok(())
-    }
-
     /// A configuration from a write (a write replaces the whole config, as
     /// in Vault), checked: one key source, parseable keys, known algorithms.
     pub(super) fn from_request(data: &Data) -> Result<JwtConfig, EngineError> {

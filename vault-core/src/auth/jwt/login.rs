@@ -6,6 +6,7 @@
 //! token; a key source that cannot be reached is an upstream error, and no
 //! token.
 
+use crate::auth::records;
 use crate::clock;
 use crate::engines::{EngineError, View};
 use crate::error::field;
@@ -28,7 +29,7 @@ impl JwtAuth {
         view: &View<'_>,
         data: &Data,
     ) -> Result<Response, EngineError> {
-        let config = JwtConfig::load(view)
+        let config = records::config::<JwtConfig>(view)
             .await?
             .ok_or_else(|| refused("could not load configuration".into()))?;
         let role_name = field(params::string(data, "role"))?
@@ -37,7 +38,7 @@ impl JwtAuth {
         if role_name.is_empty() {
             return Err(refused("missing role".into()));
         }
-        let role = JwtRole::load(view, &role_name)
+        let role: JwtRole = records::role(view, &role_name)
             .await?
             .ok_or_else(|| refused(format!("role {role_name:?} could not be found")))?;
         let jwt = field(params::string(data, "jwt"))?

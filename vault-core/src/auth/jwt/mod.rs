@@ -26,6 +26,7 @@ pub mod verify;
 use async_trait::async_trait;
 use serde_json::json;
 
+use crate::auth::records;
 use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
 use crate::request::{Operation, Response};
 
@@ -68,10 +69,10 @@ fn route(path: &str) -> Option<Route<'_>> {
 impl LogicalBackend for JwtAuth {
     async fn exists(&self, view: &View<'_>, path: &str) -> Result<bool, EngineError> {
         match route(path) {
-            Some(Route::Role(name)) if role::check_name(name).is_ok() => {
-                Ok(JwtRole::load(view, name).await?.is_some())
+            Some(Route::Role(name)) if records::check_role_name(name).is_ok() => {
+                Ok(records::role::<JwtRole>(view, name).await?.is_some())
             }
-            Some(Route::Config) => Ok(JwtConfig::load(view).await?.is_some()),
+            Some(Route::Config) => Ok(records::config::<JwtConfig>(view).await?.is_some()),
             _ => Ok(false),
         }
     }
@@ -89,7 +90,7 @@ impl LogicalBackend for JwtAuth {
         let data = request.data;
         match (request.route(route)?, request.operation) {
             (Route::Login, Create | Update) => self.login(view, data).await,
-            (Route::Config, Read) => match JwtConfig::load(view).await? {
+            (Route::Config, Read) => match records::config::<JwtConfig>(view).await? {
                 Some(config) => Ok(Response::with_data(crate::error::object(config.to_json()))),
                 None => Err(EngineError::NotFound("config".into())),
             },
@@ -100,24 +101,24 @@ impl LogicalBackend for JwtAuth {
                 self.keys.keys(&config, None).await.map_err(|e| {
                     EngineError::InvalidRequest(format!("error checking the key source: {e}"))
                 })?;
-                config.store(view).await?;
+                records::put_config(view, &config).await?;
                 Ok(Response::default())
             }
             (Route::Roles, List) => Ok(Response::with_data(crate::error::object(
-                json!({ "keys": JwtRole::names(view).await? }),
+                json!({ "keys": records::role_names(view).await? }),
             ))),
-            (Route::Role(name), Read) => match JwtRole::load(view, name).await? {
+            (Route::Role(name), Read) => match records::role::<JwtRole>(view, name).await? {
                 Some(role) => Ok(Response::with_data(crate::error::object(role.to_json()))),
                 None => Err(EngineError::NotFound(format!("role/{name}"))),
             },
             (Route::Role(name), Create | Update) => {
-                let mut role = JwtRole::load(view, name).await?.unwrap_or_default();
+                let mut role: JwtRole = records::role(view, name).await?.unwrap_or_default();
                 role.apply(data)?;
-                role.store(view, name).await?;
+                records::put_role(view, name, &role).await?;
                 Ok(Response::default())
             }
             (Route::Role(name), Delete) => {
-                JwtRole::delete(view, name).await?;
+                records::delete_role(view, name).await?;
                 Ok(Response::default())
             }
             _ => Err(request.unsupported()),

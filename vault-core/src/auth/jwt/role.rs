@@ -11,14 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::token_fields::TokenFields;
-use crate::engines::{EngineError, View};
+use crate::engines::EngineError;
 use crate::error::field;
 use crate::params;
 use crate::request::Data;
 
 use super::verify::Leeways;
-
-const ROLE_PREFIX: &str = "role/";
 
 /// Bounds on what one role holds: it is matched at every login.
 const MAX_LIST: usize = 256;
@@ -74,54 +72,7 @@ impl Default for JwtRole {
     }
 }
 
-/// Role names become storage keys: no `/`, bounded.
-pub(super) fn check_name(name: &str) -> Result<(), EngineError> {
-    if name.is_empty()
-        || name.len() > 128
-        || name.contains('/')
-        || name.chars().any(char::is_control)
-    {
-        return Err(EngineError::InvalidRequest(format!(
-            "role name {name:?} is not valid: 1 to 128 characters, no '/'"
-        )));
-    }
-    Ok(())
-}
-
 impl JwtRole {
-    /// The role `name`, if stored.
-    pub(super) async fn load(view: &View<'_>, name: &str) -> Result<Option<JwtRole>, EngineError> {
-        check_name(name)?;
-        match view.get(&format!("{ROLE_PREFIX}{name}")).await? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(bytes.expose_secret())
-                .map(Some)
-                .map_err(|e| EngineError::InvalidRequest(format!("stored role unreadable: {e}"))),
-        }
-    }
-
-    /// Stores it as `name`.
-    pub(super) async fn store(&self, view: &View<'_>, name: &str) -> Result<(), EngineError> {
-        let bytes = serde_json::to_vec(self)
-            .map_err(|e| EngineError::InvalidRequest(format!("cannot encode role: {e}")))?;
-        view.put(&format!("{ROLE_PREFIX}{name}"), &bytes).await?;
-        Ok(())
-    }
-
-    /// Removes the role `name`.
-    pub(super) async fn delete(view: &View<'_>, name: &str) -> Result<(), EngineError> {
-        check_name(name)?;
-        view.delete(&format!("{ROLE_PREFIX}{name}")).await?;
-        Ok(())
-    }
-
-    /// The role names.
-    pub(super) async fn names(view: &View<'_>) -> Result<Vec<String>, EngineError> {
-        let mut names = view.list(ROLE_PREFIX).await?;
-        names.retain(|n| !n.ends_with('/'));
-        Ok(names)
-    }
-
     /// Applies a write; fields left out keep their value.
     pub(super) fn apply(&mut self, data: &Data) -> Result<(), EngineError> {
         let invalid = |m: String| EngineError::InvalidRequest(m);

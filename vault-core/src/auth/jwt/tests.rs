@@ -5,51 +5,13 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::{Value, json};
+
+use crate::auth::test_signer::Signer;
 
 use crate::request::{Data, Operation, Request, Response};
 use crate::storage::MemoryBackend;
 use crate::{Vault, VaultError};
-
-/// A signing key made for this test, with its public key as PEM.
-struct Signer {
-    pair: EcdsaKeyPair,
-    pem: String,
-}
-
-impl Signer {
-    fn new() -> Signer {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &key.serialize_der(),
-            &SystemRandom::new(),
-        )
-        .unwrap();
-        Signer {
-            pair,
-            pem: key.public_key_pem(),
-        }
-    }
-
-    fn sign_with(&self, header: Value, claims: &Value) -> String {
-        let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
-        let input = format!("{}.{}", b64(&header), b64(claims));
-        let sig = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        self.sign_with(json!({"alg": "ES256", "typ": "JWT"}), claims)
-    }
-}
 
 fn now() -> u64 {
     crate::clock::now_unix()

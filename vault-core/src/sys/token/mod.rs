@@ -453,8 +453,8 @@ pub(crate) fn auth_of(
         accessor: entry.accessor.clone(),
         policies,
         token_policies: entry.policies.clone(),
+        entity_id: identity.map_or_else(|| entry.entity_id.clone(), |i| i.entity_id.clone()),
         identity_policies,
-        entity_id: entry.entity_id.clone(),
         lease_duration: entry.ttl_left(now) / 1000,
         renewable: entry.renewable,
         metadata: entry.meta.clone(),
@@ -476,7 +476,9 @@ fn lookup_data(entry: &TokenEntry, token: &str, now: u64, identity: Option<&Reso
         "creation_time": secs(entry.creation_time),
         "creation_ttl": secs(entry.creation_ttl),
         "display_name": entry.display_name,
-        "entity_id": entry.entity_id,
+        // The entity it acts for now: after a merge, the one its entity
+        // went into.
+        "entity_id": identity.map_or(entry.entity_id.as_str(), |i| i.entity_id.as_str()),
         "expire_time": expire,
         "explicit_max_ttl": secs(entry.explicit_max_ttl),
         "id": token,
