@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
                     p.find('*').is_none_or(|i| i + 1 == p.len()),
                     "'*' inside a pattern: {p:?}"
                 );
-                assert!(!p.contains("{{"), "templated pattern accepted: {p:?}");
+                assert!(
+                    !policy::template::is_templated(p) || policy::template::check(p).is_ok(),
+                    "a bad template accepted: {p:?}"
+                );
                 assert!(
                     !p.chars().any(char::is_control),
                     "control character in a pattern: {p:?}"

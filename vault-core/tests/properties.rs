@@ -42,8 +42,10 @@ fn check_policy(text: &str) {
                 let p = &rule.pattern;
                 assert!(!p.is_empty() && !p.starts_with('/'), "{p:?}");
                 assert!(p.find('*').is_none_or(|i| i + 1 == p.len()), "{p:?}");
+                assert!(!p.chars().any(char::is_control), "{p:?}");
+                // A template is accepted only whole and known.
                 assert!(
-                    !p.contains("{{") && !p.chars().any(char::is_control),
+                    !policy::template::is_templated(p) || policy::template::check(p).is_ok(),
                     "{p:?}"
                 );
             }
@@ -64,6 +66,7 @@ const POLICY_TOKENS: &[&str] = &[
     "\"//sys/*\"",
     "\"/sys/*x\"",
     "\"{{id}}\"",
+    "\"s/{{identity.entity.name}}/*\"",
     "{",
     "}",
     "[",
@@ -701,5 +704,65 @@ proptest! {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             "{}", name
         );
+    }
+}
+
+// ------------------------------------------------------- JWTs and templates
+
+/// What any token or key set gives (the `jwt_parse` fuzz target's check).
+fn check_jwt(text: &str) {
+    let _ = vault_core::auth::jwt::jwks::parse(text.as_bytes());
+    if let Ok(token) = vault_core::auth::jwt::verify::parse(text) {
+        let _ = token.kid();
+        assert!(token.verify(&[]).is_err(), "verified without a key");
+    }
+}
+
+/// What any templated path gives (the `policy_template` fuzz target's
+/// check): never more globs than the text had, whatever the values.
+fn check_policy_template(path: &str, value: &str) {
+    use vault_core::policy::template::{IdentityContext, check, render};
+    let identity = IdentityContext {
+        entity_id: value.to_owned(),
+        entity_name: value.to_owned(),
+        metadata: std::collections::BTreeMap::from([("k".to_owned(), value.to_owned())]),
+        ..IdentityContext::default()
+    };
+    let _ = check(path);
+    if let Ok(out) = render(path, &identity) {
+        let globs = |s: &str| s.chars().filter(|c| matches!(c, '*' | '+')).count();
+        assert!(globs(&out) <= globs(path), "{path:?} -> {out:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 512, ..Config::default() })]
+
+    #[test]
+    fn any_token_text_parses_or_is_refused(
+        parts in vec(prop_oneof![
+            Just("eyJhbGciOiJFUzI1NiJ9".to_owned()),
+            Just("eyJhbGciOiJub25lIn0".to_owned()),
+            Just(".".to_owned()),
+            "[A-Za-z0-9_-]{0,40}",
+            Just("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}".to_owned()),
+        ], 0..12),
+    ) {
+        check_jwt(&parts.concat());
+    }
+
+    #[test]
+    fn any_templated_path_narrows_or_is_refused(
+        parts in vec(prop_oneof![
+            Just("{{identity.entity.name}}".to_owned()),
+            Just("{{identity.entity.metadata.k}}".to_owned()),
+            Just("{{identity.entity.id}}".to_owned()),
+            Just("{{".to_owned()),
+            Just("}}".to_owned()),
+            "[a-z/*+ ._-]{0,10}",
+        ], 0..12),
+        value in "[a-z*+/{}. -]{0,8}",
+    ) {
+        check_policy_template(&parts.concat(), &value);
     }
 }
