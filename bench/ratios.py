@@ -31,7 +31,8 @@ def main():
         sys.exit(__doc__)
     ours, theirs = load(sys.argv[1]), load(sys.argv[2])
     tests = ["health", "kv_read", "kv_read_nodefault", "kv_write", "kv_write_nodefault",
-             "token_lookup_self", "approle_login", "db_creds", "lease_revoke", "revoke_prefix"]
+             "token_lookup_self", "approle_login", "jwt_login", "db_creds", "lease_revoke",
+             "revoke_prefix"]
     print(f"{'test':<20}{'vaultd ops/s':>14}{'openbao ops/s':>15}{'ratio':>8}"
           f"{'vaultd p99 ms':>15}{'openbao p99 ms':>16}")
     for test in tests:

@@ -9,7 +9,7 @@
 # API and unseal with 3 keys through vault-cli, then fixed-duration,
 # fixed-concurrency wrk runs against Vault's HTTP API:
 #   health, kv_read, kv_read_nodefault, kv_write, kv_write_nodefault,
-#   token_lookup_self, approle_login,
+#   token_lookup_self, approle_login, jwt_login (bench/jwt.sh),
 #   db (dynamic PostgreSQL creds: issue, revoke, revoke-prefix)
 # (no transit engine yet), then a restart (stop by PID, start, unseal via the
 # API, read back).
@@ -41,6 +41,9 @@ fi
 [[ -x "$PG_BIN/initdb" ]] || { echo "PostgreSQL server binaries not found (set PG_BIN)" >&2; exit 2; }
 # shellcheck source=/dev/null
 . "$SHARED/lib/measure.sh"
+# shellcheck source=../jwt.sh
+. "$BENCH_ROOT/jwt.sh"
+export BENCH_SHARED_WRK=$SHARED/wrk
 
 export BENCH_DURATION=${BENCH_DURATION:-10}
 export BENCH_WARMUP=${BENCH_WARMUP:-2}
@@ -52,7 +55,7 @@ BENCH_STORAGE=${BENCH_STORAGE:-sqlite}
 # "password" (Vault's default, as OpenBao's run uses) or "scram-sha-256"
 # (the vault sends PostgreSQL a SCRAM verifier instead of the password).
 BENCH_DB_PASSWORD_AUTH=${BENCH_DB_PASSWORD_AUTH:-password}
-BENCH_TESTS=${BENCH_TESTS:-health kv_read kv_read_nodefault kv_write kv_write_nodefault token_lookup_self approle_login db}
+BENCH_TESTS=${BENCH_TESTS:-health kv_read kv_read_nodefault kv_write kv_write_nodefault token_lookup_self approle_login jwt_login db}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 export BENCH_VALUE_BYTES=${BENCH_VALUE_BYTES:-256}
 export BENCH_PAYLOAD_BYTES=${BENCH_PAYLOAD_BYTES:-1024}
@@ -218,6 +221,10 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
   BENCH_SECRET_ID=$(api POST /v1/auth/approle/role/bench/secret-id '{}' | jq -r .data.secret_id)
   export BENCH_ROLE_ID BENCH_SECRET_ID
 
+  if has_test jwt_login; then
+    jwt_keys "$WORK"
+    jwt_configure "$WORK"
+  fi
 
   if has_test db; then
     api POST /v1/sys/mounts/database '{"type":"database"}' >/dev/null
@@ -389,6 +396,7 @@ run_rep() {
       kv_write_nodefault) BENCH_TOKEN=$BENCH_TOKEN_NODEFAULT run_wrk kv_write_nodefault kv_write.lua "$BENCH_DURATION" ;;
       token_lookup_self) run_wrk token_lookup_self token_lookup_self.lua "$BENCH_DURATION" ;;
       approle_login) run_wrk approle_login approle_login.lua "$BENCH_DURATION" ;;
+      jwt_login) WRK_DIR=$BENCH_ROOT/wrk run_wrk jwt_login jwt_login.lua "$BENCH_DURATION" ;;
       db) db_tests ;;
       *) echo "unknown test $t" >&2; exit 2 ;;
     esac

@@ -529,6 +529,27 @@ async fn identity_is_live_and_one_entity_spans_userpass_and_jwt() {
         json!(person),
         "the JWT alias is now the person's"
     );
+    // The identity API over gRPC: the person, with both aliases.
+    let read = logical(&daemon)
+        .await
+        .read(vault_tests::logical_request(
+            root,
+            &format!("identity/entity/id/{person}"),
+            json!({}),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let entity: Value = serde_json::from_str(&read.data_json).unwrap();
+    let mut mounts: Vec<&str> = entity["aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["mount_type"].as_str().unwrap())
+        .collect();
+    mounts.sort();
+    assert_eq!(mounts, ["jwt", "userpass"]);
+    assert_eq!(entity["merged_entity_ids"], json!([jwt_entity]));
 
     // Live: a group made after the logins, its policy added later, reaches
     // both existing tokens on their next request.

@@ -504,6 +504,9 @@ fn provide(work: &Path, values: &mut BTreeMap<String, String>) {
     )
     .unwrap();
     values.insert("DIR".into(), work.display().to_string());
+    // The checkout, for the reader's own steps that use its scripts
+    // (bench/jwt.sh signs the README's example CI token).
+    values.insert("REPO".into(), workspace_root().display().to_string());
 
     // A socket audit device's receiver, reading everything it is sent.
     let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -196,7 +196,9 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
             "client_token": a.client_token,
             "accessor": a.accessor,
             "policies": a.policies,
-            "token_policies": a.policies,
+            "token_policies": token_policies(a),
+            "identity_policies": a.identity_policies,
+            "entity_id": a.entity_id,
             "lease_duration": a.lease_duration,
             "renewable": a.renewable,
             "metadata": a.metadata.iter().collect::<BTreeMap<_, _>>(),
@@ -213,6 +215,16 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
         "auth": auth.unwrap_or(Value::Null),
     }))
+}
+
+/// The token's own policies (a server that predates identity sends only
+/// `policies`).
+fn token_policies(auth: &vault_proto::v1::Auth) -> &[String] {
+    if auth.token_policies.is_empty() {
+        &auth.policies
+    } else {
+        &auth.token_policies
+    }
 }
 
 /// A value as a table cell, as Vault's CLI shows it: null is `<nil>`, an
@@ -245,7 +257,10 @@ pub fn print_response(
             (Some(a), "token") => Value::String(a.client_token.clone()),
             (Some(a), "token_accessor") => Value::String(a.accessor.clone()),
             (Some(a), "token_duration") => json!(a.lease_duration),
-            (Some(a), "token_policies") => json!(a.policies),
+            (Some(a), "token_policies") => json!(token_policies(a)),
+            (Some(a), "identity_policies") => json!(a.identity_policies),
+            (Some(a), "policies") => json!(a.policies),
+            (Some(a), "token_entity_id" | "entity_id") => Value::String(a.entity_id.clone()),
             _ => data
                 .get(name)
                 .cloned()
@@ -269,7 +284,16 @@ pub fn print_response(
         };
         rows.push(("token_duration".into(), duration));
         rows.push(("token_renewable".into(), a.renewable.to_string()));
-        rows.push(("token_policies".into(), crate::output::list(&a.policies)));
+        // Vault's rows: the token's own policies, its entity's, and both.
+        rows.push((
+            "token_policies".into(),
+            crate::output::list(token_policies(a)),
+        ));
+        rows.push((
+            "identity_policies".into(),
+            crate::output::list(&a.identity_policies),
+        ));
+        rows.push(("policies".into(), crate::output::list(&a.policies)));
         for (k, v) in &a.metadata {
             rows.push((format!("token_meta_{k}"), v.clone()));
         }

@@ -143,10 +143,12 @@ async fn exchange(
         .header(http::header::HOST, authority)
         .header(http::header::ACCEPT, "application/json");
     if let Some(token) = request.bearer {
-        builder = builder.header(
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", token.expose_secret()),
-        );
+        let mut value =
+            http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| failed("the bearer token is not a valid header value".into()))?;
+        // Never logged by hyper, never indexed by HPACK.
+        value.set_sensitive(true);
+        builder = builder.header(http::header::AUTHORIZATION, value);
     }
     let body = match request.json_body {
         Some(body) => {
@@ -190,6 +192,12 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Whether `ca_pem` holds a usable CA certificate (for checking a config
+/// when it is written).
+pub fn check_ca(ca_pem: &str) -> Result<(), HttpsError> {
+    client_config(Some(ca_pem)).map(|_| ())
 }
 
 /// The TLS settings for a server checked against `ca_pem`, or against the

@@ -12,6 +12,7 @@ use crate::engines::{EngineError, View};
 use crate::error::field;
 use crate::params;
 use crate::request::{AliasGrant, Data, Response};
+use crate::secret::SecretString;
 
 use super::JwtAuth;
 use super::claims;
@@ -43,9 +44,10 @@ impl JwtAuth {
             .ok_or_else(|| refused(format!("role {role_name:?} could not be found")))?;
         let jwt = field(params::string(data, "jwt"))?
             .filter(|t| !t.is_empty())
+            .map(SecretString::new)
             .ok_or_else(|| refused("missing token".into()))?;
-        let unverified =
-            verify::parse(&jwt).map_err(|e| refused(format!("error validating token: {e}")))?;
+        let unverified = verify::parse(jwt.expose_secret())
+            .map_err(|e| refused(format!("error validating token: {e}")))?;
         if !config.jwt_supported_algs.is_empty()
             && !config
                 .jwt_supported_algs

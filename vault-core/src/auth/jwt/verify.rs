@@ -226,7 +226,8 @@ pub struct Unverified {
     alg: Algorithm,
     kid: Option<String>,
     signing_input_len: usize,
-    token: String,
+    // Wiped when dropped: it is a bearer credential until it expires.
+    token: zeroize::Zeroizing<String>,
     signature: Vec<u8>,
     claims: Map<String, Value>,
 }
@@ -283,7 +284,7 @@ pub fn parse(token: &str) -> Result<Unverified, JwtError> {
         alg,
         kid,
         signing_input_len: token.len() - sig.len() - 1,
-        token: token.to_owned(),
+        token: zeroize::Zeroizing::new(token.to_owned()),
         signature,
         claims,
     })

@@ -82,6 +82,10 @@ impl K8sConfig {
                 "kubernetes_host must be an https:// URL of the Kubernetes API".into(),
             ));
         }
+        if !self.kubernetes_ca_cert.is_empty() {
+            crate::https_client::check_ca(&self.kubernetes_ca_cert)
+                .map_err(|e| invalid(format!("kubernetes_ca_cert: {e}")))?;
+        }
         if self.pem_keys.iter().map(String::len).sum::<usize>() > MAX_FIELD {
             return Err(invalid(format!(
                 "pem_keys are longer than {MAX_FIELD} bytes"

@@ -122,6 +122,18 @@ async fn pem_keys_verify_locally_and_bounds_audience_and_expiry_are_checked() {
         };
         assert!(message.contains(words), "{words}: {message}");
     }
+    // A CA that is not a certificate is refused when written.
+    let bad_ca = call(
+        &vault,
+        root,
+        "auth/k8s/config",
+        json!({"kubernetes_ca_cert": "not a cert"}),
+    )
+    .await;
+    assert!(
+        matches!(&bad_ca, Err(VaultError::InvalidRequest(m)) if m.contains("kubernetes_ca_cert")),
+        "{bad_ca:?}"
+    );
     // Both bounds "*" would admit every account of the cluster.
     let wide = call(
         &vault,
