@@ -95,7 +95,28 @@ async fn jwt_logins_with_a_jwks_url_and_with_oidc_discovery_refuse_every_bad_tok
         json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": "vault",
                "bound_claims": {"repository": "acme/*"}, "bound_claims_type": "glob",
                "claim_mappings": {"repository": "repo"}, "token_policies": "app",
-               "token_ttl": "5m"}),
+               "groups_claim": "groups", "token_ttl": "5m"}),
+    );
+    // The groups claim's "deployers" is an external group's alias here.
+    let (_, auth_table) = http(&daemon, root, "GET", "sys/auth", None);
+    let jwt_accessor = auth_table["data"]["jwt/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = ok(
+        &daemon,
+        root,
+        "POST",
+        "identity/group",
+        json!({"name": "ci-deployers", "type": "external", "policies": ["deployers"]}),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "identity/group-alias",
+        json!({"name": "deployers", "mount_accessor": jwt_accessor,
+               "canonical_id": group["data"]["id"]}),
     );
     let good = ci_claims("repo:acme/api:ref:main", "https://ci.example");
     for jwt in [keys.rs256(&good), keys.es256(&good)] {
@@ -109,6 +130,7 @@ async fn jwt_logins_with_a_jwks_url_and_with_oidc_discovery_refuse_every_bad_tok
         assert_eq!(auth["token_policies"], json!(["app", "default"]));
         assert_eq!(auth["metadata"]["repo"], "acme/api");
         assert_eq!(auth["lease_duration"], 300);
+        assert_eq!(auth["identity_policies"], json!(["deployers"]));
         assert!(!auth["entity_id"].as_str().unwrap().is_empty());
         let token = auth["client_token"].as_str().unwrap();
         let (code, read) = http(&daemon, token, "GET", "secret/data/app/config", None);
@@ -529,6 +551,20 @@ async fn identity_is_live_and_one_entity_spans_userpass_and_jwt() {
         json!(person),
         "the JWT alias is now the person's"
     );
+    // Looked up by its userpass alias: the person.
+    let (_, auth_table) = http(&daemon, root, "GET", "sys/auth", None);
+    let userpass = auth_table["data"]["userpass/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let found = ok(
+        &daemon,
+        root,
+        "POST",
+        "identity/lookup/entity",
+        json!({"alias_name": "alice", "alias_mount_accessor": userpass}),
+    );
+    assert_eq!(found["data"]["id"], json!(person));
     // The identity API over gRPC: the person, with both aliases.
     let read = logical(&daemon)
         .await

@@ -1,12 +1,104 @@
-//! Where a login method keeps its records in its mount's view, one JSON
-//! record each: its `config`, and its roles at `role/<name>`. Shared by
-//! the methods whose config and roles are plain records (`jwt`,
-//! `kubernetes`).
+//! A login method's records in its mount's view, one JSON record each: its
+//! `config`, and its roles at `role/<name>`; and the paths that read and
+//! write them (`config`, `role/`, `role/<name>`) beside its `login`. Shared
+//! by the methods whose config and roles are plain records (`jwt`,
+//! `kubernetes`); each serves its own login and config write.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 use crate::engines::{EngineError, View};
+use crate::request::{Data, Operation, Response};
+
+/// A method's paths.
+pub(crate) enum Route<'a> {
+    /// `config`.
+    Config,
+    /// `role/`: the list.
+    Roles,
+    /// `role/<name>`.
+    Role(&'a str),
+    /// `login`.
+    Login,
+}
+
+/// The route of a mount-relative path, if it is one.
+pub(crate) fn route(path: &str) -> Option<Route<'_>> {
+    match path {
+        "config" => Some(Route::Config),
+        "role" | "role/" => Some(Route::Roles),
+        "login" => Some(Route::Login),
+        _ => path
+            .strip_prefix("role/")
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .map(Route::Role),
+    }
+}
+
+/// A record a read shows.
+pub(crate) trait Shown {
+    /// The record as a read answers it (no secret in it).
+    fn to_json(&self) -> Value;
+}
+
+/// A role: a record a write updates field by field.
+pub(crate) trait Role: Shown + Serialize + DeserializeOwned + Default {
+    /// Applies a write; fields left out keep their value.
+    fn apply(&mut self, data: &Data) -> Result<(), EngineError>;
+}
+
+/// Whether the record at `path` exists (a write to it is then an update).
+pub(crate) async fn exists<C: DeserializeOwned, R: Role>(
+    view: &View<'_>,
+    path: &str,
+) -> Result<bool, EngineError> {
+    match route(path) {
+        Some(Route::Role(name)) if check_role_name(name).is_ok() => {
+            Ok(role::<R>(view, name).await?.is_some())
+        }
+        Some(Route::Config) => Ok(config::<C>(view).await?.is_some()),
+        _ => Ok(false),
+    }
+}
+
+/// Serves a config read and the role paths; `None` for what the method
+/// serves itself (its login and its config write) or nobody serves.
+pub(crate) async fn serve<C: Shown + DeserializeOwned, R: Role>(
+    view: &View<'_>,
+    route: &Route<'_>,
+    operation: Operation,
+    data: &Data,
+) -> Option<Result<Response, EngineError>> {
+    use Operation::{Create, Delete, List, Read, Update};
+    let shown = |record: &dyn Shown| Response::with_data(crate::error::object(record.to_json()));
+    Some(match (route, operation) {
+        (Route::Config, Read) => match config::<C>(view).await {
+            Ok(Some(c)) => Ok(shown(&c)),
+            Ok(None) => Err(EngineError::NotFound("config".into())),
+            Err(e) => Err(e),
+        },
+        (Route::Roles, List) => role_names(view)
+            .await
+            .map(|keys| Response::with_data(crate::error::object(json!({ "keys": keys })))),
+        (Route::Role(name), Read) => match role::<R>(view, name).await {
+            Ok(Some(r)) => Ok(shown(&r)),
+            Ok(None) => Err(EngineError::NotFound(format!("role/{name}"))),
+            Err(e) => Err(e),
+        },
+        (Route::Role(name), Create | Update) => {
+            let write = async {
+                let mut r: R = role(view, name).await?.unwrap_or_default();
+                r.apply(data)?;
+                put_role(view, name, &r).await?;
+                Ok(Response::default())
+            };
+            write.await
+        }
+        (Route::Role(name), Delete) => delete_role(view, name).await.map(|()| Response::default()),
+        _ => return None,
+    })
+}
 
 const ROLE_PREFIX: &str = "role/";
 const CONFIG_KEY: &str = "config";

@@ -8,11 +8,12 @@ use serde_json::json;
 use crate::barrier::Barrier;
 use crate::clock;
 use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
-use crate::error::{VaultError, object};
+use crate::error::VaultError;
 use crate::request::{Data, Operation, Response};
 use crate::router::{MountEntry, MountTable};
 
 use super::fields::{self, invalid};
+use super::index::Key;
 use super::store::IdentityStore;
 use super::{entities, groups};
 
@@ -86,14 +87,14 @@ impl LogicalBackend for IdentityBackend<'_> {
             }
             ("entity", Some((which @ ("id" | "name"), Some(key))), op) => {
                 fields::check_name(which, key)?;
-                let (id, name) = if which == "id" {
-                    (Some(key), None)
+                let at = if which == "id" {
+                    Key::Id(key)
                 } else {
-                    (None, Some(key))
+                    Key::Name(key)
                 };
                 match op {
-                    Operation::Read => entities::read_entity(&ctx, id, name).await,
-                    Operation::Delete => entities::delete_entity(&ctx, id, name).await,
+                    Operation::Read => entities::read_entity(&ctx, at, false).await,
+                    Operation::Delete => entities::delete_entity(&ctx, at).await,
                     _ if write && which == "name" => {
                         entities::write_entity(&ctx, data, Some(key)).await
                     }
@@ -118,21 +119,21 @@ impl LogicalBackend for IdentityBackend<'_> {
                     _ => return Err(request.unsupported()),
                 }
             }
-            ("group", None, _) if write => groups::write_group(&ctx, data, None, None).await,
+            ("group", None, _) if write => groups::write_group(&ctx, data, None).await,
             ("group", Some(("id" | "name", None)), Operation::List) => {
                 groups::list_groups(&ctx, path.ends_with("name")).await
             }
             ("group", Some((which @ ("id" | "name"), Some(key))), op) => {
                 fields::check_name(which, key)?;
-                let (id, name) = if which == "id" {
-                    (Some(key), None)
+                let at = if which == "id" {
+                    Key::Id(key)
                 } else {
-                    (None, Some(key))
+                    Key::Name(key)
                 };
                 match op {
-                    Operation::Read => groups::read_group(&ctx, id, name).await,
-                    Operation::Delete => groups::delete_group(&ctx, id, name).await,
-                    _ if write => groups::write_group(&ctx, data, id, name).await,
+                    Operation::Read => groups::read_group(&ctx, at, false).await,
+                    Operation::Delete => groups::delete_group(&ctx, at).await,
+                    _ if write => groups::write_group(&ctx, data, Some(at)).await,
                     _ => return Err(request.unsupported()),
                 }
             }
@@ -149,8 +150,14 @@ impl LogicalBackend for IdentityBackend<'_> {
                     _ => return Err(request.unsupported()),
                 }
             }
-            ("lookup", Some(("entity", None)), _) if write => lookup_entity(&ctx, data).await,
-            ("lookup", Some(("group", None)), _) if write => lookup_group(&ctx, data).await,
+            ("lookup", Some(("entity", None)), _) if write => {
+                let criterion = Criterion::from(data)?;
+                entities::read_entity(&ctx, criterion.key(), true).await
+            }
+            ("lookup", Some(("group", None)), _) if write => {
+                let criterion = Criterion::from(data)?;
+                groups::read_group(&ctx, criterion.key(), true).await
+            }
             _ => return Err(request.unsupported()),
         };
         Ok(response?)
@@ -159,7 +166,8 @@ impl LogicalBackend for IdentityBackend<'_> {
 
 /// What `lookup/entity` and `lookup/group` find a record by: exactly one
 /// of `id`, `name`, `alias_id`, or `alias_name` with
-/// `alias_mount_accessor`.
+/// `alias_mount_accessor`. Nothing found is an empty answer (204), as in
+/// Vault.
 enum Criterion {
     Id(String),
     Name(String),
@@ -193,41 +201,13 @@ impl Criterion {
         }
         found.pop().ok_or_else(one)
     }
-}
 
-/// `identity/lookup/entity`. Nothing found is an empty answer (204), as in
-/// Vault.
-async fn lookup_entity(ctx: &Ctx<'_>, data: &Data) -> Result<Response, VaultError> {
-    let criterion = Criterion::from(data)?;
-    ctx.store
-        .read(ctx.barrier, |index| {
-            let entity = match &criterion {
-                Criterion::Id(id) => index.entity(id),
-                Criterion::Name(name) => index.entity_by_name(name),
-                Criterion::AliasId(id) => index.entity_by_alias_id(id),
-                Criterion::Alias { accessor, name } => index.entity_by_alias(accessor, name),
-            };
-            entity
-                .map(|e| Response::with_data(object(entities::entity_json(index, e))))
-                .unwrap_or_default()
-        })
-        .await
-}
-
-/// `identity/lookup/group`.
-async fn lookup_group(ctx: &Ctx<'_>, data: &Data) -> Result<Response, VaultError> {
-    let criterion = Criterion::from(data)?;
-    ctx.store
-        .read(ctx.barrier, |index| {
-            let group = match &criterion {
-                Criterion::Id(id) => index.group(id),
-                Criterion::Name(name) => index.group_by_name(name),
-                Criterion::AliasId(id) => index.group_by_alias_id(id),
-                Criterion::Alias { accessor, name } => index.group_by_alias(accessor, name),
-            };
-            group
-                .map(|g| Response::with_data(object(groups::group_json(index, g))))
-                .unwrap_or_default()
-        })
-        .await
+    fn key(&self) -> Key<'_> {
+        match self {
+            Criterion::Id(id) => Key::Id(id),
+            Criterion::Name(name) => Key::Name(name),
+            Criterion::AliasId(id) => Key::AliasId(id),
+            Criterion::Alias { accessor, name } => Key::Alias { accessor, name },
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::request::{Data, Response};
 
 use super::backend::Ctx;
 use super::fields::{self, invalid};
-use super::index::Index;
+use super::index::{Index, Key};
 use super::model::{Alias, Entity};
 use super::resolve::resolve;
 use super::store::Changes;
@@ -94,42 +94,36 @@ pub(super) async fn write_entity(
         .await
 }
 
-/// Reads the entity with `id` (or the one it was merged into) or `name`.
+/// Reads the entity `key` names; with `missing_is_empty`, nothing found is
+/// an empty answer (`lookup/entity`), else not found.
 pub(super) async fn read_entity(
     ctx: &Ctx<'_>,
-    id: Option<&str>,
-    name: Option<&str>,
+    key: Key<'_>,
+    missing_is_empty: bool,
 ) -> Result<Response, VaultError> {
-    ctx.store
+    let found = ctx
+        .store
         .read(ctx.barrier, |index| {
-            let entity = match (id, name) {
-                (Some(id), _) => index.entity(id),
-                (None, Some(name)) => index.entity_by_name(name),
-                (None, None) => None,
-            };
-            entity.map(|e| Response::with_data(object(entity_json(index, e))))
+            index
+                .entity_at(key)
+                .map(|e| Response::with_data(object(entity_json(index, e))))
         })
-        .await?
-        .ok_or_else(|| VaultError::NotFound("no entity found".into()))
+        .await?;
+    match found {
+        Some(answer) => Ok(answer),
+        None if missing_is_empty => Ok(Response::default()),
+        None => Err(VaultError::NotFound("no entity found".into())),
+    }
 }
 
 /// Deletes an entity with its aliases, and takes it out of every group.
 /// Its tokens stay (with their own policies only), as in Vault.
-pub(super) async fn delete_entity(
-    ctx: &Ctx<'_>,
-    id: Option<&str>,
-    name: Option<&str>,
-) -> Result<Response, VaultError> {
+pub(super) async fn delete_entity(ctx: &Ctx<'_>, key: Key<'_>) -> Result<Response, VaultError> {
     let now = ctx.now;
     ctx.store
         .change(ctx.barrier, |index| {
-            let entity = match (id, name) {
-                (Some(id), _) => index.entity(id),
-                (None, Some(name)) => index.entity_by_name(name),
-                (None, None) => None,
-            };
             let mut changes = Changes::default();
-            if let Some(entity) = entity {
+            if let Some(entity) = index.entity_at(key) {
                 for group in index.direct_groups(&entity.id) {
                     let mut g = (**group).clone();
                     g.member_entity_ids.retain(|m| *m != entity.id);

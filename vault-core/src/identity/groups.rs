@@ -13,7 +13,7 @@ use crate::request::{Data, Response};
 
 use super::backend::Ctx;
 use super::fields::{self, invalid};
-use super::index::Index;
+use super::index::{Index, Key};
 use super::model::{Group, GroupAlias, GroupKind};
 use super::store::Changes;
 
@@ -22,16 +22,15 @@ use super::store::Changes;
 pub(super) async fn write_group(
     ctx: &Ctx<'_>,
     data: &Data,
-    by_id: Option<&str>,
-    by_name: Option<&str>,
+    by: Option<Key<'_>>,
 ) -> Result<Response, VaultError> {
-    let id = match by_id {
-        Some(id) => Some(id.to_owned()),
-        None => fields::id(data, "id")?,
+    let id = match by {
+        Some(Key::Id(id)) => Some(id.to_owned()),
+        _ => fields::id(data, "id")?,
     };
-    let name = match by_name {
-        Some(n) => Some(n.to_owned()),
-        None => fields::name(data, "name")?,
+    let name = match by {
+        Some(Key::Name(n)) => Some(n.to_owned()),
+        _ => fields::name(data, "name")?,
     };
     let kind = match crate::error::field(crate::params::string(data, "type"))?.as_deref() {
         None | Some("") => None,
@@ -155,41 +154,35 @@ fn check_subgroups(index: &Index, parent: &str, members: &[String]) -> Result<()
     Ok(())
 }
 
-/// Reads the group with `id` or `name`.
+/// Reads the group `key` names; with `missing_is_empty`, nothing found is
+/// an empty answer (`lookup/group`), else not found.
 pub(super) async fn read_group(
     ctx: &Ctx<'_>,
-    id: Option<&str>,
-    name: Option<&str>,
+    key: Key<'_>,
+    missing_is_empty: bool,
 ) -> Result<Response, VaultError> {
-    ctx.store
+    let found = ctx
+        .store
         .read(ctx.barrier, |index| {
-            let group = match (id, name) {
-                (Some(id), _) => index.group(id),
-                (None, Some(name)) => index.group_by_name(name),
-                (None, None) => None,
-            };
-            group.map(|g| Response::with_data(object(group_json(index, g))))
+            index
+                .group_at(key)
+                .map(|g| Response::with_data(object(group_json(index, g))))
         })
-        .await?
-        .ok_or_else(|| VaultError::NotFound("no group found".into()))
+        .await?;
+    match found {
+        Some(answer) => Ok(answer),
+        None if missing_is_empty => Ok(Response::default()),
+        None => Err(VaultError::NotFound("no group found".into())),
+    }
 }
 
 /// Deletes a group, and takes it out of the groups it was a member of.
-pub(super) async fn delete_group(
-    ctx: &Ctx<'_>,
-    id: Option<&str>,
-    name: Option<&str>,
-) -> Result<Response, VaultError> {
+pub(super) async fn delete_group(ctx: &Ctx<'_>, key: Key<'_>) -> Result<Response, VaultError> {
     let now = ctx.now;
     ctx.store
         .change(ctx.barrier, |index| {
-            let group = match (id, name) {
-                (Some(id), _) => index.group(id),
-                (None, Some(name)) => index.group_by_name(name),
-                (None, None) => None,
-            };
             let mut changes = Changes::default();
-            if let Some(group) = group {
+            if let Some(group) = index.group_at(key) {
                 for parent in index
                     .groups()
                     .filter(|g| g.member_group_ids.contains(&group.id) && g.id != group.id)

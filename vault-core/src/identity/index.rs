@@ -16,6 +16,24 @@ pub(super) const MAX_GROUP_WALK: usize = 4096;
 /// An (auth mount accessor, name) pair.
 type AliasKey = (String, String);
 
+/// What an entity or a group is looked up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key<'a> {
+    /// Its id (for an entity, also an id merged into it).
+    Id(&'a str),
+    /// Its name.
+    Name(&'a str),
+    /// The id of one of its aliases.
+    AliasId(&'a str),
+    /// One of its aliases: a name on the auth mount with this accessor.
+    Alias {
+        /// The auth mount's accessor.
+        accessor: &'a str,
+        /// The alias's name there.
+        name: &'a str,
+    },
+}
+
 /// Every record, and the indexes over them.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -144,6 +162,16 @@ impl Index {
             .and_then(|id| self.entities.get(id))
     }
 
+    /// The entity `key` names.
+    pub(crate) fn entity_at(&self, key: Key<'_>) -> Option<&Arc<Entity>> {
+        match key {
+            Key::Id(id) => self.entity(id),
+            Key::Name(name) => self.entity_by_name(name),
+            Key::AliasId(id) => self.entity_by_alias_id(id),
+            Key::Alias { accessor, name } => self.entity_by_alias(accessor, name),
+        }
+    }
+
     /// Every entity.
     pub(crate) fn entities(&self) -> impl Iterator<Item = &Arc<Entity>> {
         self.entities.values()
@@ -173,6 +201,16 @@ impl Index {
         self.group_alias_ids
             .get(alias_id)
             .and_then(|id| self.groups.get(id))
+    }
+
+    /// The group `key` names.
+    pub(crate) fn group_at(&self, key: Key<'_>) -> Option<&Arc<Group>> {
+        match key {
+            Key::Id(id) => self.group(id),
+            Key::Name(name) => self.group_by_name(name),
+            Key::AliasId(id) => self.group_by_alias_id(id),
+            Key::Alias { accessor, name } => self.group_by_alias(accessor, name),
+        }
     }
 
     /// Every group.

@@ -170,6 +170,7 @@ pub(super) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::records::Role as _;
     use serde_json::json;
 
     fn role(value: Value) -> JwtRole {

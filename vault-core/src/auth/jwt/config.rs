@@ -126,9 +126,11 @@ impl JwtConfig {
         }
         Ok(config)
     }
+}
 
-    /// The configuration as a read shows it (Vault's fields).
-    pub(super) fn to_json(&self) -> Value {
+impl crate::auth::records::Shown for JwtConfig {
+    /// Vault's fields.
+    fn to_json(&self) -> Value {
         json!({
             "jwt_validation_pubkeys": self.jwt_validation_pubkeys,
             "jwks_url": self.jwks_url,

@@ -24,9 +24,8 @@ mod role;
 pub mod verify;
 
 use async_trait::async_trait;
-use serde_json::json;
 
-use crate::auth::records;
+use crate::auth::records::{self, Route};
 use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
 use crate::request::{Operation, Response};
 
@@ -46,35 +45,10 @@ impl JwtAuth {
     }
 }
 
-enum Route<'a> {
-    Config,
-    Roles,
-    Role(&'a str),
-    Login,
-}
-
-fn route(path: &str) -> Option<Route<'_>> {
-    match path {
-        "config" => Some(Route::Config),
-        "role" | "role/" => Some(Route::Roles),
-        "login" => Some(Route::Login),
-        _ => path
-            .strip_prefix("role/")
-            .filter(|n| !n.is_empty() && !n.contains('/'))
-            .map(Route::Role),
-    }
-}
-
 #[async_trait]
 impl LogicalBackend for JwtAuth {
     async fn exists(&self, view: &View<'_>, path: &str) -> Result<bool, EngineError> {
-        match route(path) {
-            Some(Route::Role(name)) if records::check_role_name(name).is_ok() => {
-                Ok(records::role::<JwtRole>(view, name).await?.is_some())
-            }
-            Some(Route::Config) => Ok(records::config::<JwtConfig>(view).await?.is_some()),
-            _ => Ok(false),
-        }
+        records::exists::<JwtConfig, JwtRole>(view, path).await
     }
 
     fn is_login_path(&self, path: &str) -> bool {
@@ -86,15 +60,11 @@ impl LogicalBackend for JwtAuth {
         view: &View<'_>,
         request: EngineRequest<'_>,
     ) -> Result<Response, EngineError> {
-        use Operation::{Create, Delete, List, Read, Update};
         let data = request.data;
-        match (request.route(route)?, request.operation) {
-            (Route::Login, Create | Update) => self.login(view, data).await,
-            (Route::Config, Read) => match records::config::<JwtConfig>(view).await? {
-                Some(config) => Ok(Response::with_data(crate::error::object(config.to_json()))),
-                None => Err(EngineError::NotFound("config".into())),
-            },
-            (Route::Config, Create | Update) => {
+        let route = request.route(records::route)?;
+        match (&route, request.operation) {
+            (Route::Login, Operation::Create | Operation::Update) => self.login(view, data).await,
+            (Route::Config, Operation::Create | Operation::Update) => {
                 let config = JwtConfig::from_request(data)?;
                 // A remote source is tried now, so a wrong URL or CA is
                 // an error here rather than at every login.
@@ -104,26 +74,12 @@ impl LogicalBackend for JwtAuth {
                 records::put_config(view, &config).await?;
                 Ok(Response::default())
             }
-            (Route::Roles, List) => Ok(Response::with_data(crate::error::object(
-                json!({ "keys": records::role_names(view).await? }),
-            ))),
-            (Route::Role(name), Read) => match records::role::<JwtRole>(view, name).await? {
-                Some(role) => Ok(Response::with_data(crate::error::object(role.to_json()))),
-                None => Err(EngineError::NotFound(format!("role/{name}"))),
-            },
-            (Route::Role(name), Create | Update) => {
-                let mut role: JwtRole = records::role(view, name).await?.unwrap_or_default();
-                role.apply(data)?;
-                records::put_role(view, name, &role).await?;
-                Ok(Response::default())
-            }
-            (Route::Role(name), Delete) => {
-                records::delete_role(view, name).await?;
-                Ok(Response::default())
-            }
-            _ => Err(request.unsupported()),
+            _ => records::serve::<JwtConfig, JwtRole>(view, &route, request.operation, data)
+                .await
+                .unwrap_or_else(|| Err(request.unsupported())),
         }
     }
 }
+
 #[cfg(test)]
 mod tests;

@@ -73,8 +73,18 @@ impl Default for JwtRole {
 }
 
 impl JwtRole {
-    /// Applies a write; fields left out keep their value.
-    pub(super) fn apply(&mut self, data: &Data) -> Result<(), EngineError> {
+    /// The leeways for the time claims.
+    pub(super) fn leeways(&self) -> Leeways {
+        Leeways {
+            clock_skew: self.clock_skew_leeway,
+            expiration: self.expiration_leeway,
+            not_before: self.not_before_leeway,
+        }
+    }
+}
+
+impl crate::auth::records::Role for JwtRole {
+    fn apply(&mut self, data: &Data) -> Result<(), EngineError> {
         let invalid = |m: String| EngineError::InvalidRequest(m);
         if let Some(kind) = field(params::string(data, "role_type"))?
             && !matches!(kind.as_str(), "" | "jwt")
@@ -181,18 +191,10 @@ impl JwtRole {
         }
         Ok(())
     }
+}
 
-    /// The leeways for the time claims.
-    pub(super) fn leeways(&self) -> Leeways {
-        Leeways {
-            clock_skew: self.clock_skew_leeway,
-            expiration: self.expiration_leeway,
-            not_before: self.not_before_leeway,
-        }
-    }
-
-    /// The role as a read shows it.
-    pub(super) fn to_json(&self) -> Value {
+impl crate::auth::records::Shown for JwtRole {
+    fn to_json(&self) -> Value {
         let mut out = self.token.to_json();
         let own = json!({
             "role_type": "jwt",

@@ -102,9 +102,10 @@ impl K8sConfig {
         (!self.token_reviewer_jwt.is_empty())
             .then(|| SecretString::new(self.token_reviewer_jwt.clone()))
     }
+}
 
-    /// The configuration as a read shows it.
-    pub(super) fn to_json(&self) -> Value {
+impl crate::auth::records::Shown for K8sConfig {
+    fn to_json(&self) -> Value {
         json!({
             "kubernetes_host": self.kubernetes_host,
             "kubernetes_ca_cert": self.kubernetes_ca_cert,

@@ -43,8 +43,23 @@ pub(super) struct K8sRole {
 }
 
 impl K8sRole {
-    /// Applies a write; fields left out keep their value.
-    pub(super) fn apply(&mut self, data: &Data) -> Result<(), EngineError> {
+    /// Whether an account in `namespace` may log in under the role.
+    pub(super) fn admits_namespace(&self, namespace: &str) -> bool {
+        self.bound_service_account_namespaces
+            .iter()
+            .any(|p| glob(p, namespace))
+    }
+
+    /// Whether the account name `name` may log in under the role.
+    pub(super) fn admits_name(&self, name: &str) -> bool {
+        self.bound_service_account_names
+            .iter()
+            .any(|p| glob(p, name))
+    }
+}
+
+impl crate::auth::records::Role for K8sRole {
+    fn apply(&mut self, data: &Data) -> Result<(), EngineError> {
         let invalid = |m: &str| EngineError::InvalidRequest(m.to_owned());
         let list = |name: &str| -> Result<Option<Vec<String>>, EngineError> {
             let items = field(params::string_list(data, name))?;
@@ -95,23 +110,10 @@ impl K8sRole {
         }
         Ok(())
     }
+}
 
-    /// Whether the account `namespace`/`name` may log in under the role.
-    pub(super) fn admits_namespace(&self, namespace: &str) -> bool {
-        self.bound_service_account_namespaces
-            .iter()
-            .any(|p| glob(p, namespace))
-    }
-
-    /// Whether the account name `name` may log in under the role.
-    pub(super) fn admits_name(&self, name: &str) -> bool {
-        self.bound_service_account_names
-            .iter()
-            .any(|p| glob(p, name))
-    }
-
-    /// The role as a read shows it.
-    pub(super) fn to_json(&self) -> Value {
+impl crate::auth::records::Shown for K8sRole {
+    fn to_json(&self) -> Value {
         let mut out = self.token.to_json();
         let own = json!({
             "bound_service_account_names": self.bound_service_account_names,
