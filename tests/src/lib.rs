@@ -17,6 +17,7 @@ pub mod bao;
 pub mod ha_cluster;
 pub mod http;
 pub mod idp;
+pub mod ldap;
 pub mod secret_scan;
 
 use serde_json::Value;

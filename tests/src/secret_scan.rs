@@ -33,6 +33,8 @@ const SECRET_FIELDS: &[&str] = &[
     "keys_base64",
     "jwt",
     "token_reviewer_jwt",
+    "bindpass",
+    "client_tls_key",
 ];
 
 // Per test process: nextest runs each test in a process of its own, so this

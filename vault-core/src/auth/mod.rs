@@ -7,6 +7,7 @@ pub mod approle;
 mod glob;
 pub mod jwt;
 pub mod kubernetes;
+pub mod ldap;
 mod records;
 #[cfg(test)]
 pub(crate) mod test_signer;

@@ -18,7 +18,7 @@ use super::{Vault, VaultError};
 /// Secrets engines this build serves.
 const SECRET_KINDS: &[&str] = &["kv", "database"];
 /// Auth methods this build serves (beyond the built-in token store).
-const AUTH_KINDS: &[&str] = &["userpass", "approle", "jwt", "kubernetes"];
+const AUTH_KINDS: &[&str] = &["userpass", "approle", "jwt", "kubernetes", "ldap"];
 
 /// `kind` as a metrics label: one of the kinds this build serves, or
 /// `other`.
@@ -47,6 +47,7 @@ pub(super) fn new_engine(mount: &MountEntry) -> Result<Arc<dyn LogicalBackend>, 
         "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new())),
         "jwt" => Ok(Arc::new(crate::auth::jwt::JwtAuth::new())),
         "kubernetes" => Ok(Arc::new(crate::auth::kubernetes::KubernetesAuth)),
+        "ldap" => Ok(Arc::new(crate::auth::ldap::LdapAuth::new())),
         other => Err(VaultError::InvalidRequest(format!(
             "no handler for mount type {other:?}"
         ))),
