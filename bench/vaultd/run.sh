@@ -10,6 +10,8 @@
 # fixed-concurrency wrk runs against Vault's HTTP API:
 #   health, kv_read, kv_read_nodefault, kv_write, kv_write_nodefault,
 #   token_lookup_self, approle_login, jwt_login (bench/jwt.sh),
+#   ldap_login (a slapd from scripts/slapd-start; its own bind rate, measured
+#   the same way by target/release/ldap_bind_rate, as ldap_bind_ceiling),
 #   db (dynamic PostgreSQL creds: issue, revoke, revoke-prefix)
 # (no transit engine yet), then a restart (stop by PID, start, unseal via the
 # API, read back).
@@ -77,7 +79,8 @@ mkdir -p "$LOGDIR"
 [[ -f "$OUT/results.tsv" ]] || printf 'rep\tserver\ttest\tmetric\tvalue\tunit\n' >"$OUT/results.tsv"
 
 # --------------------------------------------------------------------------
-WORK="" VAULTD_PID="" PG_PID="" PG_DIR=""
+WORK="" VAULTD_PID="" PG_PID="" PG_DIR="" LDAP_DIR=""
+LDAP_BIND_RATE_BIN=${LDAP_BIND_RATE_BIN:-$REPO/target/release/ldap_bind_rate}
 has_test() { [[ " $BENCH_TESTS " == *" $1 "* ]]; }
 
 as_pg() { (cd "$WORK" && if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi); }
@@ -106,6 +109,8 @@ cleanup() {
   set +e
   [[ -z "$VAULTD_PID" ]] || stop_vaultd
   pg_stop
+  [[ -z "$LDAP_DIR" ]] || "$REPO/scripts/slapd-stop" "$LDAP_DIR"
+  LDAP_DIR=""
   if [[ -n "$WORK" && -d "$WORK" ]]; then
     [[ -f "$WORK/vaultd.log" ]] && tail -c 1000000 "$WORK/vaultd.log" >"$LOGDIR/vaultd-rep$REP.log"
     [[ -f "$PG_DIR/pg.log" ]] && tail -c 200000 "$PG_DIR/pg.log" |
@@ -226,6 +231,10 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
     jwt_configure "$WORK"
   fi
 
+  if has_test ldap_login; then
+    ldap_configure
+  fi
+
   if has_test db; then
     api POST /v1/sys/mounts/database '{"type":"database"}' >/dev/null
     api POST /v1/database/config/pg "$(jq -nc --arg port "$PG_PORT" --arg pw "$PG_PASS" --arg auth "$BENCH_DB_PASSWORD_AUTH" '{
@@ -255,6 +264,44 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
     [[ "$(pg_bench_roles)" == 1 ]] || { echo "db creds check: role not in PostgreSQL" >&2; return 1; }
   fi
   FOO_VALUE=$foo_value
+}
+
+# A slapd of the run's own (scripts/slapd-start: users, nested groups) and
+# the ldap mount: search bind, StartTLS with the test CA, groups mapped to
+# the bench policy; one login checked.
+ldap_configure() {
+  local env
+  [[ -x "$LDAP_BIND_RATE_BIN" ]] ||
+    { echo "build first: cargo build --release -p vault-tests --bin ldap_bind_rate" >&2; return 1; }
+  env=$("$REPO/scripts/slapd-start")
+  LDAP_URL=$(sed -n 's/^VAULT_TEST_LDAP_URL=//p' <<<"$env")
+  LDAP_CA=$(sed -n 's/^VAULT_TEST_LDAP_CA=//p' <<<"$env")
+  LDAP_DIR=$(sed -n 's/^VAULT_TEST_LDAP_DIR=//p' <<<"$env")
+  api POST /v1/sys/auth/ldap '{"type":"ldap"}' >/dev/null
+  api POST /v1/auth/ldap/config "$(jq -nc --arg url "$LDAP_URL" --rawfile ca "$LDAP_CA" '{
+    url: $url, starttls: true, certificate: $ca,
+    binddn: "cn=vault-search,dc=example,dc=test", bindpass: "search-bind-password",
+    userdn: "ou=people,dc=example,dc=test", userattr: "uid",
+    groupdn: "ou=groups,dc=example,dc=test", groupattr: "cn",
+    token_ttl: "1h", token_max_ttl: "4h"}')" >/dev/null
+  api POST /v1/auth/ldap/groups/engineering '{"policies":["bench"]}' >/dev/null
+  export BENCH_LDAP_USER=alice BENCH_LDAP_PASSWORD="correct horse battery staple"
+  API_TOKEN="" api POST /v1/auth/ldap/login/alice "$(jq -nc --arg p "$BENCH_LDAP_PASSWORD" '{password:$p}')" |
+    jq -e '.auth.policies | index("bench")' >/dev/null
+  API_TOKEN=$ROOT_TOKEN
+}
+
+# The directory's own bind rate, as the ceiling of ldap_login: the same
+# connections and durations as wrk, plain LDAP (no StartTLS: the cost of
+# TLS set-up is the vault's to pay once per kept session).
+ldap_ceiling() {
+  local json
+  json=$("$LDAP_BIND_RATE_BIN" "$LDAP_URL" "uid=alice,ou=people,dc=example,dc=test" \
+    "$BENCH_LDAP_PASSWORD" "$BENCH_CONNECTIONS" "$BENCH_DURATION" "$BENCH_WARMUP" | grep '^BENCHJSON ' | cut -d' ' -f2-)
+  for k in rps_ok lat_p50_ms lat_p99_ms err_status; do
+    row ldap_bind_ceiling "$k" "$(jq -r ".$k" <<<"$json")" "$([[ $k == rps_ok ]] && echo ops/s || echo ms)"
+  done
+  log "  ldap_bind_ceiling (slapd's own binds): $(jq -r .rps_ok <<<"$json") ops/s  p99 $(jq -r .lat_p99_ms <<<"$json") ms"
 }
 
 # Sample PostgreSQL client connections (active/all) every 0.2 s during the
@@ -397,6 +444,10 @@ run_rep() {
       token_lookup_self) run_wrk token_lookup_self token_lookup_self.lua "$BENCH_DURATION" ;;
       approle_login) run_wrk approle_login approle_login.lua "$BENCH_DURATION" ;;
       jwt_login) WRK_DIR=$BENCH_ROOT/wrk run_wrk jwt_login jwt_login.lua "$BENCH_DURATION" ;;
+      ldap_login)
+        ldap_ceiling
+        WRK_DIR=$BENCH_ROOT/wrk run_wrk ldap_login ldap_login.lua "$BENCH_DURATION"
+        ;;
       db) db_tests ;;
       *) echo "unknown test $t" >&2; exit 2 ;;
     esac

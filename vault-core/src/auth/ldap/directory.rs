@@ -5,8 +5,11 @@
 //! before the next server is asked; such a server is then tried last for
 //! [`DOWN_FOR`], so the logins after it do not wait on it at all. Every
 //! operation has `request_timeout`, and sessions per mount are bounded
-//! ([`MAX_SESSIONS`]). Entries are read without trusting the server's
-//! encoding (a malformed answer is an error, never a panic).
+//! ([`MAX_SESSIONS`]). Sessions bound as the search bind are kept for the
+//! next login ([`MAX_IDLE`], for [`IDLE_FOR`]), so a login does not pay a
+//! connection and a bind before its search; one that went stale is replaced
+//! once. Entries are read without trusting the server's encoding (a
+//! malformed answer is an error, never a panic).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,10 @@ use super::config::LdapConfig;
 pub(super) const DOWN_FOR: Duration = Duration::from_secs(30);
 /// Directory sessions open at once, per mount.
 pub(super) const MAX_SESSIONS: usize = 64;
+/// Search-bound sessions kept for the next logins, per mount.
+pub(super) const MAX_IDLE: usize = 16;
+/// How long a kept session may wait for its next login.
+pub(super) const IDLE_FOR: Duration = Duration::from_secs(60);
 /// Entries one search may return before it is refused.
 const MAX_ENTRIES: usize = 1024;
 
@@ -59,6 +66,9 @@ pub(super) struct Entry {
 pub(super) struct Directory {
     down: Mutex<HashMap<String, Instant>>,
     sessions: Arc<tokio::sync::Semaphore>,
+    // Sessions bound as the search bind, with the config they were made
+    // for (a digest: a changed config never reuses them) and since when.
+    idle: Mutex<Vec<(String, Instant, Session)>>,
 }
 
 impl Default for Directory {
@@ -66,7 +76,16 @@ impl Default for Directory {
         Directory {
             down: Mutex::new(HashMap::new()),
             sessions: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
+            idle: Mutex::new(Vec::new()),
         }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("reused", &self.reused)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,8 +93,16 @@ impl Default for Directory {
 pub(super) struct Session {
     ldap: Ldap,
     timeout: Duration,
+    /// It waited in the pool: its server may have closed it since.
+    pub reused: bool,
     _driver: AbortOnDrop,
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The digest a kept session is filed under.
+fn config_key(config: &LdapConfig) -> String {
+    let encoded = zeroize::Zeroizing::new(serde_json::to_vec(config).unwrap_or_default());
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, &encoded))
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -163,6 +190,7 @@ impl Directory {
         let mut session = Session {
             ldap,
             timeout: config.request_timeout(),
+            reused: false,
             _driver: driver,
             _permit: held,
         };
@@ -174,6 +202,51 @@ impl Directory {
                 *permit = Some(held);
                 Err(e.to_string())
             }
+        }
+    }
+
+    /// A session bound as the search bind (`binddn`): one kept from an
+    /// earlier login if there is one, else a new one.
+    pub(super) async fn search_session(
+        &self,
+        config: &LdapConfig,
+    ) -> Result<Session, DirectoryError> {
+        let key = config_key(config);
+        let kept = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|(_, since, _)| since.elapsed() < IDLE_FOR);
+            idle.iter()
+                .position(|(k, _, _)| *k == key)
+                .map(|i| idle.swap_remove(i).2)
+        };
+        if let Some(mut session) = kept {
+            session.reused = true;
+            return Ok(session);
+        }
+        self.fresh_search_session(config).await
+    }
+
+    /// A new session bound as the search bind.
+    pub(super) async fn fresh_search_session(
+        &self,
+        config: &LdapConfig,
+    ) -> Result<Session, DirectoryError> {
+        let (session, bound) = self.open(config, &config.binddn, &config.bindpass).await?;
+        match bound {
+            Bound::Yes => Ok(session),
+            Bound::Refused => Err(DirectoryError::Operation(
+                "the directory refused the search bind (binddn/bindpass)".into(),
+            )),
+        }
+    }
+
+    /// Keeps `session`, bound as the search bind again, for the next login.
+    pub(super) fn keep(&self, config: &LdapConfig, mut session: Session) {
+        session.reused = false;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(_, since, _)| since.elapsed() < IDLE_FOR);
+        if idle.len() < MAX_IDLE {
+            idle.push((config_key(config), Instant::now(), session));
         }
     }
 

@@ -71,6 +71,10 @@ impl LdapAuth {
             }
         }
         let mut groups = directory_groups(&config, &mut session, &username, &user.dn).await?;
+        if !config.binddn.is_empty() {
+            // Bound as the search bind again: the next login's.
+            self.directory.keep(&config, session);
+        }
         let local = match entries::key(&username, config.case_sensitive_names) {
             Ok(key) => entries::load(view, Kind::Users, &key).await?,
             Err(_) => None,
@@ -138,16 +142,6 @@ impl LdapAuth {
             }
             return Ok((session, User { dn, attr: None }));
         }
-        let (mut session, bound) = self
-            .directory
-            .open(config, &config.binddn, &config.bindpass)
-            .await
-            .map_err(upstream)?;
-        if bound != Bound::Yes {
-            return Err(EngineError::Upstream(
-                "the directory refused the search bind (binddn/bindpass)".into(),
-            ));
-        }
         let search = if config.upndomain.is_empty() {
             filter::render(
                 &config.userfilter,
@@ -164,10 +158,29 @@ impl LdapAuth {
                 ldap3::ldap_escape(format!("{username}@{}", config.upndomain))
             )
         };
-        let found = session
-            .search(&config.userdn, &search, &[config.userattr.as_str()])
+        let attrs = [config.userattr.as_str()];
+        let mut session = self
+            .directory
+            .search_session(config)
             .await
             .map_err(upstream)?;
+        let found = match session.search(&config.userdn, &search, &attrs).await {
+            Ok(found) => found,
+            // A kept session may have been closed by its server: once more
+            // on a new one.
+            Err(_) if session.reused => {
+                session = self
+                    .directory
+                    .fresh_search_session(config)
+                    .await
+                    .map_err(upstream)?;
+                session
+                    .search(&config.userdn, &search, &attrs)
+                    .await
+                    .map_err(upstream)?
+            }
+            Err(e) => return Err(upstream(e)),
+        };
         // None, or more than one: the same refusal as a wrong password.
         let [user]: [Entry; 1] = found
             .try_into()
