@@ -507,6 +507,13 @@ fn provide(work: &Path, values: &mut BTreeMap<String, String>) {
     // The checkout, for the reader's own steps that use its scripts
     // (bench/jwt.sh signs the README's example CI token).
     values.insert("REPO".into(), workspace_root().display().to_string());
+    // The suite's directory (scripts/slapd-start), for the LDAP walkthrough.
+    let ldap = vault_tests::ldap::Directory::shared();
+    values.insert("LDAP_URL".into(), ldap.url.clone());
+    values.insert(
+        "LDAP_CA".into(),
+        std::env::var("VAULT_TEST_LDAP_CA").unwrap_or_default(),
+    );
 
     // A socket audit device's receiver, reading everything it is sent.
     let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -427,18 +427,19 @@ pub async fn login(
             )
             .await?
         }
-        "userpass" => {
+        // Both take a username in the path and a password (prompted for).
+        kind @ ("userpass" | "ldap") => {
             let mut body = logical::parse_pairs(args)?;
             let username = match body.remove("username") {
                 Some(Value::String(u)) => u,
-                _ => bail!("userpass login needs username=NAME"),
+                _ => bail!("{kind} login needs username=NAME"),
             };
             if !body.contains_key("password") {
                 let password =
                     crate::stdin_input::secret_line("Password (will be hidden): ", "password")?;
                 body.insert("password".into(), json!(password));
             }
-            let mount = path.unwrap_or("userpass");
+            let mount = path.unwrap_or(kind);
             logical::call(
                 client,
                 Op::Write,
@@ -447,7 +448,7 @@ pub async fn login(
             )
             .await?
         }
-        other => bail!("unknown login method {other:?} (token, approle, userpass)"),
+        other => bail!("unknown login method {other:?} (token, approle, userpass, ldap)"),
     };
     let token = response
         .auth

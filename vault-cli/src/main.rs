@@ -91,7 +91,7 @@ enum Command {
     Operator(Operator),
     /// Authenticate and store the token in ~/.vault-token.
     Login {
-        /// token (default), approle or userpass.
+        /// token (default), approle, userpass or ldap.
         #[arg(long, default_value = "token")]
         method: String,
         /// The auth method's mount path (default: the method's name).

@@ -70,7 +70,7 @@ pub fn reads_stdin(command: &Command) -> bool {
         },
         Command::Login { method, args, .. } => match method.as_str() {
             "token" => args.is_empty() || args.iter().any(|a| a == "-"),
-            "userpass" => {
+            "userpass" | "ldap" => {
                 any_pair_from_stdin(args) || !args.iter().any(|a| a.starts_with("password="))
             }
             _ => any_pair_from_stdin(args),
