@@ -10,8 +10,9 @@ use crate::clock;
 use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
 use crate::error::VaultError;
 use crate::request::{Data, Operation, Response};
-use crate::router::{MountEntry, MountTable};
+use crate::router::MountTable;
 
+use super::ctx::Ctx;
 use super::fields::{self, invalid};
 use super::index::Key;
 use super::store::IdentityStore;
@@ -36,26 +37,6 @@ fn by(rest: Option<&str>) -> Option<(&str, Option<&str>)> {
         Some((by, key)) => (by, Some(key)),
         None => (rest, None),
     })
-}
-
-/// What every endpoint works with.
-pub(super) struct Ctx<'a> {
-    pub barrier: &'a Barrier,
-    pub store: &'a IdentityStore,
-    mounts: &'a MountTable,
-    /// Unix seconds.
-    pub now: u64,
-}
-
-impl Ctx<'_> {
-    /// The auth mount with `accessor`.
-    pub(super) fn auth_mount(&self, accessor: &str) -> Result<&MountEntry, VaultError> {
-        self.mounts
-            .entries
-            .iter()
-            .find(|m| m.accessor == accessor && m.is_auth())
-            .ok_or_else(|| invalid(format!("invalid mount accessor {accessor:?}")))
-    }
 }
 
 #[async_trait]

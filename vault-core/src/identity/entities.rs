@@ -15,7 +15,7 @@ use crate::params;
 use crate::random;
 use crate::request::{Data, Response};
 
-use super::backend::Ctx;
+use super::ctx::Ctx;
 use super::fields::{self, invalid};
 use super::index::{Index, Key};
 use super::model::{Alias, Entity};
@@ -101,19 +101,10 @@ pub(super) async fn read_entity(
     key: Key<'_>,
     missing_is_empty: bool,
 ) -> Result<Response, VaultError> {
-    let found = ctx
-        .store
-        .read(ctx.barrier, |index| {
-            index
-                .entity_at(key)
-                .map(|e| Response::with_data(object(entity_json(index, e))))
-        })
-        .await?;
-    match found {
-        Some(answer) => Ok(answer),
-        None if missing_is_empty => Ok(Response::default()),
-        None => Err(VaultError::NotFound("no entity found".into())),
-    }
+    ctx.read_one("entity", missing_is_empty, |index| {
+        index.entity_at(key).map(|e| entity_json(index, e))
+    })
+    .await
 }
 
 /// Deletes an entity with its aliases, and takes it out of every group.
@@ -304,17 +295,11 @@ pub(super) async fn write_alias(
 
 /// `identity/entity-alias/id/<id>`: read.
 pub(super) async fn read_alias(ctx: &Ctx<'_>, id: &str) -> Result<Response, VaultError> {
-    ctx.store
-        .read(ctx.barrier, |index| {
-            let owner = index.entity_by_alias_id(id)?;
-            owner
-                .aliases
-                .iter()
-                .find(|a| a.id == id)
-                .map(|a| Response::with_data(object(alias_json(a))))
-        })
-        .await?
-        .ok_or_else(|| VaultError::NotFound("no entity alias found".into()))
+    ctx.read_one("entity alias", false, |index| {
+        let owner = index.entity_by_alias_id(id)?;
+        owner.aliases.iter().find(|a| a.id == id).map(alias_json)
+    })
+    .await
 }
 
 /// `identity/entity-alias/id/<id>`: delete.

@@ -11,7 +11,7 @@ use crate::error::{VaultError, object};
 use crate::random;
 use crate::request::{Data, Response};
 
-use super::backend::Ctx;
+use super::ctx::Ctx;
 use super::fields::{self, invalid};
 use super::index::{Index, Key};
 use super::model::{Group, GroupAlias, GroupKind};
@@ -161,19 +161,10 @@ pub(super) async fn read_group(
     key: Key<'_>,
     missing_is_empty: bool,
 ) -> Result<Response, VaultError> {
-    let found = ctx
-        .store
-        .read(ctx.barrier, |index| {
-            index
-                .group_at(key)
-                .map(|g| Response::with_data(object(group_json(index, g))))
-        })
-        .await?;
-    match found {
-        Some(answer) => Ok(answer),
-        None if missing_is_empty => Ok(Response::default()),
-        None => Err(VaultError::NotFound("no group found".into())),
-    }
+    ctx.read_one("group", missing_is_empty, |index| {
+        index.group_at(key).map(|g| group_json(index, g))
+    })
+    .await
 }
 
 /// Deletes a group, and takes it out of the groups it was a member of.
@@ -312,15 +303,13 @@ pub(super) async fn write_group_alias(
 
 /// `identity/group-alias/id/<id>`: read.
 pub(super) async fn read_group_alias(ctx: &Ctx<'_>, id: &str) -> Result<Response, VaultError> {
-    ctx.store
-        .read(ctx.barrier, |index| {
-            index
-                .group_by_alias_id(id)
-                .and_then(|g| g.alias.as_ref())
-                .map(|a| Response::with_data(object(group_alias_json(a))))
-        })
-        .await?
-        .ok_or_else(|| VaultError::NotFound("no group alias found".into()))
+    ctx.read_one("group alias", false, |index| {
+        index
+            .group_by_alias_id(id)
+            .and_then(|g| g.alias.as_ref())
+            .map(group_alias_json)
+    })
+    .await
 }
 
 /// `identity/group-alias/id/<id>`: delete.

@@ -7,6 +7,7 @@
 
 pub(crate) mod access;
 mod backend;
+mod ctx;
 mod entities;
 mod fields;
 mod groups;
