@@ -382,7 +382,9 @@ impl Policy {
 
     /// This policy with its templates filled from `identity`. A rule whose
     /// template cannot be filled (no identity, a missing value, a value
-    /// holding a glob) is left out: a template only ever narrows.
+    /// holding a glob) grants nothing, and a `deny` rule then denies
+    /// everything under the text before its template: a template never
+    /// widens what a policy allows.
     pub fn for_identity(&self, identity: Option<&template::IdentityContext>) -> Policy {
         let rules = self
             .rules
@@ -391,7 +393,19 @@ impl Policy {
                 if !template::is_templated(&rule.pattern) {
                     return Some(rule.clone());
                 }
-                let pattern = template::render(&rule.pattern, identity?).ok()?;
+                let rendered = identity.and_then(|i| template::render(&rule.pattern, i).ok());
+                let pattern = match rendered {
+                    Some(pattern) => pattern,
+                    // A deny that cannot say what it guards guards all the
+                    // template could have named: everything under the text
+                    // before the template.
+                    None if rule.capabilities.contains(Capability::Deny) => {
+                        let prefix = rule.pattern.split("{{").next().unwrap_or_default();
+                        format!("{prefix}*")
+                    }
+                    // Anything else grants nothing.
+                    None => return None,
+                };
                 Some(PathRule {
                     pattern,
                     ..rule.clone()

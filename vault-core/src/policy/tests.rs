@@ -935,3 +935,40 @@ fn a_mount_is_reached_by_any_rule_that_grants_something_under_it() {
     }
     assert!(Acl::new(&[crate::policy::root_policy()]).reaches_under("anything/"));
 }
+
+#[test]
+fn a_templated_deny_that_cannot_be_filled_denies_more_not_less() {
+    let text = r#"
+        path "secret/*" { capabilities = ["read"] }
+        path "secret/{{identity.entity.metadata.team}}/*" { capabilities = ["deny"] }
+        path "kv/{{identity.entity.name}}/*" { capabilities = ["read"] }
+    "#;
+    let policy = parse("p", text).unwrap();
+    let acl_for = |identity: Option<&template::IdentityContext>| {
+        Acl::new(&[std::sync::Arc::new(policy.for_identity(identity))])
+    };
+    let filled = template::IdentityContext {
+        entity_name: "alice".into(),
+        metadata: [("team".to_owned(), "red".to_owned())].into(),
+        ..template::IdentityContext::default()
+    };
+    let acl = acl_for(Some(&filled));
+    assert!(!acl.check(Operation::Read, "secret/red/x", None).allowed);
+    assert!(acl.check(Operation::Read, "secret/blue/x", None).allowed);
+    assert!(acl.check(Operation::Read, "kv/alice/x", None).allowed);
+    // No team: the deny cannot say which team's space it guards, so it
+    // guards all of secret/ that the template could have named; the allow
+    // that cannot be filled grants nothing.
+    let unfilled = template::IdentityContext {
+        entity_name: "alice".into(),
+        ..template::IdentityContext::default()
+    };
+    for identity in [Some(&unfilled), None] {
+        let acl = acl_for(identity);
+        assert!(!acl.check(Operation::Read, "secret/red/x", None).allowed);
+        assert!(!acl.check(Operation::Read, "secret/blue/x", None).allowed);
+        if identity.is_none() {
+            assert!(!acl.check(Operation::Read, "kv/alice/x", None).allowed);
+        }
+    }
+}
