@@ -683,6 +683,26 @@ async fn identity_is_live_and_one_entity_spans_userpass_and_jwt() {
             .any(|e| e["auth"]["identity_policies"] == json!(["team"])),
         "and the identity policies it was judged with"
     );
+    // The refused reads (no policy yet, entity disabled, group left) are
+    // recorded with who was refused: the token's accessor and its entity.
+    let refused: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| {
+            e["type"] == "response"
+                && e["request"]["path"] == "secret/data/team/plan"
+                && e["error"] != ""
+        })
+        .collect();
+    assert_eq!(
+        refused.len(),
+        4,
+        "two before the policy, one disabled, one after leaving"
+    );
+    for entry in &refused {
+        assert_eq!(entry["auth"]["entity_id"], json!(person), "{entry}");
+        assert!(entry["auth"]["accessor"].is_string(), "{entry}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,14 @@ use crate::request::Caller;
 
 use super::{Vault, VaultError};
 
+/// A refused request, with the caller as far as the pipeline knew it (a
+/// live token and its entity, for a refusal by the ACL): what its audit
+/// entry names.
+struct Refusal {
+    error: VaultError,
+    caller: Option<Caller>,
+}
+
 /// Paths only a token with `sudo` on them (or root) may use, as in Vault.
 const SUDO_PATHS: &[&str] = &[
     "auth/token/create-orphan",
@@ -165,12 +173,15 @@ impl Vault {
                 .await
             {
                 Ok(caller) => caller,
-                Err(e) => {
-                    // A refusal is recorded too, best effort: the caller gets the
+                Err(Refusal { error, caller }) => {
+                    // A refusal is recorded too, best effort, naming the
+                    // caller as far as it is known: the caller gets the
                     // refusal either way.
-                    let refused = Err(e);
+                    let refused = Err(error);
                     let _ = self
-                        .audit_log(|| response_entry(&request, None, Some(&mount), &refused))
+                        .audit_log(|| {
+                            response_entry(&request, caller.as_ref(), Some(&mount), &refused)
+                        })
                         .await;
                     return refused;
                 }
@@ -228,33 +239,64 @@ impl Vault {
         engine: Option<&dyn LogicalBackend>,
         mount: &MountEntry,
         relative: &str,
-    ) -> Result<Caller, VaultError> {
+    ) -> Result<Caller, Refusal> {
         let token = self
             .authenticate(request)
             .instrument(tracing::debug_span!("token"))
-            .await?;
+            .await
+            .map_err(|error| Refusal {
+                error,
+                caller: None,
+            })?;
+        let mut caller = Caller {
+            token: Some(token),
+            sudo: false,
+            identity: None,
+        };
+        match self
+            .judge(request, engine, mount, relative, &mut caller)
+            .await
+        {
+            Ok(()) => Ok(caller),
+            Err(error) => Err(Refusal {
+                error,
+                caller: Some(caller),
+            }),
+        }
+    }
+
+    /// What a caller with a live token may do here: its entity, the
+    /// ACL's verdict and `sudo`, filled into `caller`.
+    async fn judge(
+        &self,
+        request: &mut Request,
+        engine: Option<&dyn LogicalBackend>,
+        mount: &MountEntry,
+        relative: &str,
+        caller: &mut Caller,
+    ) -> Result<(), VaultError> {
         if request.operation == Operation::Create || request.operation == Operation::Update {
             request.operation = self.write_operation(engine, mount, relative).await?;
         }
+        let Some(token) = caller.token.as_ref() else {
+            return Err(VaultError::PermissionDenied("permission denied"));
+        };
         let acl_span = tracing::debug_span!("acl");
-        let access = access_of(&self.barrier, &self.policies, &self.identity, &token)
+        let access = access_of(&self.barrier, &self.policies, &self.identity, token)
             .instrument(acl_span.clone())
             .await?;
+        caller.identity = access.identity.clone();
         if access.disabled() {
             // Vault's answer: the token stays, and works again once the
             // entity is enabled.
             return Err(VaultError::PermissionDenied("permission denied"));
         }
-        let sudo = if judged_by_handler(&request.path, request.operation) {
+        caller.sudo = if judged_by_handler(&request.path, request.operation) {
             false
         } else {
             acl_span.in_scope(|| self.authorize(&access.acl, request))?
         };
-        Ok(Caller {
-            token: Some(token),
-            sudo,
-            identity: access.identity,
-        })
+        Ok(())
     }
 
     async fn dispatch(
