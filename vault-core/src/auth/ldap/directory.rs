@@ -99,8 +99,8 @@ pub(super) struct Session {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// The digest a kept session is filed under.
-fn config_key(config: &LdapConfig) -> String {
+/// The digest a kept session is filed under: computed once per login.
+pub(super) fn config_key(config: &LdapConfig) -> String {
     let encoded = zeroize::Zeroizing::new(serde_json::to_vec(config).unwrap_or_default());
     hex::encode(ring::digest::digest(&ring::digest::SHA256, &encoded))
 }
@@ -210,13 +210,13 @@ impl Directory {
     pub(super) async fn search_session(
         &self,
         config: &LdapConfig,
+        key: &str,
     ) -> Result<Session, DirectoryError> {
-        let key = config_key(config);
         let kept = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             idle.retain(|(_, since, _)| since.elapsed() < IDLE_FOR);
             idle.iter()
-                .position(|(k, _, _)| *k == key)
+                .position(|(k, _, _)| k == key)
                 .map(|i| idle.swap_remove(i).2)
         };
         if let Some(mut session) = kept {
@@ -241,12 +241,12 @@ impl Directory {
     }
 
     /// Keeps `session`, bound as the search bind again, for the next login.
-    pub(super) fn keep(&self, config: &LdapConfig, mut session: Session) {
+    pub(super) fn keep(&self, key: String, mut session: Session) {
         session.reused = false;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.retain(|(_, since, _)| since.elapsed() < IDLE_FOR);
         if idle.len() < MAX_IDLE {
-            idle.push((config_key(config), Instant::now(), session));
+            idle.push((key, Instant::now(), session));
         }
     }
 

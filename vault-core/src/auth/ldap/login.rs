@@ -17,7 +17,7 @@ use crate::secret::SecretString;
 
 use super::LdapAuth;
 use super::config::LdapConfig;
-use super::directory::{Bound, DirectoryError, Entry, Session};
+use super::directory::{self, Bound, DirectoryError, Entry, Session};
 use super::entries::{self, Kind};
 use super::filter::{self, Values};
 
@@ -53,7 +53,8 @@ impl LdapAuth {
         } else {
             username.to_lowercase()
         };
-        let (mut session, user) = self.bind_user(&config, &username, &password).await?;
+        let key = directory::config_key(&config);
+        let (mut session, user) = self.bind_user(&config, &key, &username, &password).await?;
 
         // Groups, searched as the search bind when there is one.
         if !config.binddn.is_empty() {
@@ -73,7 +74,7 @@ impl LdapAuth {
         let mut groups = directory_groups(&config, &mut session, &username, &user.dn).await?;
         if !config.binddn.is_empty() {
             // Bound as the search bind again: the next login's.
-            self.directory.keep(&config, session);
+            self.directory.keep(key, session);
         }
         let local = match entries::key(&username, config.case_sensitive_names) {
             Ok(key) => entries::load(view, Kind::Users, &key).await?,
@@ -120,6 +121,7 @@ impl LdapAuth {
     async fn bind_user(
         &self,
         config: &LdapConfig,
+        key: &str,
         username: &str,
         password: &SecretString,
     ) -> Result<(Session, User), EngineError> {
@@ -161,7 +163,7 @@ impl LdapAuth {
         let attrs = [config.userattr.as_str()];
         let mut session = self
             .directory
-            .search_session(config)
+            .search_session(config, key)
             .await
             .map_err(upstream)?;
         let found = match session.search(&config.userdn, &search, &attrs).await {
