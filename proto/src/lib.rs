@@ -16,6 +16,10 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("vaul
 /// The metadata key that carries the caller's token (Vault's header name, lower case).
 pub const TOKEN_METADATA_KEY: &str = "x-vault-token";
 
+/// The metadata key that carries login MFA passcodes, `method_id:passcode`,
+/// one value each (Vault's `X-Vault-MFA` header, lower case).
+pub const MFA_METADATA_KEY: &str = "x-vault-mfa";
+
 /// On an UNAVAILABLE status from a standby: the active node's address, for the
 /// client to retry there.
 pub const LEADER_METADATA_KEY: &str = "x-vault-leader";

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use vault_core::auth::userpass::totp;
+use vault_core::identity::mfa::totp;
 use vault_tests::{
     cli_with_env, contains, database_bytes, logical, logical_request, unsealed_with_kv,
 };

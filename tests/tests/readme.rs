@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use vault_core::auth::userpass::totp;
+use vault_core::identity::mfa::totp;
 use vault_tests::{Daemon, bin, postgres_url, secret_scan, workspace_root};
 
 /// How long one README command may run.

@@ -61,6 +61,9 @@ pub struct Request {
     pub token: Option<crate::secret::SecretString>,
     /// The caller's address, for CIDR-bound roles and tokens and the audit log.
     pub remote_addr: Option<std::net::IpAddr>,
+    /// Login MFA passcodes sent with a login (`X-Vault-MFA: method:passcode`,
+    /// one per header), so that a login covered by MFA completes at once.
+    pub mfa: Vec<crate::secret::SecretString>,
 }
 
 impl Request {
@@ -73,6 +76,7 @@ impl Request {
             data: Data::new(),
             token: None,
             remote_addr: None,
+            mfa: Vec::new(),
         }
     }
 
@@ -206,6 +210,20 @@ pub struct LoginGrant {
     /// pipeline finds or makes the entity holding this alias and the token
     /// carries its id. `None` makes a token without an entity.
     pub alias: Option<AliasGrant>,
+    /// Where this user's failed logins count on this mount, so that failed
+    /// second factors (login MFA) count there too; `None`: under the alias
+    /// name, by the default rules.
+    pub lockout: Option<LoginLockout>,
+}
+
+/// The name a method counts a user's failed logins under, and the mount's
+/// rules (see [`crate::auth::lockout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLockout {
+    /// The record's name (`lockout/<name>` in the mount's view).
+    pub name: String,
+    /// The mount's threshold and duration.
+    pub rules: crate::auth::lockout::Rules,
 }
 
 /// The entity alias a login names (see [`LoginGrant::alias`]).
@@ -259,6 +277,19 @@ pub struct Auth {
     pub num_uses: u64,
     /// Has no parent.
     pub orphan: bool,
+    /// Set instead of a token when the login needs a second factor: what
+    /// `sys/mfa/validate` completes it with.
+    pub mfa_requirement: Option<MfaRequirement>,
+}
+
+/// A login waiting for its second factor (Vault's `auth.mfa_requirement`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MfaRequirement {
+    /// What `sys/mfa/validate` names the login by.
+    pub mfa_request_id: String,
+    /// Per enforcement, the methods any one of which satisfies it:
+    /// `{"<name>": {"any": [{"type": "totp", "id": ..., "uses_passcode": true}]}}`.
+    pub mfa_constraints: serde_json::Value,
 }
 
 fn data_keys(data: &Data) -> Vec<&str> {
@@ -274,6 +305,7 @@ impl fmt::Debug for Request {
             .field("data_keys", &data_keys(&self.data))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("remote_addr", &self.remote_addr)
+            .field("mfa", &self.mfa.len())
             .finish()
     }
 }

@@ -54,6 +54,15 @@ impl Call {
             request = request.with_token(token);
         }
         request.remote_addr = client_address(extensions);
+        // Bounded again where they are read (vault-core's mfa check); at
+        // most this many values are taken off the wire.
+        request.mfa = headers
+            .get_all(vault_proto::MFA_METADATA_KEY)
+            .iter()
+            .take(MAX_MFA_HEADERS)
+            .filter_map(|v| v.to_str().ok())
+            .map(vault_core::secret::SecretString::from)
+            .collect();
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         Call {
             forwarded: headers.contains_key(vault_proto::FORWARDED_METADATA_KEY),
@@ -67,6 +76,9 @@ impl Call {
         }
     }
 }
+
+/// `X-Vault-MFA` values read from one request at most.
+const MAX_MFA_HEADERS: usize = 8;
 
 /// The client's address from the connection's extensions (a forwarded
 /// request's, once admission verified its signature).

@@ -127,6 +127,11 @@ impl Forwarder {
         {
             metadata.insert(vault_proto::TOKEN_METADATA_KEY, value);
         }
+        for code in &request.mfa {
+            if let Ok(value) = MetadataValue::try_from(code.expose_secret()) {
+                metadata.append(vault_proto::MFA_METADATA_KEY, value);
+            }
+        }
         // The client's address, signed, for the active node to judge
         // (vault-core's forwarded.rs); the client's own field, if it sent
         // one, is never passed on.

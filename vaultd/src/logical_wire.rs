@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 use tonic::Status;
-use vault_core::request::{Auth as CoreAuth, Data, LeaseInfo, Response};
-use vault_proto::v1::{Auth, LogicalResponse};
+use vault_core::request::{
+    Auth as CoreAuth, Data, LeaseInfo, MfaRequirement as CoreMfaRequirement, Response,
+};
+use vault_proto::v1::{Auth, LogicalResponse, MfaRequirement};
 
 /// `response` as the message, its data left out (the caller writes it or
 /// keeps it parsed).
@@ -30,6 +32,10 @@ pub fn to_wire(request_id: String, response: Response) -> (LogicalResponse, Opti
             entity_id: a.entity_id,
             token_policies: a.token_policies,
             identity_policies: a.identity_policies,
+            mfa_requirement: a.mfa_requirement.map(|m| MfaRequirement {
+                mfa_request_id: m.mfa_request_id,
+                mfa_constraints_json: m.mfa_constraints.to_string(),
+            }),
         }),
     };
     (message, response.data)
@@ -73,6 +79,12 @@ pub fn from_wire(message: LogicalResponse) -> Result<(String, Response), Status>
             entity_id: a.entity_id,
             token_policies: a.token_policies,
             identity_policies: a.identity_policies,
+            mfa_requirement: a.mfa_requirement.map(|m| CoreMfaRequirement {
+                mfa_request_id: m.mfa_request_id,
+                // Our own active node wrote it; anything else is shown as null.
+                mfa_constraints: serde_json::from_str(&m.mfa_constraints_json)
+                    .unwrap_or(Value::Null),
+            }),
         }),
         lease,
         ..Response::default()

@@ -161,6 +161,8 @@ const SECRET_FIELDS: &[&str] = &[
     "/response/auth/client_token",
     "/response/auth/accessor",
     "/response/auth/metadata",
+    // With a passcode, it completes a login.
+    "/response/auth/mfa_requirement/mfa_request_id",
 ];
 
 fn pointer_mut<'a>(value: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {

@@ -47,6 +47,10 @@ pub(crate) fn response_entry(
                     "lease_duration": a.lease_duration,
                     "renewable": a.renewable,
                     "num_uses": a.num_uses,
+                    "mfa_requirement": a.mfa_requirement.as_ref().map(|m| json!({
+                        "mfa_request_id": m.mfa_request_id,
+                        "mfa_constraints": m.mfa_constraints,
+                    })),
                 })),
                 // Lease ids are not secret: they are how an operator follows a
                 // credential from its issue to its revocation.

@@ -8,6 +8,7 @@ mod glob;
 pub mod jwt;
 pub mod kubernetes;
 pub mod ldap;
+pub mod lockout;
 mod records;
 #[cfg(test)]
 pub(crate) mod test_signer;

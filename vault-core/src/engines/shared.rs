@@ -47,7 +47,19 @@ impl Stripes {
         let mut hasher = DefaultHasher::new();
         view.prefix().hash(&mut hasher);
         key.hash(&mut hasher);
-        let stripe = (hasher.finish() % self.0.len() as u64) as usize;
+        self.lock_hashed(hasher.finish()).await
+    }
+
+    /// Waits for the lock of `key`, a key of the caller's own (not in a
+    /// mount's view).
+    pub async fn lock_key(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        self.lock_hashed(hasher.finish()).await
+    }
+
+    async fn lock_hashed(&self, hash: u64) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = (hash % self.0.len() as u64) as usize;
         self.0[stripe].lock().await
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct IdentityBackend<'a> {
     pub store: &'a IdentityStore,
     /// The mounts, to check and show an alias's auth mount.
     pub mounts: &'a MountTable,
+    /// Login MFA's records (`identity/mfa/...`).
+    pub mfa: &'a super::mfa::store::MfaStore,
 }
 
 /// The rest of a path after its head, split into what it is looked up by
@@ -60,6 +62,13 @@ impl LogicalBackend for IdentityBackend<'_> {
         let op = request.operation;
         let write = matches!(op, Operation::Create | Operation::Update);
         let data = request.data;
+        if head == "mfa" {
+            let rest = rest.unwrap_or("");
+            return match super::mfa::handle(&ctx, self.mfa, rest, op, data, request.caller).await? {
+                Some(response) => Ok(response),
+                None => Err(request.unsupported()),
+            };
+        }
         let response = match (head, by(rest), op) {
             ("entity", None, _) if write => entities::write_entity(&ctx, data, None).await,
             ("entity", Some(("merge", None)), _) if write => entities::merge(&ctx, data).await,

@@ -14,7 +14,7 @@ use super::index::Index;
 use super::store::IdentityStore;
 
 /// What every endpoint works with.
-pub(super) struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub barrier: &'a Barrier,
     pub store: &'a IdentityStore,
     pub mounts: &'a MountTable,
@@ -24,7 +24,7 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The auth mount with `accessor`.
-    pub(super) fn auth_mount(&self, accessor: &str) -> Result<&MountEntry, VaultError> {
+    pub(crate) fn auth_mount(&self, accessor: &str) -> Result<&MountEntry, VaultError> {
         self.mounts
             .entries
             .iter()

@@ -22,12 +22,12 @@ const MAX_POLICIES: usize = 256;
 /// Members one group may name directly.
 pub(super) const MAX_MEMBERS: usize = 4096;
 
-pub(super) fn invalid(message: impl Into<String>) -> VaultError {
+pub(crate) fn invalid(message: impl Into<String>) -> VaultError {
     VaultError::InvalidRequest(message.into())
 }
 
 /// A name field, if given: not empty, bounded, no control characters.
-pub(super) fn name(data: &Data, key: &str) -> Result<Option<String>, VaultError> {
+pub(crate) fn name(data: &Data, key: &str) -> Result<Option<String>, VaultError> {
     let Some(value) = field(params::string(data, key))? else {
         return Ok(None);
     };
@@ -36,7 +36,7 @@ pub(super) fn name(data: &Data, key: &str) -> Result<Option<String>, VaultError>
 }
 
 /// Checks a name from a path or a body.
-pub(super) fn check_name(key: &str, value: &str) -> Result<(), VaultError> {
+pub(crate) fn check_name(key: &str, value: &str) -> Result<(), VaultError> {
     if value.is_empty() {
         return Err(invalid(format!("{key} must not be empty")));
     }
@@ -50,7 +50,7 @@ pub(super) fn check_name(key: &str, value: &str) -> Result<(), VaultError> {
 }
 
 /// An id field, if given (ids are the store's UUIDs; bounded like names).
-pub(super) fn id(data: &Data, key: &str) -> Result<Option<String>, VaultError> {
+pub(crate) fn id(data: &Data, key: &str) -> Result<Option<String>, VaultError> {
     name(data, key)
 }
 
@@ -119,7 +119,7 @@ pub(super) fn policies(data: &Data, key: &str) -> Result<Option<Vec<String>>, Va
 }
 
 /// A list of ids, if given; bounded by [`MAX_MEMBERS`], without repeats.
-pub(super) fn ids(data: &Data, key: &str) -> Result<Option<Vec<String>>, VaultError> {
+pub(crate) fn ids(data: &Data, key: &str) -> Result<Option<Vec<String>>, VaultError> {
     let Some(mut items) = field(params::string_list(data, key))? else {
         return Ok(None);
     };

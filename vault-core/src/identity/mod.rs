@@ -7,12 +7,13 @@
 
 pub(crate) mod access;
 mod backend;
-mod ctx;
+pub(crate) mod ctx;
 mod entities;
-mod fields;
+pub(crate) mod fields;
 mod groups;
 mod index;
 pub(crate) mod login;
+pub mod mfa;
 pub mod model;
 pub(crate) mod resolve;
 pub(crate) mod store;

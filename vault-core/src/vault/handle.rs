@@ -23,7 +23,6 @@ use tracing::Instrument as _;
 use crate::clock;
 use crate::engines::{EngineRequest, LogicalBackend, View};
 use crate::identity::access::access_of;
-use crate::identity::login::LoginIdentity;
 use crate::path;
 use crate::policy::Acl;
 use crate::request::{Operation, Request, Response};
@@ -150,7 +149,8 @@ impl Vault {
         }
         let engine = self.engine_for(&mount)?;
 
-        let login = engine.as_ref().is_some_and(|e| e.is_login_path(&relative));
+        let login = engine.as_ref().is_some_and(|e| e.is_login_path(&relative))
+            || (mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH);
         let caller = if login {
             if let Err(throttled) = self.login_attempts.acquire(request.remote_addr) {
                 let refused = Err(VaultError::RateLimited(format!(
@@ -203,11 +203,14 @@ impl Vault {
             .dispatch(&request, &relative, &caller, &mount, engine)
             .instrument(tracing::debug_span!("handler", mount = %mount.path, kind = %mount.kind))
             .await;
-        // Only a refused login keeps the attempt it took.
+        // Only a refused login keeps the attempt it took (a wrong MFA code
+        // is refused as permission denied).
         if login
             && !matches!(
                 result,
-                Err(VaultError::LoginRefused(_) | VaultError::InvalidRequest(_))
+                Err(VaultError::LoginRefused(_)
+                    | VaultError::InvalidRequest(_)
+                    | VaultError::PermissionDenied(_))
             )
         {
             self.login_attempts.refund(request.remote_addr);
@@ -342,6 +345,9 @@ impl Vault {
         } else {
             (None, None)
         };
+        if mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH {
+            return self.validate_mfa(request).await;
+        }
         let view = View::new(&self.barrier, mount.storage_prefix());
         let engine_request = EngineRequest {
             operation: request.operation,
@@ -360,7 +366,7 @@ impl Vault {
             // a renewal with the lease it renewed).
             response.lease = None;
         }
-        let response = match response.secret.take() {
+        let mut response = match response.secret.take() {
             Some(grant) => {
                 let bounds = match bounds {
                     Some(b) => b,
@@ -371,85 +377,10 @@ impl Vault {
             }
             None => response,
         };
-        match response.login.clone() {
-            Some(grant) => self.issue_login_token(response, grant, mount).await,
+        match response.login.take() {
+            Some(grant) => self.finish_login(request, response, grant, mount).await,
             None => Ok(response),
         }
-    }
-
-    /// Makes the orphan token a login granted, under the auth mount's TTL limits.
-    async fn issue_login_token(
-        &self,
-        mut response: Response,
-        grant: crate::request::LoginGrant,
-        mount: &MountEntry,
-    ) -> Result<Response, VaultError> {
-        // No auth method may mint a root token, whatever its configuration says.
-        let mut policies: Vec<String> =
-            grant.policies.into_iter().filter(|p| p != "root").collect();
-        if !grant.no_default_policy && !policies.iter().any(|p| p == "default") {
-            policies.push("default".into());
-        }
-        policies.sort();
-        policies.dedup();
-        // The entity behind the alias the method named, found or made; a
-        // disabled one gets no token.
-        let entity_id = match grant.alias.as_ref().filter(|a| !a.name.is_empty()) {
-            Some(alias) => {
-                let login = LoginIdentity {
-                    mount,
-                    name: &alias.name,
-                    metadata: &alias.metadata,
-                    groups: alias.groups.as_deref(),
-                };
-                self.identity
-                    .entity_for_login(&self.barrier, login, clock::now_unix())
-                    .await?
-            }
-            None => String::new(),
-        };
-        let identity = match entity_id.as_str() {
-            "" => None,
-            id => self.identity.resolve(&self.barrier, id).await?,
-        };
-        if identity.as_ref().is_some_and(|i| i.disabled) {
-            return Err(VaultError::PermissionDenied("permission denied"));
-        }
-        let display_name = if grant.display_name.is_empty() {
-            mount.kind.clone()
-        } else {
-            format!("{}-{}", mount.kind, grant.display_name)
-        };
-        let params = crate::token::TokenParams {
-            policies,
-            ttl: grant.ttl,
-            explicit_max_ttl: grant.explicit_max_ttl,
-            period: grant.period,
-            num_uses: grant.num_uses,
-            display_name,
-            meta: grant.metadata,
-            renewable: true,
-            path: format!("{}login", mount.path),
-            bound_cidrs: grant.bound_cidrs,
-            entity_id,
-        };
-        let limits = crate::token::TtlLimits {
-            default_ttl: mount.config.effective_default_ttl().saturating_mul(1000),
-            max_ttl: mount.config.effective_max_ttl().saturating_mul(1000),
-        };
-        let now = clock::now_unix_millis();
-        let (token, entry) = self
-            .tokens
-            .create(&self.barrier, &params, None, limits, now)
-            .await?;
-        response.login = None;
-        response.auth = Some(crate::sys::auth_of(
-            &entry,
-            token.expose_secret().to_owned(),
-            now,
-            identity.as_deref(),
-        ));
-        Ok(response)
     }
 
     /// The caller's live token, with one use spent. Missing, unknown, expired and

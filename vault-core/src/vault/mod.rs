@@ -16,6 +16,7 @@ mod forwarded;
 mod handle;
 mod init;
 mod leases;
+mod mfa_login;
 mod mounts;
 #[cfg(test)]
 mod pipeline_tests;
@@ -101,6 +102,8 @@ pub struct Vault {
     audit_devices: crate::audit::table::DeviceTable,
     policies: crate::policy::store::PolicyStore,
     identity: crate::identity::IdentityStore,
+    /// Login MFA: methods, enforcements, logins waiting for codes.
+    mfa: crate::identity::mfa::Mfa,
     // One handler per mount, by mount UUID. A std lock: held only to look up or
     // insert, never across an await.
     engines: std::sync::RwLock<
@@ -178,6 +181,7 @@ impl Vault {
             ),
             policies: crate::policy::store::PolicyStore::default(),
             identity: crate::identity::IdentityStore::default(),
+            mfa: crate::identity::mfa::Mfa::default(),
             engines: std::sync::RwLock::new(std::collections::HashMap::new()),
             mount_writes: tokio::sync::Mutex::new(()),
             mounts: std::sync::RwLock::new(Arc::new(MountTable::with_builtins())),
@@ -367,6 +371,7 @@ impl Vault {
         self.tokens.unload();
         self.policies.clear();
         self.identity.unload();
+        self.mfa.unload();
         self.quotas.clear();
         if let Ok(mut engines) = self.engines.write() {
             engines.clear();

@@ -44,6 +44,7 @@ impl Vault {
             barrier: &self.barrier,
             store: &self.identity,
             mounts,
+            mfa: &self.mfa.store,
         }
     }
 

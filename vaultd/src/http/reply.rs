@@ -103,7 +103,10 @@ fn auth_json(auth: &Auth) -> Value {
         "token_type": "service",
         "orphan": auth.orphan,
         "num_uses": auth.num_uses,
-        "mfa_requirement": Value::Null,
+        "mfa_requirement": auth.mfa_requirement.as_ref().map_or(Value::Null, |m| json!({
+            "mfa_request_id": m.mfa_request_id,
+            "mfa_constraints": m.mfa_constraints,
+        })),
     });
     // As Vault: only for a token whose entity holds policies.
     if !auth.identity_policies.is_empty() {

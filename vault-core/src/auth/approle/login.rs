@@ -60,6 +60,7 @@ fn grant(name: &str, role: &RoleEntry) -> LoginGrant {
             metadata: BTreeMap::from([("role_name".to_owned(), name.to_owned())]),
             groups: None,
         }),
+        lockout: None,
     }
 }
 

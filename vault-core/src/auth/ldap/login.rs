@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::auth::records;
+use crate::auth::{lockout, records};
 use crate::engines::{EngineError, View};
 use crate::error::field;
 use crate::params;
-use crate::request::{AliasGrant, Data, Response};
+use crate::request::{AliasGrant, Data, LoginLockout, Response};
 use crate::secret::SecretString;
 
 use super::LdapAuth;
@@ -38,6 +38,7 @@ impl LdapAuth {
         view: &View<'_>,
         username: &str,
         data: &Data,
+        remote_addr: Option<std::net::IpAddr>,
     ) -> Result<Response, EngineError> {
         let config: LdapConfig = records::config(view)
             .await?
@@ -53,8 +54,43 @@ impl LdapAuth {
         } else {
             username.to_lowercase()
         };
+        // A user locked out from this address is refused before the
+        // directory is asked, which also keeps a stranger's guesses from
+        // reaching the directory's own lockout. The record's lock is not held
+        // across the bind (one user's logins would queue behind each other's
+        // round trips), so a burst of guesses in flight together may pass
+        // this check before the first failure is written.
+        let rules = lockout::Rules::default();
+        let address = lockout::address_key(remote_addr);
+        let now = crate::clock::now_unix_millis();
+        let mut failures = lockout::load(view, &username).await?;
+        failures.expire(now, &rules);
+        if failures.is_locked(&address, now) {
+            return Err(EngineError::LoginRefused(REFUSED));
+        }
         let key = directory::config_key(&config);
-        let (mut session, user) = self.bind_user(&config, &key, &username, &password).await?;
+        let bound = self.bind_user(&config, &key, &username, &password).await?;
+        // A success is forgiven by the pipeline once the whole login,
+        // second factor included, passed.
+        if let Err(refused) = &bound {
+            if *refused == Refused::UserFound {
+                let _record = lockout::lock(view, &username).await;
+                let mut failures = lockout::load(view, &username).await?;
+                failures.expire(now, &rules);
+                if failures.record_failure(&address, now, &rules) {
+                    tracing::warn!(
+                        user = %username,
+                        address = %address,
+                        "ldap: user locked out from one address after repeated failed logins"
+                    );
+                }
+                view.batch(vec![failures.op(&username)?]).await?;
+            }
+            return Err(EngineError::LoginRefused(REFUSED));
+        }
+        let Ok((mut session, user)) = bound else {
+            return Err(EngineError::LoginRefused(REFUSED));
+        };
 
         // Groups, searched as the search bind when there is one.
         if !config.binddn.is_empty() {
@@ -105,6 +141,10 @@ impl LdapAuth {
         } else {
             user.attr.unwrap_or_else(|| username.clone())
         };
+        grant.lockout = Some(LoginLockout {
+            name: username.clone(),
+            rules,
+        });
         grant.alias = Some(AliasGrant {
             name: alias,
             metadata: std::collections::BTreeMap::from([("name".to_owned(), username)]),
@@ -117,14 +157,14 @@ impl LdapAuth {
     }
 
     /// Finds the user's DN and binds as the user: the session, bound as
-    /// them.
+    /// them, or why not.
     async fn bind_user(
         &self,
         config: &LdapConfig,
         key: &str,
         username: &str,
         password: &SecretString,
-    ) -> Result<(Session, User), EngineError> {
+    ) -> Result<Result<(Session, User), Refused>, EngineError> {
         let searched = !config.binddn.is_empty() || config.discoverdn;
         if !searched {
             // No search: the DN is built (or, for Active Directory, the UPN
@@ -140,9 +180,11 @@ impl LdapAuth {
                 .await
                 .map_err(upstream)?;
             if bound != Bound::Yes {
-                return Err(EngineError::LoginRefused(REFUSED));
+                // A server refuses a DN that does not exist as it refuses a
+                // wrong password: nothing says the user exists.
+                return Ok(Err(Refused::UserUnknown));
             }
-            return Ok((session, User { dn, attr: None }));
+            return Ok(Ok((session, User { dn, attr: None })));
         }
         let search = if config.upndomain.is_empty() {
             filter::render(
@@ -184,24 +226,35 @@ impl LdapAuth {
             Err(e) => return Err(upstream(e)),
         };
         // None, or more than one: the same refusal as a wrong password.
-        let [user]: [Entry; 1] = found
-            .try_into()
-            .map_err(|_| EngineError::LoginRefused(REFUSED))?;
+        let Ok([user]) = <[Entry; 1]>::try_from(found) else {
+            return Ok(Err(Refused::UserUnknown));
+        };
         match session
             .bind(&user.dn, password.expose_secret())
             .await
             .map_err(upstream)?
         {
             Bound::Yes => {}
-            Bound::Refused => return Err(EngineError::LoginRefused(REFUSED)),
+            Bound::Refused => return Ok(Err(Refused::UserFound)),
         }
         let attr = user
             .attrs
             .get(&config.userattr.to_ascii_lowercase())
             .and_then(|v| v.first())
             .cloned();
-        Ok((session, User { dn: user.dn, attr }))
+        Ok(Ok((session, User { dn: user.dn, attr })))
     }
+}
+
+/// Why the directory refused a login. Only a refusal of a user the
+/// directory found counts towards the lockout: counting names nobody has
+/// would let strangers fill storage with records of their choosing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// The search found exactly this user, and its bind was refused.
+    UserFound,
+    /// No such user, more than one, or a bind without a search.
+    UserUnknown,
 }
 
 /// The user as found.

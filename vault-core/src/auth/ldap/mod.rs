@@ -91,7 +91,7 @@ impl LogicalBackend for LdapAuth {
         let op = request.operation;
         match request.route(route)? {
             Route::Login(user) if matches!(op, Operation::Create | Operation::Update) => {
-                self.login(view, user, data).await
+                self.login(view, user, data, request.remote_addr).await
             }
             Route::Config => match op {
                 Operation::Read => match records::config::<LdapConfig>(view).await? {

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::record::{self, LockoutConfig, LockoutState, UserEntry};
+use super::record::{self, UserEntry};
 use super::{Userpass, paths, totp};
+use crate::auth::lockout;
 use crate::barrier::BarrierOp;
 use crate::engines::{EngineError, View};
 use crate::params;
-use crate::request::{AliasGrant, Data, LoginGrant, Response};
+use crate::request::{AliasGrant, Data, LoginGrant, LoginLockout, Response};
 
 /// Every refusal, whatever its reason, in Vault's words: a caller learns
 /// nothing about which part was wrong.
@@ -56,6 +57,7 @@ impl Userpass {
         view: &View<'_>,
         raw_name: &str,
         data: &Data,
+        remote_addr: Option<std::net::IpAddr>,
     ) -> Result<Response, EngineError> {
         let credentials = Credentials::read(data);
         let Ok(name) = paths::username(raw_name) else {
@@ -78,9 +80,11 @@ impl Userpass {
                 .await;
             return Err(REFUSED);
         };
-        let mut lockout = record::load_lockout(view, &name).await?;
-        let forgotten = lockout.expire(now, &config);
-        if lockout.is_locked(now) {
+        let address = lockout::address_key(remote_addr);
+        let _record_lock = lockout::lock(view, &name).await;
+        let mut failures = lockout::load(view, &name).await?;
+        let forgotten = failures.expire(now, &config);
+        if failures.is_locked(&address, now) {
             // Not counted: a lockout is not extended by the guesses it stops.
             self.passwords
                 .spend_verification_time(credentials.password)
@@ -90,19 +94,25 @@ impl Userpass {
         match self.check(view, &name, &user, credentials, now).await? {
             Checked::Accepted { spend_code } => {
                 let mut ops: Vec<BarrierOp> = spend_code.into_iter().collect();
-                if forgotten || lockout != LockoutState::default() {
-                    ops.push(BarrierOp::Delete {
-                        path: record::lockout_path(&name),
-                    });
+                // This address's failures are forgiven by the pipeline, once
+                // the whole login (login MFA included) passed.
+                if forgotten {
+                    ops.push(failures.op(&name)?);
                 }
                 if !ops.is_empty() {
                     view.batch(ops).await?;
                 }
-                Ok(grant(&name, &user))
+                Ok(grant(&name, &user, config))
             }
             Checked::Refused => {
-                self.count_failure(view, &name, &mut lockout, now, &config)
-                    .await?;
+                if failures.record_failure(&address, now, &config) {
+                    tracing::warn!(
+                        user = %name,
+                        address = %address,
+                        "userpass: user locked out from one address after repeated failed logins"
+                    );
+                }
+                view.batch(vec![failures.op(&name)?]).await?;
                 Err(REFUSED)
             }
         }
@@ -144,31 +154,10 @@ impl Userpass {
             spend_code: Some(record::put(record::totp_path(name), &enrolled)?),
         })
     }
-
-    /// Records a failed login, starting a lockout at the threshold.
-    async fn count_failure(
-        &self,
-        view: &View<'_>,
-        name: &str,
-        lockout: &mut LockoutState,
-        now: u64,
-        config: &LockoutConfig,
-    ) -> Result<(), EngineError> {
-        if lockout.record_failure(now, config) {
-            tracing::warn!(
-                user = %name,
-                failures = lockout.failures,
-                "userpass: user locked out after repeated failed logins"
-            );
-        }
-        view.batch(vec![record::put(record::lockout_path(name), lockout)?])
-            .await?;
-        Ok(())
-    }
 }
 
 /// The token a successful login asks the pipeline for.
-fn grant(name: &str, user: &UserEntry) -> Response {
+fn grant(name: &str, user: &UserEntry, rules: lockout::Rules) -> Response {
     Response {
         login: Some(LoginGrant {
             // Written users never hold `root`; this keeps it so even if a
@@ -186,6 +175,10 @@ fn grant(name: &str, user: &UserEntry) -> Response {
             alias: Some(AliasGrant {
                 name: name.to_owned(),
                 ..AliasGrant::default()
+            }),
+            lockout: Some(LoginLockout {
+                name: name.to_owned(),
+                rules,
             }),
             ..LoginGrant::default()
         }),

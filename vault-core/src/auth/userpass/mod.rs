@@ -29,10 +29,14 @@
 //! ones with no hash to check spend an argon2 verification anyway, so that
 //! neither answers nor timing tell which usernames exist.
 //!
-//! `lockout_threshold` refusals in a row (default 5; a bad code counts) lock
-//! the user for `lockout_duration` (default 15 minutes): until then even the
-//! right password is refused, and the refusals are not counted. A success or
-//! an unlock clears the count, and so does `lockout_duration` without a failure.
+//! `lockout_threshold` refusals in a row from one client address (default 5;
+//! a bad code counts, and so does a bad login MFA code) lock the user out
+//! from that address for `lockout_duration` (default 15 minutes): until then
+//! even the right password is refused there, and the refusals are not
+//! counted; the user can still log in from elsewhere, so a stranger cannot
+//! lock them out (see [`crate::auth::lockout`]). A success clears that
+//! address's count, an unlock every address's, and so does
+//! `lockout_duration` without a failure.
 //!
 //! # Storage layout (inside the mount's [`View`])
 //!
@@ -40,7 +44,7 @@
 //! - `user/<name>`: the user's PHC hash, policies and TTLs, JSON. A user exists
 //!   exactly when this record does; listing lists `user/`.
 //! - `totp/<name>`: the TOTP secret (base32) and the last step accepted.
-//! - `lockout/<name>`: failed logins and the end of a lockout.
+//! - `lockout/<name>`: failed logins and lockouts, by client address.
 //!
 //! The barrier encrypts every value; paths (and so usernames) are not secret.
 //! Passwords are never stored, in any form but the argon2id hash.
@@ -59,7 +63,6 @@ mod paths;
 mod record;
 #[cfg(test)]
 mod tests;
-pub mod totp;
 mod users;
 
 use std::fmt;
@@ -70,6 +73,7 @@ use async_trait::async_trait;
 use self::password::Passwords;
 use self::paths::Route;
 use crate::engines::{EngineError, EngineRequest, LogicalBackend, View};
+use crate::identity::mfa::totp;
 use crate::request::{Operation, Response};
 
 /// How many locks user changes are spread over.
@@ -167,11 +171,14 @@ impl LogicalBackend for Userpass {
         let route = request.route(Route::parse)?;
         let unsupported = || request.unsupported();
         let EngineRequest {
-            operation, data, ..
+            operation,
+            data,
+            remote_addr,
+            ..
         } = request;
         match (route, operation) {
             // Login first: its username is checked without a distinct error.
-            (Route::Login(raw), Create | Update) => self.login(view, raw, data).await,
+            (Route::Login(raw), Create | Update) => self.login(view, raw, data, remote_addr).await,
             (Route::Login(_), _) => Err(unsupported()),
             (Route::Config, Read) => self.read_config(view).await,
             (Route::Config, Create | Update) => self.write_config(view, data).await,

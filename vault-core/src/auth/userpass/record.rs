@@ -8,16 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::auth::lockout;
 use crate::engines::{EngineError, View};
 
 /// Where the mount's lockout settings live.
 pub(super) const CONFIG_PATH: &str = "config";
-
-/// Failed logins in a row that lock a user, unless `config` says otherwise.
-pub(super) const DEFAULT_LOCKOUT_THRESHOLD: u64 = 5;
-
-/// How long a lockout lasts, in milliseconds, unless `config` says otherwise.
-pub(super) const DEFAULT_LOCKOUT_DURATION_MS: u64 = 15 * 60 * 1000;
 
 /// The folder of user records; listing it lists the users.
 pub(super) const USER_FOLDER: &str = "user/";
@@ -30,32 +25,6 @@ pub(super) fn user_path(name: &str) -> String {
 /// The storage key of `name`'s [`TotpEntry`].
 pub(super) fn totp_path(name: &str) -> String {
     format!("totp/{name}")
-}
-
-/// The storage key of `name`'s [`LockoutState`].
-pub(super) fn lockout_path(name: &str) -> String {
-    format!("lockout/{name}")
-}
-
-/// The mount's settings (`config`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub(super) struct LockoutConfig {
-    /// Failed logins in a row that lock a user (at least 1).
-    pub(super) lockout_threshold: u64,
-    /// How long a lockout lasts, in milliseconds (more than 0). Also how long an
-    /// unlocked user's failure count is remembered (Vault's
-    /// `lockout_counter_reset`, which defaults to the same 15 minutes).
-    pub(super) lockout_duration_ms: u64,
-}
-
-impl Default for LockoutConfig {
-    fn default() -> Self {
-        LockoutConfig {
-            lockout_threshold: DEFAULT_LOCKOUT_THRESHOLD,
-            lockout_duration_ms: DEFAULT_LOCKOUT_DURATION_MS,
-        }
-    }
 }
 
 /// One user (`user/<name>`). The password is kept only as an argon2id PHC
@@ -106,51 +75,6 @@ impl fmt::Debug for TotpEntry {
     }
 }
 
-/// A user's failed logins (`lockout/<name>`); absent after a success or an
-/// unlock. Kept in the view so that a restart does not reset a lockout.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub(super) struct LockoutState {
-    /// Failed logins since the last success, unlock or lockout's end.
-    pub(super) failures: u64,
-    /// When the last one happened, ms since the epoch.
-    pub(super) last_failure_ms: u64,
-    /// While `now` is before this (ms since the epoch), every login fails.
-    pub(super) locked_until_ms: u64,
-}
-
-impl LockoutState {
-    /// Forgets what no longer counts at `now`: an ended lockout and its
-    /// failures, or failures older than the lockout duration. Returns whether
-    /// anything was forgotten.
-    pub(super) fn expire(&mut self, now: u64, config: &LockoutConfig) -> bool {
-        let lock_ended = self.locked_until_ms != 0 && now >= self.locked_until_ms;
-        let stale = self.failures > 0
-            && now.saturating_sub(self.last_failure_ms) >= config.lockout_duration_ms;
-        if lock_ended || (self.locked_until_ms == 0 && stale) {
-            *self = LockoutState::default();
-            return true;
-        }
-        false
-    }
-
-    /// True while a lockout is in force at `now`.
-    pub(super) fn is_locked(&self, now: u64) -> bool {
-        now < self.locked_until_ms
-    }
-
-    /// Counts one failure at `now`; returns true if it starts a lockout.
-    pub(super) fn record_failure(&mut self, now: u64, config: &LockoutConfig) -> bool {
-        self.failures = self.failures.saturating_add(1);
-        self.last_failure_ms = now;
-        if self.failures >= config.lockout_threshold {
-            self.locked_until_ms = now.saturating_add(config.lockout_duration_ms);
-            return true;
-        }
-        false
-    }
-}
-
 /// A stored record that does not decode: the barrier authenticated it, so this
 /// is our own bug or a downgrade, and the caller must not see a guess.
 async fn load<T: DeserializeOwned>(view: &View<'_>, path: &str) -> Result<Option<T>, EngineError> {
@@ -160,7 +84,7 @@ async fn load<T: DeserializeOwned>(view: &View<'_>, path: &str) -> Result<Option
 pub(super) use crate::engines::shared::put_json as put;
 
 /// The mount's settings, or the defaults if none were written.
-pub(super) async fn load_config(view: &View<'_>) -> Result<LockoutConfig, EngineError> {
+pub(super) async fn load_config(view: &View<'_>) -> Result<lockout::Rules, EngineError> {
     Ok(load(view, CONFIG_PATH).await?.unwrap_or_default())
 }
 
@@ -185,40 +109,9 @@ pub(super) async fn load_totp(
     load(view, &totp_path(name)).await
 }
 
-/// `name`'s failed logins (none recorded: the default).
-pub(super) async fn load_lockout(view: &View<'_>, name: &str) -> Result<LockoutState, EngineError> {
-    Ok(load(view, &lockout_path(name)).await?.unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_lockout_starts_at_the_threshold_and_ends_after_the_duration() {
-        let config = LockoutConfig::default();
-        let mut state = LockoutState::default();
-        for _ in 0..4 {
-            assert!(!state.record_failure(1_000, &config));
-        }
-        assert!(state.record_failure(1_000, &config));
-        assert!(state.is_locked(1_000));
-        assert!(!state.expire(1_000 + DEFAULT_LOCKOUT_DURATION_MS - 1, &config));
-        assert!(state.is_locked(1_000 + DEFAULT_LOCKOUT_DURATION_MS - 1));
-        assert!(state.expire(1_000 + DEFAULT_LOCKOUT_DURATION_MS, &config));
-        assert_eq!(state, LockoutState::default());
-    }
-
-    #[test]
-    fn old_failures_are_forgotten() {
-        let config = LockoutConfig::default();
-        let mut state = LockoutState::default();
-        state.record_failure(0, &config);
-        assert!(!state.expire(DEFAULT_LOCKOUT_DURATION_MS - 1, &config));
-        assert_eq!(state.failures, 1);
-        assert!(state.expire(DEFAULT_LOCKOUT_DURATION_MS, &config));
-        assert_eq!(state.failures, 0);
-    }
 
     #[test]
     fn debug_hides_the_hash_and_the_totp_secret() {

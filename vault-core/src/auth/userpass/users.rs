@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::record::{self, LockoutConfig, TotpEntry, UserEntry};
+use super::record::{self, TotpEntry, UserEntry};
 use super::{Userpass, totp};
+use crate::auth::lockout;
 use crate::barrier::{BarrierError, BarrierOp};
 use crate::engines::{EngineError, View};
 use crate::params::{self, FieldError};
@@ -154,6 +155,7 @@ impl Userpass {
         name: &str,
     ) -> Result<Response, EngineError> {
         let _guard = self.lock(view, name).await;
+        let _record = lockout::lock(view, name).await;
         view.batch(vec![
             BarrierOp::Delete {
                 path: record::user_path(name),
@@ -162,7 +164,7 @@ impl Userpass {
                 path: record::totp_path(name),
             },
             BarrierOp::Delete {
-                path: record::lockout_path(name),
+                path: lockout::path(name),
             },
         ])
         .await?;
@@ -245,7 +247,9 @@ impl Userpass {
         if record::load_user(view, name).await?.is_none() {
             return Err(not_found(format!("users/{name}")));
         }
-        view.delete(&record::lockout_path(name)).await?;
+        // Every address's failures: the operator vouched for the user.
+        let _record = lockout::lock(view, name).await;
+        view.delete(&lockout::path(name)).await?;
         tracing::info!(user = %name, "userpass: user unlocked");
         Ok(Response::default())
     }
@@ -279,7 +283,7 @@ impl Userpass {
         }
         // Any string that is no username: config writes share no lock with users.
         let _guard = self.lock(view, "/config").await;
-        let mut config: LockoutConfig = record::load_config(view).await?;
+        let mut config: lockout::Rules = record::load_config(view).await?;
         if let Some(threshold) = threshold {
             config.lockout_threshold = threshold;
         }

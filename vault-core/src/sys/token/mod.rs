@@ -460,6 +460,7 @@ pub(crate) fn auth_of(
         metadata: entry.meta.clone(),
         num_uses: entry.num_uses,
         orphan: entry.parent.is_empty(),
+        mfa_requirement: None,
     }
 }
 

@@ -2,8 +2,8 @@
 //! apps compute them: HMAC-SHA1, a 30-second step, 6 digits; and the base32
 //! text (RFC 4648, no padding) their secrets travel in.
 //!
-//! Public so that black-box tests and clients can compute the code the userpass
-//! login expects. The secret a caller passes here is the raw key, not its base32.
+//! Public so that black-box tests and clients can compute the code a login
+//! expects (login MFA's TOTP methods, userpass's own second factor). The secret a caller passes here is the raw key, not its base32.
 
 use ring::hmac;
 
