@@ -660,3 +660,105 @@ async fn database_credentials_and_lease_commands() {
         "no lease is left after a forced revocation: {listed:?}"
     );
 }
+
+/// The TOTP key in an `otpauth://` URL.
+fn totp_key(url: &str) -> Vec<u8> {
+    let secret = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap();
+    vault_tests::secret_scan::note(secret);
+    vault_core::identity::mfa::totp::base32_decode(secret).unwrap()
+}
+
+#[test]
+fn login_mfa_in_two_steps_and_in_one_with_dash_mfa() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, _root, bao) = unsealed(dir.path());
+    bao.ok(&["auth", "enable", "userpass"]);
+    bao.ok(&[
+        "write",
+        "auth/userpass/users/dana",
+        "password=dana-password",
+    ]);
+    let anonymous = Bao::new(&daemon.addr, dir.path());
+    let login = |extra: &[&str]| {
+        let mut args = vec!["login", "-no-store", "-format=json", "-method=userpass"];
+        args.extend(extra);
+        args.extend(["username=dana", "password=dana-password"]);
+        anonymous.json(&args)
+    };
+    let first = login(&[]);
+    let entity = first["auth"]["entity_id"].as_str().unwrap().to_owned();
+    let accessor = bao.json(&["auth", "list", "-format=json"])["userpass/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let method = bao.json(&[
+        "write",
+        "-format=json",
+        "identity/mfa/method/totp",
+        "issuer=vault",
+    ])["data"]["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bao.ok(&[
+        "write",
+        "identity/mfa/login-enforcement/people",
+        &format!("mfa_method_ids={method}"),
+        &format!("auth_method_accessors={accessor}"),
+    ]);
+    let generated = bao.json(&[
+        "write",
+        "-format=json",
+        "identity/mfa/method/totp/admin-generate",
+        &format!("method_id={method}"),
+        &format!("entity_id={entity}"),
+    ]);
+    let key = totp_key(generated["data"]["url"].as_str().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = |step: u64| vault_core::identity::mfa::totp::code(&key, now + step * 30);
+
+    // Without a code: the requirement, no token.
+    let pending = login(&[]);
+    assert_eq!(pending["auth"]["client_token"], "", "{pending}");
+    let request_id = pending["auth"]["mfa_requirement"]["mfa_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The second step as bao writes it.
+    let body = json!({"mfa_request_id": request_id, "mfa_payload": {method.as_str(): [code(0)]}});
+    let out = anonymous.run_with_input(
+        &["write", "-format=json", "sys/mfa/validate", "-"],
+        Some(&body.to_string()),
+    );
+    out.expect_code(0);
+    let token = out.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("s."), "{token}");
+
+    // One step, with -mfa (the X-Vault-MFA header); a used code fails.
+    let used = anonymous.run(&[
+        "login",
+        "-no-store",
+        "-method=userpass",
+        &format!("-mfa={method}:{}", code(0)),
+        "username=dana",
+        "password=dana-password",
+    ]);
+    assert_ne!(used.code, 0, "a replayed code logged in");
+    let fresh = login(&[&format!("-mfa={method}:{}", code(1))]);
+    assert!(
+        fresh["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("s."),
+        "{fresh}"
+    );
+}

@@ -29,6 +29,8 @@ pub struct Client {
     pub logical: LogicalClient<Channel>,
     token: Option<String>,
     no_forward: bool,
+    /// Login MFA passcodes (`method_id:passcode`) sent as `x-vault-mfa`.
+    mfa: Vec<String>,
 }
 
 /// A connection to `target` (TLS when it is https) whose calls may take up to
@@ -113,6 +115,7 @@ impl Client {
             logical: LogicalClient::new(channel).max_decoding_message_size(MAX_ANSWER),
             token,
             no_forward: target.no_forward,
+            mfa: Vec::new(),
         })
     }
 
@@ -122,8 +125,15 @@ impl Client {
         self
     }
 
-    /// A request carrying the token, if there is one, and the no-forwarding
-    /// flag when asked for.
+    /// The same connection sending `codes` (`method_id:passcode` each) as
+    /// login MFA passcodes with every call.
+    pub fn with_mfa(mut self, codes: &[String]) -> Client {
+        self.mfa = codes.to_vec();
+        self
+    }
+
+    /// A request carrying the token, if there is one, the login MFA
+    /// passcodes given, and the no-forwarding flag when asked for.
     pub fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
         if self.no_forward {
@@ -139,6 +149,13 @@ impl Client {
             request
                 .metadata_mut()
                 .insert(vault_proto::TOKEN_METADATA_KEY, value);
+        }
+        for code in &self.mfa {
+            let value = MetadataValue::try_from(code.as_str())
+                .map_err(|_| anyhow::anyhow!("--mfa holds characters a header cannot have"))?;
+            request
+                .metadata_mut()
+                .append(vault_proto::MFA_METADATA_KEY, value);
         }
         Ok(request)
     }

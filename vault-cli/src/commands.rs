@@ -450,6 +450,27 @@ pub async fn login(
         }
         other => bail!("unknown login method {other:?} (token, approle, userpass, ldap)"),
     };
+    if let Some(requirement) = response
+        .auth
+        .as_ref()
+        .and_then(|a| a.mfa_requirement.as_ref())
+    {
+        // No token yet: say how to finish, store nothing.
+        if format == Format::Json {
+            logical::print_response(format, &response, None)?;
+        } else {
+            println!(
+                "This login needs a second factor (login MFA). Finish it with\n  \
+                 vault-cli write sys/mfa/validate mfa_request_id={} \
+                 'mfa_payload={{\"METHOD_ID\": [\"PASSCODE\"]}}'\n\
+                 or log in again with --mfa METHOD_ID:PASSCODE.\n\nmfa_request_id    {}\nmfa_constraints   {}",
+                requirement.mfa_request_id,
+                requirement.mfa_request_id,
+                requirement.mfa_constraints_json
+            );
+        }
+        return Ok(0);
+    }
     let token = response
         .auth
         .as_ref()

@@ -204,6 +204,11 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
             "metadata": a.metadata.iter().collect::<BTreeMap<_, _>>(),
             "num_uses": a.num_uses,
             "orphan": a.orphan,
+            "mfa_requirement": a.mfa_requirement.as_ref().map(|m| json!({
+                "mfa_request_id": m.mfa_request_id,
+                "mfa_constraints": serde_json::from_str::<Value>(&m.mfa_constraints_json)
+                    .unwrap_or(Value::Null),
+            })),
         })
     });
     Ok(json!({

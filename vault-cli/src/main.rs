@@ -100,6 +100,11 @@ enum Command {
         /// Do not store the token.
         #[arg(long)]
         no_store: bool,
+        /// A login MFA passcode, `METHOD_ID:PASSCODE` (or the method's name
+        /// for its id): sent with the login (Vault's `-mfa`, the
+        /// `X-Vault-MFA` header). Repeat for several methods.
+        #[arg(long)]
+        mfa: Vec<String>,
         /// The token (`-`: stdin, `@FILE`: a file, omitted: prompted), or the
         /// method's key=value credentials (role_id=.. secret_id=..,
         /// username=.. [password=..] [totp=..]; a value may be `-` or `@FILE`).
@@ -592,8 +597,10 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
             method,
             path,
             no_store,
+            mfa,
             args,
         } => {
+            let mut client = client.with_mfa(&mfa);
             commands::login(
                 &mut client,
                 format,

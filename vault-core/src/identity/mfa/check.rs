@@ -20,6 +20,8 @@ use super::totp;
 /// Passcodes one login may carry, and their longest length.
 const MAX_CODES: usize = 8;
 const MAX_CODE_LEN: usize = 64;
+/// Longest `mfa_payload` sent as text.
+const MAX_PAYLOAD_TEXT: usize = 4096;
 
 /// The enforcements a login must satisfy, each by one of its methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,10 +116,17 @@ impl Passcodes {
         Ok(())
     }
 
-    /// `sys/mfa/validate`'s `mfa_payload`: `{"<method id>": ["<passcode>"]}`.
+    /// `sys/mfa/validate`'s `mfa_payload`: `{"<method id>": ["<passcode>"]}`,
+    /// or that object as JSON text (what a CLI's `key=value` sends).
     pub(crate) fn from_payload(payload: &Value) -> Result<Passcodes, PasscodeError> {
-        let Value::Object(map) = payload else {
-            return Err(PasscodeError::Shape);
+        let parsed;
+        let map = match payload {
+            Value::Object(map) => map,
+            Value::String(text) if text.len() <= MAX_PAYLOAD_TEXT => {
+                parsed = serde_json::from_str::<Value>(text).map_err(|_| PasscodeError::Shape)?;
+                parsed.as_object().ok_or(PasscodeError::Shape)?
+            }
+            _ => return Err(PasscodeError::Shape),
         };
         let mut out = Passcodes::default();
         for (method, codes) in map {
