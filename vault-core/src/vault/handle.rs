@@ -310,6 +310,11 @@ impl Vault {
         mount: &MountEntry,
         engine: Option<Arc<dyn LogicalBackend>>,
     ) -> Result<Response, VaultError> {
+        // Completing a login waiting for its second factor: the pipeline's
+        // own step, as the token a login makes is.
+        if mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH {
+            return self.validate_mfa(request).await;
+        }
         // The system backends are built for this request from the parts they
         // act on; every other mount has its engine.
         let revoker = EngineRevoker { vault: self };
@@ -345,9 +350,6 @@ impl Vault {
         } else {
             (None, None)
         };
-        if mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH {
-            return self.validate_mfa(request).await;
-        }
         let view = View::new(&self.barrier, mount.storage_prefix());
         let engine_request = EngineRequest {
             operation: request.operation,

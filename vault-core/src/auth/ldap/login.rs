@@ -69,27 +69,17 @@ impl LdapAuth {
             return Err(EngineError::LoginRefused(REFUSED));
         }
         let key = directory::config_key(&config);
-        let bound = self.bind_user(&config, &key, &username, &password).await?;
         // A success is forgiven by the pipeline once the whole login,
         // second factor included, passed.
-        if let Err(refused) = &bound {
-            if *refused == Refused::UserFound {
-                let _record = lockout::lock(view, &username).await;
-                let mut failures = lockout::load(view, &username).await?;
-                failures.expire(now, &rules);
-                if failures.record_failure(&address, now, &rules) {
-                    tracing::warn!(
-                        user = %username,
-                        address = %address,
-                        "ldap: user locked out from one address after repeated failed logins"
-                    );
+        let (mut session, user) = match self.bind_user(&config, &key, &username, &password).await? {
+            Ok(bound) => bound,
+            Err(refused) => {
+                if refused == Refused::UserFound {
+                    self.count_failure(view, &username, &address, now, &rules)
+                        .await?;
                 }
-                view.batch(vec![failures.op(&username)?]).await?;
+                return Err(EngineError::LoginRefused(REFUSED));
             }
-            return Err(EngineError::LoginRefused(REFUSED));
-        }
-        let Ok((mut session, user)) = bound else {
-            return Err(EngineError::LoginRefused(REFUSED));
         };
 
         // Groups, searched as the search bind when there is one.
@@ -154,6 +144,29 @@ impl LdapAuth {
             login: Some(grant),
             ..Response::default()
         })
+    }
+
+    /// Counts a refused bind of a user the directory found.
+    async fn count_failure(
+        &self,
+        view: &View<'_>,
+        username: &str,
+        address: &str,
+        now: u64,
+        rules: &lockout::Rules,
+    ) -> Result<(), EngineError> {
+        let _record = lockout::lock(view, username).await;
+        let mut failures = lockout::load(view, username).await?;
+        failures.expire(now, rules);
+        if failures.record_failure(address, now, rules) {
+            tracing::warn!(
+                user = %username,
+                address = %address,
+                "ldap: user locked out from one address after repeated failed logins"
+            );
+        }
+        view.batch(vec![failures.op(username)?]).await?;
+        Ok(())
     }
 
     /// Finds the user's DN and binds as the user: the session, bound as

@@ -231,3 +231,105 @@ async fn spend(
         .await?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::mfa::model::{Enforcement, TotpMethod};
+
+    fn config() -> Config {
+        let mut config = Config::default();
+        config.methods.insert(
+            "m1".into(),
+            TotpMethod {
+                id: "m1".into(),
+                name: "phone".into(),
+                issuer: "vault".into(),
+                key_size: 20,
+            },
+        );
+        config.enforcements.insert(
+            "ops".into(),
+            Enforcement {
+                name: "ops".into(),
+                id: "e1".into(),
+                mfa_method_ids: vec!["m1".into()],
+                identity_group_ids: vec!["g-parent".into()],
+                ..Enforcement::default()
+            },
+        );
+        config
+    }
+
+    #[test]
+    fn payloads_are_read_as_vault_sends_them_and_bounded() {
+        let codes = Passcodes::from_payload(&json!({"m1": ["123456"]})).unwrap();
+        assert_eq!(codes.0["m1"].as_str(), "123456");
+        let text = Passcodes::from_payload(&json!(r#"{"m1": ["123456"]}"#)).unwrap();
+        assert_eq!(text.0["m1"].as_str(), "123456");
+        assert!(matches!(
+            Passcodes::from_payload(&json!({"m1": ["1", "2"]})),
+            Err(PasscodeError::Repeated)
+        ));
+        assert!(matches!(
+            Passcodes::from_payload(&json!(["m1"])),
+            Err(PasscodeError::Shape)
+        ));
+        let many: serde_json::Map<String, Value> = (0..=MAX_CODES)
+            .map(|i| (format!("m{i}"), json!(["1"])))
+            .collect();
+        assert!(matches!(
+            Passcodes::from_payload(&Value::Object(many)),
+            Err(PasscodeError::TooMany)
+        ));
+        let long = "1".repeat(MAX_CODE_LEN + 1);
+        assert!(matches!(
+            Passcodes::from_payload(&json!({"m1": [long]})),
+            Err(PasscodeError::TooMany)
+        ));
+        let huge = "x".repeat(MAX_PAYLOAD_TEXT + 1);
+        assert!(Passcodes::from_payload(&json!(huge)).is_err());
+    }
+
+    #[test]
+    fn headers_name_a_method_by_id_or_name() {
+        let config = config();
+        let header = |s: &str| vec![SecretString::from(s)];
+        let by_name = Passcodes::from_headers(&header("phone:123456"), &config).unwrap();
+        assert_eq!(by_name.0["m1"].as_str(), "123456");
+        let by_id = Passcodes::from_headers(&header("m1:654321"), &config).unwrap();
+        assert_eq!(by_id.0["m1"].as_str(), "654321");
+        assert!(matches!(
+            Passcodes::from_headers(&header("no-colon"), &config),
+            Err(PasscodeError::Header)
+        ));
+        // The Debug of passcodes shows which methods, never the codes.
+        assert!(!format!("{by_id:?}").contains("654321"));
+    }
+
+    #[test]
+    fn an_enforcement_on_a_parent_group_covers_its_members() {
+        let config = config();
+        let mount = MountEntry {
+            path: "auth/userpass/".into(),
+            kind: "userpass".into(),
+            uuid: "u".into(),
+            accessor: "auth_userpass_1".into(),
+            description: String::new(),
+            config: crate::router::MountConfig::default(),
+            options: Default::default(),
+        };
+        let mut member = Resolved {
+            entity_id: "ent".into(),
+            ..Resolved::default()
+        };
+        assert_eq!(requirement(&config, &mount, Some(&member)), None);
+        member.inherited_group_ids = vec!["g-parent".into()];
+        let required = requirement(&config, &mount, Some(&member)).unwrap();
+        assert_eq!(required.constraints["ops"], ["m1"]);
+        assert_eq!(
+            required.constraints_json(),
+            json!({"ops": {"any": [{"type": "totp", "id": "m1", "uses_passcode": true}]}})
+        );
+    }
+}
