@@ -48,3 +48,13 @@ pub fn http(
     };
     (code, json)
 }
+
+/// An HTTP call with the token that must succeed (200 or 204): its answer.
+pub fn ok(daemon: &Daemon, token: &str, method: &str, path: &str, body: Value) -> Value {
+    let (code, answer) = http(daemon, token, method, path, Some(body));
+    assert!(
+        code == 200 || code == 204,
+        "{method} {path}: {code} {answer}"
+    );
+    answer
+}

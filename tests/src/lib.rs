@@ -18,6 +18,7 @@ pub mod ha_cluster;
 pub mod http;
 pub mod idp;
 pub mod ldap;
+pub mod otp;
 pub mod secret_scan;
 
 use serde_json::Value;

@@ -661,16 +661,6 @@ async fn database_credentials_and_lease_commands() {
     );
 }
 
-/// The TOTP key in an `otpauth://` URL.
-fn totp_key(url: &str) -> Vec<u8> {
-    let secret = url
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("secret="))
-        .unwrap();
-    vault_tests::secret_scan::note(secret);
-    vault_core::identity::mfa::totp::base32_decode(secret).unwrap()
-}
-
 #[test]
 fn login_mfa_in_two_steps_and_in_one_with_dash_mfa() {
     let dir = tempfile::tempdir().unwrap();
@@ -716,7 +706,7 @@ fn login_mfa_in_two_steps_and_in_one_with_dash_mfa() {
         &format!("method_id={method}"),
         &format!("entity_id={entity}"),
     ]);
-    let key = totp_key(generated["data"]["url"].as_str().unwrap());
+    let key = vault_tests::otp::key_of(generated["data"]["url"].as_str().unwrap());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -9,18 +9,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vault_tests::http::http;
+use vault_tests::http::{http, ok};
 use vault_tests::ldap::{Directory, PASSWORD, SEARCH_DN, SEARCH_PASSWORD, SUFFIX};
 use vault_tests::{Daemon, Init, unsealed_with_kv};
-
-fn ok(daemon: &Daemon, token: &str, method: &str, path: &str, body: Value) -> Value {
-    let (code, answer) = http(daemon, token, method, path, Some(body));
-    assert!(
-        code == 200 || code == 204,
-        "{method} {path}: {code} {answer}"
-    );
-    answer
-}
 
 /// A login: (status, answer).
 fn login(daemon: &Daemon, mount: &str, user: &str, password: &str) -> (u16, Value) {

@@ -10,22 +10,13 @@
 
 use serde_json::{Value, json};
 use vault_core::identity::mfa::totp;
-use vault_tests::http::{curl, http};
+use vault_tests::http::{curl, http, ok};
 use vault_tests::ldap::{Directory, PASSWORD, SEARCH_DN, SEARCH_PASSWORD, SUFFIX};
 use vault_tests::{Daemon, unseal, unsealed_with_kv};
 
 /// Another client on this machine (the daemon listens on 127.0.0.1).
 const STRANGER: &str = "127.0.0.2";
 const HOME: &str = "127.0.0.1";
-
-fn ok(daemon: &Daemon, token: &str, method: &str, path: &str, body: Value) -> Value {
-    let (code, answer) = http(daemon, token, method, path, Some(body));
-    assert!(
-        code == 200 || code == 204,
-        "{method} {path}: {code} {answer}"
-    );
-    answer
-}
 
 /// A call from the local address `from`, with extra headers: (status, body).
 fn call_from(
@@ -87,16 +78,6 @@ fn validate(
         &[],
         &json!({"mfa_request_id": request_id, "mfa_payload": {method: [code]}}),
     )
-}
-
-/// The TOTP key in an `otpauth://` URL.
-fn key_of(url: &str) -> Vec<u8> {
-    let secret = url
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("secret="))
-        .unwrap();
-    vault_tests::secret_scan::note(secret);
-    totp::base32_decode(secret).unwrap()
 }
 
 fn now() -> u64 {
@@ -175,7 +156,7 @@ fn setup(daemon: &Daemon, root: &str, users: &[&str]) -> (String, Vec<Vec<u8>>) 
                 "identity/mfa/method/totp/admin-generate",
                 json!({"method_id": method, "entity_id": entity}),
             );
-            key_of(answer["data"]["url"].as_str().unwrap())
+            vault_tests::otp::key_of(answer["data"]["url"].as_str().unwrap())
         })
         .collect();
     (method, keys)

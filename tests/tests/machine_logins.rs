@@ -11,20 +11,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use vault_tests::bao::Bao;
-use vault_tests::http::http;
+use vault_tests::http::{http, ok};
 use vault_tests::idp::{Keys, Standin, now, service_account_claims};
 use vault_tests::{Daemon, Init, logical, unsealed_with_kv};
 
 const REVIEWER: &str = "reviewer-token-0123456789";
-
-fn ok(daemon: &Daemon, token: &str, method: &str, path: &str, body: Value) -> Value {
-    let (code, answer) = http(daemon, token, method, path, Some(body));
-    assert!(
-        code == 200 || code == 204,
-        "{method} {path}: {code} {answer}"
-    );
-    answer
-}
 
 /// A login without a token: (status, answer).
 fn login(daemon: &Daemon, path: &str, body: Value) -> (u16, Value) {
