@@ -140,16 +140,17 @@ impl Userpass {
         let Some(code) = credentials.totp else {
             return Ok(Checked::Refused);
         };
-        let Ok(secret) = totp::base32_decode(&enrolled.secret).map(Zeroizing::new) else {
-            // Our own record; a secret we cannot read lets nobody in.
-            tracing::error!(user = %name, "userpass: stored TOTP secret does not decode");
-            return Ok(Checked::Refused);
-        };
-        let Some(step) = totp::matching_step(&secret, now_ms / 1000, &code, enrolled.last_step)
-        else {
-            return Ok(Checked::Refused);
-        };
-        enrolled.last_step = Some(step);
+        let mut last_step = enrolled.last_step;
+        match totp::spend(&enrolled.secret, &mut last_step, &code, now_ms / 1000) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Checked::Refused),
+            Err(_) => {
+                // Our own record; a secret we cannot read lets nobody in.
+                tracing::error!(user = %name, "userpass: stored TOTP secret does not decode");
+                return Ok(Checked::Refused);
+            }
+        }
+        enrolled.last_step = last_step;
         Ok(Checked::Accepted {
             spend_code: Some(record::put(record::totp_path(name), &enrolled)?),
         })

@@ -218,14 +218,16 @@ async fn spend(
     let Some(mut secret) = MfaStore::secret(barrier, method_id, entity_id).await? else {
         return Ok(false);
     };
-    let Ok(key) = totp::base32_decode(&secret.secret).map(Zeroizing::new) else {
-        tracing::error!(method = %method_id, entity = %entity_id, "stored MFA secret does not decode");
-        return Ok(false);
-    };
-    let Some(step) = totp::matching_step(&key, now_secs, code, secret.last_step) else {
-        return Ok(false);
-    };
-    secret.last_step = Some(step);
+    let mut last_step = secret.last_step;
+    match totp::spend(&secret.secret, &mut last_step, code, now_secs) {
+        Ok(true) => {}
+        Ok(false) => return Ok(false),
+        Err(_) => {
+            tracing::error!(method = %method_id, entity = %entity_id, "stored MFA secret does not decode");
+            return Ok(false);
+        }
+    }
+    secret.last_step = last_step;
     barrier
         .batch(vec![MfaStore::put_secret(method_id, entity_id, &secret)?])
         .await?;

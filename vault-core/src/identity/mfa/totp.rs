@@ -78,6 +78,26 @@ pub(crate) fn matching_step(
     found
 }
 
+/// Checks `candidate` against the stored base32 `secret` at `unix_secs`,
+/// accepting only a step after `*last_step`; on success moves `*last_step`
+/// to it, for the caller to store before it answers. The one check
+/// userpass's own second factor and login MFA share.
+pub(crate) fn spend(
+    secret: &str,
+    last_step: &mut Option<u64>,
+    candidate: &str,
+    unix_secs: u64,
+) -> Result<bool, Base32Error> {
+    let key = zeroize::Zeroizing::new(base32_decode(secret)?);
+    match matching_step(&key, unix_secs, candidate, *last_step) {
+        Some(step) => {
+            *last_step = Some(step);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// The `otpauth://` URL authenticator apps read from a QR code.
 /// `issuer` and `account` must need no percent-encoding (usernames do not).
 pub fn otpauth_url(issuer: &str, account: &str, secret_base32: &str) -> String {
