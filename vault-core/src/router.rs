@@ -6,8 +6,9 @@
 //! disabled and enabled again at the same path starts empty.
 //!
 //! Built-in mounts are not in the stored table and cannot be disabled or
-//! shadowed: `sys/` (the system backend), `auth/token/` (the token store)
-//! and `identity/` (the identity store).
+//! shadowed: `sys/` (the system backend), `auth/token/` (the token store),
+//! `identity/` (the identity store) and `cubbyhole/` (each token's private
+//! storage).
 
 use std::collections::BTreeMap;
 
@@ -28,10 +29,15 @@ pub const SYSTEM_KIND: &str = "system";
 pub const TOKEN_KIND: &str = "token";
 /// The identity store's kind.
 pub const IDENTITY_KIND: &str = "identity";
+/// The kind of `cubbyhole/`: each token's private storage.
+pub const CUBBYHOLE_KIND: &str = "cubbyhole";
 
 /// Whether `kind` is served by the vault itself (a built-in mount).
 pub fn is_builtin_kind(kind: &str) -> bool {
-    matches!(kind, SYSTEM_KIND | TOKEN_KIND | IDENTITY_KIND)
+    matches!(
+        kind,
+        SYSTEM_KIND | TOKEN_KIND | IDENTITY_KIND | CUBBYHOLE_KIND
+    )
 }
 
 /// One mounted engine or auth method.
@@ -154,6 +160,7 @@ impl MountTable {
                 builtin("sys/", SYSTEM_KIND),
                 builtin("auth/token/", TOKEN_KIND),
                 builtin("identity/", IDENTITY_KIND),
+                builtin("cubbyhole/", CUBBYHOLE_KIND),
             ],
         }
     }

@@ -437,10 +437,12 @@ pub fn root_policy() -> Arc<Policy> {
 /// The built-in `default` policy: what every token needs to manage itself.
 ///
 /// A subset of Vault's: the token's own lookup, renew and revoke, its
-/// capabilities, and lease lookup and renewal. Vault's default policy also
-/// covers cubbyhole, response wrapping, `sys/tools/hash` and identity paths,
-/// which this vault does not serve yet; they belong here when they exist.
+/// capabilities, lease lookup and renewal, and its cubbyhole. Vault's
+/// default policy also covers response wrapping, `sys/tools/hash` and
+/// identity paths, which this vault does not serve yet; they belong here
+/// when they exist.
 pub fn default_policy() -> Policy {
+    use Capability::{Create, Delete, List, Read, Update};
     const RULES: [(&str, Capability); 7] = [
         ("auth/token/lookup-self", Capability::Read),
         ("auth/token/renew-self", Capability::Update),
@@ -450,11 +452,17 @@ pub fn default_policy() -> Policy {
         ("sys/leases/renew", Capability::Update),
         ("sys/renew", Capability::Update),
     ];
+    // The token's own cubbyhole: no other token reaches it whatever its
+    // policies, so every token may use all of it.
+    let cubbyhole = [Create, Read, Update, Delete, List]
+        .into_iter()
+        .fold(Capabilities::default(), |all, cap| all | cap.into());
     Policy {
         name: DEFAULT.to_owned(),
         rules: RULES
             .iter()
             .map(|&(pattern, cap)| PathRule::new(pattern.to_owned(), cap.into()))
+            .chain([PathRule::new("cubbyhole/*".to_owned(), cubbyhole)])
             .collect(),
         root: false,
         templated: false,

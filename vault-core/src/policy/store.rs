@@ -274,6 +274,10 @@ path "sys/leases/renew" {
 path "sys/renew" {
   capabilities = ["update"]
 }
+# Allow a token to manage its own cubbyhole (no other token reaches it).
+path "cubbyhole/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
 "#;
 
 #[cfg(test)]

@@ -221,7 +221,15 @@ impl Operator<'_> {
                 Ok(Response::with_data(object(json!({ "value": text }))))
             }
             Operation::List => {
-                let keys = self.barrier.list(path).await?;
+                // The pipeline drops a list path's trailing slash; the
+                // children of `a/b` are those of the folder `a/b/`, not the
+                // one key `/` that everything under it shares.
+                let folder = match path {
+                    "" => String::new(),
+                    p if p.ends_with('/') => p.to_owned(),
+                    p => format!("{p}/"),
+                };
+                let keys = self.barrier.list(&folder).await?;
                 Ok(Response::with_data(object(json!({ "keys": keys }))))
             }
             Operation::Create | Operation::Update => {

@@ -9,7 +9,9 @@
 //! Storage (behind the barrier):
 //! - `sys/token/id/<hash>`: the [`TokenEntry`], JSON;
 //! - `sys/token/accessor/<hash of accessor>`: the token's hash;
-//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for revocation.
+//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for revocation;
+//! - `sys/token/cubbyhole/<hash>/<key>`: the token's cubbyhole (KV version 1
+//!   data only this token reaches), removed with the token in one batch.
 
 mod entry;
 
@@ -28,6 +30,16 @@ pub const TOKEN_KEY_PATH: &str = "core/token-hmac-key";
 pub(crate) const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 const PARENT_PREFIX: &str = "sys/token/parent/";
+const CUBBYHOLE_PREFIX: &str = "sys/token/cubbyhole/";
+/// Keys one cubbyhole may hold that its token's revocation removes in one
+/// batch; past it, the rest go in later batches.
+const CUBBYHOLE_BATCH: usize = 10_000;
+
+/// The storage prefix of the cubbyhole of the token with store hash `hash`:
+/// the only view of storage `cubbyhole/` requests by that token get.
+pub(crate) fn cubbyhole_prefix(hash: &str) -> String {
+    format!("{CUBBYHOLE_PREFIX}{hash}/")
+}
 /// Bounds a token's ancestry, and so the walk up it on every lookup.
 const MAX_DEPTH: u32 = 64;
 /// The path of the root token made at init, and of no other token: the seal
@@ -531,6 +543,21 @@ impl TokenStore {
                 path: format!("{PARENT_PREFIX}{}/{hash}", entry.parent),
             });
         }
+        let mut cubbyhole = cubbyhole_keys(barrier, hash).await?;
+        // The token and (most often all of) its cubbyhole go together; a
+        // very large cubbyhole's rest goes first, so that nothing is left
+        // behind a token that is gone.
+        while cubbyhole.len() > CUBBYHOLE_BATCH {
+            let rest = cubbyhole.split_off(CUBBYHOLE_BATCH);
+            barrier
+                .batch(
+                    rest.into_iter()
+                        .map(|path| BarrierOp::Delete { path })
+                        .collect(),
+                )
+                .await?;
+        }
+        ops.extend(cubbyhole.into_iter().map(|path| BarrierOp::Delete { path }));
         barrier.batch(ops).await?;
         Ok(true)
     }
@@ -574,4 +601,21 @@ fn encode(entry: &TokenEntry) -> Result<SecretBytes, TokenError> {
     serde_json::to_vec(entry)
         .map(SecretBytes::new)
         .map_err(|e| TokenError::Malformed(e.to_string()))
+}
+
+/// Every key in the cubbyhole of the token with hash `hash`, folders walked.
+async fn cubbyhole_keys(barrier: &Barrier, hash: &str) -> Result<Vec<String>, TokenError> {
+    let mut keys = Vec::new();
+    let mut folders = vec![cubbyhole_prefix(hash)];
+    while let Some(folder) = folders.pop() {
+        for child in barrier.list(&folder).await? {
+            let path = format!("{folder}{child}");
+            if child.ends_with('/') {
+                folders.push(path);
+            } else {
+                keys.push(path);
+            }
+        }
+    }
+    Ok(keys)
 }

@@ -26,7 +26,9 @@ use crate::identity::access::access_of;
 use crate::path;
 use crate::policy::Acl;
 use crate::request::{Operation, Request, Response};
-use crate::router::{IDENTITY_KIND, MountEntry, SYSTEM_KIND, TOKEN_KIND, is_builtin_kind};
+use crate::router::{
+    CUBBYHOLE_KIND, IDENTITY_KIND, MountEntry, SYSTEM_KIND, TOKEN_KIND, is_builtin_kind,
+};
 use crate::token::TokenEntry;
 
 use super::leases::{EngineRevoker, StoredLeases};
@@ -333,6 +335,9 @@ impl Vault {
                 token = self.token_backend(mount);
                 &token
             }
+            // KV version 1, in a view that holds only the caller's token's
+            // cubbyhole (below).
+            CUBBYHOLE_KIND => &crate::engines::kv::KvV1,
             _ => engine.as_deref().ok_or_else(|| {
                 VaultError::Internal(format!("mount {} has no handler", mount.path))
             })?,
@@ -350,7 +355,19 @@ impl Vault {
         } else {
             (None, None)
         };
-        let view = View::new(&self.barrier, mount.storage_prefix());
+        let view = if mount.kind == CUBBYHOLE_KIND {
+            // No other token's cubbyhole, root's included, is in this view.
+            let token = caller
+                .token
+                .as_ref()
+                .ok_or(VaultError::PermissionDenied("permission denied"))?;
+            View::new(
+                &self.barrier,
+                crate::token::cubbyhole_prefix(&token.id_hash),
+            )
+        } else {
+            View::new(&self.barrier, mount.storage_prefix())
+        };
         let engine_request = EngineRequest {
             operation: request.operation,
             path: relative,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::engines::LogicalBackend;
 use crate::engines::kv::{KvV1, KvV2};
 use crate::router::{
-    IDENTITY_KIND, MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable, SYSTEM_KIND, TOKEN_KIND,
-    is_builtin_kind,
+    CUBBYHOLE_KIND, IDENTITY_KIND, MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable,
+    SYSTEM_KIND, TOKEN_KIND, is_builtin_kind,
 };
 
 use super::{Vault, VaultError};
@@ -27,6 +27,7 @@ pub(super) fn kind_label(kind: &str) -> &'static str {
         SYSTEM_KIND => SYSTEM_KIND,
         TOKEN_KIND => TOKEN_KIND,
         IDENTITY_KIND => IDENTITY_KIND,
+        CUBBYHOLE_KIND => CUBBYHOLE_KIND,
         k => SECRET_KINDS
             .iter()
             .chain(AUTH_KINDS)
