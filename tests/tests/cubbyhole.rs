@@ -19,7 +19,12 @@ fn token(daemon: &vault_tests::Daemon, root: &str) -> String {
 
 /// The token folders stored under the cubbyhole prefix, read raw.
 fn stored_cubbyholes(daemon: &vault_tests::Daemon, root: &str) -> Vec<Value> {
-    let (code, listed) = http(daemon, root, "LIST", "sys/raw/sys/token/cubbyhole/", None);
+    stored(daemon, root, "sys/token/cubbyhole/")
+}
+
+/// The children of `folder` in storage, read raw.
+fn stored(daemon: &vault_tests::Daemon, root: &str, folder: &str) -> Vec<Value> {
+    let (code, listed) = http(daemon, root, "LIST", &format!("sys/raw/{folder}"), None);
     match code {
         200 => listed["data"]["keys"].as_array().unwrap().clone(),
         404 => Vec::new(),
@@ -104,4 +109,45 @@ async fn each_token_sees_only_its_own_cubbyhole_and_takes_it_when_revoked() {
         Some(json!({"type": "kv"})),
     );
     assert_eq!(code, 400, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_and_its_cubbyhole_are_removed_without_being_presented() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, init) = unsealed_with_kv(dir.path());
+    let root = &init.root_token;
+    let made = ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/token/create",
+        json!({"ttl": "2s"}),
+    );
+    let short = made["auth"]["client_token"].as_str().unwrap().to_owned();
+    let accessor = made["auth"]["accessor"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&short);
+    ok(&daemon, &short, "POST", "cubbyhole/left", json!({"k": "v"}));
+    assert_eq!(stored_cubbyholes(&daemon, root).len(), 1);
+
+    // Never presented again: the expiration manager's sweep (every 5 s)
+    // removes the entry and the cubbyhole. Only storage is looked at, by
+    // raw list and by accessor (which does not touch the token itself).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !stored_cubbyholes(&daemon, root).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired token's cubbyhole is still stored after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let (code, answer) = http(
+        &daemon,
+        root,
+        "POST",
+        "auth/token/lookup-accessor",
+        Some(json!({ "accessor": accessor })),
+    );
+    assert_eq!(code, 400, "{answer}");
+    let index = stored(&daemon, root, "sys/token/expiry/");
+    assert!(index.is_empty(), "the expiry index still holds {index:?}");
 }

@@ -10,6 +10,9 @@
 //! - `sys/token/id/<hash>`: the [`TokenEntry`], JSON;
 //! - `sys/token/accessor/<hash of accessor>`: the token's hash;
 //! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for revocation;
+//! - `sys/token/expiry/<expire ms, 16 digits>/<hash>`: tokens by expiry, so
+//!   that expired ones are removed on schedule ([`TokenStore::expired`]),
+//!   written and moved in the same batch as the entry;
 //! - `sys/token/cubbyhole/<hash>/<key>`: the token's cubbyhole (KV version 1
 //!   data only this token reaches), removed with the token in one batch.
 
@@ -31,6 +34,20 @@ pub(crate) const ID_PREFIX: &str = "sys/token/id/";
 const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
 const PARENT_PREFIX: &str = "sys/token/parent/";
 const CUBBYHOLE_PREFIX: &str = "sys/token/cubbyhole/";
+const EXPIRY_PREFIX: &str = "sys/token/expiry/";
+
+/// The index key of a token with hash `hash` expiring at `expire_ms` (none
+/// for a token that never expires). Zero-padded so keys sort by time.
+fn expiry_key(expire_ms: u64, hash: &str) -> Option<String> {
+    (expire_ms > 0).then(|| format!("{EXPIRY_PREFIX}{expire_ms:016}/{hash}"))
+}
+/// A token found due in the expiry index.
+#[derive(Debug)]
+pub(crate) struct ExpiredToken {
+    key: String,
+    hash: String,
+}
+
 /// Keys one cubbyhole may hold that its token's revocation removes in one
 /// batch; past it, the rest go in later batches.
 const CUBBYHOLE_BATCH: usize = 10_000;
@@ -277,6 +294,12 @@ impl TokenStore {
                 value: SecretBytes::default(),
             });
         }
+        if let Some(path) = expiry_key(entry.expire_time, &entry.id_hash) {
+            ops.push(BarrierOp::Put {
+                path,
+                value: SecretBytes::default(),
+            });
+        }
         barrier.batch(ops).await?;
         Ok((token, entry))
     }
@@ -437,8 +460,21 @@ impl TokenStore {
         if !entry.renewable {
             return Err(TokenError::NotRenewable);
         }
+        let was = expiry_key(entry.expire_time, &entry.id_hash);
         let warning = entry.renew(increment, now);
-        self.write(barrier, &entry).await?;
+        let mut ops = vec![BarrierOp::Put {
+            path: format!("{ID_PREFIX}{}", entry.id_hash),
+            value: encode(&entry)?,
+        }];
+        let now_key = expiry_key(entry.expire_time, &entry.id_hash);
+        if was != now_key {
+            ops.extend(was.map(|path| BarrierOp::Delete { path }));
+            ops.extend(now_key.map(|path| BarrierOp::Put {
+                path,
+                value: SecretBytes::default(),
+            }));
+        }
+        barrier.batch(ops).await?;
         Ok((entry, warning))
     }
 
@@ -525,6 +561,65 @@ impl TokenStore {
         self.remove(barrier, hash).await
     }
 
+    /// Up to `limit` entries of the expiry index due at or before `now`,
+    /// earliest first; only the due keys are read, however many tokens
+    /// there are.
+    pub(crate) async fn expired(
+        &self,
+        barrier: &Barrier,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<ExpiredToken>, TokenError> {
+        let keys = barrier
+            .backend()
+            .scan(EXPIRY_PREFIX, None, limit)
+            .await
+            .map_err(BarrierError::from)?;
+        let mut due = Vec::new();
+        for key in keys {
+            let Some((at, hash)) = key
+                .strip_prefix(EXPIRY_PREFIX)
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            match at.parse::<u64>() {
+                Ok(at) if at <= now => {
+                    let hash = hash.to_owned();
+                    due.push(ExpiredToken { key, hash });
+                }
+                Ok(_) => break,
+                Err(_) => continue,
+            }
+        }
+        Ok(due)
+    }
+
+    /// Revokes the expired token and its descendants, if it is still there
+    /// and still expired at `now` (a renewal may have come between the scan
+    /// and now; its key then moved). Returns the hashes removed.
+    pub(crate) async fn remove_expired(
+        &self,
+        barrier: &Barrier,
+        expired: &ExpiredToken,
+        now: u64,
+    ) -> Result<Vec<String>, TokenError> {
+        let _serial = self.writes.lock().await;
+        let mut removed = Vec::new();
+        match self.read(barrier, &expired.hash).await? {
+            Some(entry) if entry.is_expired(now) => {
+                self.revoke_tree_locked(barrier, &expired.hash, &mut removed)
+                    .await?;
+            }
+            Some(_) => {}
+            // The token went without its key (a parent's revocation reads
+            // each entry; a key can only be left if that batch failed
+            // halfway on a backend without batches): drop the key alone.
+            None => barrier.delete(&expired.key).await?,
+        }
+        Ok(removed)
+    }
+
     /// Removes one token; false if it was already gone.
     async fn remove(&self, barrier: &Barrier, hash: &str) -> Result<bool, TokenError> {
         let Some(entry) = self.read(barrier, hash).await? else {
@@ -542,6 +637,9 @@ impl TokenStore {
             ops.push(BarrierOp::Delete {
                 path: format!("{PARENT_PREFIX}{}/{hash}", entry.parent),
             });
+        }
+        if let Some(path) = expiry_key(entry.expire_time, hash) {
+            ops.push(BarrierOp::Delete { path });
         }
         let mut cubbyhole = cubbyhole_keys(barrier, hash).await?;
         // The token and (most often all of) its cubbyhole go together; a

@@ -23,7 +23,8 @@ use crate::request::Caller;
 
 /// How often the expiration loop looks whether the vault was unsealed.
 const SEALED_POLL: Duration = Duration::from_secs(1);
-/// How often engines' periodic work runs (see `LogicalBackend::periodic`).
+/// How often engines' periodic work runs (see `LogicalBackend::periodic`),
+/// and expired tokens are removed.
 const PERIODIC_EVERY: Duration = Duration::from_secs(5);
 
 /// Routes a lease's revocation and renewal to the engine of the mount that
@@ -345,6 +346,13 @@ impl Vault {
             }
             if !self.is_ready() {
                 continue;
+            }
+            match self.sweep_expired_tokens().await {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "expired tokens removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "removing expired tokens failed; retried later")
+                }
             }
             let table = self.mount_table();
             for mount in table.entries.iter().filter(|m| !m.is_auth()) {

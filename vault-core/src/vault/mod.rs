@@ -26,6 +26,7 @@ mod seal_tests;
 mod standby;
 mod system;
 mod telemetry;
+mod token_expiry;
 mod unseal;
 
 use std::sync::Arc;

@@ -520,3 +520,68 @@ async fn disabling_an_auth_method_logs_out_its_tokens() {
             .await
     ));
 }
+
+#[tokio::test]
+async fn expired_tokens_are_found_by_the_index_and_a_renewal_moves_them() {
+    let f = Fixture::new().await;
+    let short = f.token(&f.root, json!({"ttl": "1h"})).await;
+    let renewed = f.token(&f.root, json!({"ttl": "2h"})).await;
+    f.call(&short, Operation::Update, "cubbyhole/x", json!({"a": "b"}))
+        .await
+        .unwrap();
+    f.call(
+        &renewed,
+        Operation::Update,
+        "auth/token/renew-self",
+        json!({"increment": "3h"}),
+    )
+    .await
+    .unwrap();
+    let (tokens, barrier) = (&f.vault.tokens, &f.vault.barrier);
+    let now = crate::clock::now_unix_millis();
+    let hour = 3_600_000;
+    assert!(tokens.expired(barrier, now, 10).await.unwrap().is_empty());
+    // The renewal moved the second token from 2h to 3h: at 2.5h only the
+    // first is due, and the root token (no TTL) never is.
+    let due = tokens
+        .expired(barrier, now + 5 * hour / 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        tokens
+            .expired(barrier, now + 4 * hour, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // Not yet expired at `now`: left alone.
+    assert!(
+        tokens
+            .remove_expired(barrier, &due[0], now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let removed = tokens
+        .remove_expired(barrier, &due[0], now + 5 * hour / 2)
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(denied(
+        f.call(&short, Operation::Read, "auth/token/lookup-self", json!({}))
+            .await
+    ));
+    // Its index key and cubbyhole went with it; the other token's key stays.
+    assert_eq!(
+        tokens
+            .expired(barrier, now + 4 * hour, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let cubbyholes = barrier.list("sys/token/cubbyhole/").await.unwrap();
+    assert!(cubbyholes.is_empty(), "{cubbyholes:?}");
+}
