@@ -61,6 +61,7 @@ pub mod storage;
 mod sys;
 pub mod token;
 mod vault;
+pub mod wrapping;
 
 pub use error::VaultError;
 pub use vault::{

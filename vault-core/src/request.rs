@@ -64,6 +64,10 @@ pub struct Request {
     /// Login MFA passcodes sent with a login (`X-Vault-MFA: method:passcode`,
     /// one per header), so that a login covered by MFA completes at once.
     pub mfa: Vec<crate::secret::SecretString>,
+    /// The wrapping TTL asked for, as the caller wrote it (`X-Vault-Wrap-TTL`:
+    /// `30s`, `5m`, a number of seconds; `None` or `0`: no wrapping). The
+    /// pipeline reads it once and refuses text that is not a duration.
+    pub wrap_ttl: Option<String>,
 }
 
 impl Request {
@@ -77,6 +81,7 @@ impl Request {
             token: None,
             remote_addr: None,
             mfa: Vec::new(),
+            wrap_ttl: None,
         }
     }
 
@@ -105,6 +110,10 @@ pub struct Caller {
     /// The token's entity as of this request (`None`: the token has none,
     /// or it no longer exists).
     pub identity: Option<std::sync::Arc<crate::identity::Resolved>>,
+    /// On `sys/wrapping/{unwrap,lookup,rewrap}`: the accessor of the live
+    /// wrapping token the request names, for the audit log (a second
+    /// party's attempt shows under the same accessor).
+    pub wrapping_accessor: Option<String>,
 }
 
 impl Caller {
@@ -113,6 +122,7 @@ impl Caller {
         token: None,
         sudo: false,
         identity: None,
+        wrapping_accessor: None,
     };
 
     /// The token's display name (`approle`, `userpass-alice`); empty
@@ -141,6 +151,38 @@ pub struct Response {
     pub secret: Option<SecretGrant>,
     /// The lease on the secret in `data`, as returned to the caller.
     pub lease: Option<LeaseInfo>,
+    /// Set instead of everything else when the response was wrapped: the
+    /// single-use token that unwraps it (see [`crate::wrapping`]).
+    pub wrap_info: Option<WrapInfo>,
+}
+
+/// What a wrapped response is answered with (Vault's `wrap_info`). Its
+/// `Debug` never shows the token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WrapInfo {
+    /// The wrapping token: one unwrap, then gone.
+    pub token: String,
+    /// Its accessor.
+    pub accessor: String,
+    /// Seconds it lives.
+    pub ttl: u64,
+    /// When it was made, RFC 3339.
+    pub creation_time: String,
+    /// The path whose response it wraps.
+    pub creation_path: String,
+    /// The accessor of what it wraps (a token's, a secret ID's); empty if none.
+    pub wrapped_accessor: String,
+}
+
+impl fmt::Debug for WrapInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrapInfo")
+            .field("token", &"<redacted>")
+            .field("accessor", &self.accessor)
+            .field("ttl", &self.ttl)
+            .field("creation_path", &self.creation_path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an engine asks for when it issues a leased secret (TTLs in ms; 0 means
@@ -174,7 +216,7 @@ impl fmt::Debug for SecretGrant {
 }
 
 /// A lease as the caller sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseInfo {
     /// The id to renew or revoke it by.
     pub lease_id: String,
@@ -252,8 +294,9 @@ impl Response {
 }
 
 /// The token a login or token creation made, as returned to the caller. Its
-/// `Debug` never shows the token.
-#[derive(Clone, Default, PartialEq)]
+/// `Debug` never shows the token. Serialised only into a wrapping token's
+/// cubbyhole, behind the barrier.
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Auth {
     /// The token itself (returned once; stored only as a keyed hash).
     pub client_token: String,
@@ -283,7 +326,7 @@ pub struct Auth {
 }
 
 /// A login waiting for its second factor (Vault's `auth.mfa_requirement`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MfaRequirement {
     /// What `sys/mfa/validate` names the login by.
     pub mfa_request_id: String,
@@ -306,6 +349,7 @@ impl fmt::Debug for Request {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("remote_addr", &self.remote_addr)
             .field("mfa", &self.mfa.len())
+            .field("wrap_ttl", &self.wrap_ttl)
             .finish()
     }
 }
@@ -319,6 +363,7 @@ impl fmt::Debug for Response {
             .field("login", &self.login)
             .field("secret", &self.secret)
             .field("lease", &self.lease)
+            .field("wrap_info", &self.wrap_info)
             .finish()
     }
 }

@@ -163,6 +163,10 @@ const SECRET_FIELDS: &[&str] = &[
     "/response/auth/metadata",
     // With a passcode, it completes a login.
     "/response/auth/mfa_requirement/mfa_request_id",
+    "/request/wrapping_token_accessor",
+    "/response/wrap_info/token",
+    "/response/wrap_info/accessor",
+    "/response/wrap_info/wrapped_accessor",
 ];
 
 fn pointer_mut<'a>(value: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {

@@ -19,7 +19,7 @@ pub(crate) fn request_entry(
         "time": clock::rfc3339(clock::now_unix()),
         "type": "request",
         "auth": auth_json(request, caller),
-        "request": request_json(request, authenticated(caller), mount),
+        "request": request_json(request, caller, mount),
         "error": "",
     })
 }
@@ -59,6 +59,14 @@ pub(crate) fn response_entry(
                     "lease_duration": l.lease_duration,
                     "renewable": l.renewable,
                 })),
+                "wrap_info": r.wrap_info.as_ref().map(|w| json!({
+                    "token": w.token,
+                    "accessor": w.accessor,
+                    "ttl": w.ttl,
+                    "creation_time": w.creation_time,
+                    "creation_path": w.creation_path,
+                    "wrapped_accessor": w.wrapped_accessor,
+                })),
             }),
             String::new(),
         ),
@@ -68,7 +76,7 @@ pub(crate) fn response_entry(
         "time": clock::rfc3339(clock::now_unix()),
         "type": "response",
         "auth": auth_json(request, caller),
-        "request": request_json(request, authenticated(caller), mount),
+        "request": request_json(request, caller, mount),
         "response": response,
         "error": error,
     })
@@ -110,8 +118,8 @@ fn auth_json(request: &Request, caller: Option<&Caller>) -> Value {
 
 /// The request as entries record it; its data bounded (`bounded_data`),
 /// tighter for a request without a valid token.
-fn request_json(request: &Request, authenticated: bool, mount: Option<&MountEntry>) -> Value {
-    let (data, data_length) = crate::audit::bounded_data(&request.data, authenticated);
+fn request_json(request: &Request, caller: Option<&Caller>, mount: Option<&MountEntry>) -> Value {
+    let (data, data_length) = crate::audit::bounded_data(&request.data, authenticated(caller));
     let mut out = json!({
         "id": request.id,
         "operation": request.operation.as_str(),
@@ -125,6 +133,14 @@ fn request_json(request: &Request, authenticated: bool, mount: Option<&MountEntr
     });
     if let Some(length) = data_length {
         out["data_length"] = json!(length);
+    }
+    // As asked, in seconds; text that is not a duration was refused and is
+    // left out.
+    if let Ok(Some(ms)) = crate::wrapping::requested_ttl(request.wrap_ttl.as_deref()) {
+        out["wrap_ttl"] = json!(ms / 1000);
+    }
+    if let Some(accessor) = caller.and_then(|c| c.wrapping_accessor.as_ref()) {
+        out["wrapping_token_accessor"] = json!(accessor);
     }
     out
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Capabilities, Capability, PathRule, Policy, ROOT, values};
+use super::{Capabilities, Capability, PathRule, Policy, ROOT, WrapBounds, values};
 use crate::request::Operation;
 
 /// The merged rules of a set of policies, ready to decide requests.
@@ -44,6 +44,9 @@ pub struct AclDecision<'a> {
     /// The policies that hold the winning pattern (`["root"]` for root), for the
     /// audit log's granting policies.
     pub policies: &'a [String],
+    /// The winning rule's wrapping bounds (none for root), which the
+    /// pipeline holds the request's wrapping TTL to.
+    pub wrapping: WrapBounds,
 }
 
 /// Why an [`AclDecision`] went the way it did.
@@ -152,6 +155,7 @@ impl Acl {
                 reason: DecisionReason::Root,
                 pattern: None,
                 policies: &self.root_names,
+                wrapping: WrapBounds::default(),
             };
         }
         let Some(rule) = self.winner(path, op == Operation::List) else {
@@ -161,6 +165,7 @@ impl Acl {
                 reason: DecisionReason::NoMatchingRule,
                 pattern: None,
                 policies: &[],
+                wrapping: WrapBounds::default(),
             };
         };
         let verdict = if rule.capabilities.contains(Capability::Deny) {
@@ -179,6 +184,7 @@ impl Acl {
             reason: verdict.err().unwrap_or(DecisionReason::Granted),
             pattern: Some(&rule.pattern),
             policies: &rule.policies,
+            wrapping: rule.wrapping,
         }
     }
 
@@ -230,6 +236,7 @@ struct Rule {
     allowed: BTreeMap<String, Vec<Value>>,
     denied: BTreeMap<String, Vec<Value>>,
     policies: Vec<String>,
+    wrapping: WrapBounds,
 }
 
 impl Rule {
@@ -241,6 +248,7 @@ impl Rule {
             allowed: BTreeMap::new(),
             denied: BTreeMap::new(),
             policies: Vec::new(),
+            wrapping: WrapBounds::default(),
         }
     }
 
@@ -250,6 +258,7 @@ impl Rule {
             .extend(rule.required_parameters.iter().cloned());
         merge_values(&mut self.allowed, &rule.allowed_parameters);
         merge_values(&mut self.denied, &rule.denied_parameters);
+        self.wrapping = self.wrapping.merge(rule.wrapping);
         if !self.policies.iter().any(|p| p == policy) {
             self.policies.push(policy.to_owned());
         }

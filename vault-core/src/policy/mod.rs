@@ -76,10 +76,18 @@
 //!
 //! # Not supported
 //!
-//! Templated policies (`{{identity.entity.id}}`), `min_wrapping_ttl` /
-//! `max_wrapping_ttl`, the legacy `policy = "read"` key, and Vault Enterprise's
-//! `control_group` / `mfa_methods`: the parser refuses them rather than silently
-//! ignoring a constraint an operator wrote.
+//! The legacy `policy = "read"` key, and Vault Enterprise's `control_group` /
+//! `mfa_methods`: the parser refuses them rather than silently ignoring a
+//! constraint an operator wrote.
+//!
+//! # Wrapping bounds
+//!
+//! `min_wrapping_ttl` and `max_wrapping_ttl` in a path block make the
+//! response of a granted request wrapped (see [`crate::wrapping`]): with a
+//! minimum, an unwrapped request is refused, and so is a wrapping TTL
+//! outside the bounds. Merged across policies as the grants are, to the
+//! most permissive: the lowest minimum and the highest maximum that any of
+//! them sets.
 
 mod acl;
 mod parse;
@@ -99,6 +107,11 @@ use serde_json::Value;
 use crate::request::Operation;
 
 pub use acl::{Acl, AclDecision, DecisionReason};
+
+/// The name of the built-in policy a wrapping token holds (Vault's); no
+/// stored policy may take it. The pipeline judges wrapping tokens itself:
+/// they may only unwrap, look up or rewrap what they wrap.
+pub const RESPONSE_WRAPPING: &str = "response-wrapping";
 pub use parse::parse;
 
 /// The name of the built-in policy that grants everything. It is not made of
@@ -330,6 +343,8 @@ pub struct PathRule {
     pub allowed_parameters: BTreeMap<String, Vec<Value>>,
     /// Keys a write may not carry, each with the values refused (`[]`: all).
     pub denied_parameters: BTreeMap<String, Vec<Value>>,
+    /// The wrapping TTLs a granted request must ask for.
+    pub wrapping: WrapBounds,
 }
 
 impl PathRule {
@@ -340,6 +355,47 @@ impl PathRule {
             required_parameters: Vec::new(),
             allowed_parameters: BTreeMap::new(),
             denied_parameters: BTreeMap::new(),
+            wrapping: WrapBounds::default(),
+        }
+    }
+}
+
+/// A rule's `min_wrapping_ttl` and `max_wrapping_ttl`, in milliseconds (0:
+/// not set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WrapBounds {
+    /// Requests must be wrapped, for at least this long.
+    pub min: u64,
+    /// Wrapped requests may ask for at most this long.
+    pub max: u64,
+}
+
+impl WrapBounds {
+    /// Why a request asking for wrapping TTL `asked` (ms; `None`: not
+    /// wrapped) breaks these bounds, if it does.
+    pub fn refusal(self, asked: Option<u64>) -> Option<&'static str> {
+        match asked {
+            None if self.min > 0 => Some("this path's policy requires the response to be wrapped"),
+            Some(ttl) if self.min > 0 && ttl < self.min => {
+                Some("the wrapping TTL is below the minimum this path's policy sets")
+            }
+            Some(ttl) if self.max > 0 && ttl > self.max => {
+                Some("the wrapping TTL is above the maximum this path's policy sets")
+            }
+            _ => None,
+        }
+    }
+
+    /// Both bounds together, as the merge of two policies' grants: the
+    /// lowest minimum and the highest maximum either sets.
+    fn merge(self, other: WrapBounds) -> WrapBounds {
+        let lowest = |a: u64, b: u64| match (a, b) {
+            (0, x) | (x, 0) => x,
+            (a, b) => a.min(b),
+        };
+        WrapBounds {
+            min: lowest(self.min, other.min),
+            max: self.max.max(other.max),
         }
     }
 }
@@ -437,13 +493,13 @@ pub fn root_policy() -> Arc<Policy> {
 /// The built-in `default` policy: what every token needs to manage itself.
 ///
 /// A subset of Vault's: the token's own lookup, renew and revoke, its
-/// capabilities, lease lookup and renewal, and its cubbyhole. Vault's
-/// default policy also covers response wrapping, `sys/tools/hash` and
-/// identity paths, which this vault does not serve yet; they belong here
-/// when they exist.
+/// capabilities, lease lookup and renewal, its cubbyhole, and response
+/// wrapping (wrap, look up, unwrap). Vault's default policy also covers
+/// `sys/tools/hash` and identity paths, which this vault does not serve
+/// yet; they belong here when they exist.
 pub fn default_policy() -> Policy {
     use Capability::{Create, Delete, List, Read, Update};
-    const RULES: [(&str, Capability); 7] = [
+    const RULES: [(&str, Capability); 10] = [
         ("auth/token/lookup-self", Capability::Read),
         ("auth/token/renew-self", Capability::Update),
         ("auth/token/revoke-self", Capability::Update),
@@ -451,6 +507,9 @@ pub fn default_policy() -> Policy {
         ("sys/leases/lookup", Capability::Update),
         ("sys/leases/renew", Capability::Update),
         ("sys/renew", Capability::Update),
+        ("sys/wrapping/wrap", Capability::Update),
+        ("sys/wrapping/lookup", Capability::Update),
+        ("sys/wrapping/unwrap", Capability::Update),
     ];
     // The token's own cubbyhole: no other token reaches it whatever its
     // policies, so every token may use all of it.

@@ -26,7 +26,8 @@ use std::str::Chars;
 use serde_json::{Number, Value};
 
 use super::{
-    Capabilities, Capability, PathRule, Policy, PolicyError, ROOT, canonical_name, template,
+    Capabilities, Capability, PathRule, Policy, PolicyError, RESPONSE_WRAPPING, ROOT,
+    canonical_name, template,
 };
 
 /// How deep lists and objects may nest. A policy needs four levels.
@@ -37,7 +38,7 @@ const MAX_DEPTH: usize = 32;
 /// The name `root` is refused: the root policy is built in and has no rules.
 pub fn parse(name: &str, text: &str) -> Result<Policy, PolicyError> {
     let name = canonical_name(name)?;
-    if name == ROOT {
+    if name == ROOT || name == RESPONSE_WRAPPING {
         return Err(PolicyError::Reserved(name));
     }
     match read(text) {
@@ -608,17 +609,30 @@ fn rule(Entry { key, pos, value }: Entry) -> Result<PathRule, SyntaxError> {
             }
             "allowed_parameters" => rule.allowed_parameters = parameter_map(value)?,
             "denied_parameters" => rule.denied_parameters = parameter_map(value)?,
+            "min_wrapping_ttl" => rule.wrapping.min = wrapping_ttl(value)?,
+            "max_wrapping_ttl" => rule.wrapping.max = wrapping_ttl(value)?,
             _ => {
                 return Err(error(
                     pos,
                     format!(
                         "unknown or unsupported key {key:?} in a path block; expected \
-                         capabilities, required_parameters, allowed_parameters or denied_parameters"
+                         capabilities, required_parameters, allowed_parameters, \
+                         denied_parameters, min_wrapping_ttl or max_wrapping_ttl"
                     ),
                 ));
             }
         }
+        let bound = key.ends_with("_wrapping_ttl");
         seen.push(key);
+        if bound && rule.wrapping.max > 0 && rule.wrapping.min > rule.wrapping.max {
+            return Err(error(
+                pos,
+                format!(
+                    "min_wrapping_ttl is above max_wrapping_ttl in the block for {:?}",
+                    rule.pattern
+                ),
+            ));
+        }
     }
     Ok(rule)
 }
@@ -645,6 +659,18 @@ fn validate_pattern(raw: &str) -> Result<String, &'static str> {
         return Err("control character in a path pattern");
     }
     Ok(pattern.to_owned())
+}
+
+/// A wrapping TTL bound: a duration as text (`"30s"`, `"5m"`) or a number of
+/// seconds, in milliseconds.
+fn wrapping_ttl(node: Node) -> Result<u64, SyntaxError> {
+    let pos = node.pos;
+    match node.kind {
+        Kind::Scalar(value @ (Value::String(_) | Value::Number(_))) => {
+            crate::params::duration_ms_of(&value).map_err(|e| error(pos, e))
+        }
+        _ => Err(error(pos, "expected a duration such as \"30s\" or \"5m\"")),
+    }
 }
 
 fn list(node: Node) -> Result<Vec<Node>, SyntaxError> {

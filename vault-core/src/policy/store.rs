@@ -274,6 +274,17 @@ path "sys/leases/renew" {
 path "sys/renew" {
   capabilities = ["update"]
 }
+# Allow a token to wrap arbitrary data, look up a wrapping token's creation
+# path and TTL, and unwrap a response.
+path "sys/wrapping/wrap" {
+  capabilities = ["update"]
+}
+path "sys/wrapping/lookup" {
+  capabilities = ["update"]
+}
+path "sys/wrapping/unwrap" {
+  capabilities = ["update"]
+}
 # Allow a token to manage its own cubbyhole (no other token reaches it).
 path "cubbyhole/*" {
   capabilities = ["create", "read", "update", "delete", "list"]

@@ -697,7 +697,7 @@ fn errors_say_line_and_column() {
         ("only a slash", "path \"/\" {}", 1, 6, "empty path pattern"),
         ("unknown template", "path \"s/{{identity.entity.uid}}/*\" {}", 1, 6, "bad policy template"),
         ("unclosed template", "path \"s/{{identity.entity.id/*\" {}", 1, 6, "bad policy template"),
-        ("unknown key in a block", "path \"a\" {\n  min_wrapping_ttl = \"1h\"\n}", 2, 3, "unknown or unsupported key \"min_wrapping_ttl\""),
+        ("unknown key in a block", "path \"a\" {\n  control_group = \"1h\"\n}", 2, 3, "unknown or unsupported key \"control_group\""),
         ("duplicate key", "path \"a\" {\n capabilities = []\n capabilities = [\"read\"]\n}", 3, 2, "duplicate key \"capabilities\""),
         ("duplicate parameter", "path \"a\" { allowed_parameters = { \"x\" = [], \"X\" = [] } }", 1, 45, "duplicate parameter \"x\""),
         ("unknown top-level key", "name = \"x\"", 1, 1, "unknown key \"name\""),
@@ -971,4 +971,78 @@ fn a_templated_deny_that_cannot_be_filled_denies_more_not_less() {
             assert!(!acl.check(Operation::Read, "kv/alice/x", None).allowed);
         }
     }
+}
+
+#[test]
+fn wrapping_bounds_are_read_merged_and_judged() {
+    let strict = r#"path "secret/*" { capabilities = ["read"] min_wrapping_ttl = "30s" max_wrapping_ttl = 120 }"#;
+    let acl = acl_of(&[strict]);
+    let bounds = acl.check(Op::Read, "secret/x", None).wrapping;
+    assert_eq!(
+        bounds,
+        WrapBounds {
+            min: 30_000,
+            max: 120_000
+        }
+    );
+    assert!(
+        bounds
+            .refusal(None)
+            .unwrap()
+            .contains("requires the response to be wrapped")
+    );
+    assert!(
+        bounds
+            .refusal(Some(10_000))
+            .unwrap()
+            .contains("below the minimum")
+    );
+    assert!(
+        bounds
+            .refusal(Some(300_000))
+            .unwrap()
+            .contains("above the maximum")
+    );
+    assert_eq!(bounds.refusal(Some(60_000)), None);
+    // Merged to the most permissive: the lowest minimum, the highest maximum.
+    let loose = r#"path "secret/*" { capabilities = ["list"] min_wrapping_ttl = "10s" max_wrapping_ttl = "10m" }"#;
+    let merged = acl_of(&[strict, loose])
+        .check(Op::Read, "secret/x", None)
+        .wrapping;
+    assert_eq!(
+        merged,
+        WrapBounds {
+            min: 10_000,
+            max: 600_000
+        }
+    );
+    // No bound: nothing is asked of the request; root has none.
+    let plain = acl_of(&[r#"path "secret/*" { capabilities = ["read"] }"#]);
+    assert_eq!(
+        plain
+            .check(Op::Read, "secret/x", None)
+            .wrapping
+            .refusal(None),
+        None
+    );
+    // A minimum above the maximum is refused, naming both.
+    let e = parse(
+        "p",
+        r#"path "a" { min_wrapping_ttl = "5m" max_wrapping_ttl = "1m" }"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("min_wrapping_ttl is above max_wrapping_ttl"),
+        "{e}"
+    );
+    let e = parse("p", r#"path "a" { min_wrapping_ttl = "soon" }"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("soon"), "{e}");
+    // The wrapping tokens' policy is built in: no stored policy takes its name.
+    assert!(matches!(
+        parse(RESPONSE_WRAPPING, "path \"a\" {}"),
+        Err(PolicyError::Reserved(_))
+    ));
 }

@@ -50,6 +50,11 @@ pub struct TokenEntry {
     /// parent's.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub entity_id: String,
+    /// A response-wrapping token: it may only unwrap, look up or rewrap
+    /// the response in its cubbyhole, and its one use is spent by taking
+    /// that response ([`super::TokenStore::take_wrapped`]), nowhere else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wrapping: bool,
 }
 
 /// What a caller asked for when creating a token (TTLs in ms).
@@ -198,6 +203,7 @@ mod tests {
             bound_cidrs: vec![],
             depth: 0,
             entity_id: String::new(),
+            wrapping: false,
         }
     }
 

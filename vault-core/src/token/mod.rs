@@ -17,6 +17,7 @@
 //!   data only this token reaches), removed with the token in one batch.
 
 mod entry;
+mod wrapping;
 
 use std::sync::{Arc, RwLock};
 
@@ -189,6 +190,7 @@ impl TokenStore {
             bound_cidrs: vec![],
             depth: 0,
             entity_id: String::new(),
+            wrapping: false,
         };
         Ok(vec![
             (
@@ -277,6 +279,7 @@ impl TokenStore {
             bound_cidrs: params.bound_cidrs.clone(),
             depth,
             entity_id: params.entity_id.clone(),
+            wrapping: false,
         };
         let mut ops = vec![
             BarrierOp::Put {
@@ -418,7 +421,8 @@ impl TokenStore {
             .lookup(barrier, token, now)
             .await?
             .ok_or(TokenError::Invalid)?;
-        if entry.num_uses == 0 {
+        // A wrapping token's one use is taking its response.
+        if entry.num_uses == 0 || entry.wrapping {
             return Ok(entry);
         }
         let _serial = self.writes.lock().await;

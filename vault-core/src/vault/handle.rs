@@ -150,10 +150,21 @@ impl Vault {
             )));
         }
         let engine = self.engine_for(&mount)?;
+        let wrap = match crate::wrapping::requested_ttl(request.wrap_ttl.as_deref()) {
+            Ok(wrap) => wrap,
+            Err(error) => {
+                let refused = Err(error);
+                let _ = self
+                    .audit_log(|| response_entry(&request, None, Some(&mount), &refused))
+                    .await;
+                return refused;
+            }
+        };
+        let wrapping_endpoint = mount.kind == SYSTEM_KIND && relative.starts_with("wrapping/");
 
         let login = engine.as_ref().is_some_and(|e| e.is_login_path(&relative))
             || (mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH);
-        let caller = if login {
+        let mut caller = if login {
             if let Err(throttled) = self.login_attempts.acquire(request.remote_addr) {
                 let refused = Err(VaultError::RateLimited(format!(
                     "too many failed logins from this address: retry in {}s (the limit is \
@@ -166,12 +177,16 @@ impl Vault {
                 return refused;
             }
             Caller::ANONYMOUS
-        } else if mount.kind == SYSTEM_KIND && crate::sys::share_held(&relative, request.operation)
+        } else if mount.kind == SYSTEM_KIND
+            && (crate::sys::share_held(&relative, request.operation)
+                || relative == crate::wrapping::LOOKUP)
         {
+            // A share, or a wrapping token in the body or header, is what
+            // these name; Vault's lookup needs no token of the caller's own.
             Caller::ANONYMOUS
         } else {
             match self
-                .admit(&mut request, engine.as_deref(), &mount, &relative)
+                .admit(&mut request, engine.as_deref(), &mount, &relative, wrap)
                 .await
             {
                 Ok(caller) => caller,
@@ -190,6 +205,9 @@ impl Vault {
             }
         };
 
+        if wrapping_endpoint {
+            caller.wrapping_accessor = self.wrapping_accessor(&request).await;
+        }
         // Fail closed: nothing is done unless a device recorded the request.
         let recorded = self
             .audit_log(|| request_entry(&request, Some(&caller), Some(&mount)))
@@ -202,9 +220,25 @@ impl Vault {
             return Err(e);
         }
         let result = self
-            .dispatch(&request, &relative, &caller, &mount, engine)
+            .dispatch(&request, &relative, &caller, &mount, engine, wrap)
             .instrument(tracing::debug_span!("handler", mount = %mount.path, kind = %mount.kind))
             .await;
+        // Step 7: wrapping asked for (and something to wrap): the caller
+        // gets the wrapping token instead.
+        let result = match (result, wrap) {
+            (Ok(response), Some(ttl))
+                if response.wrap_info.is_none() && crate::wrapping::wrappable(&response) =>
+            {
+                let wrapped = self.wrap(&request.path, &response, ttl).await;
+                if wrapped.is_err()
+                    && let Some(lease) = &response.lease
+                {
+                    self.revoke_unanswered(&lease.lease_id).await;
+                }
+                wrapped
+            }
+            (result, _) => result,
+        };
         // Only a refused login keeps the attempt it took (a wrong MFA code
         // is refused as permission denied).
         if login
@@ -224,11 +258,15 @@ impl Vault {
             .await;
         if let Err(e) = recorded {
             // The caller never sees the secret, so its lease goes now.
-            if let Ok(Response {
-                lease: Some(lease), ..
-            }) = &result
-            {
-                self.revoke_unanswered(&lease.lease_id).await;
+            match &result {
+                Ok(Response {
+                    lease: Some(lease), ..
+                }) => self.revoke_unanswered(&lease.lease_id).await,
+                Ok(Response {
+                    wrap_info: Some(wrap),
+                    ..
+                }) => self.unwrap_unanswered(wrap).await,
+                _ => {}
             }
             return Err(e);
         }
@@ -244,6 +282,7 @@ impl Vault {
         engine: Option<&dyn LogicalBackend>,
         mount: &MountEntry,
         relative: &str,
+        wrap: Option<u64>,
     ) -> Result<Caller, Refusal> {
         let token = self
             .authenticate(request)
@@ -255,11 +294,10 @@ impl Vault {
             })?;
         let mut caller = Caller {
             token: Some(token),
-            sudo: false,
-            identity: None,
+            ..Caller::default()
         };
         match self
-            .judge(request, engine, mount, relative, &mut caller)
+            .judge(request, engine, mount, relative, &mut caller, wrap)
             .await
         {
             Ok(()) => Ok(caller),
@@ -279,7 +317,17 @@ impl Vault {
         mount: &MountEntry,
         relative: &str,
         caller: &mut Caller,
+        wrap: Option<u64>,
     ) -> Result<(), VaultError> {
+        if caller.token.as_ref().is_some_and(|t| t.wrapping) {
+            // A wrapping token holds no policy but this: it may unwrap,
+            // look up or rewrap its response, and nothing else.
+            return match mount.kind == SYSTEM_KIND && crate::wrapping::wrapping_token_may(relative)
+            {
+                true => Ok(()),
+                false => Err(VaultError::PermissionDenied("permission denied")),
+            };
+        }
         if request.operation == Operation::Create || request.operation == Operation::Update {
             request.operation = self.write_operation(engine, mount, relative).await?;
         }
@@ -299,7 +347,7 @@ impl Vault {
         caller.sudo = if judged_by_handler(&request.path, request.operation) {
             false
         } else {
-            acl_span.in_scope(|| self.authorize(&access.acl, request))?
+            acl_span.in_scope(|| self.authorize(&access.acl, request, wrap))?
         };
         Ok(())
     }
@@ -311,11 +359,16 @@ impl Vault {
         caller: &Caller,
         mount: &MountEntry,
         engine: Option<Arc<dyn LogicalBackend>>,
+        wrap: Option<u64>,
     ) -> Result<Response, VaultError> {
         // Completing a login waiting for its second factor: the pipeline's
         // own step, as the token a login makes is.
         if mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH {
             return self.validate_mfa(request).await;
+        }
+        // Wrapping tokens are the pipeline's, as every token is.
+        if mount.kind == SYSTEM_KIND && relative.starts_with("wrapping/") {
+            return self.wrapping_call(request, relative, wrap).await;
         }
         // The system backends are built for this request from the parts they
         // act on; every other mount has its engine.
@@ -445,7 +498,12 @@ impl Vault {
     }
 
     /// Decides the request by the ACL; returns whether the caller has `sudo`.
-    fn authorize(&self, acl: &Acl, request: &Request) -> Result<bool, VaultError> {
+    fn authorize(
+        &self,
+        acl: &Acl,
+        request: &Request,
+        wrap: Option<u64>,
+    ) -> Result<bool, VaultError> {
         let decision = acl.check(request.operation, &request.path, Some(&request.data));
         if !decision.allowed {
             tracing::debug!(path = %request.path, reason = %decision.reason, "request denied");
@@ -455,6 +513,9 @@ impl Vault {
             return Err(VaultError::PermissionDenied(
                 "permission denied: this path needs sudo",
             ));
+        }
+        if let Some(reason) = decision.wrapping.refusal(wrap) {
+            return Err(VaultError::PermissionDenied(reason));
         }
         Ok(decision.sudo)
     }

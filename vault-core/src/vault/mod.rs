@@ -28,6 +28,7 @@ mod system;
 mod telemetry;
 mod token_expiry;
 mod unseal;
+mod wrapping;
 
 use std::sync::Arc;
 
