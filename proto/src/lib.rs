@@ -20,6 +20,10 @@ pub const TOKEN_METADATA_KEY: &str = "x-vault-token";
 /// one value each (Vault's `X-Vault-MFA` header, lower case).
 pub const MFA_METADATA_KEY: &str = "x-vault-mfa";
 
+/// The metadata key that asks for the response to be wrapped, with the
+/// wrapping token's TTL (Vault's `X-Vault-Wrap-TTL` header, lower case).
+pub const WRAP_TTL_METADATA_KEY: &str = "x-vault-wrap-ttl";
+
 /// On an UNAVAILABLE status from a standby: the active node's address, for the
 /// client to retry there.
 pub const LEADER_METADATA_KEY: &str = "x-vault-leader";

@@ -215,6 +215,7 @@ impl Cluster {
                 LogicalRequest {
                     path: format!("kv/data/{key}"),
                     data_json: String::new(),
+                    ..Default::default()
                 },
             ))
             .await

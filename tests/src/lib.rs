@@ -468,6 +468,7 @@ pub fn logical_request(
         vault_proto::v1::LogicalRequest {
             path: path.into(),
             data_json: body.to_string(),
+            ..Default::default()
         },
     )
 }

@@ -91,6 +91,7 @@ async fn login_policies(daemon: &Daemon, root: &str, name: &str) -> Value {
         .write(tonic::Request::new(vault_proto::v1::LogicalRequest {
             path: "auth/approle/login".into(),
             data_json: json!({"role_id": role_id, "secret_id": secret["secret_id"]}).to_string(),
+            ..Default::default()
         }))
         .await
         .unwrap()

@@ -113,6 +113,7 @@ async fn good_client(daemon: &Daemon, token: String, stop: Instant) -> usize {
                 LogicalRequest {
                     path: path.clone(),
                     data_json: json!({"data": {"n": done}}).to_string(),
+                    ..Default::default()
                 },
             ))
             .await;
@@ -123,6 +124,7 @@ async fn good_client(daemon: &Daemon, token: String, stop: Instant) -> usize {
                 LogicalRequest {
                     path,
                     data_json: String::new(),
+                    ..Default::default()
                 },
             ))
             .await;
@@ -317,6 +319,7 @@ async fn json_limits_are_named_when_passed_and_can_be_raised() {
                     LogicalRequest {
                         path: "secret/data/limits".into(),
                         data_json: body.clone(),
+                        ..Default::default()
                     },
                 ))
                 .await;
@@ -333,6 +336,7 @@ async fn json_limits_are_named_when_passed_and_can_be_raised() {
                         LogicalRequest {
                             path: "secret/data/limits".into(),
                             data_json: String::new(),
+                            ..Default::default()
                         },
                     ))
                     .await;

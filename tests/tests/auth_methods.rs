@@ -37,6 +37,7 @@ async fn approle_login(
     let request = vault_proto::v1::LogicalRequest {
         path: "auth/approle/login".into(),
         data_json: json!({"role_id": role_id, "secret_id": secret_id}).to_string(),
+        ..Default::default()
     };
     logical(daemon)
         .await

@@ -323,6 +323,7 @@ fn the_dev_server_prints_the_exports_a_client_needs() {
         let mut request = tonic::Request::new(vault_proto::v1::LogicalRequest {
             path: "sys/mounts".into(),
             data_json: String::new(),
+            ..Default::default()
         });
         request
             .metadata_mut()

@@ -345,6 +345,80 @@ async fn a_lease_of_three_seconds_drops_its_role_on_time() {
     assert!(f.leases(&role).is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapped_credential_exists_from_the_start_and_is_revoked_on_time_unopened() {
+    let f = Fixture::start(&shared_url(), "").await;
+    let table = f.table().await;
+    let role = unique("wrapped");
+    f.role(&role, &table, &["default_ttl=4s", "max_ttl=1h"]);
+    let issued = Instant::now();
+    let out = f.daemon.cli(
+        Some(&f.root),
+        &[
+            "read",
+            &format!("database/creds/{role}"),
+            "--wrap-ttl",
+            "1h",
+            "--format",
+            "json",
+        ],
+    );
+    out.expect_code(0);
+    let wrapped = out.json();
+    assert!(wrapped["data"].is_null(), "{wrapped}");
+    assert_eq!(wrapped["lease_id"], "");
+    assert_eq!(
+        wrapped["wrap_info"]["creation_path"],
+        format!("database/creds/{role}")
+    );
+    // The credential exists already, under a lease of the token that asked.
+    let leases = f.leases(&role);
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(f.roles_containing(&role).await.len(), 1);
+
+    // Nobody unwraps it: its lease still ends it on time, though the
+    // wrapping token lives for an hour.
+    let gone = eventually(Duration::from_secs(15), || async {
+        f.roles_containing(&role).await.is_empty()
+    })
+    .await;
+    assert!(gone.is_some(), "the wrapped credential outlived its lease");
+    assert!(
+        issued.elapsed() <= Duration::from_secs(10),
+        "dropped {:?} after issue",
+        issued.elapsed()
+    );
+    assert!(f.leases(&role).is_empty());
+    // Unwrapped late, it hands over the same (now dead) credential, once.
+    let token = wrapped["wrap_info"]["token"].as_str().unwrap();
+    // As the application that receives it: no token of its own.
+    let home = f.dir.path().to_str().unwrap();
+    let unwrapped = vault_tests::cli_with_env(
+        &f.daemon.addr,
+        None,
+        &["unwrap", token, "--format", "json"],
+        None,
+        &[("HOME", home)],
+    );
+    unwrapped.expect_code(0);
+    let inside = unwrapped.json();
+    assert!(
+        inside["lease_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("database/creds/{role}/")),
+        "{inside}"
+    );
+    assert!(
+        f.login(
+            inside["data"]["username"].as_str().unwrap(),
+            inside["data"]["password"].as_str().unwrap()
+        )
+        .await
+        .is_err()
+    );
+}
+
 /// A role's `VALID UNTIL`, in Unix seconds.
 async fn valid_until(admin: &tokio_postgres::Client, user: &str) -> f64 {
     admin

@@ -93,6 +93,7 @@ fn request(token: &str, path: &str, body: serde_json::Value) -> tonic::Request<L
         LogicalRequest {
             path: path.into(),
             data_json: body.to_string(),
+            ..Default::default()
         },
     )
 }

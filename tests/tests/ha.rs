@@ -278,6 +278,7 @@ async fn read_value(
             LogicalRequest {
                 path: format!("kv/data/{key}"),
                 data_json: String::new(),
+                ..Default::default()
             },
         ))
         .await

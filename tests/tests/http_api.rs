@@ -67,6 +67,7 @@ async fn grpc(
         LogicalRequest {
             path: path.into(),
             data_json: body.to_string(),
+            ..Default::default()
         },
     );
     let out = match op {
@@ -227,11 +228,19 @@ async fn http_and_grpc_give_the_same_answers() {
     assert!(body.contains("errors"), "{body}");
     let (code, body) = curl(&["-X", "OPTIONS", "-H", &header, &url]);
     assert_eq!(code, 405, "{body}");
-    // Asked for a wrapped answer: refused, never the secret unwrapped.
+    // Asked for a wrapped answer: wrap_info, never the secret itself; where
+    // nothing can be wrapped (served beside the pipeline), refused.
     let url = format!("{}/v1/secret/data/same", daemon.addr);
     let (code, body) = curl(&["-H", &header, "-H", "X-Vault-Wrap-TTL: 60s", &url]);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        !body.contains("two") && body.contains("wrap_info"),
+        "{body}"
+    );
+    let url = format!("{}/v1/sys/key-status", daemon.addr);
+    let (code, body) = curl(&["-H", &header, "-H", "X-Vault-Wrap-TTL: 60s", &url]);
     assert_eq!(code, 400, "{body}");
-    assert!(!body.contains("two"), "{body}");
+    assert!(body.contains("not available on sys/key-status"), "{body}");
     // Sealed: 503 everywhere but the lifecycle endpoints.
     let (code, _) = http(&daemon, &root, "PUT", "sys/seal", None);
     assert_eq!(code, 204);

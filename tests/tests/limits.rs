@@ -390,6 +390,7 @@ async fn overlong_paths_and_deeply_nested_data_are_refused_with_the_limit() {
     let request = tonic::Request::new(vault_proto::v1::LogicalRequest {
         path: "secret/data/deep".into(),
         data_json: nested,
+        ..Default::default()
     });
     let mut request = request;
     request

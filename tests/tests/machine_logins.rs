@@ -332,6 +332,7 @@ async fn kubernetes_login_as_external_secrets_operator_does_it_and_every_refusal
         .write(tonic::Request::new(vault_proto::v1::LogicalRequest {
             path: "auth/kubernetes/login".into(),
             data_json: json!({"role": "eso", "jwt": sa}).to_string(),
+            ..Default::default()
         }))
         .await
         .unwrap()

@@ -20,6 +20,9 @@ pub struct Target {
     /// Ask a standby to answer with the active node's address instead of
     /// forwarding (`VAULT_NO_REQUEST_FORWARDING`).
     pub no_forward: bool,
+    /// Ask for every answer wrapped into a wrapping token with this TTL
+    /// (`VAULT_WRAP_TTL`, Vault's `-wrap-ttl`).
+    pub wrap_ttl: Option<String>,
 }
 
 /// A connected client.
@@ -31,6 +34,8 @@ pub struct Client {
     no_forward: bool,
     /// Login MFA passcodes (`method_id:passcode`) sent as `x-vault-mfa`.
     mfa: Vec<String>,
+    /// Sent as `x-vault-wrap-ttl` with every call when set.
+    wrap_ttl: Option<String>,
 }
 
 /// A connection to `target` (TLS when it is https) whose calls may take up to
@@ -116,6 +121,7 @@ impl Client {
             token,
             no_forward: target.no_forward,
             mfa: Vec::new(),
+            wrap_ttl: target.wrap_ttl.clone(),
         })
     }
 
@@ -123,6 +129,11 @@ impl Client {
     pub fn with_token(mut self, token: &str) -> Client {
         self.token = Some(token.to_owned());
         self
+    }
+
+    /// The token calls carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// The same connection sending `codes` (`method_id:passcode` each) as
@@ -133,7 +144,8 @@ impl Client {
     }
 
     /// A request carrying the token, if there is one, the login MFA
-    /// passcodes given, and the no-forwarding flag when asked for.
+    /// passcodes given, the wrap TTL and the no-forwarding flag when asked
+    /// for.
     pub fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
         if self.no_forward {
@@ -149,6 +161,13 @@ impl Client {
             request
                 .metadata_mut()
                 .insert(vault_proto::TOKEN_METADATA_KEY, value);
+        }
+        if let Some(ttl) = &self.wrap_ttl {
+            let value = MetadataValue::try_from(ttl.as_str())
+                .map_err(|_| anyhow::anyhow!("--wrap-ttl holds characters a header cannot have"))?;
+            request
+                .metadata_mut()
+                .insert(vault_proto::WRAP_TTL_METADATA_KEY, value);
         }
         for code in &self.mfa {
             let value = MetadataValue::try_from(code.as_str())
@@ -208,6 +227,7 @@ impl std::fmt::Debug for Target {
             .field("ca_cert", &self.ca_cert)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("no_forward", &self.no_forward)
+            .field("wrap_ttl", &self.wrap_ttl)
             .finish()
     }
 }

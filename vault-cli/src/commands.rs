@@ -41,6 +41,47 @@ fn token_argument(arg: &str) -> anyhow::Result<String> {
     Ok(token.to_owned())
 }
 
+/// `vault-cli unwrap [TOKEN]`: as Vault's client, a token given while
+/// another is in use travels in the body (the caller's own token
+/// authenticates the call); otherwise it is the call's token.
+pub async fn unwrap(
+    client: &mut Client,
+    format: Format,
+    token: Option<String>,
+    field: Option<&str>,
+) -> anyhow::Result<u8> {
+    let mut body = Map::new();
+    let mut client = client.clone();
+    match optional_token(token)? {
+        Some(wrapping) if client.token().is_some_and(|own| own != wrapping) => {
+            body.insert("token".into(), json!(wrapping));
+        }
+        Some(wrapping) => client = client.with_token(&wrapping),
+        None if client.token().is_none() => {
+            bail!("unwrap: give the wrapping token, or set VAULT_TOKEN to it")
+        }
+        None => {}
+    }
+    let response = logical::call(&mut client, Op::Write, "sys/wrapping/unwrap", body).await?;
+    logical::print_response(format, &response, field)?;
+    Ok(0)
+}
+
+/// The token in `text` when it is a JSON answer that made one (what
+/// `unwrap --format json` prints for a wrapped token or login); `None` when
+/// `text` is not JSON, and so the token itself.
+fn token_of_answer(text: &str) -> anyhow::Result<Option<String>> {
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let answer: Value =
+        serde_json::from_str(text).context("the token given is JSON that does not parse")?;
+    match answer.pointer("/auth/client_token").and_then(Value::as_str) {
+        Some(token) if !token.is_empty() => Ok(Some(token.to_owned())),
+        _ => bail!("the JSON given holds no auth.client_token"),
+    }
+}
+
 /// [`token_argument`] for an optional argument.
 fn optional_token(arg: Option<String>) -> anyhow::Result<Option<String>> {
     arg.as_deref().map(token_argument).transpose()
@@ -411,6 +452,7 @@ pub async fn login(
                 [] => crate::stdin_input::secret_line("Token (will be hidden): ", "token")?,
                 _ => bail!("usage: login [TOKEN]"),
             };
+            let token = token_of_answer(&token)?.unwrap_or(token);
             let mut lookup = client.clone().with_token(&token);
             logical::call(&mut lookup, Op::Read, "auth/token/lookup-self", Map::new()).await?;
             store_and_say(&token, no_store)?;
@@ -450,6 +492,11 @@ pub async fn login(
         }
         other => bail!("unknown login method {other:?} (token, approle, userpass, ldap)"),
     };
+    if response.wrap_info.is_some() {
+        // Wrapped (--wrap-ttl): the token is for whoever unwraps it.
+        logical::print_response(format, &response, None)?;
+        return Ok(0);
+    }
     if let Some(requirement) = response
         .auth
         .as_ref()

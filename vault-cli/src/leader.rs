@@ -255,6 +255,7 @@ mod tests {
             ca_cert: None,
             token: None,
             no_forward: true,
+            wrap_ttl: None,
         };
         let mut tried = Vec::new();
         // Every node claims the other is active: the second refusal is final.

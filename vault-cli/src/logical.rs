@@ -55,6 +55,8 @@ pub async fn call(
         } else {
             Value::Object(data).to_string()
         },
+        // Asked for with the client's --wrap-ttl, as metadata (client.rs).
+        wrap_ttl: String::new(),
     };
     let request = client.request(message)?;
     let result = op.send(&mut client.logical, request).await;
@@ -211,6 +213,16 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
             })),
         })
     });
+    let wrap_info = response.wrap_info.as_ref().map(|w| {
+        json!({
+            "token": w.token,
+            "accessor": w.accessor,
+            "ttl": w.ttl,
+            "creation_time": w.creation_time,
+            "creation_path": w.creation_path,
+            "wrapped_accessor": w.wrapped_accessor,
+        })
+    });
     Ok(json!({
         "request_id": response.request_id,
         "lease_id": response.lease_id,
@@ -219,6 +231,7 @@ pub fn envelope(response: &LogicalResponse) -> anyhow::Result<Value> {
         "data": if data.is_empty() { Value::Null } else { Value::Object(data) },
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
         "auth": auth.unwrap_or(Value::Null),
+        "wrap_info": wrap_info.unwrap_or(Value::Null),
     }))
 }
 
@@ -255,6 +268,9 @@ pub fn print_response(
 ) -> anyhow::Result<()> {
     for warning in &response.warnings {
         eprintln!("WARNING! {warning}");
+    }
+    if let Some(wrap) = &response.wrap_info {
+        return print_wrap_info(format, response, wrap, field);
     }
     let data = data_of(response)?;
     if let Some(name) = field {
@@ -319,6 +335,38 @@ pub fn print_response(
     }
     let borrowed: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     print(format, &borrowed, &Value::Null);
+    Ok(())
+}
+
+/// A wrapped answer, under the names Vault's CLI gives its rows (and takes
+/// for `--field`).
+fn print_wrap_info(
+    format: Format,
+    response: &LogicalResponse,
+    wrap: &vault_proto::v1::WrapInfo,
+    field: Option<&str>,
+) -> anyhow::Result<()> {
+    let rows = [
+        ("wrapping_token", wrap.token.clone()),
+        ("wrapping_accessor", wrap.accessor.clone()),
+        ("wrapping_token_ttl", crate::output::duration(wrap.ttl)),
+        ("wrapping_token_creation_time", wrap.creation_time.clone()),
+        ("wrapping_token_creation_path", wrap.creation_path.clone()),
+        ("wrapped_accessor", wrap.wrapped_accessor.clone()),
+    ];
+    if let Some(name) = field {
+        let (_, value) = rows
+            .iter()
+            .find(|(key, _)| *key == name)
+            .with_context(|| format!("field {name:?} not present in the wrapped answer"))?;
+        println!("{value}");
+        return Ok(());
+    }
+    let rows: Vec<(&str, String)> = rows
+        .into_iter()
+        .filter(|(key, value)| *key != "wrapped_accessor" || !value.is_empty())
+        .collect();
+    print(format, &rows, &envelope(response)?);
     Ok(())
 }
 

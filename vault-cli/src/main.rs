@@ -77,6 +77,10 @@ struct Cli {
         value_parser = BoolishValueParser::new()
     )]
     no_request_forwarding: bool,
+    /// Wrap the answer into a single-use wrapping token that lives this
+    /// long ("30s", "5m", seconds); what it holds is taken with `unwrap`.
+    #[arg(long = "wrap-ttl", global = true, env = "VAULT_WRAP_TTL")]
+    wrap_ttl: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +127,14 @@ enum Command {
     Write {
         path: String,
         pairs: Vec<String>,
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Take the response a wrapping token holds (once): TOKEN, or the
+    /// token in use (VAULT_TOKEN) when omitted; `-` reads it from stdin.
+    Unwrap {
+        token: Option<String>,
+        /// Print only this field.
         #[arg(long)]
         field: Option<String>,
     },
@@ -484,6 +496,7 @@ fn main() -> ExitCode {
         token,
         format,
         no_request_forwarding,
+        wrap_ttl,
         command,
     } = cli;
     let shown_address = address.clone();
@@ -492,6 +505,7 @@ fn main() -> ExitCode {
         ca_cert,
         token,
         no_forward: no_request_forwarding,
+        wrap_ttl,
     };
     let outcome = match command {
         // Before any connection: verifying files needs no vault, and with
@@ -632,6 +646,9 @@ async fn run(target: Target, format: Format, command: Command) -> anyhow::Result
                 field.as_deref(),
             )
             .await
+        }
+        Command::Unwrap { token, field } => {
+            commands::unwrap(&mut client, format, token, field.as_deref()).await
         }
         Command::Patch { path, pairs } => {
             logical::run(&mut client, format, Op::Patch, &path, &pairs, None).await

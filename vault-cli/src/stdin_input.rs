@@ -75,6 +75,7 @@ pub fn reads_stdin(command: &Command) -> bool {
             }
             _ => any_pair_from_stdin(args),
         },
+        Command::Unwrap { token, .. } => token.as_deref() == Some("-"),
         Command::Read { pairs, .. }
         | Command::Write { pairs, .. }
         | Command::Patch { pairs, .. } => any_pair_from_stdin(pairs),

@@ -86,6 +86,7 @@ impl GrpcLeases {
         let mut request = tonic::Request::new(LogicalRequest {
             path: path.to_owned(),
             data_json: data.to_string(),
+            ..Default::default()
         });
         request.metadata_mut().insert(
             vault_proto::TOKEN_METADATA_KEY,

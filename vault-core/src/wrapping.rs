@@ -30,6 +30,16 @@ pub(crate) fn wrapping_token_may(relative: &str) -> bool {
     matches!(relative, UNWRAP | LOOKUP | REWRAP)
 }
 
+/// Whether a call of `sys/<relative>` with `data` needs no token of the
+/// caller's own: a lookup never does (as Vault's), and an unwrap or rewrap
+/// without a `token` in the body names the wrapping token as its
+/// `X-Vault-Token`, judged by the endpoint alone (unknown, spent or not a
+/// wrapping token: "not valid"). With a `token` in the body, the caller's
+/// own token must allow the call.
+pub(crate) fn needs_no_caller(relative: &str, data: &Data) -> bool {
+    relative == LOOKUP || (matches!(relative, UNWRAP | REWRAP) && !data.contains_key("token"))
+}
+
 /// The wrapping TTL in milliseconds that `asked` (the request's text) names:
 /// `None` for no wrapping (absent, empty or zero).
 pub fn requested_ttl(asked: Option<&str>) -> Result<Option<u64>, VaultError> {

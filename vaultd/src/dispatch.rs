@@ -64,6 +64,10 @@ impl Call {
             .map(vault_core::secret::SecretString::from)
             .collect();
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        // Judged (and refused with a clear error) by vault-core after routing.
+        request.wrap_ttl = headers
+            .get(vault_proto::WRAP_TTL_METADATA_KEY)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         Call {
             forwarded: headers.contains_key(vault_proto::FORWARDED_METADATA_KEY),
             no_forward: text(vault_proto::NO_FORWARD_METADATA_KEY)

@@ -120,6 +120,7 @@ impl Forwarder {
         let mut out = Request::new(LogicalRequest {
             path: request.path,
             data_json: serde_json::Value::Object(request.data).to_string(),
+            wrap_ttl: request.wrap_ttl.unwrap_or_default(),
         });
         let metadata = out.metadata_mut();
         if let Ok(value) = MetadataValue::try_from(token)

@@ -40,7 +40,10 @@ impl LogicalService {
         let data = vault_core::json_limits::parse_object(message.data_json.as_bytes(), &self.json)
             .map_err(|e| Status::invalid_argument(format!("data_json: {e}")))?;
         let request = core::Request::new(operation, message.path).with_data(data);
-        let call = Call::from_wire(request, &metadata.into_headers(), &extensions);
+        let mut call = Call::from_wire(request, &metadata.into_headers(), &extensions);
+        if !message.wrap_ttl.is_empty() {
+            call.request.wrap_ttl = Some(message.wrap_ttl);
+        }
         let answer = self.dispatch.serve(call).await?;
         let (mut message, data) = crate::logical_wire::to_wire(answer.request_id, answer.response);
         if let Some(data) = data {

@@ -6,8 +6,9 @@ use serde_json::Value;
 use tonic::Status;
 use vault_core::request::{
     Auth as CoreAuth, Data, LeaseInfo, MfaRequirement as CoreMfaRequirement, Response,
+    WrapInfo as CoreWrapInfo,
 };
-use vault_proto::v1::{Auth, LogicalResponse, MfaRequirement};
+use vault_proto::v1::{Auth, LogicalResponse, MfaRequirement, WrapInfo};
 
 /// `response` as the message, its data left out (the caller writes it or
 /// keeps it parsed).
@@ -36,6 +37,14 @@ pub fn to_wire(request_id: String, response: Response) -> (LogicalResponse, Opti
                 mfa_request_id: m.mfa_request_id,
                 mfa_constraints_json: m.mfa_constraints.to_string(),
             }),
+        }),
+        wrap_info: response.wrap_info.map(|w| WrapInfo {
+            token: w.token,
+            accessor: w.accessor,
+            ttl: w.ttl,
+            creation_time: w.creation_time,
+            creation_path: w.creation_path,
+            wrapped_accessor: w.wrapped_accessor,
         }),
     };
     (message, response.data)
@@ -87,6 +96,14 @@ pub fn from_wire(message: LogicalResponse) -> Result<(String, Response), Status>
             }),
         }),
         lease,
+        wrap_info: message.wrap_info.map(|w| CoreWrapInfo {
+            token: w.token,
+            accessor: w.accessor,
+            ttl: w.ttl,
+            creation_time: w.creation_time,
+            creation_path: w.creation_path,
+            wrapped_accessor: w.wrapped_accessor,
+        }),
         ..Response::default()
     };
     Ok((message.request_id, response))

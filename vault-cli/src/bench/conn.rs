@@ -88,6 +88,7 @@ impl Conn {
         let mut request = tonic::Request::new(LogicalRequest {
             path: path.to_owned(),
             data_json: body.to_owned(),
+            ..Default::default()
         });
         if let Some(timeout) = timeout {
             request.set_timeout(timeout);

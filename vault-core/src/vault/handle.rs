@@ -179,10 +179,9 @@ impl Vault {
             Caller::ANONYMOUS
         } else if mount.kind == SYSTEM_KIND
             && (crate::sys::share_held(&relative, request.operation)
-                || relative == crate::wrapping::LOOKUP)
+                || crate::wrapping::needs_no_caller(&relative, &request.data))
         {
-            // A share, or a wrapping token in the body or header, is what
-            // these name; Vault's lookup needs no token of the caller's own.
+            // A share, or a wrapping token, is what these name.
             Caller::ANONYMOUS
         } else {
             match self

@@ -182,11 +182,17 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         body,
         json: api.json,
     };
-    // A client asking for a wrapped answer must not get the secret itself.
-    if call.headers.contains_key("x-vault-wrap-ttl") {
+    // A client asking for a wrapped answer must not get the secret itself:
+    // what is served beside the pipeline (seal state, init, rekey, health)
+    // has no wrapping, so asking for it there is refused.
+    if call
+        .headers
+        .contains_key(vault_proto::WRAP_TTL_METADATA_KEY)
+        && sys_calls::beside_the_pipeline(&path)
+    {
         return error(
             StatusCode::BAD_REQUEST,
-            "response wrapping (X-Vault-Wrap-TTL) is not supported",
+            &format!("response wrapping (X-Vault-Wrap-TTL) is not available on {path}"),
         );
     }
     if let Some(response) = sys_calls::route(&api, &call, &path).await {

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use vault_core::request::Auth;
+use vault_core::request::{Auth, WrapInfo};
 
 /// A JSON body with `status`.
 pub fn json_reply(status: StatusCode, body: &Value) -> Response {
@@ -115,10 +115,32 @@ fn auth_json(auth: &Auth) -> Value {
     out
 }
 
+/// Vault's `wrap_info`: `wrapped_accessor` only when something inside has
+/// one.
+fn wrap_info_json(wrap: &WrapInfo) -> Value {
+    let mut out = json!({
+        "token": wrap.token,
+        "accessor": wrap.accessor,
+        "ttl": wrap.ttl,
+        "creation_time": wrap.creation_time,
+        "creation_path": wrap.creation_path,
+    });
+    if !wrap.wrapped_accessor.is_empty() {
+        out["wrapped_accessor"] = json!(wrap.wrapped_accessor);
+    }
+    out
+}
+
 /// Vault's envelope for the answer to request `request_id`, or `204` when
-/// there is nothing in it.
+/// there is nothing in it. A wrapped answer holds `wrap_info` and nothing
+/// else.
 pub fn envelope(request_id: &str, out: &vault_core::request::Response) -> Response {
-    if out.data.is_none() && out.auth.is_none() && out.lease.is_none() && out.warnings.is_empty() {
+    if out.data.is_none()
+        && out.auth.is_none()
+        && out.lease.is_none()
+        && out.warnings.is_empty()
+        && out.wrap_info.is_none()
+    {
         return no_content();
     }
     let lease = out.lease.clone().unwrap_or_default();
@@ -128,7 +150,7 @@ pub fn envelope(request_id: &str, out: &vault_core::request::Response) -> Respon
         "renewable": lease.renewable,
         "lease_duration": lease.lease_duration,
         "data": out.data,
-        "wrap_info": Value::Null,
+        "wrap_info": out.wrap_info.as_ref().map_or(Value::Null, wrap_info_json),
         "warnings": if out.warnings.is_empty() { Value::Null } else { json!(out.warnings) },
         "auth": out.auth.as_ref().map_or(Value::Null, auth_json),
     });
@@ -183,5 +205,14 @@ mod tests {
         data.insert("a".into(), json!(1));
         let full = vault_core::request::Response::with_data(data);
         assert_eq!(envelope("r", &full).status(), StatusCode::OK);
+        let wrapped = vault_core::request::Response {
+            wrap_info: Some(WrapInfo {
+                token: "t".into(),
+                ttl: 60,
+                ..WrapInfo::default()
+            }),
+            ..vault_core::request::Response::default()
+        };
+        assert_eq!(envelope("r", &wrapped).status(), StatusCode::OK);
     }
 }

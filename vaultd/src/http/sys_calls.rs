@@ -57,6 +57,26 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
     })
 }
 
+/// Whether `path` is one [`route`] serves itself, some of it outside
+/// `Vault::handle` and so without response wrapping.
+pub fn beside_the_pipeline(path: &str) -> bool {
+    path.starts_with("sys/rekey")
+        || matches!(
+            path,
+            "sys/init"
+                | "sys/seal-status"
+                | "sys/unseal"
+                | "sys/seal"
+                | "sys/step-down"
+                | "sys/health"
+                | "sys/leader"
+                | "sys/key-status"
+                | "sys/rotate"
+                | "sys/rotate/keyring"
+                | "sys/metrics"
+        )
+}
+
 /// `GET sys/metrics?format=prometheus` (the OpenMetrics text), or without
 /// `?format` Vault's JSON (metrics_json.rs): through the request pipeline
 /// (a token with `read` on `sys/metrics`, audited) unless the config lets
