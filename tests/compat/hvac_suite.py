@@ -9,7 +9,7 @@ Run with the system interpreter, which is where Debian installs hvac:
     /usr/bin/python3 tests/compat/hvac_suite.py
 
 It inits and unseals the server itself, then goes through tokens, policies, KV
-v2, AppRole, dynamic PostgreSQL credentials and their leases, and seals it
+v2, AppRole, response wrapping, dynamic PostgreSQL credentials and their leases, and seals it
 again. Each step prints `ok <step>`; the first failure prints the step and
 why, and exits 1. Where hvac 0.11.2 and a modern Vault disagree, the
 assertions follow Vault (checked against OpenBao), so the server is held to
@@ -270,6 +270,33 @@ class Suite:
                            path="app/db", secret={"k": "v"}, mount_point="secret"),
                        hvac.exceptions.Forbidden)
 
+    # --- response wrapping ----------------------------------------------------
+
+    def wrapping(self):
+        role = "app-" + self.unique
+        wrapped = self.client.write("auth/approle/role/{}/secret-id".format(role), wrap_ttl="60s")
+        info = (wrapped or {}).get("wrap_info") or {}
+        check(wrapped.get("data") is None and info.get("token") and info.get("ttl") == 60,
+              "a wrapped secret-id: {!r}".format(wrapped))
+        check(info.get("creation_path") == "auth/approle/role/{}/secret-id".format(role),
+              "wrap_info creation_path: {!r}".format(info))
+        # sys.unwrap with the wrapping token as the client's token, as an
+        # application that holds nothing else does.
+        app = hvac.Client(url=self.addr, token=info["token"])
+        inside = app.sys.unwrap()
+        data = inside.get("data") or {}
+        check(data.get("secret_id") and data.get("secret_id_accessor") == info.get("wrapped_accessor"),
+              "sys.unwrap: {!r}".format(inside))
+        expect_failure("a second sys.unwrap", lambda: app.sys.unwrap(), hvac.exceptions.InvalidRequest)
+        # A wrapped read, unwrapped by a caller with its own token (the
+        # wrapping token in the body).
+        read = self.client.read("secret/data/app/db", wrap_ttl=300)
+        token = ((read or {}).get("wrap_info") or {}).get("token")
+        check(token and read.get("data") is None, "a wrapped read: {!r}".format(read))
+        inside = self.client.sys.unwrap(token=token)
+        check(((inside.get("data") or {}).get("data") or {}).get("password") == "two",
+              "sys.unwrap(token=...): {!r}".format(inside))
+
     # --- database credentials and leases --------------------------------------
 
     def database(self):
@@ -352,6 +379,7 @@ class Suite:
             ("policy write, read, list", self.policy),
             ("kv v2 versions, metadata, list", self.kv2),
             ("approle login and its policy", self.approle),
+            ("wrapped secret-id and read, sys.unwrap", self.wrapping),
             ("database credentials", self.database),
             ("lease lookup, renew, revoke", self.lease),
             ("seal, health 503", self.seal),

@@ -752,3 +752,77 @@ fn login_mfa_in_two_steps_and_in_one_with_dash_mfa() {
         "{fresh}"
     );
 }
+
+#[test]
+fn dash_wrap_ttl_and_unwrap_hand_a_secret_id_over_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, root, bao) = unsealed(dir.path());
+    bao.ok(&["auth", "enable", "approle"]);
+    bao.ok(&["write", "auth/approle/role/app", "token_policies=default"]);
+    bao.ok(&["secrets", "enable", "-path=secret", "-version=2", "kv"]);
+    bao.ok(&["kv", "put", "secret/app", "user=alice"]);
+
+    // The secret-zero flow: a wrapped secret_id, unwrapped by an
+    // application that holds no token of its own.
+    let wrapped = bao.json(&[
+        "write",
+        "-wrap-ttl=60s",
+        "-format=json",
+        "-f",
+        "auth/approle/role/app/secret-id",
+    ]);
+    let info = &wrapped["wrap_info"];
+    assert_eq!(info["ttl"], 60, "{wrapped}");
+    assert_eq!(info["creation_path"], "auth/approle/role/app/secret-id");
+    assert!(wrapped["data"].is_null(), "{wrapped}");
+    let token = info["token"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&token);
+    let app = Bao::new(&daemon.addr, &dir.path().join("app"));
+    let inside = app.json(&["unwrap", "-format=json", &token]);
+    assert_eq!(
+        inside["data"]["secret_id_accessor"], info["wrapped_accessor"],
+        "{inside}"
+    );
+    let secret_id = inside["data"]["secret_id"].as_str().unwrap();
+    vault_tests::secret_scan::note(secret_id);
+    // It is a live secret_id: it logs in.
+    let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/app/role-id"]);
+    let login = bao.json(&[
+        "write",
+        "-format=json",
+        "auth/approle/login",
+        &format!("role_id={}", role_id.trim()),
+        &format!("secret_id={secret_id}"),
+    ]);
+    vault_tests::secret_scan::note_in(&login);
+    assert!(login["auth"]["client_token"].is_string(), "{login}");
+    // Whoever comes second gets Vault's error and bao's exit code 2.
+    let again = app.run(&["unwrap", &token]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("wrapping token is not valid or does not exist"),
+        "{}",
+        again.stderr
+    );
+
+    // A wrapped KV read, unwrapped by a caller with a token of its own
+    // (the wrapping token then travels in the body).
+    let wrapped = bao.json(&["kv", "get", "-wrap-ttl=5m", "-format=json", "secret/app"]);
+    let token = wrapped["wrap_info"]["token"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&token);
+    let looked = bao.json(&[
+        "write",
+        "-format=json",
+        "sys/wrapping/lookup",
+        &format!("token={token}"),
+    ]);
+    assert_eq!(
+        looked["data"]["creation_path"], "secret/data/app",
+        "{looked}"
+    );
+    let inside = bao.json(&["unwrap", "-format=json", &token]);
+    assert_eq!(inside["data"]["data"]["user"], "alice", "{inside}");
+    assert!(held(&daemon, &root, "secret/data/app").is_some());
+}
