@@ -410,3 +410,67 @@ async fn a_policy_that_demands_wrapping_refuses_unwrapped_and_out_of_bounds_requ
     );
     assert_eq!(code, 400, "{bad}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_cli_wraps_a_new_token_unwraps_it_and_logs_in_with_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let (daemon, keys) = start(dir.path(), &log);
+    let root = &keys.root_token;
+    let home = dir.path().join("app-home");
+    std::fs::create_dir(&home).unwrap();
+    let home = home.to_str().unwrap();
+    let as_app = |args: &[&str], stdin: Option<&str>| {
+        vault_tests::cli_with_env(&daemon.addr, None, args, stdin, &[("HOME", home)])
+    };
+
+    let out = daemon.cli(
+        Some(root),
+        &["--wrap-ttl", "90s", "token", "create", "--format", "json"],
+    );
+    out.expect_code(0);
+    let wrapped = out.json();
+    let info = &wrapped["wrap_info"];
+    assert_eq!(info["ttl"], 90, "{wrapped}");
+    assert_eq!(info["creation_path"], "auth/token/create");
+    assert!(wrapped["auth"].is_null(), "{wrapped}");
+    let token = info["token"].as_str().unwrap().to_owned();
+    vault_tests::secret_scan::note(&token);
+    // The table names its rows as Vault's CLI does, and --field takes them.
+    let out = daemon.cli(
+        Some(root),
+        &["--wrap-ttl", "90s", "read", "auth/token/lookup-self"],
+    );
+    out.expect_code(0);
+    for row in [
+        "wrapping_token ",
+        "wrapping_accessor ",
+        "wrapping_token_ttl ",
+        "wrapping_token_creation_path ",
+    ] {
+        assert!(out.stdout.contains(row), "{row}: {}", out.stdout);
+    }
+
+    // The application: no token of its own; unwrap's JSON is what it logs
+    // in with.
+    let unwrapped = as_app(&["unwrap", &token, "--format", "json"], None);
+    unwrapped.expect_code(0);
+    let made = unwrapped.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    as_app(&["login", "-"], Some(&unwrapped.stdout)).expect_code(0);
+    let stored = std::fs::read_to_string(Path::new(home).join(".vault-token")).unwrap();
+    assert_eq!(stored.trim(), made);
+    let me = as_app(
+        &["read", "--field", "accessor", "auth/token/lookup-self"],
+        None,
+    );
+    me.expect_code(0);
+    assert_eq!(me.stdout.trim(), info["wrapped_accessor"].as_str().unwrap());
+    // Spent: a second unwrap (now with the stored token as the caller, the
+    // wrapping token in the body) says so.
+    let again = as_app(&["unwrap", &token], None);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains(NOT_VALID), "{}", again.stderr);
+}
