@@ -116,6 +116,25 @@ async fn the_active_node_judges_the_clients_address_not_the_standbys() {
         "{refused:?}"
     );
 
+    // A wrapped answer through the standby: the wrap TTL (the field, or the
+    // metadata) travels with the request, and wrap_info comes back.
+    let mut asked = logical_request(cluster.root(), "kv/data/big", json!({}));
+    asked.get_mut().wrap_ttl = "2m".into();
+    let mut by_metadata = logical_request(cluster.root(), "kv/data/big", json!({}));
+    by_metadata
+        .metadata_mut()
+        .insert(vault_proto::WRAP_TTL_METADATA_KEY, "3m".parse().unwrap());
+    for (request, ttl) in [(asked, 120), (by_metadata, 180)] {
+        let answer = through_standby.read(request).await.unwrap().into_inner();
+        assert!(answer.data_json.is_empty(), "the secret itself came back");
+        let info = answer.wrap_info.expect("wrap_info through the standby");
+        secret_scan::note(&info.token);
+        assert_eq!(
+            (info.ttl, info.creation_path.as_str()),
+            (ttl, "kv/data/big")
+        );
+    }
+
     // The active node's audit log names the client's address.
     let entries: Vec<Value> = std::fs::read_to_string(&audit)
         .unwrap()
