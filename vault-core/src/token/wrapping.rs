@@ -29,6 +29,19 @@ impl TokenStore {
         record: SecretBytes,
         now: u64,
     ) -> Result<(SecretString, TokenEntry), TokenError> {
+        let (token, entry, ops) = self.wrapping_ops(ttl, creation_path, record, now)?;
+        barrier.batch(ops).await?;
+        Ok((token, entry))
+    }
+
+    /// A new wrapping token for `record` and the writes that store it.
+    fn wrapping_ops(
+        &self,
+        ttl: u64,
+        creation_path: &str,
+        record: SecretBytes,
+        now: u64,
+    ) -> Result<(SecretString, TokenEntry, Vec<BarrierOp>), TokenError> {
         let token = generate_token()?;
         let accessor = random::alphanumeric(24)?;
         let expire = now.saturating_add(ttl);
@@ -67,8 +80,49 @@ impl TokenStore {
                 value: SecretBytes::default(),
             }),
         );
+        Ok((token, entry, ops))
+    }
+
+    /// Moves the response wrapped by `token` to a new wrapping token with
+    /// the same path and TTL: the new token is stored and the old one
+    /// removed in one batch, under the write lock, so the response is never
+    /// held by both or by neither. The new token, its entry and the record;
+    /// `None` if `token` is no live wrapping token.
+    pub(crate) async fn rewrap(
+        &self,
+        barrier: &Barrier,
+        token: &str,
+        now: u64,
+    ) -> Result<Option<(SecretString, TokenEntry, SecretBytes)>, TokenError> {
+        let hash = self.hash(token)?;
+        let _serial = self.writes.lock().await;
+        let Some(old) = self
+            .read(barrier, &hash)
+            .await?
+            .filter(|e| e.wrapping && !e.is_expired(now))
+        else {
+            return Ok(None);
+        };
+        let response_key = format!("{}{RESPONSE_KEY}", cubbyhole_prefix(&hash));
+        let Some(record) = barrier.get(&response_key).await? else {
+            return Ok(None);
+        };
+        let (new, entry, mut ops) =
+            self.wrapping_ops(old.creation_ttl, &old.path, record.clone(), now)?;
+        // A wrapping token is an orphan whose cubbyhole holds the response
+        // alone (it is refused everywhere but the wrapping endpoints).
+        ops.extend([
+            BarrierOp::Delete {
+                path: format!("{ID_PREFIX}{hash}"),
+            },
+            BarrierOp::Delete {
+                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&old.accessor)?),
+            },
+            BarrierOp::Delete { path: response_key },
+        ]);
+        ops.extend(expiry_key(old.expire_time, &hash).map(|path| BarrierOp::Delete { path }));
         barrier.batch(ops).await?;
-        Ok((token, entry))
+        Ok(Some((new, entry, record)))
     }
 
     /// The live wrapping token `token`, without spending it; `None` if it is

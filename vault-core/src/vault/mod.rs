@@ -29,6 +29,8 @@ mod telemetry;
 mod token_expiry;
 mod unseal;
 mod wrapping;
+#[cfg(test)]
+mod wrapping_tests;
 
 use std::sync::Arc;
 

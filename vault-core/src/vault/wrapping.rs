@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::clock;
 use crate::request::{Request, Response, WrapInfo};
+use crate::secret::SecretString;
+use crate::token::TokenEntry;
 use crate::wrapping::{LOOKUP, REWRAP, UNWRAP, WRAP, Wrapped, wrapped_accessor};
 
 use super::{Vault, VaultError};
@@ -32,17 +34,7 @@ impl Vault {
             .tokens
             .create_wrapping(&self.barrier, ttl, creation_path, record, now)
             .await?;
-        Ok(Response {
-            wrap_info: Some(WrapInfo {
-                token: token.expose_secret().to_owned(),
-                accessor: entry.accessor,
-                ttl: ttl / 1000,
-                creation_time: clock::rfc3339(now / 1000),
-                creation_path: creation_path.to_owned(),
-                wrapped_accessor: wrapped_accessor(response),
-            }),
-            ..Response::default()
-        })
+        Ok(wrapped_answer(&token, entry, response))
     }
 
     /// Serves `sys/<relative>` for the wrapping endpoints; `wrap` is the
@@ -90,16 +82,15 @@ impl Vault {
                 data.insert("creation_ttl".into(), json!(entry.creation_ttl / 1000));
                 Ok(Response::with_data(data))
             }
-            // A new token for the same response, path and TTL; the old one
-            // is gone once the new one is stored.
+            // A new token for the same response, path and TTL, stored in
+            // the batch that removes the old one.
             REWRAP => {
-                let (entry, record) = self
+                let (token, entry, record) = self
                     .tokens
-                    .take_wrapped(&self.barrier, target(request)?, now)
+                    .rewrap(&self.barrier, target(request)?, now)
                     .await?
                     .ok_or_else(not_valid)?;
-                let response = Wrapped::decode(&record)?;
-                self.wrap(&entry.path, &response, entry.creation_ttl).await
+                Ok(wrapped_answer(&token, entry, &Wrapped::decode(&record)?))
             }
             _ => Err(VaultError::NoRoute(request.path.clone())),
         }
@@ -138,6 +129,22 @@ impl Vault {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "an unanswered wrapping token is left to its TTL"),
         }
+    }
+}
+
+/// The answer to a request whose `response` is now held by the wrapping
+/// token `token` (`entry`).
+fn wrapped_answer(token: &SecretString, entry: TokenEntry, response: &Response) -> Response {
+    Response {
+        wrap_info: Some(WrapInfo {
+            token: token.expose_secret().to_owned(),
+            accessor: entry.accessor,
+            ttl: entry.creation_ttl / 1000,
+            creation_time: clock::rfc3339(entry.creation_time / 1000),
+            creation_path: entry.path,
+            wrapped_accessor: wrapped_accessor(response),
+        }),
+        ..Response::default()
     }
 }
 
