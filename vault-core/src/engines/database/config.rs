@@ -29,6 +29,9 @@ const DEFAULT_MAX_OPEN: u64 = 4;
 const MAX_OPEN_LIMIT: u64 = 1_000;
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 const DEFAULT_OPERATION_TIMEOUT_MS: u64 = 10_000;
+/// The most PBKDF2 rounds a verifier may ask for: the vault pays them for
+/// every credential, on the request's thread.
+const MAX_SCRAM_ITERATIONS: u64 = 1_000_000;
 
 /// A password as stored behind the barrier: serialised as plain text inside
 /// the encrypted record, wiped from memory when dropped, never printed.
@@ -81,6 +84,11 @@ pub(super) struct ConfigRecord {
     /// What `{{password}}` becomes in statements (Vault's field).
     #[serde(default)]
     pub password_authentication: PasswordAuthentication,
+    /// PBKDF2 rounds of the SCRAM verifiers the vault makes (with
+    /// `scram-sha-256`); PostgreSQL's default unless an operator lowers it
+    /// (README: "SCRAM rounds").
+    #[serde(default = "default_scram_iterations")]
+    pub scram_iterations: u32,
     /// Changes with every change of the record; a pool made from another
     /// revision is replaced.
     pub revision: String,
@@ -116,6 +124,10 @@ impl PasswordAuthentication {
             PasswordAuthentication::ScramSha256 => "scram-sha-256",
         }
     }
+}
+
+fn default_scram_iterations() -> u32 {
+    super::scram::DEFAULT_ITERATIONS.get()
 }
 
 /// The storage key of config `name`.
@@ -171,7 +183,10 @@ impl ConfigRecord {
                 zeroize::Zeroizing::new(password.expose_secret().to_owned())
             }
             PasswordAuthentication::ScramSha256 => {
-                super::scram::verifier(password.expose_secret()).map_err(BarrierError::from)?
+                let rounds = std::num::NonZeroU32::new(self.scram_iterations)
+                    .unwrap_or(super::scram::DEFAULT_ITERATIONS);
+                super::scram::verifier(password.expose_secret(), rounds)
+                    .map_err(BarrierError::from)?
             }
         })
     }
@@ -193,6 +208,7 @@ impl ConfigRecord {
             "root_credentials_rotate_statements": self.root_rotation_statements,
             "password_policy": "",
             "password_authentication": self.password_authentication.name(),
+            "scram_iterations": self.scram_iterations,
             "reconcile_prefix": self.reconcile_prefix,
         });
         match value {
@@ -217,6 +233,7 @@ const FIELDS: &[&str] = &[
     "reconcile_prefix",
     "root_rotation_statements",
     "password_authentication",
+    "scram_iterations",
     // Accepted and ignored: every session is opened on demand and kept idle
     // until it fails, so these tunings have nothing to act on.
     "max_idle_connections",
@@ -290,6 +307,7 @@ pub(super) fn apply_write(
             reconcile_prefix: DEFAULT_RECONCILE_PREFIX.to_owned(),
             root_rotation_statements: Vec::new(),
             password_authentication: PasswordAuthentication::default(),
+            scram_iterations: default_scram_iterations(),
             revision: String::new(),
         },
     };
@@ -342,6 +360,24 @@ pub(super) fn apply_write(
                 )));
             }
         };
+    }
+    if let Some(rounds) = params::unsigned(data, "scram_iterations").map_err(field)? {
+        if !(1..=MAX_SCRAM_ITERATIONS).contains(&rounds) {
+            return Err(EngineError::InvalidRequest(format!(
+                "scram_iterations must be between 1 and {MAX_SCRAM_ITERATIONS}, not {rounds}"
+            )));
+        }
+        record.scram_iterations = u32::try_from(rounds).unwrap_or(u32::MAX);
+    }
+    if record.password_authentication == PasswordAuthentication::Password
+        && record.scram_iterations != default_scram_iterations()
+    {
+        return Err(EngineError::InvalidRequest(
+            "scram_iterations applies only to verifiers the vault makes: set \
+             password_authentication=scram-sha-256 with it (with \"password\", PostgreSQL \
+             hashes the password with its own scram_iterations)"
+                .into(),
+        ));
     }
     if let Some(prefix) = params::string(data, "reconcile_prefix").map_err(field)? {
         if prefix.is_empty() {

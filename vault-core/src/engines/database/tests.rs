@@ -395,6 +395,46 @@ async fn scram_verifiers_made_by_the_vault_log_in_and_keep_the_password_from_the
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("password_authentication"), "{bad}");
+
+    // Fewer rounds, when the operator says so: PostgreSQL keeps them, and
+    // the login works.
+    f.ok(
+        Operation::Update,
+        "config/pg",
+        json!({"scram_iterations": 16}),
+    )
+    .await;
+    let shown = f
+        .call(Operation::Read, "config/pg", json!({}))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(shown["scram_iterations"], 16);
+    let response = f.call(Operation::Read, "creds/v", json!({})).await.unwrap();
+    let (username, password, _) = lease_of(response);
+    let stored: String = f
+        .admin
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&username],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.starts_with("SCRAM-SHA-256$16:"), "{stored}");
+    f.login(&username, &password).await.unwrap();
+    for (body, says) in [
+        (json!({"scram_iterations": 0}), "between 1 and"),
+        (json!({"scram_iterations": 2_000_000}), "between 1 and"),
+        (json!({"password_authentication": "password"}), "applies only"),
+    ] {
+        let bad = f
+            .call(Operation::Update, "config/pg", body.clone())
+            .await
+            .unwrap_err();
+        assert!(bad.to_string().contains(says), "{body}: {bad}");
+    }
 }
 
 #[tokio::test]
