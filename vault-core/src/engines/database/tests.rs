@@ -427,7 +427,10 @@ async fn scram_verifiers_made_by_the_vault_log_in_and_keep_the_password_from_the
     for (body, says) in [
         (json!({"scram_iterations": 0}), "between 1 and"),
         (json!({"scram_iterations": 2_000_000}), "between 1 and"),
-        (json!({"password_authentication": "password"}), "applies only"),
+        (
+            json!({"password_authentication": "password"}),
+            "applies only",
+        ),
     ] {
         let bad = f
             .call(Operation::Update, "config/pg", body.clone())
@@ -514,6 +517,68 @@ async fn creds_log_in_and_read_what_the_role_grants() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("allowed"), "{err}");
+}
+
+#[tokio::test]
+async fn a_creation_is_all_or_nothing_whatever_its_statements_end_with() {
+    let f = Fixture::new().await;
+    f.configure().await;
+    // A statement ending in a line comment, one without a semicolon: the
+    // role is made, and marked in the same transaction.
+    f.role(
+        "commented",
+        json!({
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' -- made by the vault",
+                "COMMENT ON ROLE \"{{name}}\" IS 'overwritten by the marker'"
+            ],
+            "default_ttl": "1h",
+        }),
+    )
+    .await;
+    let response = f
+        .call(Operation::Read, "creds/commented", json!({}))
+        .await
+        .unwrap();
+    let (username, password, _) = lease_of(response);
+    f.login(&username, &password).await.unwrap();
+    let comment: String = f
+        .admin
+        .query_one(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+            &[&username],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(comment.starts_with("vault-lease:"), "{comment}");
+
+    // A later statement fails: neither the role nor the record is left.
+    f.role(
+        "broken",
+        json!({
+            "creation_statements": [CREATE, "GRANT SELECT ON no_such_table TO \"{{name}}\";"],
+            "default_ttl": "1h",
+        }),
+    )
+    .await;
+    let err = f
+        .call(Operation::Read, "creds/broken", json!({}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    let left: i64 = f
+        .admin
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1",
+            &[&format!("{}%", f.prefix())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1, "only the first role exists");
+    let records = issued::list(&f.view()).await.unwrap();
+    assert_eq!(records.len(), 1);
 }
 
 #[tokio::test]
