@@ -5,14 +5,15 @@
 #
 # For each repetition: a fresh vaultd (release build; durable storage: SQLite
 # in a temp dir, or PostgreSQL with BENCH_STORAGE=postgresql; TCP listener on
-# 127.0.0.1 without TLS; no audit device), `operator init` 5/3 over the HTTP
+# 127.0.0.1 without TLS; no audit device unless BENCH_AUDIT=1), `operator init` 5/3 over the HTTP
 # API and unseal with 3 keys through vault-cli, then fixed-duration,
 # fixed-concurrency wrk runs against Vault's HTTP API:
 #   health, kv_read, kv_read_nodefault, kv_write, kv_write_nodefault,
 #   token_lookup_self, approle_login, jwt_login (bench/jwt.sh),
 #   ldap_login (a slapd from scripts/slapd-start; its own bind rate, measured
 #   the same way by target/release/ldap_bind_rate, as ldap_bind_ceiling),
-#   db (dynamic PostgreSQL creds: issue, revoke, revoke-prefix)
+#   db (dynamic PostgreSQL creds: PostgreSQL's own rate for the role's
+#   creation statement first, as db_ceiling; then issue, revoke, revoke-prefix)
 # (no transit engine yet), then a restart (stop by PID, start, unseal via the
 # API, read back).
 #
@@ -23,7 +24,11 @@
 # BENCH_CONNECTIONS, BENCH_THREADS, BENCH_REVOKE_MAX_S, BENCH_TESTS,
 # BENCH_TMP, BENCH_OUT, BENCH_KEEP, PG_BIN), plus BENCH_STORAGE=sqlite
 # (default) | postgresql, BENCH_DB_PASSWORD_AUTH=password (default) |
-# scram-sha-256 (the database config's password_authentication), VAULTD_BIN and VAULT_CLI_BIN (default: the
+# scram-sha-256 (the database config's password_authentication),
+# BENCH_AUDIT=1 (a file audit device, as OpenBao's run.sh),
+# BENCH_DB_SCRAM_ITERATIONS (its scram_iterations, with scram-sha-256;
+# default 4096), BENCH_DB_CONNECTIONS (its max_open_connections, and
+# pgbench's clients for db_ceiling; default 4, Vault's), VAULTD_BIN and VAULT_CLI_BIN (default: the
 # workspace's target/release binaries), BENCH_SHARED (default ../shared/bench
 # next to the repository).
 set -euo pipefail
@@ -57,6 +62,8 @@ BENCH_STORAGE=${BENCH_STORAGE:-sqlite}
 # "password" (Vault's default, as OpenBao's run uses) or "scram-sha-256"
 # (the vault sends PostgreSQL a SCRAM verifier instead of the password).
 BENCH_DB_PASSWORD_AUTH=${BENCH_DB_PASSWORD_AUTH:-password}
+BENCH_DB_SCRAM_ITERATIONS=${BENCH_DB_SCRAM_ITERATIONS:-4096}
+BENCH_DB_CONNECTIONS=${BENCH_DB_CONNECTIONS:-4}
 BENCH_TESTS=${BENCH_TESTS:-health kv_read kv_read_nodefault kv_write kv_write_nodefault token_lookup_self approle_login jwt_login db}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 export BENCH_VALUE_BYTES=${BENCH_VALUE_BYTES:-256}
@@ -66,7 +73,8 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_OUT:-$BENCH_ROOT/results/vaultd-$BENCH_STORAGE-$STAMP}
 LOGDIR=$OUT/logs
 
-for v in BENCH_DURATION BENCH_WARMUP BENCH_CONNECTIONS BENCH_THREADS BENCH_REPEATS BENCH_REVOKE_MAX_S; do
+for v in BENCH_DURATION BENCH_WARMUP BENCH_CONNECTIONS BENCH_THREADS BENCH_REPEATS BENCH_REVOKE_MAX_S \
+  BENCH_DB_SCRAM_ITERATIONS BENCH_DB_CONNECTIONS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "$v must be an integer" >&2; exit 2; }
 done
 ((BENCH_DURATION >= 1 && BENCH_DURATION <= 120)) || { echo "BENCH_DURATION must be 1..120 s" >&2; exit 2; }
@@ -170,6 +178,11 @@ write_config() {
     else
       printf 'kind = "sqlite"\npath = "%s"\n' "$WORK/data/vault.db"
     fi
+    # As OpenBao's run.sh: a file device declared in the config, in the
+    # run's temp dir; ours makes each entry durable before the answer.
+    if [[ ${BENCH_AUDIT:-0} == 1 ]]; then
+      printf '[[audit]]\nname = "file"\ntype = "file"\noptions = { file_path = "%s" }\n' "$WORK/audit.log"
+    fi
   } >"$WORK/vaultd.toml"
   mkdir -p "$WORK/data"
 }
@@ -237,11 +250,13 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
 
   if has_test db; then
     api POST /v1/sys/mounts/database '{"type":"database"}' >/dev/null
-    api POST /v1/database/config/pg "$(jq -nc --arg port "$PG_PORT" --arg pw "$PG_PASS" --arg auth "$BENCH_DB_PASSWORD_AUTH" '{
+    api POST /v1/database/config/pg "$(jq -nc --arg port "$PG_PORT" --arg pw "$PG_PASS" --arg auth "$BENCH_DB_PASSWORD_AUTH" \
+      --argjson rounds "$BENCH_DB_SCRAM_ITERATIONS" --argjson conns "$BENCH_DB_CONNECTIONS" '{
       plugin_name: "postgresql-database-plugin",
       connection_url: ("postgresql://{{username}}:{{password}}@127.0.0.1:" + $port + "/postgres?sslmode=disable"),
       username: "postgres", password: $pw, allowed_roles: "bench", verify_connection: true,
-      password_authentication: $auth}')" >/dev/null
+      max_open_connections: $conns, password_authentication: $auth}
+      + (if $auth == "scram-sha-256" then {scram_iterations: $rounds} else {} end)')" >/dev/null
     api POST /v1/database/roles/bench "$(jq -nc '{
       db_name: "pg",
       creation_statements: [
@@ -324,10 +339,60 @@ pg_activity_rows() { # test
     while IFS=$'\t' read -r k v; do row "$1" "$k" "$v" count; done
 }
 
+# PostgreSQL's own rate for the role's creation statement, the ceiling of
+# db_creds: pgbench sends the statement exactly as the role configures it, a
+# fresh name each time and the password in the form vaultd sends it (the
+# password itself, or with scram-sha-256 a verifier of the configured
+# rounds), over as many connections as vaultd opens (max_open_connections),
+# for the same warm-up and duration as wrk. What vaultd adds per credential
+# (its marker comment, its records) is not in it. Its roles are dropped
+# afterwards.
+db_ceiling() {
+  local script=$WORK/ceiling.sql password out rate
+  password="A1a-$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 20)"
+  if [[ "$BENCH_DB_PASSWORD_AUTH" == scram-sha-256 ]]; then
+    password=$(python3 - "$password" "$BENCH_DB_SCRAM_ITERATIONS" <<'PY'
+import base64, hashlib, hmac, os, sys
+password, rounds = sys.argv[1].encode(), int(sys.argv[2])
+salt = os.urandom(16)
+salted = hashlib.pbkdf2_hmac("sha256", password, salt, rounds)
+client = hmac.new(salted, b"Client Key", "sha256").digest()
+server = hmac.new(salted, b"Server Key", "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print(f"SCRAM-SHA-256${rounds}:{b64(salt)}${b64(hashlib.sha256(client).digest())}:{b64(server)}")
+PY
+)
+  fi
+  # The role's statement as configured (configure()), {{name}} a fresh
+  # name per call: pgbench fills :client_id and :r.
+  printf '%s
+' '\set r random(1, 4611686018427387903)' \
+    "CREATE ROLE \"v-ceiling-:client_id-:r\" WITH LOGIN PASSWORD '$password' VALID UNTIL '2099-12-31 00:00:00+00' IN ROLE bench_readers;" \
+    >"$script"
+  pgbench -n -M simple -f "$script" -c "$BENCH_DB_CONNECTIONS" -j 1 -T "$BENCH_WARMUP" "$PG_URL" \
+    >"$LOGDIR/db_ceiling-warmup-rep$REP.txt" 2>&1
+  out=$(pgbench -n -M simple -f "$script" -c "$BENCH_DB_CONNECTIONS" -j 1 -T "$BENCH_DURATION" "$PG_URL" 2>&1)
+  printf '%s\n' "$out" >"$LOGDIR/db_ceiling-rep$REP.txt"
+  rate=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -1)
+  [[ -n "$rate" ]] || { log "  WARNING: pgbench gave no rate (see $LOGDIR/db_ceiling-rep$REP.txt)"; return 0; }
+  row db_ceiling rps_ok "$rate" ops/s
+  DB_CEILING=$rate
+  psql "$PG_URL" -qAt -c "SELECT format('DROP ROLE %I;', rolname) FROM pg_roles WHERE rolname LIKE 'v-ceiling-%'" |
+    psql "$PG_URL" -q >/dev/null
+  log "  db_ceiling (PostgreSQL's own CREATE ROLE, $BENCH_DB_CONNECTIONS connections): $rate ops/s"
+}
+
 db_tests() {
-  local lease_file=$WORK/leases.txt n roles orphans t0 ms i left=0 half
+  local lease_file=$WORK/leases.txt n roles orphans t0 ms i left=0 half rate
+  DB_CEILING=""
+  db_ceiling
   run_wrk db_creds db_creds.lua "$BENCH_DURATION"
   pg_activity_rows db_creds
+  rate=$(awk -F'\t' -v r="$REP" '$1==r && $3=="db_creds" && $4=="rps_ok"{v=$5} END{print v}' "$OUT/results.tsv")
+  if [[ -n "$DB_CEILING" && -n "$rate" ]]; then
+    row db_creds fraction_of_ceiling "$(awk -v a="$rate" -v b="$DB_CEILING" 'BEGIN{printf "%.3f", a / b}')" ratio
+    log "  db_creds: $rate ops/s, $(awk -v a="$rate" -v b="$DB_CEILING" 'BEGIN{printf "%.0f", 100 * a / b}')% of the ceiling"
+  fi
   sleep 1 # let requests abandoned by wrk at the end of the run finish
   list_leases "$lease_file"
   n=$(wc -l <"$lease_file")

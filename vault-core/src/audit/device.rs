@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
-use super::canonical::entry_hash;
+use super::canonical::{entry_hash, entry_line};
 use super::entry::{Hasher, checkpoint_body};
 use super::{CHECKPOINT_EVERY, GENESIS_HASH};
 use crate::clock;
@@ -312,11 +312,7 @@ impl Writer {
         body.insert("prev_hash".into(), json!(chain.last_hash));
         body.entry("time")
             .or_insert_with(|| json!(clock::rfc3339(clock::now_unix())));
-        let mut entry = Value::Object(body);
-        let hash = entry_hash(&entry);
-        entry["hash"] = json!(hash);
-        chain.last_hash = hash;
-        out.extend_from_slice(entry.to_string().as_bytes());
+        chain.last_hash = entry_line(&body, out);
         out.push(b'\n');
     }
 

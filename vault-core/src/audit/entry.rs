@@ -59,42 +59,48 @@ impl Hasher {
 
     /// `hmac-sha256:<hex>` of `input`.
     pub fn hash(&self, input: &str) -> String {
-        format!(
-            "hmac-sha256:{}",
-            hex::encode(hmac::sign(&self.key, input.as_bytes()))
-        )
+        let tag = hmac::sign(&self.key, input.as_bytes());
+        let mut hex_text = [0u8; 64];
+        let mut out = String::with_capacity(HMAC_PREFIX.len() + hex_text.len());
+        out.push_str(HMAC_PREFIX);
+        // 32 bytes always fit 64 hex digits, which are ASCII.
+        if hex::encode_to_slice(tag.as_ref(), &mut hex_text).is_ok() {
+            out.push_str(std::str::from_utf8(&hex_text).unwrap_or_default());
+        }
+        out
     }
 
-    /// `value` with every string and number inside it replaced by its HMAC (keys
+    /// Replaces every string and number inside `value` by its HMAC (keys
     /// stay): a PIN stored as a number is as secret as one stored as text.
-    pub fn hash_strings(&self, value: &Value) -> Value {
+    fn hash_in_place(&self, value: &mut Value) {
         match value {
-            Value::String(s) => Value::String(self.hash(s)),
-            Value::Number(n) => Value::String(self.hash(&n.to_string())),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.hash_strings(v)).collect())
-            }
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), self.hash_strings(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
+            Value::String(s) => *s = self.hash(s),
+            Value::Number(n) => *value = Value::String(self.hash(&n.to_string())),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.hash_in_place(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.hash_in_place(v)),
+            Value::Bool(_) | Value::Null => {}
         }
     }
 
     /// An entry as this device writes it: the raw entry with its secret fields
     /// (see [`SECRET_FIELDS`]) HMAC'd.
     pub fn redact(&self, raw: &Value) -> Value {
-        let mut out = raw.clone();
+        self.redact_owned(raw.clone())
+    }
+
+    /// [`Hasher::redact`] of an entry no other device needs: in place.
+    pub fn redact_owned(&self, mut out: Value) -> Value {
         for path in SECRET_FIELDS {
-            if let Some(target) = pointer_mut(&mut out, path) {
-                *target = self.hash_strings(target);
+            if let Some(target) = field_mut(&mut out, path) {
+                self.hash_in_place(target);
             }
         }
         out
     }
 }
+
+/// What every HMAC in an entry starts with.
+const HMAC_PREFIX: &str = "hmac-sha256:";
 
 /// Request data as an entry records it, bounded: every string and number in
 /// it becomes a 76-byte HMAC, so a body of many small values would cost far
@@ -169,8 +175,14 @@ const SECRET_FIELDS: &[&str] = &[
     "/response/wrap_info/wrapped_accessor",
 ];
 
-fn pointer_mut<'a>(value: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
-    value.pointer_mut(pointer).filter(|v| !v.is_null())
+/// The non-null value at `pointer` (one of [`SECRET_FIELDS`]: plain names,
+/// no escapes), found without the allocations of a general JSON pointer.
+fn field_mut<'a>(value: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
+    let mut at = value;
+    for name in pointer.split('/').skip(1) {
+        at = at.as_object_mut()?.get_mut(name)?;
+    }
+    (!at.is_null()).then_some(at)
 }
 
 /// The text a checkpoint signature is the HMAC of.
