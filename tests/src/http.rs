@@ -58,3 +58,17 @@ pub fn ok(daemon: &Daemon, token: &str, method: &str, path: &str, body: Value) -
     );
     answer
 }
+
+/// The children of `folder` in the vault's storage, listed through the raw
+/// endpoint with `root` (empty when there are none).
+pub fn raw_children(daemon: &Daemon, root: &str, folder: &str) -> Vec<Value> {
+    let (code, listed) = http(daemon, root, "LIST", &format!("sys/raw/{folder}"), None);
+    match code {
+        200 => listed["data"]["keys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        404 => Vec::new(),
+        _ => panic!("raw list of {folder}: {code} {listed}"),
+    }
+}

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
 use serde_json::{Value, json};
-use vault_tests::http::{http, ok};
+use vault_tests::http::{http, ok, raw_children};
 use vault_tests::unsealed_with_kv;
 
 /// A token made by root with only the default policy.
@@ -19,17 +19,7 @@ fn token(daemon: &vault_tests::Daemon, root: &str) -> String {
 
 /// The token folders stored under the cubbyhole prefix, read raw.
 fn stored_cubbyholes(daemon: &vault_tests::Daemon, root: &str) -> Vec<Value> {
-    stored(daemon, root, "sys/token/cubbyhole/")
-}
-
-/// The children of `folder` in storage, read raw.
-fn stored(daemon: &vault_tests::Daemon, root: &str, folder: &str) -> Vec<Value> {
-    let (code, listed) = http(daemon, root, "LIST", &format!("sys/raw/{folder}"), None);
-    match code {
-        200 => listed["data"]["keys"].as_array().unwrap().clone(),
-        404 => Vec::new(),
-        _ => panic!("raw list: {code} {listed}"),
-    }
+    raw_children(daemon, root, "sys/token/cubbyhole/")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +138,6 @@ async fn an_expired_token_and_its_cubbyhole_are_removed_without_being_presented(
         Some(json!({ "accessor": accessor })),
     );
     assert_eq!(code, 400, "{answer}");
-    let index = stored(&daemon, root, "sys/token/expiry/");
+    let index = raw_children(&daemon, root, "sys/token/expiry/");
     assert!(index.is_empty(), "the expiry index still holds {index:?}");
 }

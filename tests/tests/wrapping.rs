@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vault_tests::http::{curl, http, ok};
+use vault_tests::http::{curl, http, ok, raw_children};
 use vault_tests::{Daemon, Init, init, unseal, write_config};
 
 /// The error an unknown, spent or expired wrapping token gets.
@@ -90,16 +90,6 @@ fn with_wrapping(daemon: &Daemon, wrapping: &str, what: &str) -> (u16, Value) {
 
 fn errors(answer: &Value) -> String {
     answer["errors"].to_string()
-}
-
-/// The children of `folder` in storage, read raw.
-fn stored(daemon: &Daemon, root: &str, folder: &str) -> Vec<Value> {
-    let (code, listed) = http(daemon, root, "LIST", &format!("sys/raw/{folder}"), None);
-    match code {
-        200 => listed["data"]["keys"].as_array().unwrap().clone(),
-        404 => Vec::new(),
-        _ => panic!("raw list: {code} {listed}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,19 +230,19 @@ async fn a_wrapping_token_past_its_ttl_is_gone_from_storage_with_its_cubbyhole()
     assert_eq!(info["ttl"], 2);
     assert_eq!(info["creation_path"], "sys/wrapping/wrap");
     // The response is stored in the wrapping token's own cubbyhole.
-    assert_eq!(stored(&daemon, root, "sys/token/cubbyhole/").len(), 1);
+    assert_eq!(raw_children(&daemon, root, "sys/token/cubbyhole/").len(), 1);
 
     // Nobody presents it: the expiration manager removes it and its
     // cubbyhole (looked at in storage only).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !stored(&daemon, root, "sys/token/cubbyhole/").is_empty() {
+    while !raw_children(&daemon, root, "sys/token/cubbyhole/").is_empty() {
         assert!(
             Instant::now() < deadline,
             "an expired wrapping token's cubbyhole is still stored after 30 s"
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    let index = stored(&daemon, root, "sys/token/expiry/");
+    let index = raw_children(&daemon, root, "sys/token/expiry/");
     assert!(index.is_empty(), "the expiry index still holds {index:?}");
     let (code, late) = with_wrapping(&daemon, &token, "unwrap");
     assert_eq!(code, 400, "{late}");

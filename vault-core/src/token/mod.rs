@@ -281,13 +281,20 @@ impl TokenStore {
             entity_id: params.entity_id.clone(),
             wrapping: false,
         };
+        barrier.batch(self.entry_ops(&entry)?).await?;
+        Ok((token, entry))
+    }
+
+    /// The writes that store a new `entry`: the entry, its accessor's index,
+    /// its place under its parent and in the expiry index.
+    fn entry_ops(&self, entry: &TokenEntry) -> Result<Vec<BarrierOp>, TokenError> {
         let mut ops = vec![
             BarrierOp::Put {
                 path: format!("{ID_PREFIX}{}", entry.id_hash),
-                value: encode(&entry)?,
+                value: encode(entry)?,
             },
             BarrierOp::Put {
-                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&accessor)?),
+                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&entry.accessor)?),
                 value: SecretBytes::new(entry.id_hash.clone().into_bytes()),
             },
         ];
@@ -303,8 +310,7 @@ impl TokenStore {
                 value: SecretBytes::default(),
             });
         }
-        barrier.batch(ops).await?;
-        Ok((token, entry))
+        Ok(ops)
     }
 
     /// The live entry of `token`, or `None`. An expired token, or one whose

@@ -9,8 +9,8 @@ use crate::random;
 use crate::secret::{SecretBytes, SecretString};
 
 use super::{
-    ACCESSOR_PREFIX, ID_PREFIX, TokenEntry, TokenError, TokenStore, cubbyhole_prefix, encode,
-    expiry_key, generate_token,
+    ACCESSOR_PREFIX, ID_PREFIX, TokenEntry, TokenError, TokenStore, cubbyhole_prefix, expiry_key,
+    generate_token,
 };
 
 /// Where in its cubbyhole a wrapping token keeps the response (Vault's key).
@@ -43,11 +43,10 @@ impl TokenStore {
         now: u64,
     ) -> Result<(SecretString, TokenEntry, Vec<BarrierOp>), TokenError> {
         let token = generate_token()?;
-        let accessor = random::alphanumeric(24)?;
         let expire = now.saturating_add(ttl);
         let entry = TokenEntry {
             id_hash: self.hash(token.expose_secret())?,
-            accessor: accessor.clone(),
+            accessor: random::alphanumeric(24)?,
             policies: vec![RESPONSE_WRAPPING.to_owned()],
             path: creation_path.to_owned(),
             display_name: RESPONSE_WRAPPING.to_owned(),
@@ -60,26 +59,11 @@ impl TokenStore {
             wrapping: true,
             ..TokenEntry::default()
         };
-        let mut ops = vec![
-            BarrierOp::Put {
-                path: format!("{ID_PREFIX}{}", entry.id_hash),
-                value: encode(&entry)?,
-            },
-            BarrierOp::Put {
-                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&accessor)?),
-                value: SecretBytes::new(entry.id_hash.clone().into_bytes()),
-            },
-            BarrierOp::Put {
-                path: format!("{}{RESPONSE_KEY}", cubbyhole_prefix(&entry.id_hash)),
-                value: record,
-            },
-        ];
-        ops.extend(
-            expiry_key(entry.expire_time, &entry.id_hash).map(|path| BarrierOp::Put {
-                path,
-                value: SecretBytes::default(),
-            }),
-        );
+        let mut ops = self.entry_ops(&entry)?;
+        ops.push(BarrierOp::Put {
+            path: format!("{}{RESPONSE_KEY}", cubbyhole_prefix(&entry.id_hash)),
+            value: record,
+        });
         Ok((token, entry, ops))
     }
 
