@@ -87,6 +87,7 @@ mod connection;
 mod connection_tests;
 mod creds;
 mod fields;
+mod in_flight;
 mod issued;
 mod lifecycle;
 mod reconcile;
@@ -141,8 +142,9 @@ pub struct Database {
     // tokio Mutexes: each held across the storage reads and writes of one
     // config or role change, or a whole root rotation.
     stripes: Stripes,
-    // std Mutex, as for `pools`. Username -> when it was created (Unix ms).
-    in_flight: Mutex<HashMap<String, u64>>,
+    // std Mutex, as for `pools`: the usernames created here whose lease is
+    // not known to be stored (in_flight.rs).
+    in_flight: Mutex<in_flight::InFlight>,
     // tokio Mutex: held across the storage read (and first write) of the
     // engine id. View prefix -> id.
     engine_ids: tokio::sync::Mutex<HashMap<String, String>>,
@@ -183,7 +185,7 @@ impl Database {
             instance,
             pools: Mutex::new(HashMap::new()),
             stripes: Stripes::new(STRIPES),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(in_flight::InFlight::default()),
             engine_ids: tokio::sync::Mutex::new(HashMap::new()),
             privilege_writers: Mutex::new(HashMap::new()),
             static_creations: tokio::sync::Mutex::new(()),
@@ -334,8 +336,7 @@ impl Database {
 
     fn in_flight_add(&self, username: &str, now: u64) {
         if let Ok(mut set) = self.in_flight.lock() {
-            set.retain(|_, at| now.saturating_sub(*at) < IN_FLIGHT_LIMIT_MS);
-            set.insert(username.to_owned(), now);
+            set.add(username, now, IN_FLIGHT_LIMIT_MS);
         }
     }
 
@@ -355,8 +356,8 @@ impl Database {
             return true;
         }
         self.in_flight.lock().is_ok_and(|set| {
-            set.get(&record.username)
-                .is_some_and(|at| now.saturating_sub(*at) < IN_FLIGHT_LIMIT_MS)
+            set.since(&record.username)
+                .is_some_and(|at| now.saturating_sub(at) < IN_FLIGHT_LIMIT_MS)
         })
     }
 
