@@ -458,6 +458,20 @@ async fn vault_cli_wraps_a_new_token_unwraps_it_and_logs_in_with_the_answer() {
     );
     me.expect_code(0);
     assert_eq!(me.stdout.trim(), info["wrapped_accessor"].as_str().unwrap());
+    // Operator commands answer over the Sys service, whose answers have no
+    // wrap_info: asked to wrap, they refuse instead of answering in the clear.
+    for args in [
+        &["--wrap-ttl", "1m", "operator", "key-status"][..],
+        &["--wrap-ttl", "1m", "status"][..],
+    ] {
+        let out = daemon.cli(Some(root), args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("not available on the Sys service"),
+            "{}",
+            out.stderr
+        );
+    }
     // Spent: a second unwrap (now with the stored token as the caller, the
     // wrapping token in the body) says so.
     let again = as_app(&["unwrap", &token], None);

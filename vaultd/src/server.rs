@@ -12,6 +12,7 @@ use vault_core::Vault;
 
 use crate::forward::Forwarder;
 use crate::health;
+use tonic::service::interceptor::InterceptedService;
 use vault_proto::v1::logical_server::LogicalServer;
 use vault_proto::v1::sys_server::SysServer;
 
@@ -118,7 +119,10 @@ pub async fn run(
     let routes = tonic::service::Routes::from(crate::http::router(api))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(SysServer::from_arc(sys).max_decoding_message_size(limits.max_request_size))
+        .add_service(InterceptedService::new(
+            SysServer::from_arc(sys).max_decoding_message_size(limits.max_request_size),
+            refuse_wrapping,
+        ))
         .add_service(
             LogicalServer::from_arc(logical).max_decoding_message_size(limits.max_request_size),
         );
@@ -281,4 +285,20 @@ pub async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
     }
+}
+
+/// The `Sys` service answers in messages of its own, which have no place for
+/// `wrap_info`: a call asking for its answer wrapped is refused rather than
+/// answered in the clear (or wrapped and the token lost).
+fn refuse_wrapping(request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    if request
+        .metadata()
+        .contains_key(vault_proto::WRAP_TTL_METADATA_KEY)
+    {
+        return Err(tonic::Status::invalid_argument(
+            "response wrapping (x-vault-wrap-ttl) is not available on the Sys service: \
+             its answers cannot carry wrap_info",
+        ));
+    }
+    Ok(request)
 }
