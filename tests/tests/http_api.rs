@@ -237,10 +237,12 @@ async fn http_and_grpc_give_the_same_answers() {
         !body.contains("two") && body.contains("wrap_info"),
         "{body}"
     );
-    let url = format!("{}/v1/sys/key-status", daemon.addr);
-    let (code, body) = curl(&["-H", &header, "-H", "X-Vault-Wrap-TTL: 60s", &url]);
-    assert_eq!(code, 400, "{body}");
-    assert!(body.contains("not available on sys/key-status"), "{body}");
+    for path in ["sys/key-status", "sys/rekey/init", "sys/rotate/root/init"] {
+        let url = format!("{}/v1/{path}", daemon.addr);
+        let (code, body) = curl(&["-H", &header, "-H", "X-Vault-Wrap-TTL: 60s", &url]);
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(body.contains(&format!("not available on {path}")), "{body}");
+    }
     // Sealed: 503 everywhere but the lifecycle endpoints.
     let (code, _) = http(&daemon, &root, "PUT", "sys/seal", None);
     assert_eq!(code, 204);

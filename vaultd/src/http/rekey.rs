@@ -23,11 +23,15 @@ use super::reply::{error, json_reply, no_content};
 use super::{Api, Call};
 use crate::sys_answers as answers;
 
+/// The rekey step `path` names, at Vault's paths or OpenBao's.
+pub fn step(path: &str) -> Option<&str> {
+    path.strip_prefix("sys/rekey/")
+        .or_else(|| path.strip_prefix("sys/rotate/root/"))
+}
+
 /// The rekey endpoint for `path`, if it is one.
 pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
-    let step = path
-        .strip_prefix("sys/rekey/")
-        .or_else(|| path.strip_prefix("sys/rotate/root/"))?;
+    let step = step(path)?;
     let method = &call.method;
     let write = *method == Method::PUT || *method == Method::POST;
     // Served at Vault's paths whichever the caller used.

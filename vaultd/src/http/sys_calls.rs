@@ -47,9 +47,7 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
             call.serve(api, Operation::Update, "sys/rotate", Data::new())
                 .await,
         ),
-        "sys/init" | "sys/seal-status" | "sys/unseal" | "sys/seal" | "sys/step-down"
-        | "sys/health" | "sys/leader" | "sys/key-status" | "sys/rotate" | "sys/rotate/keyring"
-        | "sys/metrics" => error(
+        other if LIFECYCLE.contains(&other) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{method} is not supported on {path}"),
         ),
@@ -57,24 +55,25 @@ pub async fn route(api: &Api, call: &Call<'_>, path: &str) -> Option<Response> {
     })
 }
 
+/// The lifecycle paths [`route`] serves itself (the rekey ones aside).
+const LIFECYCLE: &[&str] = &[
+    "sys/init",
+    "sys/seal-status",
+    "sys/unseal",
+    "sys/seal",
+    "sys/step-down",
+    "sys/health",
+    "sys/leader",
+    "sys/key-status",
+    "sys/rotate",
+    "sys/rotate/keyring",
+    "sys/metrics",
+];
+
 /// Whether `path` is one [`route`] serves itself, some of it outside
 /// `Vault::handle` and so without response wrapping.
 pub fn beside_the_pipeline(path: &str) -> bool {
-    path.starts_with("sys/rekey")
-        || matches!(
-            path,
-            "sys/init"
-                | "sys/seal-status"
-                | "sys/unseal"
-                | "sys/seal"
-                | "sys/step-down"
-                | "sys/health"
-                | "sys/leader"
-                | "sys/key-status"
-                | "sys/rotate"
-                | "sys/rotate/keyring"
-                | "sys/metrics"
-        )
+    super::rekey::step(path).is_some() || LIFECYCLE.contains(&path)
 }
 
 /// `GET sys/metrics?format=prometheus` (the OpenMetrics text), or without
