@@ -64,6 +64,9 @@ BENCH_STORAGE=${BENCH_STORAGE:-sqlite}
 BENCH_DB_PASSWORD_AUTH=${BENCH_DB_PASSWORD_AUTH:-password}
 BENCH_DB_SCRAM_ITERATIONS=${BENCH_DB_SCRAM_ITERATIONS:-4096}
 BENCH_DB_CONNECTIONS=${BENCH_DB_CONNECTIONS:-4}
+# The bench role's creation statement: configured on vaultd's role, and sent
+# by pgbench as the ceiling (db_ceiling), with its placeholders filled.
+DB_CREATION_STATEMENT='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '\''{{password}}'\'' VALID UNTIL '\''{{expiration}}'\'' IN ROLE bench_readers;'
 BENCH_TESTS=${BENCH_TESTS:-health kv_read kv_read_nodefault kv_write kv_write_nodefault token_lookup_self approle_login jwt_login db}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 export BENCH_VALUE_BYTES=${BENCH_VALUE_BYTES:-256}
@@ -257,10 +260,9 @@ path "auth/token/lookup-self" { capabilities = ["read"] }
       username: "postgres", password: $pw, allowed_roles: "bench", verify_connection: true,
       max_open_connections: $conns, password_authentication: $auth}
       + (if $auth == "scram-sha-256" then {scram_iterations: $rounds} else {} end)')" >/dev/null
-    api POST /v1/database/roles/bench "$(jq -nc '{
+    api POST /v1/database/roles/bench "$(jq -nc --arg create "$DB_CREATION_STATEMENT" '{
       db_name: "pg",
-      creation_statements: [
-        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '\''{{password}}'\'' VALID UNTIL '\''{{expiration}}'\'' IN ROLE bench_readers;"],
+      creation_statements: [$create],
       revocation_statements: ["DROP ROLE IF EXISTS \"{{name}}\";"],
       default_ttl: "1h", max_ttl: "24h"}')" >/dev/null
   fi
@@ -348,7 +350,7 @@ pg_activity_rows() { # test
 # (its marker comment, its records) is not in it. Its roles are dropped
 # afterwards.
 db_ceiling() {
-  local script=$WORK/ceiling.sql password out rate
+  local script=$WORK/ceiling.sql password out rate statement
   password="A1a-$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 20)"
   if [[ "$BENCH_DB_PASSWORD_AUTH" == scram-sha-256 ]]; then
     password=$(python3 - "$password" "$BENCH_DB_SCRAM_ITERATIONS" <<'PY'
@@ -363,12 +365,12 @@ print(f"SCRAM-SHA-256${rounds}:{b64(salt)}${b64(hashlib.sha256(client).digest())
 PY
 )
   fi
-  # The role's statement as configured (configure()), {{name}} a fresh
-  # name per call: pgbench fills :client_id and :r.
-  printf '%s
-' '\set r random(1, 4611686018427387903)' \
-    "CREATE ROLE \"v-ceiling-:client_id-:r\" WITH LOGIN PASSWORD '$password' VALID UNTIL '2099-12-31 00:00:00+00' IN ROLE bench_readers;" \
-    >"$script"
+  # The role's statement as configured, {{name}} a fresh name per call
+  # (pgbench fills :client_id and :r).
+  statement=${DB_CREATION_STATEMENT//'{{name}}'/v-ceiling-:client_id-:r}
+  statement=${statement//'{{password}}'/$password}
+  statement=${statement//'{{expiration}}'/2099-12-31 00:00:00+00}
+  printf '%s\n' '\set r random(1, 4611686018427387903)' "$statement" >"$script"
   pgbench -n -M simple -f "$script" -c "$BENCH_DB_CONNECTIONS" -j 1 -T "$BENCH_WARMUP" "$PG_URL" \
     >"$LOGDIR/db_ceiling-warmup-rep$REP.txt" 2>&1
   out=$(pgbench -n -M simple -f "$script" -c "$BENCH_DB_CONNECTIONS" -j 1 -T "$BENCH_DURATION" "$PG_URL" 2>&1)

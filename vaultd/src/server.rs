@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use vault_core::Vault;
 
 use crate::forward::Forwarder;
 use crate::health;
-use tonic::service::interceptor::InterceptedService;
 use vault_proto::v1::logical_server::LogicalServer;
 use vault_proto::v1::sys_server::SysServer;
 
