@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use vault_proto::v1::RawWriteRequest;
-use vault_tests::{Daemon, bin, init, unseal, wait_with_timeout, with_token, write_config};
+use vault_tests::{
+    Daemon, bin, eventually, init, unseal, wait_with_timeout, with_token, write_config,
+};
 
 /// Runs vaultd with `config`, expecting it to exit by itself: (code, stderr).
 fn run_to_exit(config: &std::path::Path) -> (i32, String) {
@@ -54,8 +56,11 @@ fn a_file_that_is_not_a_vault_database_is_refused_with_exit_code_3() {
     assert_eq!(body, "hi");
 }
 
+/// The check of the whole file runs after start-up (a large vault must not
+/// wait for it): a damaged file is served, and `status`, sealed and unsealed,
+/// names the damage and what to do; the health service says degraded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_vault_database_is_refused_with_exit_code_3() {
+async fn a_damaged_vault_database_is_reported_as_degraded() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path());
     let keys = init(&daemon, 1, 1);
@@ -71,7 +76,6 @@ async fn a_damaged_vault_database_is_refused_with_exit_code_3() {
             .unwrap();
     }
     drop(sys);
-    let config = daemon.config.clone();
     assert!(daemon.stop().success());
     // Overwrite the middle of the file (b-tree pages) with garbage.
     let path = dir.path().join("vault.db");
@@ -83,9 +87,49 @@ async fn a_damaged_vault_database_is_refused_with_exit_code_3() {
     let mid = bytes.len() / 2;
     bytes[mid..mid + 8192].fill(0xA5);
     std::fs::write(&path, bytes).unwrap();
-    let (code, stderr) = run_to_exit(&config);
-    assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("corrupt"), "{stderr}");
+
+    let daemon = Daemon::start(dir.path());
+    let damaged = |daemon: &Daemon| {
+        let out = daemon.cli(None, &["status", "--format", "json"]);
+        let reasons: Vec<String> =
+            serde_json::from_value(out.json()["degraded"].clone()).unwrap_or_default();
+        reasons
+            .iter()
+            .any(|r| r.contains("integrity check") && r.contains("restore"))
+    };
+    let limit = std::time::Duration::from_secs(20);
+    let seen = eventually(limit, || async { damaged(&daemon) }).await;
+    assert!(seen.is_some(), "status never named the damage (sealed)");
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    assert!(damaged(&daemon), "status stopped naming the damage once unsealed");
+    let channel = tonic::transport::Endpoint::from_shared(daemon.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "vault.not_degraded".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status(), ServingStatus::NotServing);
+}
+
+/// A sound file passes its check: nothing is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_vault_database_is_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    assert!(daemon.stop().success());
+    let daemon = Daemon::start(dir.path());
+    // Long enough for the check of a file this small to have finished.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let out = daemon.cli(None, &["status", "--format", "json"]);
+    assert_eq!(out.json()["degraded"], serde_json::json!([]), "{out:?}");
 }
 
 #[test]

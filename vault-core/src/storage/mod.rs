@@ -76,6 +76,19 @@ impl StorageError {
     }
 }
 
+/// Where a backend's check of its stored file stands ([`Backend::integrity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integrity {
+    /// The backend has no file of its own to check (memory, PostgreSQL).
+    NotChecked,
+    /// The check is still reading the file.
+    Running,
+    /// The whole file was read and is sound.
+    Passed,
+    /// The file is damaged, or could not be read to the end: what was found.
+    Failed(String),
+}
+
 /// Group-commit counts ([`Backend::commit_totals`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitTotals {
@@ -129,6 +142,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// group size). `None` for a backend that does not group.
     fn commit_totals(&self) -> Option<CommitTotals> {
         None
+    }
+    /// Where the backend's own check of its stored file stands. A file's
+    /// check reads all of it, so it runs in the background after the open
+    /// rather than holding up start-up (a million secrets take seconds
+    /// from a cold disk); its failure shows in `Vault::degraded`.
+    fn integrity(&self) -> Integrity {
+        Integrity::NotChecked
     }
     /// Finishes pending writes and releases the store. Later calls fail with
     /// [`StorageError::Closed`].

@@ -22,7 +22,9 @@
 //! statement of groups of 1 to 32) and, black-box, by `tests/disk_full.rs`.
 //!
 //! The file is marked with an `application_id`, so a file that is not ours is
-//! refused on open, and `quick_check` refuses a damaged one.
+//! refused on open. A damaged one is found by `quick_check`, which reads the
+//! whole file: it runs on a thread of its own after the open, so a large
+//! vault starts serving at once, and its result is [`Backend::integrity`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +35,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{Backend, BatchOp, StorageError, immediate_children};
+use super::{Backend, BatchOp, Integrity, StorageError, immediate_children};
 
 /// "VALT": marks a SQLite file as a vault database.
 const APPLICATION_ID: i32 = 0x5641_4C54;
@@ -56,6 +58,8 @@ pub struct SqliteBackend {
     closed: AtomicBool,
     // Kept by the writer thread: transactions and the writes they carried.
     totals: Arc<GroupTotals>,
+    // Set by the check thread when it finishes; std Mutex, never held across an await.
+    integrity: Arc<Mutex<Integrity>>,
 }
 
 #[derive(Debug, Default)]
@@ -72,7 +76,8 @@ struct WriteJob {
 impl SqliteBackend {
     /// Opens the vault database at `path`, creating it (mode 0600) if it does not
     /// exist. Fails with [`StorageError::NotOurs`] for a file that is not a vault
-    /// database and [`StorageError::Corrupt`] for a damaged one.
+    /// database and [`StorageError::Corrupt`] for one whose header is damaged;
+    /// damage further in is found by the check it starts ([`Backend::integrity`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         create_private_file(&path)?;
@@ -85,6 +90,29 @@ impl SqliteBackend {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, &counted))
             .map_err(|e| StorageError::Io(format!("cannot start the writer thread: {e}")))?;
+        let integrity = Arc::new(Mutex::new(Integrity::Running));
+        let (checked, check_path) = (Arc::clone(&integrity), path.clone());
+        // Not joined: it only reads, through its own connection, and a result
+        // nobody asks for any more (the vault closed) is harmless.
+        std::thread::Builder::new()
+            .name("sqlite-check".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let outcome = check_file(&check_path);
+                match &outcome {
+                    Integrity::Failed(found) => {
+                        tracing::error!(%found, "the storage failed its integrity check");
+                    }
+                    _ => tracing::info!(
+                        seconds = started.elapsed().as_secs_f64(),
+                        "the storage passed its integrity check"
+                    ),
+                }
+                if let Ok(mut state) = checked.lock() {
+                    *state = outcome;
+                }
+            })
+            .map_err(|e| StorageError::Io(format!("cannot start the check thread: {e}")))?;
         Ok(SqliteBackend {
             path,
             writer: Mutex::new(Some(tx)),
@@ -92,6 +120,7 @@ impl SqliteBackend {
             readers: Arc::new(Mutex::new(Vec::new())),
             closed: AtomicBool::new(false),
             totals,
+            integrity,
         })
     }
 
@@ -218,6 +247,12 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn integrity(&self) -> Integrity {
+        self.integrity
+            .lock()
+            .map_or_else(|p| p.into_inner().clone(), |s| s.clone())
+    }
+
     async fn close(&self) -> Result<(), StorageError> {
         self.closed.store(true, Ordering::Release);
         // Dropping the sender lets the writer finish what is queued, then stop.
@@ -303,18 +338,23 @@ fn prepare_schema(conn: &Connection, path: &Path) -> Result<(), StorageError> {
             "schema version {version}, this build reads version {SCHEMA_VERSION}"
         )));
     }
-    let check: String = conn
-        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-        .map_err(map_error)?;
-    if check != "ok" {
-        return Err(StorageError::Corrupt(format!(
-            "{} failed its integrity check: {check}",
-            path.display()
-        )));
-    }
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
         .map_err(map_error)?;
     Ok(())
+}
+
+/// Reads the whole file with `quick_check` (every page and b-tree, without
+/// the slower index-to-table cross-check of `integrity_check`).
+fn check_file(path: &Path) -> Integrity {
+    let found = open_connection(path, true).and_then(|conn| {
+        conn.query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0))
+            .map_err(map_error)
+    });
+    match found {
+        Ok(check) if check == "ok" => Integrity::Passed,
+        Ok(check) => Integrity::Failed(format!("{} is damaged: {check}", path.display())),
+        Err(e) => Integrity::Failed(format!("{} could not be read through: {e}", path.display())),
+    }
 }
 
 fn map_error(e: rusqlite::Error) -> StorageError {

@@ -72,27 +72,50 @@ impl Vault {
         Ok(m.encode())
     }
 
-    /// Why the vault is degraded while it serves, one reason each, with what
-    /// to do: an audit device failing, leases whose revocation is failing or
-    /// gave up, storage errors in the last minute. Empty when all is well (and
-    /// while sealed: sealed is a state of its own). Each clears by itself
+    /// Why the vault is degraded, one reason each, with what to do: the
+    /// storage file failed its integrity check (shown sealed or not: it is
+    /// about the file), and while it serves an audit device failing, leases
+    /// whose revocation is failing or gave up, storage errors in the last
+    /// minute. Empty when all is well. Each but the first clears by itself
     /// once its cause is gone.
     ///
     /// Health checks call this often (every `status`, `sys/health`), so the
-    /// answer is kept for [`DEGRADED_FRESH`]: it can lag a change by that much.
+    /// serving reasons are kept for [`DEGRADED_FRESH`]: they can lag a change
+    /// by that much.
     pub async fn degraded(&self) -> Vec<String> {
+        let mut reasons: Vec<String> = self.damaged_storage().into_iter().collect();
         if !self.is_ready() {
-            return Vec::new();
+            return reasons;
         }
-        if let Some((at, reasons)) = &*self.degraded_seen.lock().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < DEGRADED_FRESH
-        {
-            return reasons.clone();
-        }
-        let reasons = self.degraded_now().await;
-        *self.degraded_seen.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((std::time::Instant::now(), reasons.clone()));
+        let cached = self
+            .degraded_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < DEGRADED_FRESH)
+            .map(|(_, serving)| serving.clone());
+        let serving = match cached {
+            Some(serving) => serving,
+            None => {
+                let serving = self.degraded_now().await;
+                *self.degraded_seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((std::time::Instant::now(), serving.clone()));
+                serving
+            }
+        };
+        reasons.extend(serving);
         reasons
+    }
+
+    /// The storage's own integrity check, once it has found damage.
+    fn damaged_storage(&self) -> Option<String> {
+        match self.barrier.backend().integrity() {
+            crate::storage::Integrity::Failed(found) => Some(format!(
+                "the storage failed its integrity check ({found}): reads of the damaged part \
+                 fail; stop this node and restore the file from a backup"
+            )),
+            _ => None,
+        }
     }
 
     async fn degraded_now(&self) -> Vec<String> {
