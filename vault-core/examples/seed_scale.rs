@@ -134,7 +134,8 @@ async fn main() -> Result<(), Error> {
             let (vault, root) = (Arc::clone(&vault), Arc::clone(&root));
             async move {
                 let (n, round) = (i % paths, i / paths);
-                let body = json!({"data": {"value": format!("value-{n}-{round}"), "owner": "team-a"}});
+                let body =
+                    json!({"data": {"value": format!("value-{n}-{round}"), "owner": "team-a"}});
                 vault
                     .handle(
                         Request::new(Operation::Update, format!("secret/data/{}", kv_path(n)))
@@ -167,7 +168,10 @@ async fn main() -> Result<(), Error> {
                             .with_data(data(json!({"policies": ["default"], "ttl": "768h"}))),
                     )
                     .await?;
-                let token = answer.auth.ok_or("token create answered no auth")?.client_token;
+                let token = answer
+                    .auth
+                    .ok_or("token create answered no auth")?
+                    .client_token;
                 made.lock().map_err(|_| "token list poisoned")?.push(token);
                 Ok(())
             }

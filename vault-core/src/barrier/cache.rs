@@ -34,6 +34,8 @@ pub(super) type Decoded = Arc<dyn Any + Send + Sync>;
 struct Cached {
     value: SecretBytes,
     decoded: Option<Decoded>,
+    // Its position in `Inner::order`, to tell its current one from stale ones.
+    seq: u64,
 }
 
 impl Cached {
@@ -50,9 +52,12 @@ impl Cached {
 #[derive(Default)]
 struct Inner {
     values: HashMap<String, Cached>,
-    // Insertion order, for eviction (a path may appear more than once: only
-    // its newest position counts, older ones are skipped).
-    order: VecDeque<String>,
+    // Insertion order, for eviction. A path may appear more than once: only
+    // the position whose number its entry holds counts, older ones are
+    // skipped in O(1). (A scan for later positions was paid on every miss,
+    // under the lock: in a vault of a million secrets, every read.)
+    order: VecDeque<(u64, String)>,
+    next_seq: u64,
     bytes: usize,
     generation: u64,
 }
@@ -122,34 +127,36 @@ impl ReadCache {
         if inner.generation != generation {
             return;
         }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
         let copy = Cached {
             value: SecretBytes::new(value.expose_secret().to_vec()),
             decoded: None,
+            seq,
         };
         inner.bytes += copy.charge();
         if let Some(old) = inner.values.insert(path.to_owned(), copy) {
             inner.bytes -= old.charge();
         }
-        inner.order.push_back(path.to_owned());
+        inner.order.push_back((seq, path.to_owned()));
         while inner.values.len() > MAX_ENTRIES || inner.bytes > MAX_BYTES {
-            let Some(oldest) = inner.order.pop_front() else {
+            let Some((seq, oldest)) = inner.order.pop_front() else {
                 break;
             };
-            // Skip stale positions of a path inserted again later.
-            if inner.order.contains(&oldest) {
-                continue;
-            }
-            if let Some(gone) = inner.values.remove(&oldest) {
+            if inner.values.get(&oldest).is_some_and(|c| c.seq == seq)
+                && let Some(gone) = inner.values.remove(&oldest)
+            {
                 inner.bytes -= gone.charge();
             }
         }
-        // Positions of removed paths are dropped as they reach the front.
+        // Stale positions (of paths inserted again, or invalidated) are
+        // dropped as they reach the front; this bounds them meanwhile.
         if inner.order.len() > 4 * MAX_ENTRIES {
             let values = &inner.values;
-            let kept: VecDeque<String> = inner
+            let kept: VecDeque<(u64, String)> = inner
                 .order
                 .iter()
-                .filter(|p| values.contains_key(*p))
+                .filter(|(seq, p)| values.get(p).is_some_and(|c| c.seq == *seq))
                 .cloned()
                 .collect();
             inner.order = kept;
@@ -217,6 +224,31 @@ mod tests {
         assert_eq!(cache.get("a").unwrap().expose_secret(), b"new");
         cache.invalidate(["a"]);
         assert!(cache.get("a").is_none());
+    }
+
+    #[test]
+    fn a_path_cached_again_is_evicted_by_its_newest_position_only() {
+        let cache = ReadCache::default();
+        let insert = |path: &str| cache.insert(cache.generation(), path, &value("v"));
+        insert("again");
+        for i in 0..MAX_ENTRIES / 2 {
+            insert(&format!("k{i}"));
+        }
+        insert("again");
+        // Its first position reaches the front and goes: the entry stays.
+        for i in MAX_ENTRIES / 2..MAX_ENTRIES + 10 {
+            insert(&format!("k{i}"));
+        }
+        assert!(cache.get("again").is_some());
+        assert!(cache.get("k0").is_none());
+        // Its newest position reaches the front: now it goes.
+        for i in MAX_ENTRIES + 10..2 * MAX_ENTRIES {
+            insert(&format!("k{i}"));
+        }
+        assert!(cache.get("again").is_none());
+        let inner = cache.lock();
+        assert_eq!(inner.values.len(), MAX_ENTRIES);
+        assert!(inner.order.len() <= 4 * MAX_ENTRIES + 1);
     }
 
     #[test]
