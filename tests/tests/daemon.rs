@@ -101,7 +101,10 @@ async fn a_damaged_vault_database_is_reported_as_degraded() {
     let seen = eventually(limit, || async { damaged(&daemon) }).await;
     assert!(seen.is_some(), "status never named the damage (sealed)");
     unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
-    assert!(damaged(&daemon), "status stopped naming the damage once unsealed");
+    assert!(
+        damaged(&daemon),
+        "status stopped naming the damage once unsealed"
+    );
     let channel = tonic::transport::Endpoint::from_shared(daemon.addr.clone())
         .unwrap()
         .connect()
