@@ -45,8 +45,10 @@ const APPLICATION_ID: i32 = 0x5641_4C54;
 const SCHEMA_VERSION: i32 = 1;
 /// Most writes committed in one transaction; bounds the latency of a group.
 const MAX_GROUP: usize = 256;
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+/// Idle read connections kept open. Point reads run on the runtime's
+/// worker threads (one connection each at a time), walks on blocking
+/// threads; a burst beyond this opens connections that are closed after.
+const MAX_IDLE_READERS: usize = 4;
 /// Each read connection's page cache, in KiB (SQLite's default is 2,000). A
 /// vault's reads are point lookups spread over the whole file, which a
 /// per-connection cache cannot hold at any useful size; the kernel's page
