@@ -11,8 +11,16 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use vault_proto::v1::RawWriteRequest;
 use vault_tests::{
-    Daemon, bin, eventually, init, unseal, wait_with_timeout, with_token, write_config,
+    Daemon, Init, bin, eventually, init, unseal, wait_with_timeout, with_token, write_config,
 };
+
+/// A daemon on a fresh vault in `dir`, initialised with one share and unsealed.
+fn unsealed_daemon(dir: &std::path::Path) -> (Daemon, Init) {
+    let daemon = Daemon::start(dir);
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    (daemon, keys)
+}
 
 /// Runs vaultd with `config`, expecting it to exit by itself: (code, stderr).
 fn run_to_exit(config: &std::path::Path) -> (i32, String) {
@@ -62,9 +70,7 @@ fn a_file_that_is_not_a_vault_database_is_refused_with_exit_code_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_vault_database_is_reported_as_degraded() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
-    let keys = init(&daemon, 1, 1);
-    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let (daemon, keys) = unsealed_daemon(dir.path());
     let mut sys = daemon.sys().await;
     for i in 0..300 {
         let request = RawWriteRequest {
@@ -124,9 +130,7 @@ async fn a_damaged_vault_database_is_reported_as_degraded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sound_vault_database_is_not_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
-    let keys = init(&daemon, 1, 1);
-    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let (daemon, _keys) = unsealed_daemon(dir.path());
     assert!(daemon.stop().success());
     let daemon = Daemon::start(dir.path());
     // Long enough for the check of a file this small to have finished.
@@ -170,9 +174,7 @@ fn bad_configuration_exits_2_naming_the_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path());
-    let keys = init(&daemon, 1, 1);
-    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let (daemon, _keys) = unsealed_daemon(dir.path());
     for suffix in ["", "-wal", "-shm"] {
         let path = dir.path().join(format!("vault.db{suffix}"));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
