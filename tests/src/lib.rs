@@ -67,6 +67,15 @@ pub struct Daemon {
     dir: PathBuf,
 }
 
+/// The config lines of a file audit device `name` writing to `path`, for
+/// [`write_config`]'s `extra`.
+pub fn file_device(name: &str, path: &Path) -> String {
+    format!(
+        "[[audit]]\nname = \"{name}\"\ntype = \"file\"\noptions = {{ file_path = \"{}\" }}\n",
+        path.display()
+    )
+}
+
 /// A config for a daemon storing in `dir/vault.db`, listening on a free port, with
 /// the raw barrier methods on (the tests' way to write and read data).
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {

@@ -9,14 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vault_tests::{Daemon, init, logical, logical_request, unseal, write_config};
-
-fn file_device(name: &str, path: &Path) -> String {
-    format!(
-        "[[audit]]\nname = \"{name}\"\ntype = \"file\"\noptions = {{ file_path = \"{}\" }}\n",
-        path.display()
-    )
-}
+use vault_tests::{Daemon, file_device, init, logical, logical_request, unseal, write_config};
 
 fn entries(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

@@ -9,14 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 use vault_core::audit::{GENESIS_HASH, Hasher, checkpoint_message};
 use vault_core::secret::Key256;
-use vault_tests::{Daemon, init, unseal, write_config};
-
-fn file_device(name: &str, path: &Path) -> String {
-    format!(
-        "[[audit]]\nname = \"{name}\"\ntype = \"file\"\noptions = {{ file_path = \"{}\" }}\n",
-        path.display()
-    )
-}
+use vault_tests::{Daemon, file_device, init, unseal, write_config};
 
 fn entries(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::json;
 use vault_tests::http::{http, ok};
-use vault_tests::{Daemon, bin, init, unseal, write_config};
+use vault_tests::{Daemon, bin, file_device, init, unseal, write_config};
 
 /// The value read back: found in the answer on the socket, never in the
 /// audit file (where it is HMAC'd).
@@ -65,11 +65,7 @@ fn returned_at(calls: &[Call<'_>], start: usize) -> usize {
 async fn a_reads_response_entry_is_synced_before_its_answer_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
-    let device = format!(
-        "[[audit]]\nname = \"file\"\ntype = \"file\"\noptions = {{ file_path = \"{}\" }}\n",
-        log.display()
-    );
-    let config = write_config(dir.path(), &device);
+    let config = write_config(dir.path(), &file_device("file", &log));
     let trace_file = dir.path().join("strace.txt");
     let mut command = Command::new("strace");
     command

@@ -5,20 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
-use std::path::Path;
 use std::time::Duration;
 
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use vault_tests::{Daemon, eventually, init, unseal, write_config};
-
-fn file_device(name: &str, path: &Path) -> String {
-    format!(
-        "[[audit]]\nname = \"{name}\"\ntype = \"file\"\noptions = {{ file_path = \"{}\" }}\n",
-        path.display()
-    )
-}
+use vault_tests::{Daemon, eventually, file_device, init, unseal, write_config};
 
 async fn not_degraded(daemon: &Daemon) -> ServingStatus {
     let channel = tonic::transport::Endpoint::from_shared(daemon.addr.clone())
