@@ -1,8 +1,9 @@
 //! One audit device: a writer thread that owns the device's sink and its hash
 //! chain. Entries are queued to it; it numbers and chains them in queue order,
-//! writes every entry waiting at that moment in one go and makes them durable
-//! once (group commit), then answers each caller. A hung sink holds up only its
-//! own thread: callers wait on it with a timeout.
+//! writes every entry waiting at that moment in one go, answers the callers
+//! that asked only for the write, makes the group durable once (group commit)
+//! when a caller in it asked for that, and answers those. A hung sink holds up
+//! only its own thread: callers wait on it with a timeout.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,8 +20,13 @@ use crate::clock;
 
 /// Where a device writes. Runs on the device's own thread, so it may block.
 pub trait Sink: Send + 'static {
-    /// Appends `bytes` (whole lines) and returns once they are durable.
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Appends `bytes` (whole lines), or nothing of them on failure.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes everything appended so far durable (a sink with no such notion,
+    /// a socket, has nothing to do once its writes returned).
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Checks the sink before a write, reopening it when `force` is set (SIGHUP)
     /// or when it has been removed or replaced; true when a new file was started.
     fn refresh(&mut self, _force: bool) -> std::io::Result<bool> {
@@ -56,8 +62,20 @@ pub struct ChainState {
     pub last_hash: String,
 }
 
+/// What a caller waits for before it goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The entry is written to the sink (for a file: in the page cache). A
+    /// request entry: the request may run; its response entry's sync, which
+    /// comes after it in the same file, makes both durable before the answer.
+    Written,
+    /// The entry, and every one before it, is durable: nothing is answered
+    /// before this.
+    Durable,
+}
+
 enum Job {
-    Entry(Value, oneshot::Sender<Result<(), String>>),
+    Entry(Value, Wait, oneshot::Sender<Result<(), String>>),
     Close(oneshot::Sender<ChainState>),
 }
 
@@ -117,7 +135,10 @@ impl Device {
         // Every file a device opens starts with a signed link to the chain so far.
         // If it cannot be written now, the device starts unhealthy and writes it
         // with the first entry that can be.
-        let first_error = writer.write_group(Vec::new(), None).err();
+        let first_error = writer
+            .write_group(Vec::new(), None)
+            .and_then(|()| writer.sync())
+            .err();
         let thread = std::thread::Builder::new()
             .name(format!("audit-{}", config.name))
             .spawn(move || writer.run(jobs))
@@ -137,11 +158,15 @@ impl Device {
     }
 
     /// Queues `raw` (already redacted for this device); the receiver answers once
-    /// it is durable.
-    pub fn enqueue(&self, raw: Value) -> Result<oneshot::Receiver<Result<(), String>>, String> {
+    /// it is as far as `wait` asks.
+    pub fn enqueue(
+        &self,
+        raw: Value,
+        wait: Wait,
+    ) -> Result<oneshot::Receiver<Result<(), String>>, String> {
         let (done, answer) = oneshot::channel();
         self.queue
-            .try_send(Job::Entry(raw, done))
+            .try_send(Job::Entry(raw, wait, done))
             .map_err(|_| "the device is behind (queue full) or stopped".to_owned())?;
         Ok(answer)
     }
@@ -225,7 +250,7 @@ impl Writer {
             let mut next = Some(first);
             while let Some(job) = next {
                 match job {
-                    Job::Entry(raw, done) => entries.push((raw, done)),
+                    Job::Entry(raw, wait, done) => entries.push((raw, wait, done)),
                     Job::Close(done) => {
                         close = Some(done);
                         break;
@@ -237,13 +262,32 @@ impl Writer {
                     None
                 };
             }
-            let (raws, answers): (Vec<Value>, Vec<_>) = entries.into_iter().unzip();
+            let mut raws = Vec::with_capacity(entries.len());
+            let mut durable = Vec::new();
+            let mut written = Vec::new();
+            for (raw, wait, done) in entries {
+                raws.push(raw);
+                match wait {
+                    Wait::Written => written.push(done),
+                    Wait::Durable => durable.push(done),
+                }
+            }
             let result = self.write_group(raws, None);
-            for answer in answers {
+            // Those who asked only for the write go on while the group syncs.
+            for answer in written {
                 let _ = answer.send(result.clone());
             }
+            if !durable.is_empty() {
+                let result = result.and_then(|()| self.sync());
+                for answer in durable {
+                    let _ = answer.send(result.clone());
+                }
+            }
             if let Some(done) = close {
-                if let Err(e) = self.write_group(Vec::new(), Some("shutdown")) {
+                let closed = self
+                    .write_group(Vec::new(), Some("shutdown"))
+                    .and_then(|()| self.sync());
+                if let Err(e) = closed {
                     tracing::error!(device = %self.name, error = %e, "audit device could not write its closing checkpoint");
                 }
                 let _ = done.send(self.state.lock().map(|s| s.clone()).unwrap_or_default());
@@ -252,9 +296,18 @@ impl Writer {
         }
     }
 
+    /// Makes every group written so far durable. A failure leaves the chain
+    /// where the writes took it (the lines are whole; whether they reach the
+    /// disk is what failed) and marks the device unhealthy.
+    fn sync(&mut self) -> Result<(), String> {
+        self.sink
+            .sync()
+            .map_err(|e| self.fail(&format!("sync failed: {e}")))
+    }
+
     /// Chains and writes `raws` (plus a checkpoint with `reason`, if given, and
-    /// the periodic ones due) in one durable write. On failure the chain does not
-    /// advance.
+    /// the periodic ones due) in one write, not yet synced. On failure the
+    /// chain does not advance.
     fn write_group(&mut self, raws: Vec<Value>, reason: Option<&str>) -> Result<(), String> {
         let mut chain = self
             .state
@@ -288,7 +341,7 @@ impl Writer {
         if out.is_empty() {
             return Ok(());
         }
-        match self.sink.write_all(&out) {
+        match self.sink.append(&out) {
             Ok(()) => {
                 if let Ok(mut state) = self.state.lock() {
                     *state = chain;
@@ -360,5 +413,82 @@ fn resume_point(name: &str, tail: Option<Value>, saved: Option<ChainState>) -> C
             seq: 0,
             last_hash: GENESIS_HASH.to_owned(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::secret::Key256;
+
+    /// A sink that records what the device asked of it, in order.
+    struct Recording(Arc<Mutex<Vec<String>>>);
+
+    impl Sink for Recording {
+        fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            let text = String::from_utf8_lossy(bytes);
+            let mut calls = self.0.lock().unwrap();
+            for line in text.lines() {
+                let entry: Value = serde_json::from_str(line).unwrap();
+                let name = entry["name"].as_str().unwrap_or("checkpoint");
+                calls.push(format!("append {name}"));
+            }
+            Ok(())
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.0.lock().unwrap().push("sync".into());
+            Ok(())
+        }
+    }
+
+    fn device() -> (Device, Arc<Mutex<Vec<String>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let config = DeviceConfig {
+            name: "test".into(),
+            kind: "file".into(),
+            options: BTreeMap::new(),
+        };
+        let hasher = Hasher::new(&Key256::from_slice(&[3; 32]).unwrap()).unwrap();
+        let (device, error) = Device::start(
+            config,
+            hasher,
+            Box::new(Recording(Arc::clone(&calls))),
+            None,
+        )
+        .unwrap();
+        assert_eq!(error, None);
+        (device, calls)
+    }
+
+    #[tokio::test]
+    async fn a_written_entry_is_answered_unsynced_and_a_durable_one_after_a_sync() {
+        let (device, calls) = device();
+        let timeout = std::time::Duration::from_secs(10);
+        let request = device
+            .enqueue(json!({"name": "request"}), Wait::Written)
+            .unwrap();
+        device.wait(request, timeout).await.unwrap();
+        assert_eq!(
+            *calls.lock().unwrap(),
+            ["append checkpoint", "sync", "append request"],
+            "the opening checkpoint is synced; the request entry is written, not synced"
+        );
+        let response = device
+            .enqueue(json!({"name": "response"}), Wait::Durable)
+            .unwrap();
+        device.wait(response, timeout).await.unwrap();
+        assert_eq!(
+            calls.lock().unwrap()[3..],
+            ["append response", "sync"],
+            "the response entry is answered only after a sync that covers both"
+        );
+        device.close(timeout).await;
+        assert_eq!(
+            calls.lock().unwrap()[5..],
+            ["append checkpoint", "sync"],
+            "the closing checkpoint is synced"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The `file` device's sink: JSON lines appended to a file (mode 0600), made
-//! durable with `fdatasync` before the request proceeds. The file is reopened on
+//! durable with `fdatasync` when the device syncs a group. The file is reopened on
 //! SIGHUP (log rotation) and whenever its path no longer names the open file
 //! (deleted or replaced behind the vault's back: checked by device and inode
 //! before every write), so the vault never goes on writing to an unlinked file.
@@ -22,6 +22,8 @@ use super::tail::last_complete_entry;
 pub struct FileSink {
     path: PathBuf,
     open: Option<(File, (u64, u64))>,
+    // Lines were appended to the open file since its last sync.
+    unsynced: bool,
     // Set for a device enabled through the API: how its file may be opened.
     confined: Option<ConfinedFile>,
 }
@@ -32,6 +34,7 @@ impl FileSink {
         FileSink {
             path: path.as_ref().to_path_buf(),
             open: None,
+            unsynced: false,
             confined: None,
         }
     }
@@ -48,6 +51,7 @@ impl FileSink {
         Ok(FileSink {
             path: path.to_path_buf(),
             open: None,
+            unsynced: false,
             confined: Some(ConfinedFile::new(path, dir, must_create)?),
         })
     }
@@ -79,18 +83,33 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let Some((file, _)) = self.open.as_mut() else {
             return Err(std::io::Error::other("the audit file is not open"));
         };
         let before = file.metadata()?.len();
-        let written = file.write_all(bytes).and_then(|()| file.sync_data());
-        if written.is_err() {
+        let written = file.write_all(bytes);
+        match written {
+            Ok(()) => self.unsynced = true,
             // Take back a partly written group, so no half line or repeated
             // sequence number stays in the file; the chain did not advance.
-            let _ = file.set_len(before).and_then(|()| file.sync_data());
+            Err(_) => {
+                let _ = file.set_len(before).and_then(|()| file.sync_data());
+            }
         }
         written
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        match self.open.as_mut() {
+            Some((file, _)) => file.sync_data()?,
+            None => return Err(std::io::Error::other("the audit file is not open")),
+        }
+        self.unsynced = false;
+        Ok(())
     }
 
     fn refresh(&mut self, force: bool) -> std::io::Result<bool> {
@@ -110,6 +129,9 @@ impl Sink for FileSink {
         // The old file stays open until the new one is: its inode cannot be
         // freed and handed to another file meanwhile (a confined reopen
         // recognises its own file by inode).
+        // Entries written to the old file but not yet synced are made durable
+        // before it is left: the next sync reaches only the new one.
+        self.sync()?;
         let _old = self.open.take();
         self.open_file()?;
         Ok(true)
@@ -134,16 +156,16 @@ mod tests {
         let path = dir.path().join("audit.log");
         let mut sink = FileSink::new(&path);
         assert!(
-            sink.write_all(b"x\n").is_err(),
+            sink.append(b"x\n").is_err(),
             "not open before the first refresh"
         );
         assert!(sink.refresh(false).unwrap(), "the first refresh opens it");
-        sink.write_all(b"{\"seq\":1}\n{\"seq\":2}\n{\"se").unwrap();
+        sink.append(b"{\"seq\":1}\n{\"seq\":2}\n{\"se").unwrap();
         assert_eq!(sink.last_entry().unwrap()["seq"], 2);
         assert!(!sink.refresh(false).unwrap());
         std::fs::rename(&path, dir.path().join("audit.log.1")).unwrap();
         assert!(sink.refresh(false).unwrap(), "a moved file is noticed");
-        sink.write_all(b"{\"seq\":3}\n").unwrap();
+        sink.append(b"{\"seq\":3}\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"seq\":3}\n");
         assert!(sink.refresh(true).unwrap(), "SIGHUP reopens");
     }

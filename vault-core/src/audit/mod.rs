@@ -5,10 +5,15 @@
 //! # Fail closed, never hang
 //!
 //! With at least one device enabled, a request is handled only after at least one
-//! device has durably recorded its `request` entry, and its answer is returned
-//! only after at least one device has recorded the `response` entry; otherwise
-//! the caller gets [`AuditError::Unavailable`] ("the audit log is unavailable"),
-//! no secret, and no write is applied. Devices are written in parallel, each with
+//! device has written its `request` entry, and its answer is returned only after
+//! at least one device has written the `response` entry and made it durable
+//! (for a file, `fdatasync`), which makes the request entry before it durable
+//! too; otherwise the caller gets [`AuditError::Unavailable`] ("the audit log is
+//! unavailable"), no secret, and no write is applied. The request entry is not
+//! synced on its own: that would make every request wait for two group commits
+//! in turn. What it gives up: a power loss (not a crash of the process: the page
+//! cache outlives it) while a request runs may lose that request's entry,
+//! though its change reached storage; the request was never answered. Devices are written in parallel, each with
 //! a timeout ([`DEFAULT_TIMEOUT`]): a hung device is skipped, marked unhealthy and
 //! reported, and is not waited on again until it has caught up.
 //!
@@ -76,7 +81,7 @@ pub(crate) use broker::Origin;
 pub use broker::{AuditBroker, DeviceStatus};
 pub use canonical::{canonical_json, entry_hash};
 pub use confined::ConfinedPathError;
-pub use device::{ChainState, DeviceConfig, Sink};
+pub use device::{ChainState, DeviceConfig, Sink, Wait};
 pub(crate) use entry::bounded_data;
 pub use entry::{Hasher, checkpoint_message};
 pub use file::FileSink;

@@ -12,7 +12,7 @@ use super::device::Sink;
 pub struct StdoutSink;
 
 impl Sink for StdoutSink {
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         out.write_all(bytes)?;
         out.flush()
@@ -71,7 +71,7 @@ impl SocketSink {
 }
 
 impl Sink for SocketSink {
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if self.stream.is_none() {
             self.stream = Some(self.connect()?);
         }

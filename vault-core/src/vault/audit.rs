@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use crate::audit::ApiAuditPolicy;
 use crate::audit::request_entries::{request_entry, response_entry};
+use crate::audit::{ApiAuditPolicy, Wait};
 use crate::request::{Data, Operation, Request, Response};
 
 use super::{Vault, VaultError};
@@ -39,7 +39,8 @@ impl Vault {
         let request = Request::new(Operation::Update, path).with_data(data);
         let done: Result<Response, VaultError> = Ok(Response::default());
         let entries = [
-            self.audit_log(|| request_entry(&request, None, None)).await,
+            self.audit_request(|| request_entry(&request, None, None))
+                .await,
             self.audit_log(|| response_entry(&request, None, None, &done))
                 .await,
         ];
@@ -58,9 +59,21 @@ impl Vault {
         self.audit.reopen_all();
     }
 
-    /// Records the entry `build` makes (only if a device will take it); fails
-    /// closed.
+    /// Records the entry `build` makes (only if a device will take it) and
+    /// waits until it is durable, with every entry before it; fails closed.
+    /// Every answer waits on this, for its response entry.
     pub(super) async fn audit_log(&self, build: impl FnOnce() -> Value) -> Result<(), VaultError> {
-        Ok(self.audit.log(build).await?)
+        Ok(self.audit.log(Wait::Durable, build).await?)
+    }
+
+    /// Records a request's entry before it runs and waits until it is written,
+    /// not synced: its response entry, written after it to the same devices,
+    /// is synced before the answer and makes both durable. Fails closed: a
+    /// request no device could write is not run.
+    pub(super) async fn audit_request(
+        &self,
+        build: impl FnOnce() -> Value,
+    ) -> Result<(), VaultError> {
+        Ok(self.audit.log(Wait::Written, build).await?)
     }
 }

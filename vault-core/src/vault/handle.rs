@@ -207,9 +207,9 @@ impl Vault {
         if wrapping_endpoint {
             caller.wrapping_accessor = self.wrapping_accessor(&request).await;
         }
-        // Fail closed: nothing is done unless a device recorded the request.
+        // Fail closed: nothing is done unless a device wrote the request.
         let recorded = self
-            .audit_log(|| request_entry(&request, Some(&caller), Some(&mount)))
+            .audit_request(|| request_entry(&request, Some(&caller), Some(&mount)))
             .instrument(tracing::debug_span!("audit", entry = "request"))
             .await;
         if let Err(e) = recorded {
