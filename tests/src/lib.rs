@@ -20,6 +20,7 @@ pub mod idp;
 pub mod ldap;
 pub mod otp;
 pub mod secret_scan;
+pub mod webdriver;
 
 use serde_json::Value;
 use tonic::transport::Channel;

@@ -6,6 +6,7 @@
 //! raw_storage_endpoint = false    # Vault's sys/raw: root-token access to any barrier path
 //! unsafe_allow_api_audit_creation = false   # OpenBao's key: sys/audit/<name> may enable devices
 //! allowed_audit_file_dir = "/var/log/vault/api"   # ...file ones only as new files directly in it
+//! ui = true                       # the operator UI at /ui/ (false: not served)
 //!
 //! [listener]
 //! address = "127.0.0.1:8200"
@@ -144,6 +145,13 @@ pub struct Config {
     /// Metrics and traces.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Serve the operator UI at `/ui/` (Vault's key; on unless `false`).
+    #[serde(default = "serve_the_ui")]
+    pub ui: bool,
+}
+
+fn serve_the_ui() -> bool {
+    true
 }
 
 /// `[telemetry]`.

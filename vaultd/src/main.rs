@@ -32,6 +32,7 @@ mod sys;
 mod sys_answers;
 mod tls;
 mod trace;
+mod ui;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -141,6 +142,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             disable_mlock: false,
             rate_limit: Default::default(),
             telemetry: Default::default(),
+            ui: true,
         };
         config.check()?;
         dev_dir = Some(dir);
@@ -230,10 +232,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(address = %bound, storage = %storage_name, "vaultd started");
 
-    server::run(
-        vault,
+    let serving = server::Serving {
         listeners,
         tls,
+        ui: config.ui,
+    };
+    server::run(
+        vault,
+        serving,
         forward,
         limits,
         config.telemetry.telemetry()?,

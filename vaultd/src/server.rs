@@ -27,12 +27,22 @@ use crate::sys::SysService;
 /// keep the daemon (and its storage) open.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Serves `vault` on `listener` until `shutdown` resolves, then finishes in-flight
+/// Where the daemon listens and what it serves there besides the APIs.
+#[derive(Debug)]
+pub struct Serving {
+    /// The bound listeners: the main address and `http_address`.
+    pub listeners: Vec<TcpListener>,
+    /// The certificate and key, unless plaintext.
+    pub tls: Option<TlsFiles>,
+    /// The operator UI at `/ui/`.
+    pub ui: bool,
+}
+
+/// Serves `vault` as `serving` says until `shutdown` resolves, then finishes in-flight
 /// requests (for at most [`SHUTDOWN_GRACE`]) and closes the storage.
 pub async fn run(
     vault: Arc<Vault>,
-    listeners: Vec<TcpListener>,
-    tls: Option<TlsFiles>,
+    serving: Serving,
     forward: Forwarder,
     limits: Limits,
     telemetry: Telemetry,
@@ -60,7 +70,8 @@ pub async fn run(
         .build_v1()
         .context("building the reflection service")?;
 
-    let certificate = tls
+    let certificate = serving
+        .tls
         .as_ref()
         .map(crate::tls::Certificate::load)
         .transpose()?
@@ -116,7 +127,7 @@ pub async fn run(
         metrics,
         json: limits.json,
     });
-    let routes = tonic::service::Routes::from(crate::http::router(api))
+    let routes = tonic::service::Routes::from(crate::http::router(api, serving.ui))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(InterceptedService::new(
@@ -148,13 +159,13 @@ pub async fn run(
     );
     // Every listener serves the same routes; one stop signal for all.
     let (stop_accepting, stop) = tokio::sync::watch::channel(false);
-    let mut serving = tokio::task::JoinSet::new();
-    for listener in listeners {
+    let mut serving_tasks = tokio::task::JoinSet::new();
+    for listener in serving.listeners {
         let mut stop = stop.clone();
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        serving.spawn(crate::serve::serve(
+        serving_tasks.spawn(crate::serve::serve(
             routes.clone(),
             crate::accept::incoming(listener, certificate.clone(), &limits),
             limits,
@@ -162,7 +173,7 @@ pub async fn run(
         ));
     }
     let drain = async {
-        while let Some(served) = serving.join_next().await {
+        while let Some(served) = serving_tasks.join_next().await {
             served.context("the listener task failed")?;
         }
         anyhow::Ok(())

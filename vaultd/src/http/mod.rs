@@ -43,13 +43,28 @@ pub struct Api {
     pub json: vault_core::json_limits::JsonLimits,
 }
 
-/// The `/v1/` routes; anything else answers as gRPC does for an unknown
-/// service.
-pub fn router(api: Arc<Api>) -> axum::Router {
-    axum::Router::new()
+/// The `/v1/` routes, and the UI's when `ui` is set; anything else answers
+/// as gRPC does for an unknown service.
+pub fn router(api: Arc<Api>, ui: bool) -> axum::Router {
+    let api = axum::Router::new()
         .route("/v1/{*path}", axum::routing::any(handle))
         .with_state(api)
-        .fallback(grpc_unimplemented)
+        .layer(axum::middleware::map_response(no_store));
+    let routes = api.merge(if ui {
+        crate::ui::router()
+    } else {
+        crate::ui::off()
+    });
+    routes.fallback(grpc_unimplemented)
+}
+
+/// An API answer may carry a secret: no cache keeps it (Vault's header).
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 async fn grpc_unimplemented() -> Response {

@@ -1,0 +1,334 @@
+//! The operator UI at `/ui/`, driven in a real browser (headless Chromium
+//! through chromedriver, tests/src/webdriver.rs) against a real vaultd: the
+//! headers, unsealing with three shares, a userpass login with its TOTP code,
+//! reading and writing a KV secret whose value holds a `<script>`, and a
+//! limited token's 403 from the server, audited. After each step the share
+//! and the token are looked for in everything the page keeps outside its
+//! memory. Screenshots of the pages go to `target/ui-screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use vault_core::identity::mfa::totp;
+use vault_tests::http::{curl, ok};
+use vault_tests::webdriver::Browser;
+use vault_tests::{Daemon, file_device, init, workspace_root, write_config};
+
+const PASSWORD: &str = "ui-login-password-7Qz";
+const SECRET_VALUE: &str = "ui-secret-value-Vw3";
+/// Rendered as HTML, this would run and set `window.__injected`.
+const INJECTED: &str = "<script>window.__injected = 1</script><img src=x id=injected-img>";
+const POLICY: &str = r#"path "secret/data/app" { capabilities = ["read", "create", "update"] }
+path "secret/metadata/app" { capabilities = ["read", "list"] }
+path "sys/internal/ui/mounts" { capabilities = ["read"] }"#;
+
+fn screenshots() -> PathBuf {
+    let dir = workspace_root().join("target/ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Fails when any of `secrets` is in the page's address, cookies or storage.
+fn assert_kept_only_in_memory(browser: &Browser, step: &str, secrets: &[&str]) {
+    let kept = browser.kept_outside_memory();
+    for secret in secrets {
+        assert!(
+            !kept.contains(secret),
+            "after {step}, a secret is kept outside the page's memory: {kept}"
+        );
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn the_ui_sends_strict_headers_and_no_store_on_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path());
+    let (code, headers) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("{}/ui/", daemon.addr),
+    ]);
+    assert_eq!(code, 200, "{headers}");
+    let headers = headers.to_ascii_lowercase();
+    let csp = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy: "))
+        .expect("a Content-Security-Policy header");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    for header in [
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+    ] {
+        assert!(headers.contains(header), "{header} missing: {headers}");
+    }
+    let (code, headers) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("{}/v1/sys/seal-status", daemon.addr),
+    ]);
+    assert_eq!(code, 200);
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{headers}"
+    );
+    // Off with `ui = false`: nothing under /ui/.
+    drop(daemon);
+    let off = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with(&write_config(off.path(), "ui = false"), off.path());
+    let (code, body) = curl(&[&format!("{}/ui/", daemon.addr)]);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("ui = false"), "{body}");
+}
+
+#[test]
+fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let config = write_config(dir.path(), &file_device("file", &log));
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 3, 3);
+    let shots = screenshots();
+    let browser = Browser::start();
+    browser.goto(&format!("{}/ui/", daemon.addr));
+    browser.wait_text("#status-sealed", "sealed", |t| t == "sealed");
+    browser.screenshot(&shots.join("status-sealed.png"));
+
+    // Unseal: three shares through the page.
+    browser.click("nav a[href='#/unseal']");
+    browser.wait_text("#unseal-progress", "0 of 3", |t| t == "0 of 3");
+    // The attempt's nonce, as the unseal answers give it to share holders.
+    let mut nonces = Vec::new();
+    for (i, share) in keys.keys_hex.iter().enumerate() {
+        browser.type_into("#unseal-key", share);
+        browser.click("#unseal-submit");
+        if i < 2 {
+            let progress = format!("{} of 3", i + 1);
+            browser.wait_text("#unseal-progress", &progress, |t| t == progress);
+            nonces.push(browser.text("#unseal-nonce"));
+        }
+        assert_eq!(
+            browser.property("#unseal-key", "value"),
+            json!(""),
+            "the share field is cleared"
+        );
+        assert_kept_only_in_memory(&browser, "a share", &[share]);
+    }
+    assert!(
+        nonces[0].len() >= 16 && nonces[0] == nonces[1],
+        "one attempt, one nonce: {nonces:?}"
+    );
+    browser.wait_text("#unseal-state", "unsealed", |t| t == "unsealed");
+    browser.screenshot(&shots.join("unseal.png"));
+    browser.click("nav a[href='#/status']");
+    browser.wait_text("#status-sealed", "unsealed", |t| t == "unsealed");
+    browser.screenshot(&shots.join("status.png"));
+
+    // A user with a TOTP method enforced on her userpass logins.
+    let root = &keys.root_token;
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "sys/mounts/secret",
+        json!({"type": "kv-v2"}),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "sys/auth/userpass",
+        json!({"type": "userpass"}),
+    );
+    ok(
+        &daemon,
+        root,
+        "PUT",
+        "sys/policies/acl/app",
+        json!({"policy": POLICY}),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/userpass/users/alice",
+        json!({"password": PASSWORD, "token_policies": "app"}),
+    );
+    let first = ok(
+        &daemon,
+        "",
+        "POST",
+        "auth/userpass/login/alice",
+        json!({"password": PASSWORD}),
+    );
+    let entity = first["auth"]["entity_id"].as_str().unwrap().to_owned();
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/token/revoke",
+        json!({"token": first["auth"]["client_token"]}),
+    );
+    let accessor = ok(&daemon, root, "GET", "sys/auth", json!({}))["data"]["userpass/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let method = ok(
+        &daemon,
+        root,
+        "POST",
+        "identity/mfa/method/totp",
+        json!({"issuer": "vault"}),
+    )["data"]["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "identity/mfa/login-enforcement/people",
+        json!({"mfa_method_ids": [method], "auth_method_accessors": [accessor]}),
+    );
+    let generated = ok(
+        &daemon,
+        root,
+        "POST",
+        "identity/mfa/method/totp/admin-generate",
+        json!({"method_id": method, "entity_id": entity}),
+    );
+    let key = vault_tests::otp::key_of(generated["data"]["url"].as_str().unwrap());
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "secret/data/app",
+        json!({"data": {"password": SECRET_VALUE, "note": INJECTED}}),
+    );
+    let tokens_before = tokens_stored(&daemon, root);
+
+    // Log in: userpass, then the code.
+    browser.click("nav a[href='#/login']");
+    browser.click("#login-method option[value='userpass']");
+    browser.type_into("#login-username", "alice");
+    browser.type_into("#login-password", PASSWORD);
+    browser.click("#login-submit");
+    browser.wait_visible("#login-totp");
+    assert_eq!(
+        browser.property("#login-password", "value"),
+        json!(""),
+        "the password is cleared"
+    );
+    browser.screenshot(&shots.join("login-totp.png"));
+    browser.type_into("#login-totp", &totp::code(&key, now()));
+    browser.click("#login-totp-submit");
+    browser.wait_text("#session", "alice", |t| t.contains("alice"));
+    assert_eq!(
+        tokens_stored(&daemon, root),
+        tokens_before + 1,
+        "the login made a token"
+    );
+    assert_kept_only_in_memory(&browser, "the login", &[PASSWORD]);
+
+    // Secrets: values hidden until revealed, and rendered as text.
+    browser.click("nav a[href='#/secrets']");
+    browser.find("#kv-mount option[value='secret']");
+    browser.click("#kv-mount option[value='secret']");
+    browser.type_into("#kv-path", "app");
+    browser.click("#kv-open");
+    browser.wait_text("#kv-secret", "the field names", |t| {
+        t.contains("password") && t.contains("note")
+    });
+    let shown = browser.text("main");
+    assert!(
+        !shown.contains(SECRET_VALUE),
+        "a value is shown before it is revealed: {shown}"
+    );
+    for reveal in browser.find_all(".kv-reveal") {
+        browser.click_element(&reveal);
+    }
+    browser.wait_text("#kv-secret", "the values", |t| t.contains(SECRET_VALUE));
+    browser.wait_text("#kv-secret", "the script as text", |t| t.contains(INJECTED));
+    assert_eq!(
+        browser.script("return [window.__injected === undefined, document.getElementById('injected-img') === null];", json!([])),
+        json!([true, true]),
+        "the value was rendered as HTML"
+    );
+    browser.screenshot(&shots.join("secrets.png"));
+    browser.type_into("#kv-write-data", r#"{"password": "second-version-value"}"#);
+    browser.click("#kv-write-submit");
+    browser.wait_text("#kv-message", "version 2 written", |t| t.contains('2'));
+    let read = ok(&daemon, root, "GET", "secret/data/app", json!({}));
+    assert_eq!(read["data"]["data"]["password"], "second-version-value");
+    assert_eq!(read["data"]["metadata"]["version"], 2);
+
+    // A page the policy does not allow: the server's own 403, audited.
+    browser.click("nav a[href='#/access']");
+    browser.wait_text("#error", "the server's 403", |t| {
+        t.contains("403") && t.contains("permission denied")
+    });
+    browser.screenshot(&shots.join("access-denied.png"));
+    let audit = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("\"type\":\"response\"")
+            && l.contains("sys/policies/acl")
+            && l.contains("permission denied")),
+        "the refusal is in the audit log"
+    );
+
+    // Keyboard only: Tab reaches the navigation's links.
+    browser.click("nav a[href='#/status']");
+    browser.find("#status-sealed");
+    let mut reached = Vec::new();
+    for _ in 0..12 {
+        browser.press("\u{E004}");
+        let id = browser.active_element();
+        reached.push(browser.script(
+            "return arguments[0].getAttribute('href');",
+            json!([{ vault_tests::webdriver::ELEMENT: id }]),
+        ));
+    }
+    assert!(
+        reached.contains(&json!("#/secrets")),
+        "Tab never reached the Secrets link: {reached:?}"
+    );
+
+    // Log out: the token is revoked.
+    browser.click("#logout");
+    browser.wait_text("#session", "logged out", |t| !t.contains("alice"));
+    assert_eq!(
+        tokens_stored(&daemon, root),
+        tokens_before,
+        "logout revoked the token"
+    );
+}
+
+/// How many tokens the vault stores, from its metrics.
+fn tokens_stored(daemon: &Daemon, root: &str) -> u64 {
+    let url = format!("{}/v1/sys/metrics?format=prometheus", daemon.addr);
+    let (code, text) = curl(&["-H", &format!("X-Vault-Token: {root}"), &url]);
+    assert_eq!(code, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("vault_tokens "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no vault_tokens in the metrics: {text}"))
+}
