@@ -4,7 +4,9 @@
 //! reading and writing a KV secret whose value holds a `<script>`, and a
 //! limited token's 403 from the server, audited. After each step the share
 //! and the token are looked for in everything the page keeps outside its
-//! memory. Screenshots of the pages go to `target/ui-screenshots/`.
+//! memory. A lease whose revocation fails (its PostgreSQL stopped) is shown
+//! with its error, and a prefix is revoked through the page. Screenshots of
+//! the pages go to `target/ui-screenshots/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers panic to fail the test
 
@@ -12,9 +14,11 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use vault_core::identity::mfa::totp;
-use vault_tests::http::{curl, ok};
+use vault_tests::http::{curl, http, ok};
 use vault_tests::webdriver::Browser;
-use vault_tests::{Daemon, file_device, init, workspace_root, write_config};
+use vault_tests::{
+    Daemon, PgCluster, file_device, init, pg_url_parts, unseal, workspace_root, write_config,
+};
 
 const PASSWORD: &str = "ui-login-password-7Qz";
 const SECRET_VALUE: &str = "ui-secret-value-Vw3";
@@ -104,7 +108,14 @@ fn the_ui_sends_strict_headers_and_no_store_on_the_api() {
 fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
-    let config = write_config(dir.path(), &file_device("file", &log));
+    // A second device, made to fail at the end: the Audit page shows it.
+    let spare = dir.path().join("spare.log");
+    let devices = format!(
+        "{}{}",
+        file_device("file", &log),
+        file_device("spare", &spare)
+    );
+    let config = write_config(dir.path(), &devices);
     let daemon = Daemon::start_with(&config, dir.path());
     let keys = init(&daemon, 3, 3);
     let shots = screenshots();
@@ -320,6 +331,184 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
         tokens_before,
         "logout revoked the token"
     );
+
+    // Userpass's own TOTP: the code goes with the password.
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "sys/auth/people",
+        json!({"type": "userpass"}),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/people/users/bob",
+        json!({"password": PASSWORD, "token_policies": "default"}),
+    );
+    let enrolled = ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/people/users/bob/totp",
+        json!({}),
+    );
+    let bob_key = vault_tests::otp::key_of(enrolled["data"]["url"].as_str().unwrap());
+    browser.click("nav a[href='#/login']");
+    browser.click("#login-method option[value='userpass']");
+    browser.type_into("#login-mount", "people");
+    browser.type_into("#login-username", "bob");
+    browser.type_into("#login-password", PASSWORD);
+    browser.type_into("#login-userpass-totp", &totp::code(&bob_key, now()));
+    browser.click("#login-submit");
+    browser.wait_text("#session", "bob", |t| t.contains("bob"));
+    assert_kept_only_in_memory(&browser, "a userpass login with its code", &[PASSWORD]);
+    browser.click("#logout");
+    browser.wait_text("#session", "logged out", |t| !t.contains("bob"));
+
+    // The spare device's disk is full: it fails, the other records, and
+    // the Audit page shows which device failed and why.
+    std::fs::remove_file(&spare).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &spare).unwrap();
+    browser.click("nav a[href='#/login']");
+    browser.click("#login-method option[value='token']");
+    browser.type_into("#login-token", root);
+    browser.click("#login-submit");
+    browser.wait_text("#session", "logged in", |t| t.starts_with("logged in"));
+    browser.click("nav a[href='#/audit']");
+    let devices = browser.wait_text("#audit-devices", "the failing device", |t| {
+        t.contains("No space left on device")
+    });
+    let spare_row = devices
+        .lines()
+        .find(|l| l.starts_with("spare/"))
+        .unwrap_or_default();
+    assert!(
+        spare_row.contains(" no "),
+        "the spare device shows unhealthy: {devices}"
+    );
+    browser.screenshot(&shots.join("audit.png"));
+    assert_kept_only_in_memory(&browser, "a token login", &[root]);
+}
+
+#[test]
+fn a_lease_failing_revocation_shows_its_error_and_a_prefix_is_revoked() {
+    let cluster = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The failed revocation is not retried within the test.
+    let config = write_config(
+        dir.path(),
+        "[expiration]\nrevoke_backoff_base = \"1h\"\nrevoke_backoff_cap = \"1h\"\n",
+    );
+    let daemon = Daemon::start_with(&config, dir.path());
+    let keys = init(&daemon, 1, 1);
+    unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
+    let root = &keys.root_token;
+    let (user, password, host) = pg_url_parts(&cluster.url);
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "sys/mounts/database",
+        json!({"type": "database"}),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "database/config/pg",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
+            "username": user,
+            "password": password,
+            "allowed_roles": "*",
+        }),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "database/roles/app",
+        json!({
+            "db_name": "pg",
+            "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+            "default_ttl": "1h",
+        }),
+    );
+    let leases: Vec<String> = (0..2)
+        .map(|_| {
+            let (code, creds) = http(&daemon, root, "GET", "database/creds/app", None);
+            assert_eq!(code, 200, "{creds}");
+            creds["lease_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    cluster.stop_server();
+    let revoke = daemon.cli(Some(root), &["lease", "revoke", &leases[0]]);
+    assert_ne!(revoke.code, 0, "PostgreSQL is stopped: {}", revoke.stdout);
+
+    let browser = Browser::start();
+    browser.goto(&format!("{}/ui/#/login", daemon.addr));
+    browser.type_into("#login-token", root);
+    browser.click("#login-submit");
+    browser.wait_text("#session", "logged in", |t| t.starts_with("logged in"));
+    browser.click("nav a[href='#/leases']");
+    let failing = browser.wait_text("#lease-failing-table", "the failing lease", |t| {
+        t.contains(&leases[0])
+    });
+    assert!(failing.contains("revoking"), "{failing}");
+    let (_, lookup) = http(
+        &daemon,
+        root,
+        "PUT",
+        "sys/leases/lookup",
+        Some(json!({"lease_id": leases[0]})),
+    );
+    let error = lookup["data"]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!error.is_empty(), "{lookup}");
+    assert!(
+        failing.contains(&error),
+        "the page shows the lease's error {error:?}: {failing}"
+    );
+    let by_mount = browser.text("#lease-by-mount");
+    assert!(
+        by_mount.contains("database/") && by_mount.contains('2'),
+        "{by_mount}"
+    );
+    browser.screenshot(&screenshots().join("leases.png"));
+    assert_kept_only_in_memory(&browser, "a token login", &[root]);
+    // The root token sees the policies where the limited one got a 403.
+    browser.click("nav a[href='#/access']");
+    browser.wait_text("#policy-list", "the policies", |t| t.contains("default"));
+    browser.screenshot(&screenshots().join("access.png"));
+    browser.click("nav a[href='#/leases']");
+    browser.find("#lease-prefix");
+
+    // PostgreSQL back: revoke every lease under the role's prefix.
+    cluster.start_server();
+    browser.type_into("#lease-prefix", "database/creds/app");
+    browser.click("#lease-revoke-prefix");
+    browser.accept_dialog();
+    browser.wait_text("#lease-message", "the prefix revoked", |t| {
+        t.contains("revoked")
+    });
+    for lease in &leases {
+        let (code, answer) = http(
+            &daemon,
+            root,
+            "PUT",
+            "sys/leases/lookup",
+            Some(json!({"lease_id": lease})),
+        );
+        assert!(
+            code == 400 || code == 404,
+            "{lease} is still there: {code} {answer}"
+        );
+    }
 }
 
 /// How many tokens the vault stores, from its metrics.

@@ -145,7 +145,8 @@ pub struct Config {
     /// Metrics and traces.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
-    /// Serve the operator UI at `/ui/` (Vault's key; on unless `false`).
+    /// Serve the operator UI at `/ui/` (Vault's key; on unless `false`,
+    /// where Vault's is off unless `true`).
     #[serde(default = "serve_the_ui")]
     pub ui: bool,
 }

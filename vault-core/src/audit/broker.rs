@@ -30,6 +30,9 @@ pub struct DeviceStatus {
     pub failures: u64,
     /// Writes not answered in time since the device started.
     pub timeouts: u64,
+    /// What went wrong last (a failed write or a timeout), kept after the
+    /// device recovers; `None` if nothing has since it started.
+    pub last_error: Option<String>,
 }
 
 /// How a device came to be enabled, which decides what its file may be.
@@ -305,6 +308,7 @@ impl AuditBroker {
                     last_hash: chain.last_hash,
                     failures,
                     timeouts,
+                    last_error: d.last_error(),
                 }
             })
             .collect()

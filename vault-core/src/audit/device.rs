@@ -93,6 +93,8 @@ pub(crate) struct Device {
     // Failed writes (counted by the writer thread) and timed-out waits.
     failures: Arc<AtomicU64>,
     timeouts: AtomicU64,
+    // What went wrong last, kept after the device recovers (for `sys/audit`).
+    last_error: Arc<Mutex<Option<String>>>,
     reopen: Arc<AtomicBool>,
     state: Arc<Mutex<ChainState>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -120,6 +122,7 @@ impl Device {
         let state = Arc::new(Mutex::new(chain));
         let healthy = Arc::new(AtomicBool::new(true));
         let failures = Arc::new(AtomicU64::new(0));
+        let last_error = Arc::new(Mutex::new(None));
         let reopen = Arc::new(AtomicBool::new(false));
         let (queue, jobs) = mpsc::sync_channel(QUEUE);
         let mut writer = Writer {
@@ -128,6 +131,7 @@ impl Device {
             state: Arc::clone(&state),
             healthy: Arc::clone(&healthy),
             failures: Arc::clone(&failures),
+            last_error: Arc::clone(&last_error),
             reopen: Arc::clone(&reopen),
             name: config.name.clone(),
             pending_open: true,
@@ -150,6 +154,7 @@ impl Device {
             healthy,
             failures,
             timeouts: AtomicU64::new(0),
+            last_error,
             reopen,
             state,
             thread: Mutex::new(Some(thread)),
@@ -184,7 +189,11 @@ impl Device {
             Err(_) => {
                 self.healthy.store(false, Ordering::Release);
                 self.timeouts.fetch_add(1, Ordering::Relaxed);
-                Err(format!("no answer within {timeout:?}; marked unhealthy"))
+                let error = format!("no answer within {timeout:?}; marked unhealthy");
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(error.clone());
+                }
+                Err(error)
             }
         }
     }
@@ -200,6 +209,11 @@ impl Device {
             self.failures.load(Ordering::Relaxed),
             self.timeouts.load(Ordering::Relaxed),
         )
+    }
+
+    /// What went wrong last, if anything has since it started.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|last| last.clone())
     }
 
     /// Asks the device to reopen its file before the next write (SIGHUP).
@@ -235,6 +249,7 @@ struct Writer {
     state: Arc<Mutex<ChainState>>,
     healthy: Arc<AtomicBool>,
     failures: Arc<AtomicU64>,
+    last_error: Arc<Mutex<Option<String>>>,
     reopen: Arc<AtomicBool>,
     name: String,
     // An `open` checkpoint is owed: the sink (re)opened and the checkpoint that
@@ -372,6 +387,9 @@ impl Writer {
     fn fail(&self, message: &str) -> String {
         self.healthy.store(false, Ordering::Release);
         self.failures.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(message.to_owned());
+        }
         tracing::error!(device = %self.name, error = %message, "audit device failed");
         message.to_owned()
     }

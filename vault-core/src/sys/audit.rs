@@ -23,6 +23,9 @@ fn status_json(s: &DeviceStatus) -> Value {
         "type": s.config.kind,
         "options": s.config.options,
         "healthy": s.healthy,
+        "failures": s.failures,
+        "timeouts": s.timeouts,
+        "last_error": s.last_error,
         "seq": s.seq,
         "last_hash": s.last_hash,
     })

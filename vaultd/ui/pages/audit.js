@@ -44,8 +44,9 @@ export function render(root, ctx) {
       .map(([path, d]) => {
         const options = Object.entries(d.options || {}).map(([k, v]) => `${k}=${show(v)}`).join(', ');
         const failures = healthField(d, 'failures');
+        const lastError = healthField(d, 'last_error');
         return [path, d.type, d.description || '', options || '-', healthyCell(healthField(d, 'healthy')),
-          show(healthField(d, 'last_error')) || '-', failures === undefined ? '-' : show(failures)];
+          lastError == null || lastError === '' ? '-' : show(lastError), failures === undefined ? '-' : show(failures)];
       });
     fillTable(devices, ['Path', 'Type', 'Description', 'Options', 'Healthy', 'Last error', 'Failures'], rows);
     return rows.length ? '' : 'No audit device is enabled.';

@@ -38,7 +38,7 @@ export function render(root, ctx) {
   const prefixInput = h('input', { id: 'lease-prefix', type: 'text', autocomplete: 'off', spellcheck: 'false' });
   const revokePrefixBtn = h('button', { id: 'lease-revoke-prefix', type: 'button', class: 'danger' }, 'Revoke all under prefix');
 
-  // --- health (server-side endpoint still being decided) -------------------------
+  // --- health ------------------------------------------------------------------
   const health = h('div', { id: 'lease-failing' }, 'loading');
   const healthRefresh = h('button', { id: 'lease-failing-refresh', type: 'button' }, 'Refresh');
 
@@ -125,37 +125,63 @@ export function render(root, ctx) {
     return `All leases under ${prefix}/ revoked.`;
   }));
 
-  // Renders GET sys/leases/health: counts by state and mount, failing leases.
+  // Lease health from three calls, each shown or refused on its own (the
+  // ACL decides): counts by state (sys/leases/count), by mount (the
+  // vault_leases_by_mount gauges of sys/metrics) and the leases whose
+  // revocation keeps failing (sys/leases/failing).
   async function loadHealth() {
-    let res;
-    try {
-      res = await call('GET', 'sys/leases/health');
-    } catch (err) {
-      if (!ctx.alive()) return '';
-      health.textContent = err.status === 404 || err.status === 405
-        ? 'not available on this server'
-        : `could not load: ${err.message}`;
-      return '';
-    }
+    const [count, metrics, failing] = await Promise.allSettled([
+      call('GET', 'sys/leases/count'),
+      call('GET', 'sys/metrics'),
+      call('GET', 'sys/leases/failing'),
+    ]);
     if (!ctx.alive()) return '';
-    const d = (res && res.data) || {};
-    const failing = Array.isArray(d.failing) ? d.failing : [];
-    const failingTable = fillTable(h('table', { id: 'lease-failing-table' }),
-      ['Lease ID', 'Last error', 'Attempts', 'Next attempt', ''],
-      failing.map((f) => {
-        const button = h('button', { class: 'lease-failing-revoke', type: 'button', 'aria-label': `Revoke ${f.lease_id}` }, 'Revoke');
-        on(button, 'click', action(ctx, msg, async () => {
-          const text = await revoke(f.lease_id);
-          await loadHealth();
-          return text;
+    const refused = (result) => h('p', { class: 'hint' }, `could not load: ${result.reason.message}`);
+
+    let byState;
+    if (count.status === 'fulfilled') {
+      const d = (count.value && count.value.data) || {};
+      const states = {};
+      for (const state of ['active', 'revoking', 'irrevocable']) states[state] = d[state];
+      byState = countTable('lease-by-state', 'State', states);
+    } else {
+      byState = refused(count);
+    }
+
+    let byMount;
+    if (metrics.status === 'fulfilled') {
+      const mounts = {};
+      for (const gauge of (metrics.value && metrics.value.Gauges) || []) {
+        if (gauge.Name === 'vault_leases_by_mount' && gauge.Labels) mounts[gauge.Labels.mount] = gauge.Value;
+      }
+      byMount = countTable('lease-by-mount', 'Mount', mounts);
+    } else {
+      byMount = refused(metrics);
+    }
+
+    let failingView;
+    if (failing.status === 'fulfilled') {
+      const leases = (failing.value && failing.value.data && failing.value.data.leases) || [];
+      const table = fillTable(h('table', { id: 'lease-failing-table' }),
+        ['Lease ID', 'State', 'Last error', 'Attempts', 'Next attempt', ''],
+        leases.map((f) => {
+          const button = h('button', { class: 'lease-failing-revoke', type: 'button', 'aria-label': `Revoke ${f.id}` }, 'Revoke');
+          on(button, 'click', action(ctx, msg, async () => {
+            const text = await revoke(f.id);
+            await loadHealth();
+            return text;
+          }));
+          return [f.id, f.state || '', f.last_error || '', f.attempts ?? '', f.next_attempt || '', button];
         }));
-        return [f.lease_id, f.last_error || '', f.attempts ?? '', f.next_attempt || '', button];
-      }));
+      failingView = h('div', {}, table, leases.length ? null : h('p', {}, 'No failing leases.'));
+    } else {
+      failingView = refused(failing);
+    }
+
     clear(health).append(
-      h('h3', {}, 'By state'), countTable('lease-by-state', 'State', d.by_state),
-      h('h3', {}, 'By mount'), countTable('lease-by-mount', 'Mount', d.by_mount),
-      h('h3', {}, 'Failing to revoke or renew'),
-      failingTable, failing.length ? null : h('p', {}, 'No failing leases.'));
+      h('h3', {}, 'By state'), byState,
+      h('h3', {}, 'By mount'), byMount,
+      h('h3', {}, 'Failing to revoke'), failingView);
     return '';
   }
 

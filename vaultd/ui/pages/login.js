@@ -14,11 +14,16 @@ export function render(root, ctx) {
   const mount = h('input', { id: 'login-mount', type: 'text', value: 'userpass', autocomplete: 'off', spellcheck: 'false' });
   const username = h('input', { id: 'login-username', type: 'text', autocomplete: 'username', spellcheck: 'false' });
   const password = h('input', { id: 'login-password', type: 'password', autocomplete: 'off' });
+  // Userpass's own second factor (a user enrolled at users/<name>/totp),
+  // sent with the password; login MFA asks for its code after it instead.
+  const ownTotp = h('input', { id: 'login-userpass-totp', type: 'password', inputmode: 'numeric', autocomplete: 'one-time-code' });
+  const ownTotpBox = h('div', {}, field('login-userpass-totp', 'TOTP code (if your user has one)', ownTotp));
   const tokenBox = h('div', {}, field('login-token', 'Token', tokenInput));
   const credBox = h('div', { hidden: true },
     field('login-mount', 'Auth mount path', mount),
     field('login-username', 'Username', username),
-    field('login-password', 'Password', password));
+    field('login-password', 'Password', password),
+    ownTotpBox);
   const form = h('form', { id: 'login-form', novalidate: true },
     field('login-method', 'Method', method), tokenBox, credBox,
     h('div', { class: 'actions' }, h('button', { id: 'login-submit', type: 'submit' }, 'Log in')));
@@ -45,6 +50,7 @@ export function render(root, ctx) {
     const m = method.value;
     tokenBox.hidden = m !== 'token';
     credBox.hidden = m === 'token';
+    ownTotpBox.hidden = m !== 'userpass';
     // Follow the method's default mount unless the user typed their own.
     if (m !== 'token' && ['', 'userpass', 'ldap'].includes(mount.value.trim())) mount.value = m;
     cancelMfa();
@@ -89,8 +95,10 @@ export function render(root, ctx) {
     // Secrets leave the inputs before anything is awaited.
     const tokenValue = tokenInput.value.trim();
     const pass = password.value;
+    const code = ownTotp.value.trim();
     tokenInput.value = '';
     password.value = '';
+    ownTotp.value = '';
     try {
       if (m === 'token') {
         if (!tokenValue) throw new Error('Enter a token.');
@@ -109,7 +117,9 @@ export function render(root, ctx) {
       if (!user) throw new Error('Enter a username.');
       const path = encodePath(mount.value);
       if (!path) throw new Error('Enter the auth mount path.');
-      const res = await call('POST', `auth/${path}/login/${encodeURIComponent(user)}`, { password: pass });
+      const body = { password: pass };
+      if (m === 'userpass' && code) body.totp = code;
+      const res = await call('POST', `auth/${path}/login/${encodeURIComponent(user)}`, body);
       const auth = res && res.auth;
       if (auth && auth.mfa_requirement) startMfa(auth.mfa_requirement);
       else await finish(auth);
