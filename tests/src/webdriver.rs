@@ -252,24 +252,28 @@ impl Browser {
     }
 
     /// Everything the page keeps beyond its memory: its address, the
-    /// cookies the browser holds for it, local and session storage, and the
-    /// names of its IndexedDB databases, as one text to search.
-    pub fn kept_outside_memory(&self) -> String {
+    /// cookies the browser holds for it (HttpOnly ones too) and those the
+    /// page sees, local and session storage, and its IndexedDB databases.
+    pub fn kept_outside_memory(&self) -> Value {
         let cookies = self.command("GET", "cookie", None);
         let stores = self.command(
             "POST",
             "execute/async",
             Some(json!({
                 "script": "const done = arguments[arguments.length - 1];
-                    const dump = s => JSON.stringify(Object.entries(s));
-                    indexedDB.databases().then(dbs => done([
-                        location.href, document.cookie, dump(localStorage),
-                        dump(sessionStorage), JSON.stringify(dbs.map(d => d.name)),
-                    ]));",
+                    indexedDB.databases().then(dbs => done({
+                        url: location.href,
+                        document_cookie: document.cookie,
+                        local_storage: Object.entries(localStorage),
+                        session_storage: Object.entries(sessionStorage),
+                        indexed_db: dbs.map(d => d.name),
+                    }));",
                 "args": [],
             })),
         );
-        format!("{cookies} {stores}")
+        let mut kept = stores;
+        kept["cookies"] = cookies;
+        kept
     }
 
     /// Writes a PNG of the window to `path`.

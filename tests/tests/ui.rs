@@ -2,9 +2,9 @@
 //! through chromedriver, tests/src/webdriver.rs) against a real vaultd: the
 //! headers, unsealing with three shares, a userpass login with its TOTP code,
 //! reading and writing a KV secret whose value holds a `<script>`, and a
-//! limited token's 403 from the server, audited. After each step the share
-//! and the token are looked for in everything the page keeps outside its
-//! memory. A lease whose revocation fails (its PostgreSQL stopped) is shown
+//! limited token's 403 from the server, audited. After each step the page
+//! must keep nothing outside its memory (no cookie, storage or more than a
+//! page name in the address), and the share or token least of all. A lease whose revocation fails (its PostgreSQL stopped) is shown
 //! with its error, and a prefix is revoked through the page. Screenshots of
 //! the pages go to `target/ui-screenshots/`.
 
@@ -34,12 +34,30 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// Fails when any of `secrets` is in the page's address, cookies or storage.
+/// Fails unless the page keeps nothing outside its memory: no cookie, no
+/// local or session storage, no IndexedDB, and an address that names only
+/// the page; and, to be sure, none of `secrets` anywhere in all that.
 fn assert_kept_only_in_memory(browser: &Browser, step: &str, secrets: &[&str]) {
     let kept = browser.kept_outside_memory();
+    for store in ["cookies", "local_storage", "session_storage", "indexed_db"] {
+        assert_eq!(
+            kept[store],
+            json!([]),
+            "after {step}, {store} holds something: {kept}"
+        );
+    }
+    assert_eq!(kept["document_cookie"], "", "after {step}: {kept}");
+    let url = kept["url"].as_str().unwrap_or_default();
+    let page = url.split_once("/ui/").map(|(_, page)| page).unwrap_or(url);
+    assert!(
+        page.is_empty()
+            || (page.starts_with("#/") && page[2..].chars().all(|c| c.is_ascii_lowercase())),
+        "after {step}, the address holds more than a page's name: {url}"
+    );
+    let text = kept.to_string();
     for secret in secrets {
         assert!(
-            !kept.contains(secret),
+            !text.contains(secret),
             "after {step}, a secret is kept outside the page's memory: {kept}"
         );
     }
@@ -291,6 +309,11 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
     let read = ok(&daemon, root, "GET", "secret/data/app", json!({}));
     assert_eq!(read["data"]["data"]["password"], "second-version-value");
     assert_eq!(read["data"]["metadata"]["version"], 2);
+    assert_kept_only_in_memory(
+        &browser,
+        "reading and writing a secret",
+        &[SECRET_VALUE, "second-version-value"],
+    );
 
     // A page the policy does not allow: the server's own 403, audited.
     browser.click("nav a[href='#/access']");
@@ -366,6 +389,54 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
     assert_kept_only_in_memory(&browser, "a userpass login with its code", &[PASSWORD]);
     browser.click("#logout");
     browser.wait_text("#session", "logged out", |t| !t.contains("bob"));
+
+    // A machine's method too: AppRole, with the secret id typed in.
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    );
+    ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/approle/role/ui",
+        json!({"token_policies": "default"}),
+    );
+    let role_id = ok(
+        &daemon,
+        root,
+        "GET",
+        "auth/approle/role/ui/role-id",
+        json!({}),
+    )["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret_id = ok(
+        &daemon,
+        root,
+        "POST",
+        "auth/approle/role/ui/secret-id",
+        json!({}),
+    )["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser.click("nav a[href='#/login']");
+    browser.click("#login-method option[value='approle']");
+    assert_eq!(browser.property("#login-mount", "value"), json!("approle"));
+    browser.type_into("#login-role-id", &role_id);
+    browser.type_into("#login-secret-id", &secret_id);
+    browser.click("#login-submit");
+    browser.wait_text("#session", "an AppRole login", |t| {
+        t.starts_with("logged in")
+    });
+    assert_kept_only_in_memory(&browser, "an AppRole login", &[&secret_id]);
+    browser.click("#logout");
+    browser.wait_text("#session", "logged out", |t| t == "not logged in");
 
     // The spare device's disk is full: it fails, the other records, and
     // the Audit page shows which device failed and why.
@@ -484,6 +555,41 @@ fn a_lease_failing_revocation_shows_its_error_and_a_prefix_is_revoked() {
     // The root token sees the policies where the limited one got a 403.
     browser.click("nav a[href='#/access']");
     browser.wait_text("#policy-list", "the policies", |t| t.contains("default"));
+    // A policy is checked before it is saved; the server's parse decides.
+    browser.type_into("#policy-new-name", "from-the-ui");
+    browser.click("#policy-new");
+    browser.type_into(
+        "#policy-text",
+        r#"path "secret/*" { capabilities = ["read"]"#,
+    );
+    browser.click("#policy-save");
+    browser.wait_text("#error", "the syntax check", |t| t.contains("never closed"));
+    let (code, _) = http(&daemon, root, "GET", "sys/policies/acl/from-the-ui", None);
+    assert_eq!(code, 404, "a policy that failed the check was saved");
+    browser.type_into(
+        "#policy-text",
+        r#"path "secret/*" { capabilities = ["read"] }"#,
+    );
+    browser.click("#policy-save");
+    browser.wait_text("#policy-message", "saved", |t| t.contains("saved"));
+    let saved = ok(
+        &daemon,
+        root,
+        "GET",
+        "sys/policies/acl/from-the-ui",
+        json!({}),
+    );
+    assert!(
+        saved["data"]["policy"]
+            .as_str()
+            .unwrap()
+            .contains("secret/*"),
+        "{saved}"
+    );
+    // What the logged-in token may do on a path.
+    browser.type_into("#cap-path", "sys/leases/lookup");
+    browser.click("#cap-check");
+    browser.wait_text("#cap-result", "root's capabilities", |t| t.contains("root"));
     browser.screenshot(&screenshots().join("access.png"));
     browser.click("nav a[href='#/leases']");
     browser.find("#lease-prefix");

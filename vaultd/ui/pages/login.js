@@ -1,4 +1,5 @@
-// Login page: token, userpass or LDAP login, with a TOTP step when MFA is required.
+// Login page: a token, or a login method (userpass, LDAP, AppRole, JWT,
+// Kubernetes), with a TOTP step when login MFA asks for one.
 import { call, clearToken, encodePath, setIdentity, setToken } from '../api.js';
 import { clearError, field, h, message, on, showError, title } from '../dom.js';
 
@@ -9,7 +10,10 @@ export function render(root, ctx) {
   const method = h('select', { id: 'login-method' },
     h('option', { value: 'token' }, 'token'),
     h('option', { value: 'userpass' }, 'userpass'),
-    h('option', { value: 'ldap' }, 'ldap'));
+    h('option', { value: 'ldap' }, 'ldap'),
+    h('option', { value: 'approle' }, 'approle'),
+    h('option', { value: 'jwt' }, 'jwt'),
+    h('option', { value: 'kubernetes' }, 'kubernetes'));
   const tokenInput = h('input', { id: 'login-token', type: 'password', autocomplete: 'off', spellcheck: 'false' });
   const mount = h('input', { id: 'login-mount', type: 'text', value: 'userpass', autocomplete: 'off', spellcheck: 'false' });
   const username = h('input', { id: 'login-username', type: 'text', autocomplete: 'username', spellcheck: 'false' });
@@ -18,12 +22,26 @@ export function render(root, ctx) {
   // sent with the password; login MFA asks for its code after it instead.
   const ownTotp = h('input', { id: 'login-userpass-totp', type: 'password', inputmode: 'numeric', autocomplete: 'one-time-code' });
   const ownTotpBox = h('div', {}, field('login-userpass-totp', 'TOTP code (if your user has one)', ownTotp));
+  // AppRole: a role id and a secret id. JWT and Kubernetes: a role and a
+  // token the caller already holds (a JWT, a service account token).
+  const roleId = h('input', { id: 'login-role-id', type: 'text', autocomplete: 'off', spellcheck: 'false' });
+  const secretId = h('input', { id: 'login-secret-id', type: 'password', autocomplete: 'off' });
+  const role = h('input', { id: 'login-role', type: 'text', autocomplete: 'off', spellcheck: 'false' });
+  const jwt = h('input', { id: 'login-jwt', type: 'password', autocomplete: 'off' });
   const tokenBox = h('div', {}, field('login-token', 'Token', tokenInput));
-  const credBox = h('div', { hidden: true },
-    field('login-mount', 'Auth mount path', mount),
+  const userBox = h('div', {},
     field('login-username', 'Username', username),
     field('login-password', 'Password', password),
     ownTotpBox);
+  const approleBox = h('div', { hidden: true },
+    field('login-role-id', 'Role ID', roleId),
+    field('login-secret-id', 'Secret ID', secretId));
+  const jwtBox = h('div', { hidden: true },
+    field('login-role', 'Role', role),
+    field('login-jwt', 'JWT', jwt));
+  const credBox = h('div', { hidden: true },
+    field('login-mount', 'Auth mount path', mount),
+    userBox, approleBox, jwtBox);
   const form = h('form', { id: 'login-form', novalidate: true },
     field('login-method', 'Method', method), tokenBox, credBox,
     h('div', { class: 'actions' }, h('button', { id: 'login-submit', type: 'submit' }, 'Log in')));
@@ -50,9 +68,13 @@ export function render(root, ctx) {
     const m = method.value;
     tokenBox.hidden = m !== 'token';
     credBox.hidden = m === 'token';
+    userBox.hidden = m !== 'userpass' && m !== 'ldap';
     ownTotpBox.hidden = m !== 'userpass';
+    approleBox.hidden = m !== 'approle';
+    jwtBox.hidden = m !== 'jwt' && m !== 'kubernetes';
     // Follow the method's default mount unless the user typed their own.
-    if (m !== 'token' && ['', 'userpass', 'ldap'].includes(mount.value.trim())) mount.value = m;
+    const defaults = ['', 'userpass', 'ldap', 'approle', 'jwt', 'kubernetes'];
+    if (m !== 'token' && defaults.includes(mount.value.trim())) mount.value = m;
     cancelMfa();
   });
 
@@ -96,9 +118,9 @@ export function render(root, ctx) {
     const tokenValue = tokenInput.value.trim();
     const pass = password.value;
     const code = ownTotp.value.trim();
-    tokenInput.value = '';
-    password.value = '';
-    ownTotp.value = '';
+    const secret = secretId.value;
+    const held = jwt.value.trim();
+    for (const input of [tokenInput, password, ownTotp, secretId, jwt]) input.value = '';
     try {
       if (m === 'token') {
         if (!tokenValue) throw new Error('Enter a token.');
@@ -113,13 +135,22 @@ export function render(root, ctx) {
         await finish({ client_token: tokenValue, display_name: self && self.data && self.data.display_name });
         return;
       }
-      const user = username.value.trim();
-      if (!user) throw new Error('Enter a username.');
       const path = encodePath(mount.value);
       if (!path) throw new Error('Enter the auth mount path.');
-      const body = { password: pass };
-      if (m === 'userpass' && code) body.totp = code;
-      const res = await call('POST', `auth/${path}/login/${encodeURIComponent(user)}`, body);
+      let res;
+      if (m === 'approle') {
+        if (!roleId.value.trim()) throw new Error('Enter the role ID.');
+        res = await call('POST', `auth/${path}/login`, { role_id: roleId.value.trim(), secret_id: secret });
+      } else if (m === 'jwt' || m === 'kubernetes') {
+        if (!role.value.trim() || !held) throw new Error('Enter the role and the JWT.');
+        res = await call('POST', `auth/${path}/login`, { role: role.value.trim(), jwt: held });
+      } else {
+        const user = username.value.trim();
+        if (!user) throw new Error('Enter a username.');
+        const body = { password: pass };
+        if (m === 'userpass' && code) body.totp = code;
+        res = await call('POST', `auth/${path}/login/${encodeURIComponent(user)}`, body);
+      }
       const auth = res && res.auth;
       if (auth && auth.mfa_requirement) startMfa(auth.mfa_requirement);
       else await finish(auth);
