@@ -63,6 +63,36 @@ fn assert_kept_only_in_memory(browser: &Browser, step: &str, secrets: &[&str]) {
     }
 }
 
+/// The screen reader basics on the page shown: every field has a label,
+/// and there is one heading of the first rank, which has the focus when
+/// the page was `just_opened` (so a keyboard or screen reader user starts
+/// at the page's title).
+fn assert_accessible(browser: &Browser, page: &str, just_opened: bool) {
+    let found = browser.script(
+        "const unlabelled = [...document.querySelectorAll('input, select, textarea')]
+             .filter(e => !e.closest('[hidden]') && e.labels.length === 0)
+             .map(e => e.id || e.outerHTML);
+         return {
+             unlabelled,
+             headings: document.querySelectorAll('h1').length,
+             focused: document.activeElement && document.activeElement.id,
+         };",
+        json!([]),
+    );
+    assert_eq!(
+        found["unlabelled"],
+        json!([]),
+        "{page}: fields without a label"
+    );
+    assert_eq!(found["headings"], 1, "{page}: one h1");
+    if just_opened {
+        assert_eq!(
+            found["focused"], "page-title",
+            "{page}: the title has the focus"
+        );
+    }
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -141,6 +171,7 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
     browser.goto(&format!("{}/ui/", daemon.addr));
     browser.wait_text("#status-sealed", "sealed", |t| t == "sealed");
     browser.screenshot(&shots.join("status-sealed.png"));
+    assert_accessible(&browser, "status", true);
 
     // Unseal: three shares through the page.
     browser.click("nav a[href='#/unseal']");
@@ -168,6 +199,7 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
     );
     browser.wait_text("#unseal-state", "unsealed", |t| t == "unsealed");
     browser.screenshot(&shots.join("unseal.png"));
+    assert_accessible(&browser, "unseal", false);
     browser.click("nav a[href='#/status']");
     browser.wait_text("#status-sealed", "unsealed", |t| t == "unsealed");
     browser.screenshot(&shots.join("status.png"));
@@ -257,6 +289,8 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
 
     // Log in: userpass, then the code.
     browser.click("nav a[href='#/login']");
+    browser.find("#login-method");
+    assert_accessible(&browser, "login", true);
     browser.click("#login-method option[value='userpass']");
     browser.type_into("#login-username", "alice");
     browser.type_into("#login-password", PASSWORD);
@@ -281,6 +315,8 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
     // Secrets: values hidden until revealed, and rendered as text.
     browser.click("nav a[href='#/secrets']");
     browser.find("#kv-mount option[value='secret']");
+    // (Already shown by the login; the click left the focus on the link.)
+    assert_accessible(&browser, "secrets", false);
     browser.click("#kv-mount option[value='secret']");
     browser.type_into("#kv-path", "app");
     browser.click("#kv-open");
@@ -321,6 +357,7 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
         t.contains("403") && t.contains("permission denied")
     });
     browser.screenshot(&shots.join("access-denied.png"));
+    assert_accessible(&browser, "access", true);
     let audit = std::fs::read_to_string(&log).unwrap();
     assert!(
         audit.lines().any(|l| l.contains("\"type\":\"response\"")
@@ -460,6 +497,7 @@ fn an_operator_unseals_logs_in_with_totp_and_reads_and_writes_a_secret() {
         "the spare device shows unhealthy: {devices}"
     );
     browser.screenshot(&shots.join("audit.png"));
+    assert_accessible(&browser, "audit", true);
     assert_kept_only_in_memory(&browser, "a token login", &[root]);
 }
 
@@ -551,6 +589,7 @@ fn a_lease_failing_revocation_shows_its_error_and_a_prefix_is_revoked() {
         "{by_mount}"
     );
     browser.screenshot(&screenshots().join("leases.png"));
+    assert_accessible(&browser, "leases", true);
     assert_kept_only_in_memory(&browser, "a token login", &[root]);
     // The root token sees the policies where the limited one got a 403.
     browser.click("nav a[href='#/access']");
@@ -591,6 +630,7 @@ fn a_lease_failing_revocation_shows_its_error_and_a_prefix_is_revoked() {
     browser.click("#cap-check");
     browser.wait_text("#cap-result", "root's capabilities", |t| t.contains("root"));
     browser.screenshot(&screenshots().join("access.png"));
+    assert_accessible(&browser, "access", false);
     browser.click("nav a[href='#/leases']");
     browser.find("#lease-prefix");
 

@@ -436,15 +436,15 @@ impl ExpirationManager {
         Ok(counts)
     }
 
-    /// How many leases (in any state) have ids under `prefix/` (all of them
-    /// for an empty prefix), counting no further than `limit`: a quota check
-    /// reads at most that many keys.
-    pub async fn count_under(
+    /// The ids of the leases (in any state) under `prefix/` (all of them for
+    /// an empty prefix), no more than `limit`: a quota check reads at most
+    /// that many keys.
+    pub async fn ids_under(
         &self,
         barrier: &Barrier,
         prefix: &str,
         limit: usize,
-    ) -> Result<usize, ExpirationError> {
+    ) -> Result<Vec<String>, ExpirationError> {
         check_unsealed(barrier)?;
         let prefix = prefix.trim_end_matches('/');
         let scan = match prefix {
@@ -453,7 +453,10 @@ impl ExpirationManager {
             _ => return Err(ExpirationError::InvalidId),
         };
         let keys = barrier.backend().scan(&scan, None, limit).await?;
-        Ok(keys.len())
+        Ok(keys
+            .into_iter()
+            .map(|k| k.strip_prefix(ID_PREFIX).map(str::to_owned).unwrap_or(k))
+            .collect())
     }
 
     /// The leases in `revoking` and `irrevocable` state (`active` left 0):

@@ -7,12 +7,17 @@
 //!
 //! The count is the lease store itself (the ids under the path, in any
 //! state: a lease whose revocation is failing still holds its credential),
-//! read up to `max_leases` keys per request. What is counted and what is
-//! reserved are kept consistent by one gate per quota: the count and the
-//! reservation happen under its lock, and the reservation is held until the
-//! lease is stored, so two requests can never both take the last slot.
+//! read up to `max_leases` keys per request, plus the requests admitted whose
+//! lease may not be stored yet. One gate per quota keeps the two consistent:
+//! the count and the reservation happen under its lock, so two requests can
+//! never both take the last slot. A reservation is held until its lease is
+//! stored, and names the lease before storing it; a count reads the
+//! reservations first and the store second, so a request is counted once:
+//! by its reservation, or, if that is gone, by its stored lease (stored
+//! before the reservation went), or by both only when they name the same
+//! lease, which is then counted once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -52,27 +57,50 @@ pub(crate) struct LeaseQuotas {
     loaded: RwLock<Option<Arc<Vec<LeaseQuota>>>>,
     // By quota name. A std lock: held only to look up or insert.
     gates: Mutex<HashMap<String, Arc<Gate>>>,
+    // Numbers the reservations.
+    next: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct Gate {
     // A tokio Mutex: held across the storage scan that counts the leases.
     counting: tokio::sync::Mutex<()>,
-    // Requests admitted under this quota whose lease is not stored yet.
-    in_flight: AtomicU64,
+    // Requests admitted under this quota and not finished, by reservation
+    // number, with the id of their lease once named. A std lock: held only
+    // to copy, insert or remove.
+    in_flight: Mutex<HashMap<u64, Option<String>>>,
+}
+
+impl Gate {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Option<String>>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Slots held under the quotas that cover one request, released (dropped)
 /// once its lease is stored or the request failed.
 #[derive(Debug, Default)]
 pub(crate) struct Reservation {
-    gates: Vec<Arc<Gate>>,
+    slots: Vec<(Arc<Gate>, u64)>,
+}
+
+impl Reservation {
+    /// Names the lease this request is about to store (before it stores
+    /// it), so a count that finds it stored while the slot is still held
+    /// counts it once.
+    pub(crate) fn note_lease(&self, id: &str) {
+        for (gate, number) in &self.slots {
+            if let Some(slot) = gate.in_flight().get_mut(number) {
+                *slot = Some(id.to_owned());
+            }
+        }
+    }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        for gate in &self.gates {
-            gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+        for (gate, number) in &self.slots {
+            gate.in_flight().remove(number);
         }
     }
 }
@@ -101,8 +129,19 @@ impl LeaseQuotas {
         for quota in quotas.iter().filter(|q| q.covers(path)) {
             let gate = self.gate(&quota.name);
             let _counting = gate.counting.lock().await;
-            let stored = self.leases_under(barrier, expiration, quota).await?;
-            if stored + gate.in_flight.load(Ordering::SeqCst) >= quota.max_leases {
+            // The reservations first, then the store (see the module's doc).
+            let pending: Vec<Option<String>> = gate.in_flight().values().cloned().collect();
+            let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
+            let stored: HashSet<String> = expiration
+                .ids_under(barrier, &quota.path, limit)
+                .await?
+                .into_iter()
+                .collect();
+            let unstored = pending
+                .iter()
+                .filter(|id| id.as_ref().is_none_or(|id| !stored.contains(id)))
+                .count();
+            if (stored.len() + unstored) as u64 >= quota.max_leases {
                 return Err(VaultError::RateLimited(format!(
                     "lease quota {:?} reached: {} leases under {:?}; revoke some, or raise its \
                      max_leases at sys/quotas/lease-count/{}",
@@ -116,8 +155,9 @@ impl LeaseQuotas {
                     quota.name
                 )));
             }
-            gate.in_flight.fetch_add(1, Ordering::SeqCst);
-            reservation.gates.push(Arc::clone(&gate));
+            let number = self.next.fetch_add(1, Ordering::Relaxed);
+            gate.in_flight().insert(number, None);
+            reservation.slots.push((Arc::clone(&gate), number));
         }
         Ok(reservation)
     }
@@ -164,7 +204,10 @@ impl LeaseQuotas {
         quota: &LeaseQuota,
     ) -> Result<u64, VaultError> {
         let limit = usize::try_from(quota.max_leases).unwrap_or(usize::MAX);
-        Ok(expiration.count_under(barrier, &quota.path, limit).await? as u64)
+        Ok(expiration
+            .ids_under(barrier, &quota.path, limit)
+            .await?
+            .len() as u64)
     }
 
     /// Stores the quota; requests judge by it from now on.

@@ -654,3 +654,40 @@ async fn the_background_loop_wakes_for_a_new_lease_and_stops_on_shutdown() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_lease_stored_while_its_slot_is_held_counts_once() {
+    use super::quotas::{LeaseQuota, LeaseQuotas};
+    let vault = memory_vault().await;
+    let barrier = vault.barrier();
+    let manager = manager();
+    let quotas = LeaseQuotas::default();
+    let path = "database/creds/ro";
+    quotas
+        .put(
+            barrier,
+            &LeaseQuota {
+                name: "q".into(),
+                path: path.into(),
+                max_leases: 2,
+            },
+        )
+        .await
+        .unwrap();
+    // The first request holds its slot, names its lease and stores it; it
+    // has not let go of the slot yet (its answer is still on the way).
+    let first = quotas.reserve(barrier, &manager, path).await.unwrap();
+    let issued = lease(path, 0, FAR, FAR, "");
+    first.note_lease(&issued.id);
+    manager.register(barrier, issued).await.unwrap();
+    // One lease so far, not two: the second request is let in...
+    let second = quotas.reserve(barrier, &manager, path).await;
+    assert!(
+        second.is_ok(),
+        "the stored lease was counted twice: {second:?}"
+    );
+    // ...and the third is not: one stored, one in flight.
+    assert!(quotas.reserve(barrier, &manager, path).await.is_err());
+    drop(first);
+    assert!(quotas.reserve(barrier, &manager, path).await.is_err());
+}

@@ -395,7 +395,7 @@ impl Vault {
             })?,
         };
         // Held until the lease is stored (the end of this function).
-        let (_quota, bounds) = if handler.may_issue_lease(relative, request.operation) {
+        let (quota, bounds) = if handler.may_issue_lease(relative, request.operation) {
             (
                 Some(
                     self.quotas
@@ -439,6 +439,9 @@ impl Vault {
         }
         let mut response = match response.secret.take() {
             Some(grant) => {
+                if let Some(quota) = &quota {
+                    quota.note_lease(&grant.lease_id);
+                }
                 let bounds = match bounds {
                     Some(b) => b,
                     None => self.lease_bounds(caller, mount).await?,
