@@ -86,14 +86,6 @@ impl Browser {
         self.command("POST", "url", Some(json!({"url": url})));
     }
 
-    /// The page's address now.
-    pub fn url(&self) -> String {
-        self.command("GET", "url", None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
     /// The first element matching `css`, waited for.
     pub fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
