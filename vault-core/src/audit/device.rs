@@ -1,12 +1,14 @@
 //! One audit device: a writer thread that owns the device's sink and its hash
 //! chain. Entries are queued to it; it numbers and chains them in queue order,
 //! writes every entry waiting at that moment in one go, answers the callers
-//! that asked only for the write, makes the group durable once (group commit)
-//! when a caller in it asked for that, and answers those. A hung sink holds up
-//! only its own thread: callers wait on it with a timeout.
+//! that asked only for the write, and has the group made durable once (group
+//! commit) for the callers that asked for that: by its sync thread
+//! ([`super::syncer`]) when the sink has a [`Syncer`], so the next group is
+//! written while this one syncs, else itself. A hung sink holds up only its
+//! own threads: callers wait on them with a timeout.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -15,6 +17,8 @@ use tokio::sync::oneshot;
 
 use super::canonical::{entry_hash, entry_line};
 use super::entry::{Hasher, checkpoint_body};
+use super::health::Health;
+use super::syncer::{Answer, SyncThread, Syncer};
 use super::{CHECKPOINT_EVERY, GENESIS_HASH};
 use crate::clock;
 
@@ -35,6 +39,11 @@ pub trait Sink: Send + 'static {
     /// The last complete entry already written, when the sink can be read back,
     /// so a restarted device continues its chain.
     fn last_entry(&mut self) -> Option<Value> {
+        None
+    }
+    /// What syncs this sink from another thread, if it can be: the device then
+    /// syncs one group while it writes the next.
+    fn syncer(&self) -> Option<Arc<dyn Syncer>> {
         None
     }
 }
@@ -75,7 +84,7 @@ pub enum Wait {
 }
 
 enum Job {
-    Entry(Value, Wait, oneshot::Sender<Result<(), String>>),
+    Entry(Value, Wait, Answer),
     Close(oneshot::Sender<ChainState>),
 }
 
@@ -89,12 +98,7 @@ pub(crate) struct Device {
     pub config: DeviceConfig,
     pub hasher: Arc<Hasher>,
     queue: mpsc::SyncSender<Job>,
-    healthy: Arc<AtomicBool>,
-    // Failed writes (counted by the writer thread) and timed-out waits.
-    failures: Arc<AtomicU64>,
-    timeouts: AtomicU64,
-    // What went wrong last, kept after the device recovers (for `sys/audit`).
-    last_error: Arc<Mutex<Option<String>>>,
+    health: Arc<Health>,
     reopen: Arc<AtomicBool>,
     state: Arc<Mutex<ChainState>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -120,21 +124,18 @@ impl Device {
         let chain = resume_point(&config.name, sink.last_entry(), resume);
         let hasher = Arc::new(hasher);
         let state = Arc::new(Mutex::new(chain));
-        let healthy = Arc::new(AtomicBool::new(true));
-        let failures = Arc::new(AtomicU64::new(0));
-        let last_error = Arc::new(Mutex::new(None));
+        let health = Arc::new(Health::new(&config.name));
         let reopen = Arc::new(AtomicBool::new(false));
         let (queue, jobs) = mpsc::sync_channel(QUEUE);
         let mut writer = Writer {
             sink,
             hasher: Arc::clone(&hasher),
             state: Arc::clone(&state),
-            healthy: Arc::clone(&healthy),
-            failures: Arc::clone(&failures),
-            last_error: Arc::clone(&last_error),
+            health: Arc::clone(&health),
             reopen: Arc::clone(&reopen),
             name: config.name.clone(),
             pending_open: true,
+            sync_thread: None,
         };
         // Every file a device opens starts with a signed link to the chain so far.
         // If it cannot be written now, the device starts unhealthy and writes it
@@ -143,6 +144,12 @@ impl Device {
             .write_group(Vec::new(), None)
             .and_then(|()| writer.sync())
             .err();
+        if let Some(syncer) = writer.sink.syncer() {
+            writer.sync_thread = Some(
+                SyncThread::start(&config.name, syncer, Arc::clone(&health))
+                    .map_err(|e| format!("cannot start the device's sync thread: {e}"))?,
+            );
+        }
         let thread = std::thread::Builder::new()
             .name(format!("audit-{}", config.name))
             .spawn(move || writer.run(jobs))
@@ -151,10 +158,7 @@ impl Device {
             config,
             hasher,
             queue,
-            healthy,
-            failures,
-            timeouts: AtomicU64::new(0),
-            last_error,
+            health,
             reopen,
             state,
             thread: Mutex::new(Some(thread)),
@@ -187,12 +191,8 @@ impl Device {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err("the device stopped".into()),
             Err(_) => {
-                self.healthy.store(false, Ordering::Release);
-                self.timeouts.fetch_add(1, Ordering::Relaxed);
                 let error = format!("no answer within {timeout:?}; marked unhealthy");
-                if let Ok(mut last) = self.last_error.lock() {
-                    *last = Some(error.clone());
-                }
+                self.health.timed_out(&error);
                 Err(error)
             }
         }
@@ -200,20 +200,17 @@ impl Device {
 
     /// True unless the device recently failed or timed out.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
+        self.health.is_healthy()
     }
 
     /// Writes that failed, and waits that timed out, since it started.
     pub fn failure_totals(&self) -> (u64, u64) {
-        (
-            self.failures.load(Ordering::Relaxed),
-            self.timeouts.load(Ordering::Relaxed),
-        )
+        self.health.totals()
     }
 
     /// What went wrong last, if anything has since it started.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|last| last.clone())
+        self.health.last_error()
     }
 
     /// Asks the device to reopen its file before the next write (SIGHUP).
@@ -247,14 +244,14 @@ struct Writer {
     sink: Box<dyn Sink>,
     hasher: Arc<Hasher>,
     state: Arc<Mutex<ChainState>>,
-    healthy: Arc<AtomicBool>,
-    failures: Arc<AtomicU64>,
-    last_error: Arc<Mutex<Option<String>>>,
+    health: Arc<Health>,
     reopen: Arc<AtomicBool>,
     name: String,
     // An `open` checkpoint is owed: the sink (re)opened and the checkpoint that
     // links it to the chain is not written yet.
     pending_open: bool,
+    // Set when the sink can be synced from another thread.
+    sync_thread: Option<SyncThread>,
 }
 
 impl Writer {
@@ -293,9 +290,14 @@ impl Writer {
                 let _ = answer.send(result.clone());
             }
             if !durable.is_empty() {
-                let result = result.and_then(|()| self.sync());
-                for answer in durable {
-                    let _ = answer.send(result.clone());
+                match (result, self.sync_thread.as_ref()) {
+                    (Ok(()), Some(sync_thread)) => sync_thread.hand_over(durable),
+                    (result, _) => {
+                        let result = result.and_then(|()| self.sync());
+                        for answer in durable {
+                            let _ = answer.send(result.clone());
+                        }
+                    }
                 }
             }
             if let Some(done) = close {
@@ -304,6 +306,9 @@ impl Writer {
                     .and_then(|()| self.sync());
                 if let Err(e) = closed {
                     tracing::error!(device = %self.name, error = %e, "audit device could not write its closing checkpoint");
+                }
+                if let Some(sync_thread) = self.sync_thread.take() {
+                    sync_thread.stop();
                 }
                 let _ = done.send(self.state.lock().map(|s| s.clone()).unwrap_or_default());
                 return;
@@ -317,7 +322,7 @@ impl Writer {
     fn sync(&mut self) -> Result<(), String> {
         self.sink
             .sync()
-            .map_err(|e| self.fail(&format!("sync failed: {e}")))
+            .map_err(|e| self.health.fail(&format!("sync failed: {e}")))
     }
 
     /// Chains and writes `raws` (plus a checkpoint with `reason`, if given, and
@@ -333,7 +338,7 @@ impl Writer {
         let reopened = self
             .sink
             .refresh(self.reopen.swap(false, Ordering::AcqRel))
-            .map_err(|e| self.fail(&format!("cannot open: {e}")))?;
+            .map_err(|e| self.health.fail(&format!("cannot open: {e}")))?;
         if reopened || self.pending_open {
             let body = checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, "open");
             self.push(&mut out, &mut chain, body);
@@ -362,15 +367,15 @@ impl Writer {
                     *state = chain;
                 }
                 self.pending_open = false;
-                self.healthy.store(true, Ordering::Release);
+                self.health.recovered();
                 Ok(())
             }
             Err(e) if reopened => {
                 // The new file did not get its linking checkpoint: owe it.
                 self.pending_open = true;
-                Err(self.fail(&format!("write failed: {e}")))
+                Err(self.health.fail(&format!("write failed: {e}")))
             }
-            Err(e) => Err(self.fail(&format!("write failed: {e}"))),
+            Err(e) => Err(self.health.fail(&format!("write failed: {e}"))),
         }
     }
 
@@ -382,16 +387,6 @@ impl Writer {
             .or_insert_with(|| json!(clock::rfc3339(clock::now_unix())));
         chain.last_hash = entry_line(&body, out);
         out.push(b'\n');
-    }
-
-    fn fail(&self, message: &str) -> String {
-        self.healthy.store(false, Ordering::Release);
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(message.to_owned());
-        }
-        tracing::error!(device = %self.name, error = %message, "audit device failed");
-        message.to_owned()
     }
 }
 
@@ -508,5 +503,92 @@ mod tests {
             ["append checkpoint", "sync"],
             "the closing checkpoint is synced"
         );
+    }
+
+    /// A sink that syncs on the sync thread only when the test allows it, and
+    /// fails the sync when told to.
+    struct Gated {
+        appended: Arc<Mutex<Vec<String>>>,
+        gate: Arc<(Mutex<Vec<bool>>, std::sync::Condvar)>,
+    }
+
+    impl Sink for Gated {
+        fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            self.appended.lock().unwrap().push(text);
+            Ok(())
+        }
+        fn syncer(&self) -> Option<Arc<dyn Syncer>> {
+            Some(Arc::new(GatedSyncer(Arc::clone(&self.gate))))
+        }
+    }
+
+    struct GatedSyncer(Arc<(Mutex<Vec<bool>>, std::sync::Condvar)>);
+
+    impl Syncer for GatedSyncer {
+        fn sync(&self) -> std::io::Result<()> {
+            let (lock, ready) = &*self.0;
+            let mut allowed = lock.lock().unwrap();
+            while allowed.is_empty() {
+                allowed = ready.wait(allowed).unwrap();
+            }
+            match allowed.remove(0) {
+                true => Ok(()),
+                false => Err(std::io::Error::other("the disk is gone")),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_are_written_while_a_group_syncs_and_answered_durable_only_after_it() {
+        let appended = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new((Mutex::new(Vec::new()), std::sync::Condvar::new()));
+        let config = DeviceConfig {
+            name: "gated".into(),
+            kind: "file".into(),
+            options: BTreeMap::new(),
+        };
+        let hasher = Hasher::new(&Key256::from_slice(&[3; 32]).unwrap()).unwrap();
+        let sink = Gated {
+            appended: Arc::clone(&appended),
+            gate: Arc::clone(&gate),
+        };
+        let (device, _) = Device::start(config, hasher, Box::new(sink), None).unwrap();
+        let timeout = std::time::Duration::from_secs(10);
+        let allow = |outcome: bool| {
+            gate.0.lock().unwrap().push(outcome);
+            gate.1.notify_all();
+        };
+
+        let mut first = device
+            .enqueue(json!({"name": "first response"}), Wait::Durable)
+            .unwrap();
+        let request = device
+            .enqueue(json!({"name": "next request"}), Wait::Written)
+            .unwrap();
+        device.wait(request, timeout).await.unwrap();
+        assert!(
+            appended.lock().unwrap().concat().contains("next request"),
+            "the next entry is written while the first group's sync waits"
+        );
+        assert!(
+            first.try_recv().is_err(),
+            "the durable entry is not answered before its sync"
+        );
+        allow(true);
+        device.wait(first, timeout).await.unwrap();
+
+        let failed = device
+            .enqueue(json!({"name": "unlucky"}), Wait::Durable)
+            .unwrap();
+        allow(false);
+        let error = device.wait(failed, timeout).await.unwrap_err();
+        assert!(error.contains("the disk is gone"), "{error}");
+        assert!(!device.is_healthy());
+        assert_eq!(device.failure_totals().0, 1);
+
+        // Closing answers what was handed over and stops both threads.
+        allow(true);
+        device.close(timeout).await;
     }
 }

@@ -3,17 +3,21 @@
 //! SIGHUP (log rotation) and whenever its path no longer names the open file
 //! (deleted or replaced behind the vault's back: checked by device and inode
 //! before every write), so the vault never goes on writing to an unlinked file.
+//! The device's sync thread syncs whichever file is open through a
+//! [`FileSyncer`], which follows reopens.
 //! A device enabled through the API writes only as [`super::confined`] allows.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use super::confined::{ConfinedFile, ConfinedPathError};
 use super::device::Sink;
+use super::syncer::Syncer;
 use super::tail::last_complete_entry;
 
 /// An append-only audit file, opened lazily: a file that cannot be opened now
@@ -21,7 +25,9 @@ use super::tail::last_complete_entry;
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    open: Option<(File, (u64, u64))>,
+    open: Option<(Arc<File>, (u64, u64))>,
+    // The open file, for the sync thread.
+    current: Arc<Mutex<Option<Arc<File>>>>,
     // Lines were appended to the open file since its last sync.
     unsynced: bool,
     // Set for a device enabled through the API: how its file may be opened.
@@ -34,6 +40,7 @@ impl FileSink {
         FileSink {
             path: path.as_ref().to_path_buf(),
             open: None,
+            current: Arc::default(),
             unsynced: false,
             confined: None,
         }
@@ -51,17 +58,26 @@ impl FileSink {
         Ok(FileSink {
             path: path.to_path_buf(),
             open: None,
+            current: Arc::default(),
             unsynced: false,
             confined: Some(ConfinedFile::new(path, dir, must_create)?),
         })
     }
 
     fn open_file(&mut self) -> std::io::Result<()> {
+        let file = self.open_at_path()?;
+        let meta = file.metadata()?;
+        let file = Arc::new(file);
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(Arc::clone(&file));
+        }
+        self.open = Some((file, (meta.dev(), meta.ino())));
+        Ok(())
+    }
+
+    fn open_at_path(&mut self) -> std::io::Result<File> {
         if let Some(confined) = self.confined.as_mut() {
-            let file = confined.open()?;
-            let meta = file.metadata()?;
-            self.open = Some((file, (meta.dev(), meta.ino())));
-            return Ok(());
+            return confined.open();
         }
         let existed = self.path.exists();
         let file = OpenOptions::new()
@@ -76,19 +92,33 @@ impl FileSink {
                 File::open(dir)?.sync_all()?;
             }
         }
-        let meta = file.metadata()?;
-        self.open = Some((file, (meta.dev(), meta.ino())));
-        Ok(())
+        Ok(file)
+    }
+}
+
+/// Syncs whichever file a [`FileSink`] has open.
+#[derive(Debug)]
+pub struct FileSyncer {
+    current: Arc<Mutex<Option<Arc<File>>>>,
+}
+
+impl Syncer for FileSyncer {
+    fn sync(&self) -> std::io::Result<()> {
+        let file = self.current.lock().ok().and_then(|c| c.clone());
+        match file {
+            Some(file) => file.sync_data(),
+            None => Err(std::io::Error::other("the audit file is not open")),
+        }
     }
 }
 
 impl Sink for FileSink {
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let Some((file, _)) = self.open.as_mut() else {
+        let Some((file, _)) = self.open.as_ref() else {
             return Err(std::io::Error::other("the audit file is not open"));
         };
         let before = file.metadata()?.len();
-        let written = file.write_all(bytes);
+        let written = (&**file).write_all(bytes);
         match written {
             Ok(()) => self.unsynced = true,
             // Take back a partly written group, so no half line or repeated
@@ -104,7 +134,7 @@ impl Sink for FileSink {
         if !self.unsynced {
             return Ok(());
         }
-        match self.open.as_mut() {
+        match self.open.as_ref() {
             Some((file, _)) => file.sync_data()?,
             None => return Err(std::io::Error::other("the audit file is not open")),
         }
@@ -130,11 +160,18 @@ impl Sink for FileSink {
         // freed and handed to another file meanwhile (a confined reopen
         // recognises its own file by inode).
         // Entries written to the old file but not yet synced are made durable
-        // before it is left: the next sync reaches only the new one.
+        // before it is left: the next sync reaches only the new one (here or
+        // on the sync thread).
         self.sync()?;
         let _old = self.open.take();
         self.open_file()?;
         Ok(true)
+    }
+
+    fn syncer(&self) -> Option<Arc<dyn Syncer>> {
+        Some(Arc::new(FileSyncer {
+            current: Arc::clone(&self.current),
+        }))
     }
 
     fn last_entry(&mut self) -> Option<Value> {

@@ -72,8 +72,10 @@ mod confined;
 mod device;
 mod entry;
 mod file;
+mod health;
 pub(crate) mod request_entries;
 mod sinks;
+mod syncer;
 pub(crate) mod table;
 mod tail;
 
@@ -86,6 +88,7 @@ pub(crate) use entry::bounded_data;
 pub use entry::{Hasher, checkpoint_message};
 pub use file::FileSink;
 pub use sinks::{SocketSink, StdoutSink};
+pub use syncer::Syncer;
 
 use std::path::PathBuf;
 use std::time::Duration;
