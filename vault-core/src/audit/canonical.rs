@@ -3,8 +3,12 @@
 //! relying on how a map type happens to order its keys.
 //!
 //! A device writes each entry as its canonical form with `hash` in its sorted
-//! place, so the text is made once per entry: serialised without `hash`,
-//! hashed, and the `hash` member spliced in (see [`entry_line`]).
+//! place, so the text is made once per entry. The caller's thread writes the
+//! entry's own members (a [`Body`], which also marks where the chain's members
+//! go); the device's writer thread, which alone knows `seq` and `prev_hash`,
+//! only splices them in, hashes the text and splices `hash` in (see
+//! [`Body::chained_line`]). The serialising is spread over the callers'
+//! threads, and the entry's value tree is freed where it was made.
 
 use ring::digest;
 use serde_json::{Map, Value};
@@ -22,9 +26,7 @@ pub fn canonical_json(value: &Value) -> String {
 
 fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) => {
-            write_members(map, None, out);
-        }
+        Value::Object(map) => write_members(map, None, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -45,68 +47,151 @@ fn write_scalar<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
-/// `{...}` of `map` with its keys in byte order, leaving out `skip`; returns
-/// the offset in `out` where a member named `skip` would go (right after the
-/// member before it, or right after `{` when none is), for [`entry_line`].
-fn write_members(map: &Map<String, Value>, skip: Option<&str>, out: &mut Vec<u8>) -> usize {
-    let mut keys: Vec<&String> = map.keys().filter(|k| Some(k.as_str()) != skip).collect();
-    keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+/// `{...}` of `map` with its keys in byte order, leaving out `skip`.
+fn write_members(map: &Map<String, Value>, skip: Option<&str>, out: &mut Vec<u8>) {
     out.push(b'{');
-    let mut slot = None;
-    for (i, key) in keys.into_iter().enumerate() {
-        if slot.is_none() && skip.is_some_and(|s| key.as_bytes() > s.as_bytes()) {
-            slot = Some(out.len());
+    let mut first = true;
+    for_each_member(map, |key, value| {
+        if Some(key.as_str()) == skip {
+            return;
         }
-        if i > 0 {
+        if !first {
             out.push(b',');
         }
-        write_scalar(key.as_str(), out);
-        out.push(b':');
-        if let Some(v) = map.get(key) {
-            write(v, out);
+        first = false;
+        write_member(key, value, out);
+    });
+    out.push(b'}');
+}
+
+fn write_member(key: &str, value: &Value, out: &mut Vec<u8>) {
+    write_scalar(key, out);
+    out.push(b':');
+    write(value, out);
+}
+
+/// Calls `f` on `map`'s members in the byte order of their keys.
+fn for_each_member<'a>(map: &'a Map<String, Value>, mut f: impl FnMut(&'a String, &'a Value)) {
+    // serde_json's map keeps its keys in byte order unless some crate in the
+    // build turns on its `preserve_order`; checking is one comparison per key,
+    // where sorting a list of them was much of the cost of writing an entry.
+    let in_order = map
+        .keys()
+        .zip(map.keys().skip(1))
+        .all(|(a, b)| a.as_bytes() < b.as_bytes());
+    if in_order {
+        map.iter().for_each(|(key, value)| f(key, value));
+    } else {
+        let mut members: Vec<(&String, &Value)> = map.iter().collect();
+        members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        members.into_iter().for_each(|(key, value)| f(key, value));
+    }
+}
+
+/// The members the device adds to every entry, in byte order.
+const CHAIN_KEYS: [&str; 3] = [HASH_KEY, "prev_hash", "seq"];
+
+/// An entry's own members in canonical form, ready for a device to chain:
+/// `"key":value` joined by commas, without braces and without the chain's
+/// members, and for each of [`CHAIN_KEYS`] the offset where it sorts (at a
+/// member boundary).
+#[derive(Debug, Clone)]
+pub(crate) struct Body {
+    members: Vec<u8>,
+    slots: [usize; 3],
+}
+
+impl Body {
+    /// The body of `entry`; chain members already in it are left out.
+    pub fn new(entry: &Map<String, Value>) -> Body {
+        let mut members = Vec::with_capacity(1024);
+        let mut slots = [None; 3];
+        for_each_member(entry, |key, value| {
+            if CHAIN_KEYS.contains(&key.as_str()) {
+                return;
+            }
+            for (slot, chain_key) in slots.iter_mut().zip(CHAIN_KEYS) {
+                if slot.is_none() && chain_key.as_bytes() < key.as_bytes() {
+                    *slot = Some(members.len());
+                }
+            }
+            if !members.is_empty() {
+                members.push(b',');
+            }
+            write_member(key, value, &mut members);
+        });
+        Body {
+            slots: slots.map(|slot| slot.unwrap_or(members.len())),
+            members,
         }
     }
-    let end = slot.unwrap_or(out.len());
-    out.push(b'}');
-    end
+
+    /// The entry's line (no newline) with `seq` and `prev_hash`, and its
+    /// `hash` over the canonical text without it, appended to `out`; returns
+    /// the hash. Equal to writing `canonical_json` of the entry with the three
+    /// added.
+    pub fn chained_line(&self, seq: u64, prev_hash: &str, out: &mut Vec<u8>) -> String {
+        let [hash_at, prev_at, seq_at] = self.slots;
+        let mut prev_member = Vec::with_capacity(prev_hash.len() + 16);
+        write_member("prev_hash", &Value::from(prev_hash), &mut prev_member);
+        let mut seq_member = Vec::with_capacity(32);
+        write_member("seq", &Value::from(seq), &mut seq_member);
+        let mut unhashed = Vec::with_capacity(self.members.len() + 128);
+        self.assemble(
+            &[(prev_at, &prev_member), (seq_at, &seq_member)],
+            &mut unhashed,
+        );
+        let hash = hex::encode(digest::digest(&digest::SHA256, &unhashed));
+        let mut hash_member = Vec::with_capacity(80);
+        write_member(HASH_KEY, &Value::from(hash.as_str()), &mut hash_member);
+        self.assemble(
+            &[
+                (hash_at, &hash_member),
+                (prev_at, &prev_member),
+                (seq_at, &seq_member),
+            ],
+            out,
+        );
+        hash
+    }
+
+    /// `{...}` of the members with `inserts` (offsets in order, members) put
+    /// in at their offsets, commas between every two.
+    fn assemble(&self, inserts: &[(usize, &Vec<u8>)], out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        let mut piece = |bytes: &[u8], out: &mut Vec<u8>| {
+            // A piece of the members starts with the comma before it, unless
+            // it starts them.
+            let bytes = bytes.strip_prefix(b",").unwrap_or(bytes);
+            if bytes.is_empty() {
+                return;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(bytes);
+        };
+        let mut from = 0;
+        for (at, member) in inserts {
+            piece(&self.members[from..*at], out);
+            piece(member, out);
+            from = *at;
+        }
+        piece(&self.members[from..], out);
+        out.push(b'}');
+    }
 }
 
 /// The hash of an entry: hex SHA-256 of its canonical form without `hash`.
 pub fn entry_hash(entry: &Value) -> String {
     let mut text = Vec::new();
     match entry {
-        Value::Object(map) => {
-            write_members(map, Some(HASH_KEY), &mut text);
-        }
+        Value::Object(map) => write_members(map, Some(HASH_KEY), &mut text),
         other => write(other, &mut text),
     }
     hex::encode(digest::digest(&digest::SHA256, &text))
-}
-
-/// The entry `body` (without `hash`) as a device writes it: its hash, and
-/// its canonical text with `"hash":"<hex>"` in its sorted place, appended to
-/// `out`. Equal to writing `canonical_json` of the body with the hash added,
-/// in one serialisation instead of two.
-pub(crate) fn entry_line(body: &Map<String, Value>, out: &mut Vec<u8>) -> String {
-    let start = out.len();
-    let slot = write_members(body, Some(HASH_KEY), out);
-    let hash = hex::encode(digest::digest(&digest::SHA256, &out[start..]));
-    // After a member: `,"hash":".."`. First: `"hash":".."`, and a comma when
-    // a member follows.
-    let first = slot == start + 1;
-    let followed = out.get(slot) != Some(&b'}');
-    let mut member = Vec::with_capacity(HASH_KEY.len() + hash.len() + 8);
-    if !first {
-        member.push(b',');
-    }
-    write_scalar(HASH_KEY, &mut member);
-    member.push(b':');
-    write_scalar(hash.as_str(), &mut member);
-    if first && followed {
-        member.push(b',');
-    }
-    out.splice(slot..slot, member);
-    hash
 }
 
 #[cfg(test)]
@@ -128,22 +213,25 @@ mod tests {
     }
 
     #[test]
-    fn a_line_is_the_canonical_entry_with_its_hash_wherever_it_sorts() {
+    fn a_line_is_the_canonical_entry_with_its_chain_members_wherever_they_sort() {
         let bodies = [
             json!({"auth": {"x": 1}, "type": "request", "seq": 3, "prev_hash": "p"}),
             json!({"a": 1}),
             json!({"z": "\"quoted\"\n"}),
             json!({}),
             json!({"checkpoint": {"reason": "open"}, "hashes": 2, "has": 1}),
+            json!({"prev": 1, "prev_hashes": 2, "sep": 3, "sequel": [4], "r": {"b": 1, "a": 2}}),
         ];
         for body in bodies {
             let Value::Object(map) = body.clone() else {
                 unreachable!()
             };
             let mut out = b"previous line\n".to_vec();
-            let hash = entry_line(&map, &mut out);
+            let hash = Body::new(&map).chained_line(7, "abc", &mut out);
             let line = std::str::from_utf8(&out[14..]).unwrap();
             let mut expected = body.clone();
+            expected["seq"] = json!(7);
+            expected["prev_hash"] = json!("abc");
             expected["hash"] = json!(hash);
             assert_eq!(line, canonical_json(&expected), "{body}");
             let parsed: Value = serde_json::from_str(line).unwrap();

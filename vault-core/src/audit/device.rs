@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::canonical::{entry_hash, entry_line};
+use super::canonical::{Body, entry_hash};
 use super::entry::{Hasher, checkpoint_body};
 use super::health::Health;
 use super::syncer::{Answer, SyncThread, Syncer};
@@ -84,7 +84,7 @@ pub enum Wait {
 }
 
 enum Job {
-    Entry(Value, Wait, Answer),
+    Entry(Body, Wait, Answer),
     Close(oneshot::Sender<ChainState>),
 }
 
@@ -166,16 +166,25 @@ impl Device {
         Ok((device, first_error))
     }
 
-    /// Queues `raw` (already redacted for this device); the receiver answers once
-    /// it is as far as `wait` asks.
+    /// Queues `raw` (already redacted for this device, a JSON object); the
+    /// receiver answers once it is as far as `wait` asks. The entry is
+    /// serialised here, on the caller's thread.
     pub fn enqueue(
         &self,
         raw: Value,
         wait: Wait,
     ) -> Result<oneshot::Receiver<Result<(), String>>, String> {
+        let Value::Object(mut entry) = raw else {
+            return Err("an audit entry must be a JSON object".into());
+        };
+        entry
+            .entry("time")
+            .or_insert_with(|| json!(clock::rfc3339(clock::now_unix())));
+        let body = Body::new(&entry);
+        drop(entry);
         let (done, answer) = oneshot::channel();
         self.queue
-            .try_send(Job::Entry(raw, wait, done))
+            .try_send(Job::Entry(body, wait, done))
             .map_err(|_| "the device is behind (queue full) or stopped".to_owned())?;
         Ok(answer)
     }
@@ -328,7 +337,7 @@ impl Writer {
     /// Chains and writes `raws` (plus a checkpoint with `reason`, if given, and
     /// the periodic ones due) in one write, not yet synced. On failure the
     /// chain does not advance.
-    fn write_group(&mut self, raws: Vec<Value>, reason: Option<&str>) -> Result<(), String> {
+    fn write_group(&mut self, bodies: Vec<Body>, reason: Option<&str>) -> Result<(), String> {
         let mut chain = self
             .state
             .lock()
@@ -341,22 +350,19 @@ impl Writer {
             .map_err(|e| self.health.fail(&format!("cannot open: {e}")))?;
         if reopened || self.pending_open {
             let body = checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, "open");
-            self.push(&mut out, &mut chain, body);
+            push(&mut out, &mut chain, &body);
         }
-        for raw in raws {
-            let Value::Object(body) = raw else {
-                return Err("an audit entry must be a JSON object".into());
-            };
-            self.push(&mut out, &mut chain, body);
+        for body in bodies {
+            push(&mut out, &mut chain, &body);
             if chain.seq % CHECKPOINT_EVERY == 0 {
                 let body =
                     checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, "periodic");
-                self.push(&mut out, &mut chain, body);
+                push(&mut out, &mut chain, &body);
             }
         }
         if let Some(reason) = reason {
             let body = checkpoint_body(&self.hasher, chain.seq + 1, &chain.last_hash, reason);
-            self.push(&mut out, &mut chain, body);
+            push(&mut out, &mut chain, &body);
         }
         if out.is_empty() {
             return Ok(());
@@ -378,16 +384,13 @@ impl Writer {
             Err(e) => Err(self.health.fail(&format!("write failed: {e}"))),
         }
     }
+}
 
-    fn push(&self, out: &mut Vec<u8>, chain: &mut ChainState, mut body: Map<String, Value>) {
-        chain.seq += 1;
-        body.insert("seq".into(), json!(chain.seq));
-        body.insert("prev_hash".into(), json!(chain.last_hash));
-        body.entry("time")
-            .or_insert_with(|| json!(clock::rfc3339(clock::now_unix())));
-        chain.last_hash = entry_line(&body, out);
-        out.push(b'\n');
-    }
+/// Appends `body` as the chain's next entry, one line.
+fn push(out: &mut Vec<u8>, chain: &mut ChainState, body: &Body) {
+    chain.seq += 1;
+    chain.last_hash = body.chained_line(chain.seq, &chain.last_hash, out);
+    out.push(b'\n');
 }
 
 /// Where a (re)started device continues its chain. The vault's own record of

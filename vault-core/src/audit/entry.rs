@@ -5,6 +5,8 @@ use ring::{hkdf, hmac};
 use serde_json::{Map, Value, json};
 
 use super::AuditError;
+use super::canonical::Body;
+use crate::clock;
 use crate::secret::Key256;
 
 /// HMACs values for one device. Checkpoints are signed under a second key,
@@ -190,20 +192,16 @@ pub fn checkpoint_message(seq: u64, prev_hash: &str) -> String {
     format!("vault-audit-checkpoint\n{seq}\n{prev_hash}")
 }
 
-/// The fields of a checkpoint entry (the chain fields are added by the device).
-pub(crate) fn checkpoint_body(
-    hasher: &Hasher,
-    seq: u64,
-    prev_hash: &str,
-    reason: &str,
-) -> Map<String, Value> {
+/// A checkpoint entry (the chain fields are added by the device).
+pub(crate) fn checkpoint_body(hasher: &Hasher, seq: u64, prev_hash: &str, reason: &str) -> Body {
     let mut body = Map::new();
+    body.insert("time".into(), json!(clock::rfc3339(clock::now_unix())));
     body.insert("type".into(), json!("checkpoint"));
     body.insert(
         "checkpoint".into(),
         json!({ "reason": reason, "signature": hasher.sign_checkpoint(seq, prev_hash) }),
     );
-    body
+    Body::new(&body)
 }
 
 #[cfg(test)]
