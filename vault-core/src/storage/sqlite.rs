@@ -196,6 +196,15 @@ fn read_pooled<T>(
     out
 }
 
+/// The keys from a prefix on, in order (the caller stops at the prefix's end
+/// and a page's size). Two statements, not one with `(?2 IS NULL OR key > ?2)
+/// ... LIMIT ?3`: SQLite plans such a statement for the values bound to `?2`
+/// and to `LIMIT`, so binding others made it parse and plan the statement
+/// again on every scan (`a_scan_statement_is_prepared_once`).
+const SCAN_FIRST: &str = "SELECT key FROM kv WHERE key >= ?1 ORDER BY key";
+/// The keys after `?2`.
+const SCAN_AFTER: &str = "SELECT key FROM kv WHERE key >= ?1 AND key > ?2 ORDER BY key";
+
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
@@ -209,8 +218,7 @@ impl Backend for SqliteBackend {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let prefix = prefix.to_owned();
         self.with_reader(move |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT key FROM kv WHERE key >= ?1 ORDER BY key")?;
+            let mut stmt = conn.prepare_cached(SCAN_FIRST)?;
             let mut rows = stmt.query([&prefix])?;
             let mut keys = Vec::new();
             while let Some(row) = rows.next()? {
@@ -233,15 +241,24 @@ impl Backend for SqliteBackend {
     ) -> Result<Vec<String>, StorageError> {
         let prefix = prefix.to_owned();
         let start = after.map(str::to_owned);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_reader(move |conn| {
             // A range on the primary key: the rows read are the rows returned.
-            let mut stmt = conn.prepare_cached(
-                "SELECT key FROM kv WHERE key >= ?1 AND (?2 IS NULL OR key > ?2) ORDER BY key LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(rusqlite::params![prefix, start, limit])?;
+            let mut stmt;
+            let mut rows;
+            match &start {
+                None => {
+                    stmt = conn.prepare_cached(SCAN_FIRST)?;
+                    rows = stmt.query([&prefix])?;
+                }
+                Some(after) => {
+                    stmt = conn.prepare_cached(SCAN_AFTER)?;
+                    rows = stmt.query([&prefix, after])?;
+                }
+            }
             let mut keys = Vec::new();
-            while let Some(row) = rows.next()? {
+            while keys.len() < limit
+                && let Some(row) = rows.next()?
+            {
                 let key: String = row.get(0)?;
                 if !key.starts_with(&prefix) {
                     break;
@@ -725,6 +742,34 @@ mod tests {
         for w in 0..16u8 {
             let keys = db.list(&format!("w{w}/")).await.unwrap();
             assert_eq!(keys.len(), 20);
+        }
+    }
+
+    #[test]
+    fn a_scan_statement_is_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteBackend::open(dir.path().join("v.db")).unwrap();
+        drop(db);
+        let conn = open_connection(&dir.path().join("v.db"), true).unwrap();
+        let scans: [(&str, Vec<Box<dyn rusqlite::ToSql>>); 4] = [
+            (SCAN_FIRST, vec![Box::new("a/")]),
+            (SCAN_FIRST, vec![Box::new("b/")]),
+            (SCAN_AFTER, vec![Box::new("a/"), Box::new("a/1")]),
+            (SCAN_AFTER, vec![Box::new("b/"), Box::new("b/9")]),
+        ];
+        for (sql, params) in &scans {
+            let mut stmt = conn.prepare_cached(sql).unwrap();
+            let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.as_ref()).collect();
+            let mut rows = stmt.query(params.as_slice()).unwrap();
+            while rows.next().unwrap().is_some() {}
+        }
+        for sql in [SCAN_FIRST, SCAN_AFTER] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql} was prepared again for new values"
+            );
         }
     }
 }
