@@ -1,9 +1,12 @@
 //! The vault's gRPC contract: the code tonic generates from `proto/vault.proto`.
 //! vaultd serves these services and vault-cli calls them. The only code of
-//! our own is `vault_json`: the messages both show in Vault's JSON shape.
+//! our own is `vault_json` (the messages both show in Vault's JSON shape) and
+//! `redacted` (`Debug` that leaves secrets out).
 
 #![forbid(unsafe_code)]
 #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+
+mod redacted;
 
 /// Version 1 of the API.
 pub mod v1 {

@@ -334,8 +334,8 @@ impl Writer {
             .map_err(|e| self.health.fail(&format!("sync failed: {e}")))
     }
 
-    /// Chains and writes `raws` (plus a checkpoint with `reason`, if given, and
-    /// the periodic ones due) in one write, not yet synced. On failure the
+    /// Chains and writes `bodies` (plus a checkpoint with `reason`, if given,
+    /// and the periodic ones due) in one write, not yet synced. On failure the
     /// chain does not advance.
     fn write_group(&mut self, bodies: Vec<Body>, reason: Option<&str>) -> Result<(), String> {
         let mut chain = self

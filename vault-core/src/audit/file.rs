@@ -98,7 +98,7 @@ impl FileSink {
 
 /// Syncs whichever file a [`FileSink`] has open.
 #[derive(Debug)]
-pub struct FileSyncer {
+struct FileSyncer {
     current: Arc<Mutex<Option<Arc<File>>>>,
 }
 
