@@ -625,6 +625,20 @@ pub fn pg_url_parts(url: &str) -> (String, String, String) {
     (user.into(), password.into(), host.into())
 }
 
+/// The body of `database/config/<name>` for the PostgreSQL at `url`
+/// (`postgres://user:password@host:port/db`), connecting as its admin to the
+/// `postgres` database, every role allowed.
+pub fn pg_database_config(url: &str) -> Value {
+    let (user, password, host) = pg_url_parts(url);
+    serde_json::json!({
+        "plugin_name": "postgresql-database-plugin",
+        "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
+        "username": user,
+        "password": password,
+        "allowed_roles": "*",
+    })
+}
+
 /// The login roles whose names start with `prefix`, sorted.
 pub async fn pg_roles_with_prefix(admin: &tokio_postgres::Client, prefix: &str) -> Vec<String> {
     let pattern = format!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use vault_tests::http::http;
-use vault_tests::{Daemon, eventually, init, pg_connect, pg_url_parts, unseal};
+use vault_tests::{Daemon, eventually, init, pg_connect, pg_database_config, pg_url_parts, unseal};
 
 /// How long the agent may take to log in and render; it needs about a second.
 const RENDER_LIMIT: Duration = Duration::from_secs(30);
@@ -85,7 +85,6 @@ async fn the_agent_renders_secrets_and_renews_its_credential_and_the_proxy_serve
         answer
     };
     let url = vault_tests::postgres_url();
-    let (user, password, host) = pg_url_parts(&url);
     let role = format!("agent{}", std::process::id());
     ok("POST", "sys/mounts/secret", json!({"type": "kv-v2"}));
     ok(
@@ -94,17 +93,7 @@ async fn the_agent_renders_secrets_and_renews_its_credential_and_the_proxy_serve
         json!({"data": {"password": "agent-rendered-pw"}}),
     );
     ok("POST", "sys/mounts/database", json!({"type": "database"}));
-    ok(
-        "POST",
-        "database/config/pg",
-        json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
-            "username": user,
-            "password": password,
-            "allowed_roles": "*",
-        }),
-    );
+    ok("POST", "database/config/pg", pg_database_config(&url));
     ok(
         "POST",
         &format!("database/roles/{role}"),
@@ -173,6 +162,7 @@ async fn the_agent_renders_secrets_and_renews_its_credential_and_the_proxy_serve
     let (db_user, db_password, lease_id) = (fields[0], fields[1], fields[2].to_owned());
     vault_tests::secret_scan::note(db_password);
     assert!(db_user.starts_with(&format!("v-{role}-")), "{db_user}");
+    let (user, password, _) = pg_url_parts(&url);
     let login = url.replacen(
         &format!("{user}:{password}"),
         &format!("{db_user}:{db_password}"),

@@ -9,7 +9,10 @@
 use std::process::Command;
 
 use serde_json::json;
-use vault_tests::{Daemon, PgCluster, init, logical, logical_request, unseal, write_config};
+use vault_tests::{
+    Daemon, PgCluster, init, logical, logical_request, pg_database_config, pg_url_parts, unseal,
+    write_config,
+};
 
 /// `GET /v1/sys/metrics?format=prometheus` with `token`: (HTTP code, body).
 fn scrape(daemon: &Daemon, token: Option<&str>) -> (String, String) {
@@ -81,16 +84,6 @@ async fn counters_move_by_what_a_session_did() {
     unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
     let root = keys.root_token.clone();
     let mut client = logical(&daemon).await;
-    let (user, password, host) = {
-        let rest = cluster.url.strip_prefix("postgres://").unwrap();
-        let (creds, server) = rest.split_once('@').unwrap();
-        let (u, p) = creds.split_once(':').unwrap();
-        (
-            u.to_owned(),
-            p.to_owned(),
-            server.split('/').next().unwrap().to_owned(),
-        )
-    };
     for (path, body) in [
         (
             "sys/mounts/secret",
@@ -102,16 +95,7 @@ async fn counters_move_by_what_a_session_did() {
             "auth/userpass/users/app",
             json!({"password": "app-password-123", "token_policies": "default"}),
         ),
-        (
-            "database/config/pg",
-            json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
-                "username": user,
-                "password": password,
-                "allowed_roles": "*",
-            }),
-        ),
+        ("database/config/pg", pg_database_config(&cluster.url)),
         (
             "database/roles/app",
             json!({
@@ -245,7 +229,8 @@ async fn counters_move_by_what_a_session_did() {
     assert!(sample(&after, "vault_process_open_fds") >= 3.0);
 
     // Nothing secret: no token, password or credential, in either scrape.
-    let mut secrets = vec![root.clone(), "app-password-123".into(), password.clone()];
+    let (_, password, _) = pg_url_parts(&cluster.url);
+    let mut secrets = vec![root.clone(), "app-password-123".into(), password];
     secrets.extend(tokens);
     secrets.extend(creds.iter().map(|(_, p)| p.clone()));
     secrets.extend((0..2).map(|i| format!("kv-secret-{i}")));

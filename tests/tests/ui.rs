@@ -17,7 +17,7 @@ use vault_core::identity::mfa::totp;
 use vault_tests::http::{curl, http, ok};
 use vault_tests::webdriver::Browser;
 use vault_tests::{
-    Daemon, PgCluster, file_device, init, pg_url_parts, unseal, workspace_root, write_config,
+    Daemon, PgCluster, file_device, init, pg_database_config, unseal, workspace_root, write_config,
 };
 
 const PASSWORD: &str = "ui-login-password-7Qz";
@@ -514,7 +514,6 @@ fn a_lease_failing_revocation_shows_its_error_and_a_prefix_is_revoked() {
     let keys = init(&daemon, 1, 1);
     unseal(&daemon, &keys.keys_hex[0]).expect_code(0);
     let root = &keys.root_token;
-    let (user, password, host) = pg_url_parts(&cluster.url);
     ok(
         &daemon,
         root,
@@ -527,13 +526,7 @@ fn a_lease_failing_revocation_shows_its_error_and_a_prefix_is_revoked() {
         root,
         "POST",
         "database/config/pg",
-        json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
-            "username": user,
-            "password": password,
-            "allowed_roles": "*",
-        }),
+        pg_database_config(&cluster.url),
     );
     ok(
         &daemon,
