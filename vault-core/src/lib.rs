@@ -59,6 +59,7 @@ pub mod seal;
 pub mod secret;
 pub mod storage;
 mod sys;
+mod time_id;
 pub mod token;
 mod vault;
 pub mod wrapping;

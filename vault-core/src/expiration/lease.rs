@@ -14,7 +14,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::random::{self, RandomError};
+use crate::random::RandomError;
+use crate::time_id;
 
 /// Where lease records are stored.
 pub(crate) const ID_PREFIX: &str = "sys/expire/id/";
@@ -29,8 +30,6 @@ pub(crate) const FAILING_PREFIX: &str = "sys/expire/failing/";
 
 /// Random characters at the end of a lease id (95 bits).
 const ID_RANDOM_LEN: usize = 16;
-/// The characters of a lease id's time prefix.
-const ID_TIME_LEN: usize = 8;
 
 /// Where a lease stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,24 +198,7 @@ impl Lease {
 /// each commit wrote a page per lease; in time order they fill the last ones.
 pub fn new_lease_id(path: &str) -> Result<String, RandomError> {
     let path = path.trim_end_matches('/');
-    Ok(format!(
-        "{path}/{}{}",
-        time_prefix(crate::clock::now_unix_millis()),
-        random::alphanumeric(ID_RANDOM_LEN)?
-    ))
-}
-
-/// `ms` in base 62 with [`ID_TIME_LEN`] digits (`0-9A-Za-z`, ascending in
-/// ASCII); the top digits wrap after about 6,900 years.
-fn time_prefix(ms: u64) -> String {
-    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut out = [b'0'; ID_TIME_LEN];
-    let mut rest = ms;
-    for digit in out.iter_mut().rev() {
-        *digit = DIGITS[usize::try_from(rest % 62).unwrap_or(0)];
-        rest /= 62;
-    }
-    out.iter().map(|&b| char::from(b)).collect()
+    Ok(format!("{path}/{}", time_id::new_id(ID_RANDOM_LEN)?))
 }
 
 /// The storage key of a lease record.
@@ -283,26 +265,17 @@ mod tests {
 
     #[test]
     fn lease_ids_sort_in_issue_order_and_end_in_16_random_characters() {
-        assert_eq!(time_prefix(0), "00000000");
-        assert_eq!(time_prefix(61), "0000000z");
-        assert_eq!(time_prefix(62), "00000010");
-        let times = [
-            1_700_000_000_000,
-            1_700_000_000_001,
-            1_800_000_000_000,
-            62u64.pow(8) - 1,
-        ];
-        for pair in times.windows(2) {
-            assert!(time_prefix(pair[0]) < time_prefix(pair[1]), "{pair:?}");
-        }
         let id = new_lease_id("database/creds/ro/").unwrap();
         let suffix = id.strip_prefix("database/creds/ro/").unwrap();
-        assert_eq!(suffix.len(), ID_TIME_LEN + ID_RANDOM_LEN);
+        assert_eq!(suffix.len(), time_id::TIME_LEN + ID_RANDOM_LEN);
         assert!(suffix.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(valid_id(&id));
         let other = new_lease_id("database/creds/ro").unwrap();
         assert_ne!(id, other);
-        assert_ne!(id[18 + ID_TIME_LEN..], other[18 + ID_TIME_LEN..]);
+        assert_ne!(
+            id[18 + time_id::TIME_LEN..],
+            other[18 + time_id::TIME_LEN..]
+        );
     }
 
     fn params() -> LeaseParams {

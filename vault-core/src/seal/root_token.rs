@@ -30,7 +30,7 @@ mod tests {
     fn verifies_only_its_token() {
         let token = crate::token::generate_token().unwrap();
         assert!(token.expose_secret().starts_with("s."));
-        assert_eq!(token.expose_secret().len(), 38);
+        assert_eq!(token.expose_secret().len(), 46);
         let stored = verifier(token.expose_secret());
         assert!(!stored.contains(&token.expose_secret()[2..]));
         assert!(verify(token.expose_secret(), &stored));

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// stored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenEntry {
-    /// The keyed hash of the token: its storage name.
+    /// The token's id, its storage name: its time prefix (none for a token
+    /// from before them), then its keyed hash.
     pub id_hash: String,
     /// The accessor: a handle to look up or revoke the token without holding it.
     pub accessor: String,

@@ -1,14 +1,20 @@
 //! The token store: tokens are made, looked up, renewed and revoked here.
 //!
-//! A token is `s.` followed by 36 random alphanumerics (over 210 bits). Only a
-//! keyed hash of it is stored (HMAC-SHA256 under a per-vault key kept in the
-//! barrier), so the database and its backups hold nothing a caller could present.
+//! A token is `s.`, 8 characters of its issue time and 36 random alphanumerics
+//! (over 210 bits); its accessor is 8 characters of time and 24 random. Only
+//! a keyed hash of either is stored (HMAC-SHA256 under a per-vault key kept in
+//! the barrier), so the database and its backups hold nothing a caller could
+//! present. The stored keys begin with the time (the token's *id*: time, then
+//! hash), so that a login's records are appended at the end of their key
+//! ranges, not written to a random page each ([`crate::time_id`]). Tokens and
+//! accessors issued before that (`s.` and 36, or 24 characters) have ids and
+//! keys without the time and are still found.
 //! Tokens form a tree: revoking one revokes its children with it, and a child is
 //! refused once any ancestor has expired.
 //!
 //! Storage (behind the barrier):
-//! - `sys/token/id/<hash>`: the [`TokenEntry`], JSON;
-//! - `sys/token/accessor/<hash of accessor>`: the token's hash;
+//! - `sys/token/id/<id>`: the [`TokenEntry`], JSON;
+//! - `sys/token/accessor/<time><hash of accessor>`: the token's id;
 //! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for revocation;
 //! - `sys/token/expiry/<expire ms, 16 digits>/<hash>`: tokens by expiry, so
 //!   that expired ones are removed on schedule ([`TokenStore::expired`]),
@@ -24,8 +30,9 @@ use std::sync::{Arc, RwLock};
 use ring::hmac;
 
 use crate::barrier::{Barrier, BarrierError, BarrierOp};
-use crate::random::{self, RandomError};
+use crate::random::RandomError;
 use crate::secret::{Key256, SecretBytes, SecretString};
+use crate::time_id;
 
 pub use entry::{TokenEntry, TokenParams, TtlLimits};
 
@@ -103,12 +110,41 @@ pub struct TokenStore {
     writes: tokio::sync::Mutex<()>,
 }
 
-/// A new token: `s.` and 36 random alphanumerics.
+/// Random characters of a token (214 bits).
+const TOKEN_RANDOM_LEN: usize = 36;
+/// Random characters of an accessor (142 bits).
+const ACCESSOR_RANDOM_LEN: usize = 24;
+
+/// A new token: `s.`, 8 characters of the time and 36 random alphanumerics.
 pub fn generate_token() -> Result<SecretString, RandomError> {
     Ok(SecretString::new(format!(
         "s.{}",
-        random::alphanumeric(36)?
+        time_id::new_id(TOKEN_RANDOM_LEN)?
     )))
+}
+
+/// A new accessor: 8 characters of the time and 24 random alphanumerics.
+fn generate_accessor() -> Result<String, RandomError> {
+    time_id::new_id(ACCESSOR_RANDOM_LEN)
+}
+
+/// The id of `token` under hash key `mac`: its time prefix (none for a token
+/// from before them), then its keyed hash, hex.
+fn token_id_with(mac: &hmac::Key, token: &str) -> String {
+    let time = token
+        .strip_prefix("s.")
+        .and_then(|rest| time_id::prefix_of(rest, TOKEN_RANDOM_LEN))
+        .unwrap_or_default();
+    format!("{time}{}", hex::encode(hmac::sign(mac, token.as_bytes())))
+}
+
+/// The storage key of `accessor`'s index entry under hash key `mac`.
+fn accessor_key_with(mac: &hmac::Key, accessor: &str) -> String {
+    let time = time_id::prefix_of(accessor, ACCESSOR_RANDOM_LEN).unwrap_or_default();
+    format!(
+        "{ACCESSOR_PREFIX}{time}{}",
+        hex::encode(hmac::sign(mac, accessor.as_bytes()))
+    )
 }
 
 impl TokenStore {
@@ -132,33 +168,43 @@ impl TokenStore {
         *self.key.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// The keyed hash of a token or accessor, hex.
-    pub fn hash(&self, value: &str) -> Result<String, TokenError> {
+    /// The loaded hash key.
+    fn mac(&self) -> Result<hmac::Key, TokenError> {
         let guard = self.key.read().map_err(|_| TokenError::Invalid)?;
         let key = guard
             .as_ref()
             .ok_or(TokenError::Barrier(BarrierError::Sealed))?;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
-        Ok(hex::encode(hmac::sign(&key, value.as_bytes())))
+        Ok(hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret()))
     }
 
-    /// The keyed hash of `value`, on a node that has not loaded the hash key
-    /// (an HA standby): the key read from the barrier for this once.
-    pub(crate) async fn hash_from(
+    /// The id of a token, under which its entry is stored: its time prefix,
+    /// then its keyed hash.
+    pub fn token_id(&self, token: &str) -> Result<String, TokenError> {
+        Ok(token_id_with(&self.mac()?, token))
+    }
+
+    /// The storage key of an accessor's index entry.
+    fn accessor_key(&self, accessor: &str) -> Result<String, TokenError> {
+        Ok(accessor_key_with(&self.mac()?, accessor))
+    }
+
+    /// The id of `token`, on a node that has not loaded the hash key (an HA
+    /// standby): the key read from the barrier for this once.
+    pub(crate) async fn token_id_from(
         &self,
         barrier: &Barrier,
-        value: &str,
+        token: &str,
     ) -> Result<String, TokenError> {
-        if let Ok(hash) = self.hash(value) {
-            return Ok(hash);
+        if let Ok(id) = self.token_id(token) {
+            return Ok(id);
         }
         let key = barrier
             .get_internal(TOKEN_KEY_PATH)
             .await?
             .and_then(|k| Key256::from_slice(k.expose_secret()))
             .ok_or_else(|| TokenError::Malformed("the token hash key is missing".into()))?;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
-        Ok(hex::encode(hmac::sign(&key, value.as_bytes())))
+        let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        Ok(token_id_with(&mac, token))
     }
 
     /// The storage records of the first (root) token, for init: the hash key, the
@@ -169,10 +215,9 @@ impl TokenStore {
         now: u64,
     ) -> Result<Vec<(String, SecretBytes)>, TokenError> {
         let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
-        let hash = |v: &str| hex::encode(hmac::sign(&mac, v.as_bytes()));
-        let accessor = random::alphanumeric(24)?;
+        let accessor = generate_accessor()?;
         let entry = TokenEntry {
-            id_hash: hash(token),
+            id_hash: token_id_with(&mac, token),
             accessor: accessor.clone(),
             parent: String::new(),
             policies: vec!["root".into()],
@@ -199,7 +244,7 @@ impl TokenStore {
             ),
             (format!("{ID_PREFIX}{}", entry.id_hash), encode(&entry)?),
             (
-                format!("{ACCESSOR_PREFIX}{}", hash(&accessor)),
+                accessor_key_with(&mac, &accessor),
                 SecretBytes::new(entry.id_hash.clone().into_bytes()),
             ),
         ])
@@ -237,7 +282,7 @@ impl TokenStore {
             return Err(TokenError::TooDeep);
         }
         let token = generate_token()?;
-        let accessor = random::alphanumeric(24)?;
+        let accessor = generate_accessor()?;
         let root = params.policies.iter().any(|p| p == "root");
         let (mut ttl, mut expire, mut max_expire) =
             TokenEntry::deadlines(params, limits, root, now);
@@ -258,7 +303,7 @@ impl TokenStore {
             }
         }
         let entry = TokenEntry {
-            id_hash: self.hash(token.expose_secret())?,
+            id_hash: self.token_id(token.expose_secret())?,
             accessor: accessor.clone(),
             parent: parent
                 .as_ref()
@@ -294,7 +339,7 @@ impl TokenStore {
                 value: encode(entry)?,
             },
             BarrierOp::Put {
-                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&entry.accessor)?),
+                path: self.accessor_key(&entry.accessor)?,
                 value: SecretBytes::new(entry.id_hash.clone().into_bytes()),
             },
         ];
@@ -321,8 +366,8 @@ impl TokenStore {
         token: &str,
         now: u64,
     ) -> Result<Option<TokenEntry>, TokenError> {
-        let hash = self.hash(token)?;
-        self.lookup_hash(barrier, &hash, now).await
+        let id = self.token_id(token)?;
+        self.lookup_hash(barrier, &id, now).await
     }
 
     /// The live entry behind an accessor, or `None`.
@@ -332,7 +377,7 @@ impl TokenStore {
         accessor: &str,
         now: u64,
     ) -> Result<Option<TokenEntry>, TokenError> {
-        let index = format!("{ACCESSOR_PREFIX}{}", self.hash(accessor)?);
+        let index = self.accessor_key(accessor)?;
         let Some(hash) = barrier.get(&index).await? else {
             return Ok(None);
         };
@@ -640,7 +685,7 @@ impl TokenStore {
                 path: format!("{ID_PREFIX}{hash}"),
             },
             BarrierOp::Delete {
-                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&entry.accessor)?),
+                path: self.accessor_key(&entry.accessor)?,
             },
         ];
         if !entry.parent.is_empty() {
@@ -726,4 +771,117 @@ async fn cubbyhole_keys(barrier: &Barrier, hash: &str) -> Result<Vec<String>, To
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::barrier::BarrierOptions;
+    use crate::barrier::keyring::{KEYRING_PATH, Keyring};
+    use crate::storage::{Backend, MemoryBackend};
+
+    /// An unsealed barrier over memory and a store with its hash key loaded.
+    async fn store() -> (TokenStore, Barrier, Key256) {
+        let backend = Arc::new(MemoryBackend::new());
+        let root = Key256::generate().unwrap();
+        let ring = Keyring::generate(&root, 1).unwrap();
+        backend
+            .put(KEYRING_PATH, ring.wrap().unwrap())
+            .await
+            .unwrap();
+        let barrier = Barrier::new(backend, BarrierOptions::default());
+        barrier.unseal(&root).await.unwrap();
+        let key = Key256::generate().unwrap();
+        barrier
+            .put_internal(TOKEN_KEY_PATH, key.expose_secret())
+            .await
+            .unwrap();
+        let store = TokenStore::new();
+        store.load(&barrier).await.unwrap();
+        (store, barrier, key)
+    }
+
+    const LIMITS: TtlLimits = TtlLimits {
+        default_ttl: 3_600_000,
+        max_ttl: 3_600_000,
+    };
+
+    #[tokio::test]
+    async fn a_token_and_its_accessor_are_stored_under_their_issue_time() {
+        let (store, barrier, _) = store().await;
+        let params = TokenParams {
+            policies: vec!["default".into()],
+            path: "auth/approle/login".into(),
+            ..TokenParams::default()
+        };
+        let now = crate::clock::now_unix_millis();
+        let (first, entry) = store
+            .create(&barrier, &params, None, LIMITS, now)
+            .await
+            .unwrap();
+        let token = first.expose_secret();
+        assert_eq!(token.len(), 2 + time_id::TIME_LEN + TOKEN_RANDOM_LEN);
+        let time = &token[2..2 + time_id::TIME_LEN];
+        assert!(entry.id_hash.starts_with(time), "{}", entry.id_hash);
+        assert!(entry.accessor.starts_with(time), "{}", entry.accessor);
+        let ids = barrier.list(ID_PREFIX).await.unwrap();
+        assert!(ids.len() == 1 && ids[0] == entry.id_hash, "{ids:?}");
+        let accessors = barrier.list(ACCESSOR_PREFIX).await.unwrap();
+        assert!(accessors.len() == 1 && accessors[0].starts_with(time));
+        // Made later, stored later in key order.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let (_, later) = store
+            .create(&barrier, &params, None, LIMITS, now)
+            .await
+            .unwrap();
+        assert!(later.id_hash[..8] > entry.id_hash[..8]);
+        let found = store.lookup(&barrier, token, now).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&entry));
+        let by_accessor = store.lookup_accessor(&barrier, &entry.accessor, now).await;
+        assert_eq!(by_accessor.unwrap().as_ref(), Some(&entry));
+    }
+
+    #[tokio::test]
+    async fn a_token_stored_before_time_prefixes_is_found_and_revoked() {
+        let (store, barrier, key) = store().await;
+        // Stored as the store did before: keyed by the bare keyed hashes of a
+        // token of 36 and an accessor of 24 random characters.
+        let token = format!("s.{}", crate::random::alphanumeric(36).unwrap());
+        let accessor = crate::random::alphanumeric(24).unwrap();
+        let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        let hash = |v: &str| hex::encode(hmac::sign(&mac, v.as_bytes()));
+        let now = crate::clock::now_unix_millis();
+        let entry = TokenEntry {
+            id_hash: hash(&token),
+            accessor: accessor.clone(),
+            policies: vec!["default".into()],
+            path: "auth/token/create".into(),
+            creation_time: now,
+            expire_time: now + 3_600_000,
+            ..TokenEntry::default()
+        };
+        barrier
+            .batch(vec![
+                BarrierOp::Put {
+                    path: format!("{ID_PREFIX}{}", hash(&token)),
+                    value: encode(&entry).unwrap(),
+                },
+                BarrierOp::Put {
+                    path: format!("{ACCESSOR_PREFIX}{}", hash(&accessor)),
+                    value: SecretBytes::new(hash(&token).into_bytes()),
+                },
+            ])
+            .await
+            .unwrap();
+        let found = store.lookup(&barrier, &token, now).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&entry));
+        let by_accessor = store.lookup_accessor(&barrier, &accessor, now).await;
+        assert_eq!(by_accessor.unwrap().as_ref(), Some(&entry));
+        let removed = store.revoke_tree(&barrier, &entry.id_hash).await.unwrap();
+        assert_eq!(removed, [entry.id_hash]);
+        assert!(barrier.list(ID_PREFIX).await.unwrap().is_empty());
+        assert!(barrier.list(ACCESSOR_PREFIX).await.unwrap().is_empty());
+    }
 }

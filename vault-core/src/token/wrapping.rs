@@ -5,11 +5,10 @@
 
 use crate::barrier::{Barrier, BarrierOp};
 use crate::policy::RESPONSE_WRAPPING;
-use crate::random;
 use crate::secret::{SecretBytes, SecretString};
 
 use super::{
-    ACCESSOR_PREFIX, ID_PREFIX, TokenEntry, TokenError, TokenStore, cubbyhole_prefix, expiry_key,
+    ID_PREFIX, TokenEntry, TokenError, TokenStore, cubbyhole_prefix, expiry_key, generate_accessor,
     generate_token,
 };
 
@@ -45,8 +44,8 @@ impl TokenStore {
         let token = generate_token()?;
         let expire = now.saturating_add(ttl);
         let entry = TokenEntry {
-            id_hash: self.hash(token.expose_secret())?,
-            accessor: random::alphanumeric(24)?,
+            id_hash: self.token_id(token.expose_secret())?,
+            accessor: generate_accessor()?,
             policies: vec![RESPONSE_WRAPPING.to_owned()],
             path: creation_path.to_owned(),
             display_name: RESPONSE_WRAPPING.to_owned(),
@@ -78,7 +77,7 @@ impl TokenStore {
         token: &str,
         now: u64,
     ) -> Result<Option<(SecretString, TokenEntry, SecretBytes)>, TokenError> {
-        let hash = self.hash(token)?;
+        let hash = self.token_id(token)?;
         let _serial = self.writes.lock().await;
         let Some(old) = self
             .read(barrier, &hash)
@@ -100,7 +99,7 @@ impl TokenStore {
                 path: format!("{ID_PREFIX}{hash}"),
             },
             BarrierOp::Delete {
-                path: format!("{ACCESSOR_PREFIX}{}", self.hash(&old.accessor)?),
+                path: self.accessor_key(&old.accessor)?,
             },
             BarrierOp::Delete { path: response_key },
         ]);
@@ -133,7 +132,7 @@ impl TokenStore {
         token: &str,
         now: u64,
     ) -> Result<Option<(TokenEntry, SecretBytes)>, TokenError> {
-        let hash = self.hash(token)?;
+        let hash = self.token_id(token)?;
         let _serial = self.writes.lock().await;
         let Some(entry) = self
             .read(barrier, &hash)

@@ -17,7 +17,7 @@ impl Vault {
             return false;
         }
         // On a standby the hash key is not loaded; it is read for this once.
-        let Ok(hash) = self.tokens.hash_from(&self.barrier, token).await else {
+        let Ok(hash) = self.tokens.token_id_from(&self.barrier, token).await else {
             return false;
         };
         match self.tokens.read_shared(&self.barrier, &hash).await {
