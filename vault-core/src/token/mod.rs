@@ -15,11 +15,11 @@
 //! Storage (behind the barrier):
 //! - `sys/token/id/<id>`: the [`TokenEntry`], JSON;
 //! - `sys/token/accessor/<time><hash of accessor>`: the token's id;
-//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for revocation;
-//! - `sys/token/expiry/<expire ms, 16 digits>/<hash>`: tokens by expiry, so
+//! - `sys/token/parent/<parent id>/<child id>`: the tree, for revocation;
+//! - `sys/token/expiry/<expire ms, 16 digits>/<id>`: tokens by expiry, so
 //!   that expired ones are removed on schedule ([`TokenStore::expired`]),
 //!   written and moved in the same batch as the entry;
-//! - `sys/token/cubbyhole/<hash>/<key>`: the token's cubbyhole (KV version 1
+//! - `sys/token/cubbyhole/<id>/<key>`: the token's cubbyhole (KV version 1
 //!   data only this token reaches), removed with the token in one batch.
 
 mod entry;
