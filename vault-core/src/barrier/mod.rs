@@ -483,23 +483,28 @@ fn check_path(path: &str) -> Result<(), BarrierError> {
     Ok(())
 }
 
+/// An unsealed barrier over memory with a keyring of its own, for the tests
+/// of this module and of the stores built on it.
+#[cfg(test)]
+pub(crate) async fn unsealed(
+    options: BarrierOptions,
+) -> (Barrier, Arc<crate::storage::MemoryBackend>) {
+    let backend = Arc::new(crate::storage::MemoryBackend::new());
+    let root = Key256::generate().unwrap();
+    let ring = Keyring::generate(&root, 1).unwrap();
+    backend
+        .put(KEYRING_PATH, ring.wrap().unwrap())
+        .await
+        .unwrap();
+    let barrier = Barrier::new(backend.clone(), options);
+    barrier.unseal(&root).await.unwrap();
+    (barrier, backend)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::MemoryBackend;
-
-    async fn unsealed(options: BarrierOptions) -> (Barrier, Arc<MemoryBackend>) {
-        let backend = Arc::new(MemoryBackend::new());
-        let root = Key256::generate().unwrap();
-        let ring = Keyring::generate(&root, 1).unwrap();
-        backend
-            .put(KEYRING_PATH, ring.wrap().unwrap())
-            .await
-            .unwrap();
-        let barrier = Barrier::new(backend.clone(), options);
-        barrier.unseal(&root).await.unwrap();
-        (barrier, backend)
-    }
 
     #[tokio::test]
     async fn sealed_barrier_refuses_everything() {

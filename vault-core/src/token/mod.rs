@@ -775,24 +775,12 @@ async fn cubbyhole_keys(barrier: &Barrier, hash: &str) -> Result<Vec<String>, To
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::barrier::BarrierOptions;
-    use crate::barrier::keyring::{KEYRING_PATH, Keyring};
-    use crate::storage::{Backend, MemoryBackend};
 
     /// An unsealed barrier over memory and a store with its hash key loaded.
     async fn store() -> (TokenStore, Barrier, Key256) {
-        let backend = Arc::new(MemoryBackend::new());
-        let root = Key256::generate().unwrap();
-        let ring = Keyring::generate(&root, 1).unwrap();
-        backend
-            .put(KEYRING_PATH, ring.wrap().unwrap())
-            .await
-            .unwrap();
-        let barrier = Barrier::new(backend, BarrierOptions::default());
-        barrier.unseal(&root).await.unwrap();
+        let (barrier, _) = crate::barrier::unsealed(BarrierOptions::default()).await;
         let key = Key256::generate().unwrap();
         barrier
             .put_internal(TOKEN_KEY_PATH, key.expose_secret())
