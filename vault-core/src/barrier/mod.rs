@@ -489,6 +489,15 @@ fn check_path(path: &str) -> Result<(), BarrierError> {
 pub(crate) async fn unsealed(
     options: BarrierOptions,
 ) -> (Barrier, Arc<crate::storage::MemoryBackend>) {
+    let (barrier, backend, _) = unsealed_with_root(options).await;
+    (barrier, backend)
+}
+
+/// [`unsealed`], with the root key, for a test that unseals again.
+#[cfg(test)]
+pub(crate) async fn unsealed_with_root(
+    options: BarrierOptions,
+) -> (Barrier, Arc<crate::storage::MemoryBackend>, Key256) {
     let backend = Arc::new(crate::storage::MemoryBackend::new());
     let root = Key256::generate().unwrap();
     let ring = Keyring::generate(&root, 1).unwrap();
@@ -498,7 +507,7 @@ pub(crate) async fn unsealed(
         .unwrap();
     let barrier = Barrier::new(backend.clone(), options);
     barrier.unseal(&root).await.unwrap();
-    (barrier, backend)
+    (barrier, backend, root)
 }
 
 #[cfg(test)]
@@ -638,15 +647,7 @@ mod tests {
 
     #[tokio::test]
     async fn reservation_is_persisted_ahead_of_use() {
-        let backend = Arc::new(MemoryBackend::new());
-        let root = Key256::generate().unwrap();
-        let ring = Keyring::generate(&root, 1).unwrap();
-        backend
-            .put(KEYRING_PATH, ring.wrap().unwrap())
-            .await
-            .unwrap();
-        let barrier = Barrier::new(backend.clone(), BarrierOptions::default());
-        barrier.unseal(&root).await.unwrap();
+        let (barrier, backend, root) = unsealed_with_root(BarrierOptions::default()).await;
         for i in 0..3 {
             barrier.put(&format!("k{i}"), b"v").await.unwrap();
         }

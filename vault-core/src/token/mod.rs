@@ -128,6 +128,11 @@ fn generate_accessor() -> Result<String, RandomError> {
     time_id::new_id(ACCESSOR_RANDOM_LEN)
 }
 
+/// The HMAC key for hash key `key`.
+fn mac_of(key: &Key256) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret())
+}
+
 /// The id of `token` under hash key `mac`: its time prefix (none for a token
 /// from before them), then its keyed hash, hex.
 fn token_id_with(mac: &hmac::Key, token: &str) -> String {
@@ -174,7 +179,7 @@ impl TokenStore {
         let key = guard
             .as_ref()
             .ok_or(TokenError::Barrier(BarrierError::Sealed))?;
-        Ok(hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret()))
+        Ok(mac_of(key))
     }
 
     /// The id of a token, under which its entry is stored: its time prefix,
@@ -203,8 +208,7 @@ impl TokenStore {
             .await?
             .and_then(|k| Key256::from_slice(k.expose_secret()))
             .ok_or_else(|| TokenError::Malformed("the token hash key is missing".into()))?;
-        let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
-        Ok(token_id_with(&mac, token))
+        Ok(token_id_with(&mac_of(&key), token))
     }
 
     /// The storage records of the first (root) token, for init: the hash key, the
@@ -214,7 +218,7 @@ impl TokenStore {
         token: &str,
         now: u64,
     ) -> Result<Vec<(String, SecretBytes)>, TokenError> {
-        let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        let mac = mac_of(key);
         let accessor = generate_accessor()?;
         let entry = TokenEntry {
             id_hash: token_id_with(&mac, token),
@@ -838,7 +842,7 @@ mod tests {
         // token of 36 and an accessor of 24 random characters.
         let token = format!("s.{}", crate::random::alphanumeric(36).unwrap());
         let accessor = crate::random::alphanumeric(24).unwrap();
-        let mac = hmac::Key::new(hmac::HMAC_SHA256, key.expose_secret());
+        let mac = mac_of(&key);
         let hash = |v: &str| hex::encode(hmac::sign(&mac, v.as_bytes()));
         let now = crate::clock::now_unix_millis();
         let entry = TokenEntry {
