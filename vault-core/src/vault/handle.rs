@@ -97,8 +97,8 @@ impl Vault {
         let mut seals = false;
         let result = {
             let _in_flight = self.in_flight.read().await;
-            self.handle_routed(request, &mut mount_type, &mut seals)
-                .await
+            // Boxed: see `pipeline_tests::the_request_future_is_small`.
+            Box::pin(self.handle_routed(request, &mut mount_type, &mut seals)).await
         };
         if seals {
             // Answered and recorded; the keys go once the other requests in
@@ -360,14 +360,18 @@ impl Vault {
         engine: Option<Arc<dyn LogicalBackend>>,
         wrap: Option<u64>,
     ) -> Result<Response, VaultError> {
+        // The rarer, larger steps (MFA, wrapping, a lease, a login) are
+        // boxed, so that they do not make every request's future larger (see
+        // `pipeline_tests::the_request_future_is_small`).
+        //
         // Completing a login waiting for its second factor: the pipeline's
         // own step, as the token a login makes is.
         if mount.kind == SYSTEM_KIND && relative == super::mfa_login::VALIDATE_PATH {
-            return self.validate_mfa(request).await;
+            return Box::pin(self.validate_mfa(request)).await;
         }
         // Wrapping tokens are the pipeline's, as every token is.
         if mount.kind == SYSTEM_KIND && relative.starts_with("wrapping/") {
-            return self.wrapping_call(request, relative, wrap).await;
+            return Box::pin(self.wrapping_call(request, relative, wrap)).await;
         }
         // The system backends are built for this request from the parts they
         // act on; every other mount has its engine.
@@ -446,13 +450,13 @@ impl Vault {
                     Some(b) => b,
                     None => self.lease_bounds(caller, mount).await?,
                 };
-                self.register_lease(request, caller, mount, bounds, grant, response)
+                Box::pin(self.register_lease(request, caller, mount, bounds, grant, response))
                     .await?
             }
             None => response,
         };
         match response.login.take() {
-            Some(grant) => self.finish_login(request, response, grant, mount).await,
+            Some(grant) => Box::pin(self.finish_login(request, response, grant, mount)).await,
             None => Ok(response),
         }
     }
