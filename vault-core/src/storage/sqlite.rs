@@ -506,7 +506,7 @@ fn commit_together(conn: &Connection, group: &[WriteJob]) -> Option<Vec<Result<(
     }
     let committed = !conn.is_autocommit()
         && fault::step(conn)
-            .and_then(|()| conn.execute_batch("COMMIT"))
+            .and_then(|()| control(conn, "COMMIT"))
             .is_ok();
     if committed {
         Some(results)
@@ -527,13 +527,13 @@ fn apply_in_savepoint(
     conn: &Connection,
     ops: &[BatchOp],
 ) -> Result<Result<(), StorageError>, GroupLost> {
-    let savepoint = fault::step(conn).and_then(|()| conn.execute_batch("SAVEPOINT job"));
+    let savepoint = fault::step(conn).and_then(|()| control(conn, "SAVEPOINT job"));
     if savepoint.is_err() {
         return Err(GroupLost);
     }
     match apply_ops(conn, ops) {
         Ok(()) => {
-            let released = fault::step(conn).and_then(|()| conn.execute_batch("RELEASE job"));
+            let released = fault::step(conn).and_then(|()| control(conn, "RELEASE job"));
             if released.is_ok() && !conn.is_autocommit() {
                 Ok(Ok(()))
             } else {
@@ -543,9 +543,9 @@ fn apply_in_savepoint(
         Err(e) => {
             // Undo this job only, if SQLite left the transaction standing.
             let undone = fault::step(conn)
-                .and_then(|()| conn.execute_batch("ROLLBACK TO job"))
+                .and_then(|()| control(conn, "ROLLBACK TO job"))
                 .and_then(|()| fault::step(conn))
-                .and_then(|()| conn.execute_batch("RELEASE job"));
+                .and_then(|()| control(conn, "RELEASE job"));
             if undone.is_ok() && !conn.is_autocommit() {
                 Ok(Err(map_error(e)))
             } else {
@@ -560,7 +560,7 @@ fn commit_alone(conn: &Connection, ops: &[BatchOp]) -> Result<(), StorageError> 
     begin(conn).map_err(map_error)?;
     let committed = apply_ops(conn, ops)
         .and_then(|()| fault::step(conn))
-        .and_then(|()| conn.execute_batch("COMMIT"));
+        .and_then(|()| control(conn, "COMMIT"));
     if let Err(e) = committed {
         rollback(conn);
         return Err(map_error(e));
@@ -574,7 +574,7 @@ fn begin(conn: &Connection) -> rusqlite::Result<()> {
         rollback(conn);
     }
     fault::step(conn)?;
-    conn.execute_batch("BEGIN IMMEDIATE")
+    control(conn, "BEGIN IMMEDIATE")
 }
 
 /// Ends the open transaction, if any, without keeping any of it. A failed
@@ -582,10 +582,19 @@ fn begin(conn: &Connection) -> rusqlite::Result<()> {
 /// succeeds every write is answered with the error.
 fn rollback(conn: &Connection) {
     if !conn.is_autocommit()
-        && let Err(e) = conn.execute_batch("ROLLBACK")
+        && let Err(e) = control(conn, "ROLLBACK")
     {
         tracing::warn!(error = %e, "rolling back a failed SQLite transaction failed");
     }
+}
+
+/// Runs one of the writer's transaction statements (`BEGIN IMMEDIATE`,
+/// `SAVEPOINT job`, `COMMIT`, ...) from the connection's statement cache:
+/// the writer runs them for every group and job, and parsing them each time
+/// showed in profiles of write loads.
+fn control(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 fn apply_ops(conn: &Connection, ops: &[BatchOp]) -> rusqlite::Result<()> {
@@ -742,6 +751,45 @@ mod tests {
         for w in 0..16u8 {
             let keys = db.list(&format!("w{w}/")).await.unwrap();
             assert_eq!(keys.len(), 20);
+        }
+    }
+
+    /// The writer's transaction statements are run from the statement cache
+    /// (`control`), not parsed again for every group and job.
+    #[test]
+    fn transaction_statements_are_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteBackend::open(dir.path().join("v.db")).unwrap();
+        drop(db);
+        let conn = open_connection(&dir.path().join("v.db"), false).unwrap();
+        let job = |key: &str| {
+            let (done, _answer) = oneshot::channel();
+            WriteJob {
+                ops: vec![BatchOp::Put {
+                    key: key.into(),
+                    value: b"v".to_vec(),
+                }],
+                done,
+            }
+        };
+        for round in 0..3 {
+            let group = [job(&format!("a/{round}")), job(&format!("b/{round}"))];
+            let outcome = commit_group(&conn, &group);
+            assert!(outcome.results.iter().all(Result::is_ok));
+            assert_eq!(outcome.transactions, 1);
+        }
+        for (sql, runs) in [
+            ("BEGIN IMMEDIATE", 3),
+            ("SAVEPOINT job", 6),
+            ("RELEASE job", 6),
+            ("COMMIT", 3),
+        ] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::Run),
+                runs,
+                "{sql} was not run from the statement cache"
+            );
         }
     }
 
