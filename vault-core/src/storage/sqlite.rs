@@ -754,14 +754,21 @@ mod tests {
         }
     }
 
+    /// A connection (a reader's when `reader`) to a vault database made for
+    /// the test, and the directory that holds it.
+    fn fresh_connection(reader: bool) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteBackend::open(dir.path().join("v.db")).unwrap();
+        drop(db);
+        let conn = open_connection(&dir.path().join("v.db"), reader).unwrap();
+        (dir, conn)
+    }
+
     /// The writer's transaction statements are run from the statement cache
     /// (`control`), not parsed again for every group and job.
     #[test]
     fn transaction_statements_are_prepared_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteBackend::open(dir.path().join("v.db")).unwrap();
-        drop(db);
-        let conn = open_connection(&dir.path().join("v.db"), false).unwrap();
+        let (_dir, conn) = fresh_connection(false);
         let job = |key: &str| {
             let (done, _answer) = oneshot::channel();
             WriteJob {
@@ -795,10 +802,7 @@ mod tests {
 
     #[test]
     fn a_scan_statement_is_prepared_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteBackend::open(dir.path().join("v.db")).unwrap();
-        drop(db);
-        let conn = open_connection(&dir.path().join("v.db"), true).unwrap();
+        let (_dir, conn) = fresh_connection(true);
         let scans: [(&str, Vec<Box<dyn rusqlite::ToSql>>); 4] = [
             (SCAN_FIRST, vec![Box::new("a/")]),
             (SCAN_FIRST, vec![Box::new("b/")]),
