@@ -5,14 +5,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::device::{ChainState, Device, DeviceConfig, Sink, Wait};
 use super::entry::Hasher;
 use super::file::FileSink;
+use super::request_entries::Record;
 use super::sinks::{SocketSink, StdoutSink};
 use super::{ApiAuditPolicy, AuditError, DEFAULT_TIMEOUT};
+use crate::clock;
 use crate::secret::{Key256, constant_time_eq};
 
 /// What `audit list` shows of a device.
@@ -197,14 +198,14 @@ impl AuditBroker {
         self.devices.read().map(|d| d.clone()).unwrap_or_default()
     }
 
-    /// Records the entry `build` makes on every device in parallel, each as far
-    /// as `wait` asks; succeeds when at least one did (or none is enabled). A
-    /// device that fails or times out is reported and marked unhealthy; the
-    /// others are not held up by it.
+    /// Records `record` on every device in parallel, each as far as `wait`
+    /// asks; succeeds when at least one did (or none is enabled). A device
+    /// that fails or times out is reported and marked unhealthy; the others
+    /// are not held up by it.
     ///
-    /// The entry is built only when a device will take it: with none enabled,
-    /// building it was about 15% of the CPU time of a cached read.
-    pub async fn log(&self, wait: Wait, build: impl FnOnce() -> Value) -> Result<(), AuditError> {
+    /// The entry is written only when a device will take it: with none
+    /// enabled, building it was about 15% of the CPU time of a cached read.
+    pub(crate) async fn log(&self, wait: Wait, record: &Record<'_>) -> Result<(), AuditError> {
         let devices = self.snapshot();
         if devices.is_empty() {
             if self.expected.load(Ordering::Acquire) > 0 {
@@ -214,20 +215,18 @@ impl AuditBroker {
             }
             return Ok(());
         }
-        let raw = build();
+        let time = clock::rfc3339(clock::now_unix());
         if let [device] = devices.as_slice() {
-            // One device, the usual case: its entry is the raw one, HMAC'd
-            // in place, and waited on here.
+            // One device, the usual case: waited on here, with no task.
             let name = &device.config.name;
             let answer = device
-                .enqueue(device.hasher.redact_owned(raw), wait)
+                .enqueue(record.body(&device.hasher, &time), wait)
                 .map_err(|reason| AuditError::Unavailable(format!("{name}: {reason}")))?;
             return device.wait(answer, self.timeout).await.map_err(|reason| {
                 tracing::warn!(device = %name, %reason, "audit device did not record an entry");
                 AuditError::Unavailable(format!("{name}: {reason}"))
             });
         }
-        let raw = &raw;
         // Every device gets the entry. Healthy ones are waited on (in parallel,
         // each at most the timeout); unhealthy ones are waited on only if no
         // healthy one recorded it, so a hung device delays nobody once it is known
@@ -236,8 +235,7 @@ impl AuditBroker {
         let mut unhealthy = Vec::new();
         let mut failures = Vec::new();
         for device in devices {
-            let entry = device.hasher.redact(raw);
-            match device.enqueue(entry, wait) {
+            match device.enqueue(record.body(&device.hasher, &time), wait) {
                 Ok(answer) if device.is_healthy() => {
                     let timeout = self.timeout;
                     healthy.spawn(async move {

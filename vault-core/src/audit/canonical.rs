@@ -24,6 +24,13 @@ pub fn canonical_json(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// `map` in canonical JSON.
+pub(crate) fn canonical_object(map: &Map<String, Value>) -> String {
+    let mut out = Vec::new();
+    write_members(map, None, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => write_members(map, None, out),
@@ -43,7 +50,7 @@ fn write(value: &Value, out: &mut Vec<u8>) {
 
 /// A string, number, bool or null as serde_json writes it (its escaping is
 /// the canonical one). Writing into a `Vec` cannot fail.
-fn write_scalar<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+pub(crate) fn write_scalar<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
@@ -104,26 +111,13 @@ pub(crate) struct Body {
 impl Body {
     /// The body of `entry`; chain members already in it are left out.
     pub fn new(entry: &Map<String, Value>) -> Body {
-        let mut members = Vec::with_capacity(1024);
-        let mut slots = [None; 3];
+        let mut body = BodyWriter::default();
         for_each_member(entry, |key, value| {
-            if CHAIN_KEYS.contains(&key.as_str()) {
-                return;
+            if !CHAIN_KEYS.contains(&key.as_str()) {
+                body.member(key, |out| write(value, out));
             }
-            for (slot, chain_key) in slots.iter_mut().zip(CHAIN_KEYS) {
-                if slot.is_none() && chain_key.as_bytes() < key.as_bytes() {
-                    *slot = Some(members.len());
-                }
-            }
-            if !members.is_empty() {
-                members.push(b',');
-            }
-            write_member(key, value, &mut members);
         });
-        Body {
-            slots: slots.map(|slot| slot.unwrap_or(members.len())),
-            members,
-        }
+        body.finish()
     }
 
     /// The entry's line (no newline) with `seq` and `prev_hash`, and its
@@ -182,6 +176,170 @@ impl Body {
         piece(&self.members[from..], out);
         out.push(b'}');
     }
+}
+
+/// Writes a [`Body`] member by member, each key after the one before it in
+/// byte order and none of them a chain member: the way an entry is written
+/// straight from what it records, with no value tree in between.
+#[derive(Debug)]
+pub(crate) struct BodyWriter {
+    members: Vec<u8>,
+    slots: [Option<usize>; 3],
+    order: KeyOrder,
+}
+
+impl Default for BodyWriter {
+    fn default() -> Self {
+        BodyWriter {
+            members: Vec::with_capacity(1024),
+            slots: [None; 3],
+            order: KeyOrder::default(),
+        }
+    }
+}
+
+impl BodyWriter {
+    /// Appends `"key":value`, the value written by `value`.
+    pub fn member(&mut self, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
+        debug_assert!(!CHAIN_KEYS.contains(&key), "{key} is a chain member");
+        self.order.next(key);
+        for (slot, chain_key) in self.slots.iter_mut().zip(CHAIN_KEYS) {
+            if slot.is_none() && chain_key.as_bytes() < key.as_bytes() {
+                *slot = Some(self.members.len());
+            }
+        }
+        if !self.members.is_empty() {
+            self.members.push(b',');
+        }
+        write_scalar(key, &mut self.members);
+        self.members.push(b':');
+        value(&mut self.members);
+    }
+
+    /// The body written.
+    pub fn finish(self) -> Body {
+        let end = self.members.len();
+        Body {
+            slots: self.slots.map(|slot| slot.unwrap_or(end)),
+            members: self.members,
+        }
+    }
+}
+
+/// An object written member by member, in canonical form: `{` now, `}` when
+/// the closure given to [`object`] returns.
+pub(crate) struct Members<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+    order: KeyOrder,
+}
+
+impl Members<'_> {
+    /// Appends `"key":value`; `key` must sort after the member before it.
+    pub fn member(&mut self, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
+        self.order.next(key);
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_scalar(key, self.out);
+        self.out.push(b':');
+        value(self.out);
+    }
+}
+
+/// Writes an object whose members `members` appends, keys in byte order.
+pub(crate) fn object(out: &mut Vec<u8>, members: impl FnOnce(&mut Members<'_>)) {
+    out.push(b'{');
+    let mut writer = Members {
+        out,
+        first: true,
+        order: KeyOrder::default(),
+    };
+    members(&mut writer);
+    writer.out.push(b'}');
+}
+
+/// In test builds, checks that hand-written members come in byte order of
+/// their keys, as the canonical form needs; in release builds, nothing.
+#[derive(Debug, Default)]
+struct KeyOrder {
+    #[cfg(debug_assertions)]
+    last: Option<String>,
+}
+
+impl KeyOrder {
+    #[cfg(debug_assertions)]
+    fn next(&mut self, key: &str) {
+        if let Some(last) = &self.last {
+            assert!(
+                last.as_bytes() < key.as_bytes(),
+                "member {key:?} written after {last:?}"
+            );
+        }
+        self.last = Some(key.to_owned());
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn next(&mut self, _key: &str) {}
+}
+
+/// An array of strings in canonical form.
+pub(crate) fn write_strs<'a>(items: impl IntoIterator<Item = &'a str>, out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_scalar(item, out);
+    }
+    out.push(b']');
+}
+
+/// `value` in canonical form, appended to `out`.
+pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
+    write(value, out);
+}
+
+/// `value` in canonical form with every string and number in it written by
+/// `leaf` instead (keys stay): how a device writes the data it HMACs.
+fn write_leaves(value: &Value, leaf: &impl Fn(&str, &mut Vec<u8>), out: &mut Vec<u8>) {
+    match value {
+        Value::String(s) => leaf(s, out),
+        Value::Number(n) => leaf(&n.to_string(), out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_leaves(item, leaf, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => write_leaves_of(map, leaf, out),
+        Value::Bool(_) | Value::Null => write_scalar(value, out),
+    }
+}
+
+/// [`write_leaves`] of an object: how a device writes the data it HMACs.
+pub(crate) fn write_leaves_of(
+    map: &Map<String, Value>,
+    leaf: &impl Fn(&str, &mut Vec<u8>),
+    out: &mut Vec<u8>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for_each_member(map, |key, value| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_scalar(key, out);
+        out.push(b':');
+        write_leaves(value, leaf, out);
+    });
+    out.push(b'}');
 }
 
 /// The hash of an entry: hex SHA-256 of its canonical form without `hash`.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::canonical::{Body, entry_hash};
@@ -20,7 +20,6 @@ use super::entry::{Hasher, checkpoint_body};
 use super::health::Health;
 use super::syncer::{Answer, SyncThread, Syncer};
 use super::{CHECKPOINT_EVERY, GENESIS_HASH};
-use crate::clock;
 
 /// Where a device writes. Runs on the device's own thread, so it may block.
 pub trait Sink: Send + 'static {
@@ -166,22 +165,13 @@ impl Device {
         Ok((device, first_error))
     }
 
-    /// Queues `raw` (already redacted for this device, a JSON object); the
-    /// receiver answers once it is as far as `wait` asks. The entry is
-    /// serialised here, on the caller's thread.
+    /// Queues an entry's `body` (written for this device); the receiver
+    /// answers once it is as far as `wait` asks.
     pub fn enqueue(
         &self,
-        raw: Value,
+        body: Body,
         wait: Wait,
     ) -> Result<oneshot::Receiver<Result<(), String>>, String> {
-        let Value::Object(mut entry) = raw else {
-            return Err("an audit entry must be a JSON object".into());
-        };
-        entry
-            .entry("time")
-            .or_insert_with(|| json!(clock::rfc3339(clock::now_unix())));
-        let body = Body::new(&entry);
-        drop(entry);
         let (done, answer) = oneshot::channel();
         self.queue
             .try_send(Job::Entry(body, wait, done))
@@ -459,6 +449,15 @@ mod tests {
         }
     }
 
+    /// An entry whose only member is its `name`.
+    fn named(name: &str) -> Body {
+        let mut body = super::super::canonical::BodyWriter::default();
+        body.member("name", |out| {
+            out.extend_from_slice(format!("{name:?}").as_bytes())
+        });
+        body.finish()
+    }
+
     fn device() -> (Device, Arc<Mutex<Vec<String>>>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let config = DeviceConfig {
@@ -482,18 +481,14 @@ mod tests {
     async fn a_written_entry_is_answered_unsynced_and_a_durable_one_after_a_sync() {
         let (device, calls) = device();
         let timeout = std::time::Duration::from_secs(10);
-        let request = device
-            .enqueue(json!({"name": "request"}), Wait::Written)
-            .unwrap();
+        let request = device.enqueue(named("request"), Wait::Written).unwrap();
         device.wait(request, timeout).await.unwrap();
         assert_eq!(
             *calls.lock().unwrap(),
             ["append checkpoint", "sync", "append request"],
             "the opening checkpoint is synced; the request entry is written, not synced"
         );
-        let response = device
-            .enqueue(json!({"name": "response"}), Wait::Durable)
-            .unwrap();
+        let response = device.enqueue(named("response"), Wait::Durable).unwrap();
         device.wait(response, timeout).await.unwrap();
         assert_eq!(
             calls.lock().unwrap()[3..],
@@ -564,10 +559,10 @@ mod tests {
         };
 
         let mut first = device
-            .enqueue(json!({"name": "first response"}), Wait::Durable)
+            .enqueue(named("first response"), Wait::Durable)
             .unwrap();
         let request = device
-            .enqueue(json!({"name": "next request"}), Wait::Written)
+            .enqueue(named("next request"), Wait::Written)
             .unwrap();
         device.wait(request, timeout).await.unwrap();
         assert!(
@@ -581,9 +576,7 @@ mod tests {
         allow(true);
         device.wait(first, timeout).await.unwrap();
 
-        let failed = device
-            .enqueue(json!({"name": "unlucky"}), Wait::Durable)
-            .unwrap();
+        let failed = device.enqueue(named("unlucky"), Wait::Durable).unwrap();
         allow(false);
         let error = device.wait(failed, timeout).await.unwrap_err();
         assert!(error.contains("the disk is gone"), "{error}");

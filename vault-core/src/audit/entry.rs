@@ -1,11 +1,11 @@
-//! Building audit entries: the request and response records, with every secret
-//! replaced by its HMAC under the device's key.
+//! What a device's key does to its entries: secret values written as their
+//! HMACs, checkpoints signed; and how much of a request's data an entry holds.
 
 use ring::{hkdf, hmac};
 use serde_json::{Map, Value, json};
 
 use super::AuditError;
-use super::canonical::Body;
+use super::canonical::{Body, canonical_object, write_leaves_of};
 use crate::clock;
 use crate::secret::Key256;
 
@@ -61,43 +61,31 @@ impl Hasher {
 
     /// `hmac-sha256:<hex>` of `input`.
     pub fn hash(&self, input: &str) -> String {
+        let mut out = Vec::with_capacity(HMAC_PREFIX.len() + 64 + 2);
+        self.write_hash(input, &mut out);
+        // Only ASCII was written; the quotes are trimmed.
+        String::from_utf8_lossy(&out).trim_matches('"').to_owned()
+    }
+
+    /// [`Hasher::hash`] of `input` as a JSON string, appended to `out`
+    /// (the prefix and hex digits need no escaping).
+    pub(crate) fn write_hash(&self, input: &str, out: &mut Vec<u8>) {
         let tag = hmac::sign(&self.key, input.as_bytes());
         let mut hex_text = [0u8; 64];
-        let mut out = String::with_capacity(HMAC_PREFIX.len() + hex_text.len());
-        out.push_str(HMAC_PREFIX);
-        // 32 bytes always fit 64 hex digits, which are ASCII.
+        out.push(b'"');
+        out.extend_from_slice(HMAC_PREFIX.as_bytes());
+        // 32 bytes always fit 64 hex digits.
         if hex::encode_to_slice(tag.as_ref(), &mut hex_text).is_ok() {
-            out.push_str(std::str::from_utf8(&hex_text).unwrap_or_default());
+            out.extend_from_slice(&hex_text);
         }
-        out
+        out.push(b'"');
     }
 
-    /// Replaces every string and number inside `value` by its HMAC (keys
-    /// stay): a PIN stored as a number is as secret as one stored as text.
-    fn hash_in_place(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => *s = self.hash(s),
-            Value::Number(n) => *value = Value::String(self.hash(&n.to_string())),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.hash_in_place(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.hash_in_place(v)),
-            Value::Bool(_) | Value::Null => {}
-        }
-    }
-
-    /// An entry as this device writes it: the raw entry with its secret fields
-    /// (see [`SECRET_FIELDS`]) HMAC'd.
-    pub fn redact(&self, raw: &Value) -> Value {
-        self.redact_owned(raw.clone())
-    }
-
-    /// [`Hasher::redact`] of an entry no other device needs: in place.
-    pub fn redact_owned(&self, mut out: Value) -> Value {
-        for path in SECRET_FIELDS {
-            if let Some(target) = field_mut(&mut out, path) {
-                self.hash_in_place(target);
-            }
-        }
-        out
+    /// `map` in canonical form with every string and number in it (keys
+    /// stay) written as its HMAC: a PIN stored as a number is as secret as
+    /// one stored as text.
+    pub(crate) fn write_hashed_map(&self, map: &Map<String, Value>, out: &mut Vec<u8>) {
+        write_leaves_of(map, &|leaf, out| self.write_hash(leaf, out), out);
     }
 }
 
@@ -110,10 +98,16 @@ const HMAC_PREFIX: &str = "hmac-sha256:";
 /// `MAX_BYTES` of text (tighter for a request without a valid token, which
 /// anyone can send), the entry holds the canonical body as one string, which
 /// every device HMACs as one value, and `data_length` says how long it was.
-pub(crate) fn bounded_data(
-    data: &Map<String, Value>,
-    authenticated: bool,
-) -> (Value, Option<usize>) {
+#[derive(Debug, PartialEq)]
+pub(crate) enum Bounded<'a> {
+    /// Small enough: recorded as it is, its values HMAC'd.
+    Whole(&'a Map<String, Value>),
+    /// Too large: its canonical text, recorded as `{"summarized_body": HMAC}`.
+    Summarized(String),
+}
+
+/// [`Bounded`] of `data`.
+pub(crate) fn bounded_data(data: &Map<String, Value>, authenticated: bool) -> Bounded<'_> {
     let (max_values, max_bytes) = if authenticated {
         (1024, 64 << 10)
     } else {
@@ -123,7 +117,6 @@ pub(crate) fn bounded_data(
     let mut bytes = 0usize;
     let mut stack: Vec<&Value> = data.values().collect();
     bytes += data.keys().map(String::len).sum::<usize>();
-    let mut over = false;
     while let Some(v) = stack.pop() {
         match v {
             Value::String(s) => {
@@ -142,49 +135,11 @@ pub(crate) fn bounded_data(
             Value::Bool(_) | Value::Null => bytes += 4,
         }
         if values > max_values || bytes > max_bytes {
-            over = true;
-            break;
+            // Canonical: the same body gives the same text, so the same HMAC.
+            return Bounded::Summarized(canonical_object(data));
         }
     }
-    if !over {
-        return (Value::Object(data.clone()), None);
-    }
-    // Canonical: the same body gives the same text, so the same HMAC.
-    let text = super::canonical_json(&Value::Object(data.clone()));
-    let length = text.len();
-    (json!({ "summarized_body": text }), Some(length))
-}
-
-/// JSON pointers of everything that is HMAC'd in an entry: the data both ways,
-/// every token and accessor, and token metadata wherever it appears (Vault
-/// and OpenBao log `auth.metadata` in the clear; it often names people,
-/// hosts or tickets, and it rides on every request the token makes).
-const SECRET_FIELDS: &[&str] = &[
-    "/auth/client_token",
-    "/auth/accessor",
-    "/auth/metadata",
-    "/request/client_token",
-    "/request/data",
-    "/response/data",
-    "/response/auth/client_token",
-    "/response/auth/accessor",
-    "/response/auth/metadata",
-    // With a passcode, it completes a login.
-    "/response/auth/mfa_requirement/mfa_request_id",
-    "/request/wrapping_token_accessor",
-    "/response/wrap_info/token",
-    "/response/wrap_info/accessor",
-    "/response/wrap_info/wrapped_accessor",
-];
-
-/// The non-null value at `pointer` (one of [`SECRET_FIELDS`]: plain names,
-/// no escapes), found without the allocations of a general JSON pointer.
-fn field_mut<'a>(value: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
-    let mut at = value;
-    for name in pointer.split('/').skip(1) {
-        at = at.as_object_mut()?.get_mut(name)?;
-    }
-    (!at.is_null()).then_some(at)
+    Bounded::Whole(data)
 }
 
 /// The text a checkpoint signature is the HMAC of.
@@ -209,61 +164,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn large_request_data_is_recorded_as_one_hmac_and_its_length() {
-        let key = Key256::from_slice(&[7; 32]).unwrap();
-        let hasher = Hasher::new(&key).unwrap();
+    fn request_data_past_its_bound_is_summarised_as_its_canonical_text() {
         let small: Map<String, Value> =
             serde_json::from_str(r#"{"role_id":"r","n":[1,2,3]}"#).unwrap();
-        let (kept, length) = bounded_data(&small, false);
-        assert_eq!((kept, length), (Value::Object(small.clone()), None));
+        assert_eq!(bounded_data(&small, false), Bounded::Whole(&small));
 
         let numbers: Vec<Value> = (0..10_000).map(|i| json!(i)).collect();
         let big: Map<String, Value> = [("a".to_owned(), Value::Array(numbers))]
             .into_iter()
             .collect();
-        let (summary, length) = bounded_data(&big, false);
         let text = crate::audit::canonical_json(&Value::Object(big.clone()));
-        assert_eq!(length, Some(text.len()));
-        let entry = json!({"request": {"data": summary}});
-        let out = hasher.redact(&entry);
-        let written = out.to_string();
-        assert!(written.len() < 300, "{} bytes", written.len());
-        assert_eq!(
-            out["request"]["data"]["summarized_body"],
-            hasher.hash(&text)
-        );
+        assert_eq!(bounded_data(&big, false), Bounded::Summarized(text));
         // With a valid token the bound is wider, but still a bound.
-        assert!(bounded_data(&big, true).1.is_some());
+        assert!(matches!(bounded_data(&big, true), Bounded::Summarized(_)));
         let medium: Map<String, Value> = [("a".to_owned(), json!((0..500).collect::<Vec<_>>()))]
             .into_iter()
             .collect();
-        assert!(bounded_data(&medium, false).1.is_some());
-        assert!(bounded_data(&medium, true).1.is_none());
+        assert!(matches!(
+            bounded_data(&medium, false),
+            Bounded::Summarized(_)
+        ));
+        assert_eq!(bounded_data(&medium, true), Bounded::Whole(&medium));
     }
 
     #[test]
-    fn secrets_are_hashed_and_the_rest_kept() {
+    fn data_is_written_with_every_value_hashed_and_its_keys_kept() {
         let hasher = Hasher::new(&Key256::from_slice(&[7; 32]).unwrap()).unwrap();
-        let raw = json!({
-            "type": "request",
-            "auth": {"client_token": "s.token", "accessor": "acc", "policies": ["default"],
-                     "metadata": {"team": "payments-oncall"}},
-            "request": {"path": "secret/data/app", "data": {"data": {"pw": "hunter2", "n": 3}}},
-        });
-        let out = hasher.redact(&raw);
-        let text = out.to_string();
-        for secret in ["s.token", "\"acc\"", "hunter2", "payments-oncall"] {
-            assert!(!text.contains(secret), "{text}");
-        }
-        assert_eq!(out["request"]["path"], "secret/data/app");
-        assert_eq!(out["request"]["data"]["data"]["n"], hasher.hash("3"));
+        let data = json!({"b": {"pw": "hunter2", "n": 3}, "a": [true, null, "x"]});
+        let mut out = Vec::new();
+        hasher.write_hashed_map(data.as_object().unwrap(), &mut out);
+        let expected = format!(
+            r#"{{"a":[true,null,"{x}"],"b":{{"n":"{three}","pw":"{pw}"}}}}"#,
+            x = hasher.hash("x"),
+            three = hasher.hash("3"),
+            pw = hasher.hash("hunter2"),
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert!(hasher.hash("x").starts_with("hmac-sha256:"));
+        assert_eq!(hasher.hash("x").len(), 12 + 64);
         // A checkpoint signature is not the field HMAC of its message.
         assert_ne!(
             hasher.sign_checkpoint(1, "00"),
             hasher.hash(&checkpoint_message(1, "00"))
         );
-        assert_eq!(out["auth"]["policies"][0], "default");
-        assert_eq!(out["request"]["data"]["data"]["pw"], hasher.hash("hunter2"));
     }
 
     #[test]

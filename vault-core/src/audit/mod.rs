@@ -84,7 +84,6 @@ pub use broker::{AuditBroker, DeviceStatus};
 pub use canonical::{canonical_json, entry_hash};
 pub use confined::ConfinedPathError;
 pub use device::{ChainState, DeviceConfig, Sink, Wait};
-pub(crate) use entry::bounded_data;
 pub use entry::{Hasher, checkpoint_message};
 pub use file::FileSink;
 pub use sinks::{SocketSink, StdoutSink};

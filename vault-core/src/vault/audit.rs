@@ -2,9 +2,7 @@
 //! seal, the log every request's entries go to (fail closed), and what the
 //! daemon asks of the devices (status, reopen after log rotation).
 
-use serde_json::Value;
-
-use crate::audit::request_entries::{request_entry, response_entry};
+use crate::audit::request_entries::Record;
 use crate::audit::{ApiAuditPolicy, Wait};
 use crate::request::{Data, Operation, Request, Response};
 
@@ -39,9 +37,9 @@ impl Vault {
         let request = Request::new(Operation::Update, path).with_data(data);
         let done: Result<Response, VaultError> = Ok(Response::default());
         let entries = [
-            self.audit_request(|| request_entry(&request, None, None))
+            self.audit_request(&Record::request(&request, None, None))
                 .await,
-            self.audit_log(|| response_entry(&request, None, None, &done))
+            self.audit_log(&Record::response(&request, None, None, &done))
                 .await,
         ];
         for e in entries.into_iter().filter_map(Result::err) {
@@ -59,21 +57,18 @@ impl Vault {
         self.audit.reopen_all();
     }
 
-    /// Records the entry `build` makes (only if a device will take it) and
-    /// waits until it is durable, with every entry before it; fails closed.
-    /// Every answer waits on this, for its response entry.
-    pub(super) async fn audit_log(&self, build: impl FnOnce() -> Value) -> Result<(), VaultError> {
-        Ok(self.audit.log(Wait::Durable, build).await?)
+    /// Records `record` and waits until it is durable, with every entry
+    /// before it; fails closed. Every answer waits on this, for its
+    /// response entry.
+    pub(super) async fn audit_log(&self, record: &Record<'_>) -> Result<(), VaultError> {
+        Ok(self.audit.log(Wait::Durable, record).await?)
     }
 
-    /// Records a request's entry before it runs and waits until it is written,
+    /// Records a request's `record` before it runs and waits until it is written,
     /// not synced: its response entry, written after it to the same devices,
     /// is synced before the answer and makes both durable. Fails closed: a
     /// request no device could write is not run.
-    pub(super) async fn audit_request(
-        &self,
-        build: impl FnOnce() -> Value,
-    ) -> Result<(), VaultError> {
-        Ok(self.audit.log(Wait::Written, build).await?)
+    pub(super) async fn audit_request(&self, record: &Record<'_>) -> Result<(), VaultError> {
+        Ok(self.audit.log(Wait::Written, record).await?)
     }
 }

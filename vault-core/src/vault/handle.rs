@@ -32,7 +32,7 @@ use crate::router::{
 use crate::token::TokenEntry;
 
 use super::leases::{EngineRevoker, StoredLeases};
-use crate::audit::request_entries::{request_entry, response_entry};
+use crate::audit::request_entries::Record;
 use crate::request::Caller;
 
 use super::{Vault, VaultError};
@@ -136,7 +136,7 @@ impl Vault {
                 Err(e) => Err(e),
             };
             let _ = self
-                .audit_log(|| response_entry(&request, None, None, &refused))
+                .audit_log(&Record::response(&request, None, None, &refused))
                 .await;
             return refused;
         };
@@ -155,7 +155,7 @@ impl Vault {
             Err(error) => {
                 let refused = Err(error);
                 let _ = self
-                    .audit_log(|| response_entry(&request, None, Some(&mount), &refused))
+                    .audit_log(&Record::response(&request, None, Some(&mount), &refused))
                     .await;
                 return refused;
             }
@@ -172,7 +172,7 @@ impl Vault {
                     throttled.retry_after.as_secs().max(1)
                 )));
                 let _ = self
-                    .audit_log(|| response_entry(&request, None, Some(&mount), &refused))
+                    .audit_log(&Record::response(&request, None, Some(&mount), &refused))
                     .await;
                 return refused;
             }
@@ -195,9 +195,12 @@ impl Vault {
                     // refusal either way.
                     let refused = Err(error);
                     let _ = self
-                        .audit_log(|| {
-                            response_entry(&request, caller.as_ref(), Some(&mount), &refused)
-                        })
+                        .audit_log(&Record::response(
+                            &request,
+                            caller.as_ref(),
+                            Some(&mount),
+                            &refused,
+                        ))
                         .await;
                     return refused;
                 }
@@ -209,7 +212,7 @@ impl Vault {
         }
         // Fail closed: nothing is done unless a device wrote the request.
         let recorded = self
-            .audit_request(|| request_entry(&request, Some(&caller), Some(&mount)))
+            .audit_request(&Record::request(&request, Some(&caller), Some(&mount)))
             .instrument(tracing::debug_span!("audit", entry = "request"))
             .await;
         if let Err(e) = recorded {
@@ -252,7 +255,12 @@ impl Vault {
         }
         // And nothing is answered unless a device recorded the response.
         let recorded = self
-            .audit_log(|| response_entry(&request, Some(&caller), Some(&mount), &result))
+            .audit_log(&Record::response(
+                &request,
+                Some(&caller),
+                Some(&mount),
+                &result,
+            ))
             .instrument(tracing::debug_span!("audit", entry = "response"))
             .await;
         if let Err(e) = recorded {
