@@ -34,18 +34,25 @@ pub(crate) fn canonical_object(map: &Map<String, Value>) -> String {
 fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => write_members(map, None, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write(item, out);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_array(items, out, write),
         scalar => write_scalar(scalar, out),
     }
+}
+
+/// `[...]` of `items`, each written by `item`.
+fn write_array<T>(
+    items: impl IntoIterator<Item = T>,
+    out: &mut Vec<u8>,
+    mut item: impl FnMut(T, &mut Vec<u8>),
+) {
+    out.push(b'[');
+    for (i, value) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(value, out);
+    }
+    out.push(b']');
 }
 
 /// A string, number, bool or null as serde_json writes it (its escaping is
@@ -286,14 +293,7 @@ impl KeyOrder {
 
 /// An array of strings in canonical form.
 pub(crate) fn write_strs<'a>(items: impl IntoIterator<Item = &'a str>, out: &mut Vec<u8>) {
-    out.push(b'[');
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_scalar(item, out);
-    }
-    out.push(b']');
+    write_array(items, out, write_scalar);
 }
 
 /// `value` in canonical form, appended to `out`.
@@ -307,16 +307,7 @@ fn write_leaves(value: &Value, leaf: &impl Fn(&str, &mut Vec<u8>), out: &mut Vec
     match value {
         Value::String(s) => leaf(s, out),
         Value::Number(n) => leaf(&n.to_string(), out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_leaves(item, leaf, out);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_array(items, out, |item, out| write_leaves(item, leaf, out)),
         Value::Object(map) => write_leaves_of(map, leaf, out),
         Value::Bool(_) | Value::Null => write_scalar(value, out),
     }
