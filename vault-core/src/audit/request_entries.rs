@@ -3,8 +3,8 @@
 //!
 //! An entry is written for each device straight into its canonical form (see
 //! [`super::canonical`]), every secret HMAC'd under that device's key as it
-//! is written: no JSON tree is built, copied, redacted and serialised, which
-//! was most of what an audited request cost beyond an unaudited one. What is
+//! is written: no JSON tree is built, copied, redacted, serialised and
+//! freed, which took about a fifth of an audited read's CPU. What is
 //! HMAC'd: every token and accessor, the data both ways (every string and
 //! number in it), token metadata wherever it appears, and an MFA request id
 //! (with a passcode, it completes a login).
