@@ -62,19 +62,19 @@ impl<'a> Record<'a> {
     /// `time` (RFC 3339).
     pub fn body(&self, hasher: &Hasher, time: &str) -> Body {
         // The token appears twice in each entry; HMAC'd once.
-        let token = self.request.token.as_ref().map(|t| {
+        let token_hmac = self.request.token.as_ref().map(|t| {
             let mut out = Vec::with_capacity(80);
             hasher.write_hash(t.expose_secret(), &mut out);
             out
         });
-        let token = token.as_deref();
+        let token_hmac = token_hmac.as_deref();
         let mut body = BodyWriter::default();
-        body.member("auth", |out| self.write_auth(hasher, token, out));
+        body.member("auth", |out| self.write_auth(hasher, token_hmac, out));
         body.member("error", |out| match self.result {
             Some(Err(e)) => write_scalar(&e.to_string(), out),
             _ => write_scalar("", out),
         });
-        body.member("request", |out| self.write_request(hasher, token, out));
+        body.member("request", |out| self.write_request(hasher, token_hmac, out));
         if let Some(result) = self.result {
             body.member("response", |out| match result {
                 Ok(response) => write_response(hasher, response, out),
@@ -93,9 +93,11 @@ impl<'a> Record<'a> {
 
     /// Who asked: the token as presented, and what it is: its policies and
     /// its entity's, as this request judged them.
-    fn write_auth(&self, hasher: &Hasher, token: Option<&[u8]>, out: &mut Vec<u8>) {
+    fn write_auth(&self, hasher: &Hasher, token_hmac: Option<&[u8]>, out: &mut Vec<u8>) {
         let Some((t, caller)) = self.caller.and_then(|c| c.token.as_ref().map(|t| (t, c))) else {
-            return object(out, |m| m.member("client_token", |out| hashed(token, out)));
+            return object(out, |m| {
+                m.member("client_token", |out| hashed(token_hmac, out))
+            });
         };
         let identity_policies = caller
             .identity
@@ -117,7 +119,7 @@ impl<'a> Record<'a> {
             .map_or(t.entity_id.as_str(), |i| i.entity_id.as_str());
         object(out, |m| {
             m.member("accessor", |out| hasher.write_hash(&t.accessor, out));
-            m.member("client_token", |out| hashed(token, out));
+            m.member("client_token", |out| hashed(token_hmac, out));
             m.member("display_name", |out| write_scalar(&t.display_name, out));
             m.member("entity_id", |out| write_scalar(entity_id, out));
             m.member("identity_policies", |out| {
@@ -134,13 +136,13 @@ impl<'a> Record<'a> {
 
     /// The request; its data bounded ([`bounded_data`]), tighter for a
     /// request without a valid token.
-    fn write_request(&self, hasher: &Hasher, token: Option<&[u8]>, out: &mut Vec<u8>) {
+    fn write_request(&self, hasher: &Hasher, token_hmac: Option<&[u8]>, out: &mut Vec<u8>) {
         let request = self.request;
         let authenticated = self.caller.is_some_and(|c| c.token.is_some());
         let data = bounded_data(&request.data, authenticated);
         let mount = self.mount;
         object(out, |m| {
-            m.member("client_token", |out| hashed(token, out));
+            m.member("client_token", |out| hashed(token_hmac, out));
             m.member("data", |out| match &data {
                 Bounded::Whole(map) => hasher.write_hashed_map(map, out),
                 Bounded::Summarized(text) => object(out, |m| {
@@ -265,10 +267,10 @@ fn write_granted(hasher: &Hasher, auth: &Auth, out: &mut Vec<u8>) {
     });
 }
 
-/// A token HMAC'd already, or `null`.
-fn hashed(token: Option<&[u8]>, out: &mut Vec<u8>) {
-    match token {
-        Some(hash) => out.extend_from_slice(hash),
+/// A token's HMAC, written already as a JSON string, or `null`.
+fn hashed(token_hmac: Option<&[u8]>, out: &mut Vec<u8>) {
+    match token_hmac {
+        Some(hmac) => out.extend_from_slice(hmac),
         None => write_scalar(&(), out),
     }
 }
