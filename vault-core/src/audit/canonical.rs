@@ -19,7 +19,7 @@ const HASH_KEY: &str = "hash";
 /// `value` in canonical JSON.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = Vec::new();
-    write(value, &mut out);
+    write_value(value, &mut out);
     // Only JSON text was written: always UTF-8.
     String::from_utf8(out).unwrap_or_default()
 }
@@ -31,10 +31,11 @@ pub(crate) fn canonical_object(map: &Map<String, Value>) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn write(value: &Value, out: &mut Vec<u8>) {
+/// `value` in canonical form, appended to `out`.
+pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => write_members(map, None, out),
-        Value::Array(items) => write_array(items, out, write),
+        Value::Array(items) => write_array(items, out, write_value),
         scalar => write_scalar(scalar, out),
     }
 }
@@ -81,7 +82,7 @@ fn write_members(map: &Map<String, Value>, skip: Option<&str>, out: &mut Vec<u8>
 fn write_member(key: &str, value: &Value, out: &mut Vec<u8>) {
     write_scalar(key, out);
     out.push(b':');
-    write(value, out);
+    write_value(value, out);
 }
 
 /// Calls `f` on `map`'s members in the byte order of their keys.
@@ -121,7 +122,7 @@ impl Body {
         let mut body = BodyWriter::default();
         for_each_member(entry, |key, value| {
             if !CHAIN_KEYS.contains(&key.as_str()) {
-                body.member(key, |out| write(value, out));
+                body.member(key, |out| write_value(value, out));
             }
         });
         body.finish()
@@ -296,11 +297,6 @@ pub(crate) fn write_strs<'a>(items: impl IntoIterator<Item = &'a str>, out: &mut
     write_array(items, out, write_scalar);
 }
 
-/// `value` in canonical form, appended to `out`.
-pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
-    write(value, out);
-}
-
 /// `value` in canonical form with every string and number in it written by
 /// `leaf` instead (keys stay): how a device writes the data it HMACs.
 fn write_leaves(value: &Value, leaf: &impl Fn(&str, &mut Vec<u8>), out: &mut Vec<u8>) {
@@ -338,7 +334,7 @@ pub fn entry_hash(entry: &Value) -> String {
     let mut text = Vec::new();
     match entry {
         Value::Object(map) => write_members(map, Some(HASH_KEY), &mut text),
-        other => write(other, &mut text),
+        other => write_value(other, &mut text),
     }
     hex::encode(digest::digest(&digest::SHA256, &text))
 }

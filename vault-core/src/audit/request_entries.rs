@@ -9,8 +9,6 @@
 //! number in it), token metadata wherever it appears, and an MFA request id
 //! (with a passcode, it completes a login).
 
-use std::net::IpAddr;
-
 use super::canonical::{Body, BodyWriter, Members, object, write_scalar, write_strs, write_value};
 use super::entry::{Bounded, Hasher, bounded_data};
 use crate::error::VaultError;
@@ -19,7 +17,6 @@ use crate::router::MountEntry;
 
 /// What one entry records: a request before it runs, or a request and what
 /// came of it.
-#[derive(Clone, Copy)]
 pub(crate) struct Record<'a> {
     request: &'a Request,
     caller: Option<&'a Caller>,
@@ -167,7 +164,7 @@ impl<'a> Record<'a> {
             });
             m.member("path", |out| write_scalar(&request.path, out));
             m.member("remote_address", |out| {
-                write_scalar(&request.remote_addr.map(|a: IpAddr| a.to_string()), out);
+                write_scalar(&request.remote_addr.map(|a| a.to_string()), out);
             });
             // As asked, in seconds; text that is not a duration was refused
             // and is left out.
