@@ -13,7 +13,9 @@
 #   ldap_login (a slapd from scripts/slapd-start; its own bind rate, measured
 #   the same way by target/release/ldap_bind_rate, as ldap_bind_ceiling),
 #   db (dynamic PostgreSQL creds: PostgreSQL's own rate for the role's
-#   creation statement first, as db_ceiling; then issue, revoke, revoke-prefix)
+#   creation statement first, as db_ceiling; then issue, revoke, revoke-prefix;
+#   PostgreSQL's CPU and its pg_stat_statements per role for both, so the
+#   ceiling and db_creds compare on PostgreSQL's side too)
 # (no transit engine yet), then a restart (stop by PID, start, unseal via the
 # API, read back).
 #
@@ -201,13 +203,14 @@ pg_start() {
   rm -f "$PG_DIR/pwfile"
   PG_PORT=$(free_port)
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/pg.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=100" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=100 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=20000" start >/dev/null
   PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
   PG_URL="postgresql://postgres:$PG_PASS@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
   # Issued users get their privileges through a group role, so revocation is
   # a single idempotent DROP ROLE IF EXISTS.
   psql "$PG_URL" -qAt -c "CREATE TABLE bench_t (id int PRIMARY KEY, v text); INSERT INTO bench_t VALUES (1, 'x');
-    CREATE ROLE bench_readers NOLOGIN; GRANT SELECT ON bench_t TO bench_readers;" >/dev/null
+    CREATE ROLE bench_readers NOLOGIN; GRANT SELECT ON bench_t TO bench_readers;
+    CREATE EXTENSION pg_stat_statements;" >/dev/null
   log "  postgres $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (pid $PG_PID, data $PG_DIR/data)"
 }
 
@@ -325,12 +328,34 @@ ldap_ceiling() {
 # db measurements, over one psql connection; ends after the run.
 during_measure() { # test duration_s stopfile
   [[ -n "${PG_URL:-}" && ($1 == db_creds || $1 == lease_revoke) ]] || return 0
+  [[ $1 != db_creds ]] || pg_statements_reset
   local q="SELECT count(*) FILTER (WHERE state = 'active') || ' ' || count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid();"
   for ((k = 0; k < $2 * 5; k++)); do
     [[ -e "$3" ]] && break
     echo "$q"
     sleep 0.2
   done | psql "$PG_URL" -qAt >"$LOGDIR/$1.pgactivity.txt" 2>/dev/null || true
+}
+
+# PostgreSQL's side of a db measurement (pg_stat_statements, reset as the
+# measured run starts): calls and execution time per kind of statement (its
+# first two words: the texts hold the passwords, so none is written out)
+# into $LOGDIR/<test>-rep<n>.pg_statements.tsv, and per role created (calls
+# of CREATE ROLE) the statements PostgreSQL ran and their time, so that the
+# ceiling and db_creds can be compared. pg_stat_statements keeps one entry
+# per distinct text (every CREATE ROLE is one); entries it had to drop are
+# counted as pg_statements_dropped.
+pg_statements_reset() { psql "$PG_URL" -qAt -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true; }
+pg_statements_rows() { # test
+  local f=$LOGDIR/$1-rep$REP.pg_statements.tsv
+  psql "$PG_URL" -qAt -F $'\t' -c "SELECT kind, sum(calls), round(sum(total_exec_time)::numeric, 1) FROM (
+      SELECT upper(coalesce(substring(query FROM '^\s*([A-Za-z]+\s+[A-Za-z]+)'), '?')) AS kind, calls, total_exec_time
+      FROM pg_stat_statements WHERE query !~* '(pg_stat_|pg_roles|pg_database_size)') AS s
+    GROUP BY kind ORDER BY 3 DESC" >"$f" 2>/dev/null || return 0
+  awk -F'\t' '{calls += $2; ms += $3} $1 == "CREATE ROLE" {roles += $2}
+    END {if (roles) printf "pg_statements_per_role\t%.2f\npg_exec_ms_per_role\t%.3f\n", calls / roles, ms / roles}' "$f" |
+    while IFS=$'\t' read -r k v; do row "$1" "$k" "$v" "$([[ $k == *_ms_* ]] && echo ms || echo count)"; done
+  row "$1" pg_statements_dropped "$(psql "$PG_URL" -qAt -c "SELECT dealloc FROM pg_stat_statements_info" 2>/dev/null || echo -1)" count
 }
 
 pg_activity_rows() { # test
@@ -348,9 +373,11 @@ pg_activity_rows() { # test
 # rounds), over as many connections as vaultd opens (max_open_connections),
 # for the same warm-up and duration as wrk. What vaultd adds per credential
 # (its marker comment, its records) is not in it. Its roles are dropped
-# afterwards.
-db_ceiling() {
-  local script=$WORK/ceiling.sql password out rate statement
+# afterwards. Rows under TEST; the rate and PostgreSQL's CPU are left in
+# CEILING_RATE and CEILING_PG_CORES (empty if pgbench gave no rate).
+db_ceiling() { # test
+  local script=$WORK/ceiling.sql password out rate statement done_n pg_cores
+  CEILING_RATE="" CEILING_PG_CORES=""
   password="A1a-$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 20)"
   if [[ "$BENCH_DB_PASSWORD_AUTH" == scram-sha-256 ]]; then
     password=$(python3 - "$password" "$BENCH_DB_SCRAM_ITERATIONS" <<'PY'
@@ -372,33 +399,68 @@ PY
   statement=${statement//'{{expiration}}'/2099-12-31 00:00:00+00}
   printf '%s\n' '\set r random(1, 4611686018427387903)' "$statement" >"$script"
   pgbench -n -M simple -f "$script" -c "$BENCH_DB_CONNECTIONS" -j 1 -T "$BENCH_WARMUP" "$PG_URL" \
-    >"$LOGDIR/db_ceiling-warmup-rep$REP.txt" 2>&1
+    >"$LOGDIR/$1-warmup-rep$REP.txt" 2>&1
+  pg_statements_reset
+  snapshot CEIL_A
   out=$(pgbench -n -M simple -f "$script" -c "$BENCH_DB_CONNECTIONS" -j 1 -T "$BENCH_DURATION" "$PG_URL" 2>&1)
-  printf '%s\n' "$out" >"$LOGDIR/db_ceiling-rep$REP.txt"
+  snapshot CEIL_B
+  printf '%s\n' "$out" >"$LOGDIR/$1-rep$REP.txt"
   rate=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -1)
-  [[ -n "$rate" ]] || { log "  WARNING: pgbench gave no rate (see $LOGDIR/db_ceiling-rep$REP.txt)"; return 0; }
-  row db_ceiling rps_ok "$rate" ops/s
-  DB_CEILING=$rate
+  [[ -n "$rate" ]] || { log "  WARNING: pgbench gave no rate (see $LOGDIR/$1-rep$REP.txt)"; return 0; }
+  row "$1" rps_ok "$rate" ops/s
+  # PostgreSQL's CPU while pgbench ran, and per role (as db_creds' below).
+  pg_cores=$(awk -v t="$((CEIL_B_pg - CEIL_A_pg))" -v ns="$((CEIL_B_ns - CEIL_A_ns))" -v hz="$CLK_TCK" \
+    'BEGIN{printf "%.2f", t / hz / (ns / 1e9)}')
+  row "$1" pg_cpu_cores "$pg_cores" cores
+  done_n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out" | head -1)
+  [[ -z "$done_n" || "$done_n" == 0 ]] ||
+    row "$1" pg_cpu_ms_per_op "$(awk -v t="$((CEIL_B_pg - CEIL_A_pg))" -v hz="$CLK_TCK" -v n="$done_n" \
+      'BEGIN{printf "%.3f", t / hz * 1000 / n}')" ms
+  pg_statements_rows "$1"
+  CEILING_RATE=$rate CEILING_PG_CORES=$pg_cores
   psql "$PG_URL" -qAt -c "SELECT format('DROP ROLE %I;', rolname) FROM pg_roles WHERE rolname LIKE 'v-ceiling-%'" |
     psql "$PG_URL" -q >/dev/null
-  log "  db_ceiling (PostgreSQL's own CREATE ROLE, $BENCH_DB_CONNECTIONS connections): $rate ops/s"
+  log "  $1 (PostgreSQL's own CREATE ROLE, $BENCH_DB_CONNECTIONS connections): $rate ops/s"
 }
 
+# The mean of the values given that are not empty (empty if none is).
+mean_of() { printf '%s\n' "$@" | awk 'NF {s += $1; n++} END {if (n) printf "%.3f", s / n}'; }
+
+# db_creds between two ceiling runs, its fraction taken of their mean: this
+# VM's speed drifts by 10-30% within minutes (PostgreSQL's CPU per role in
+# the ceiling runs varies as much), and one ceiling before the load alone
+# carried that drift into the fraction.
 db_tests() {
   local lease_file=$WORK/leases.txt n roles orphans t0 ms i left=0 half rate
-  DB_CEILING=""
-  db_ceiling
+  local before_rate before_cores pg_cores ceiling ceiling_cores
+  db_ceiling db_ceiling
+  before_rate=$CEILING_RATE before_cores=$CEILING_PG_CORES
   run_wrk db_creds db_creds.lua "$BENCH_DURATION"
   pg_activity_rows db_creds
+  pg_statements_rows db_creds
   rate=$(awk -F'\t' -v r="$REP" '$1==r && $3=="db_creds" && $4=="rps_ok"{v=$5} END{print v}' "$OUT/results.tsv")
-  if [[ -n "$DB_CEILING" && -n "$rate" ]]; then
-    row db_creds fraction_of_ceiling "$(awk -v a="$rate" -v b="$DB_CEILING" 'BEGIN{printf "%.3f", a / b}')" ratio
-    log "  db_creds: $rate ops/s, $(awk -v a="$rate" -v b="$DB_CEILING" 'BEGIN{printf "%.0f", 100 * a / b}')% of the ceiling"
+  pg_cores=$(awk -F'\t' -v r="$REP" '$1==r && $3=="db_creds" && $4=="pg_cpu_cores"{v=$5} END{print v}' "$OUT/results.tsv")
+  if [[ -n "$pg_cores" && -n "$rate" ]]; then
+    row db_creds pg_cpu_ms_per_op "$(awk -v c="$pg_cores" -v r="$rate" 'BEGIN{printf "%.3f", c * 1000 / r}')" ms
   fi
   sleep 1 # let requests abandoned by wrk at the end of the run finish
   list_leases "$lease_file"
   n=$(wc -l <"$lease_file")
   roles=$(pg_bench_roles)
+  db_ceiling db_ceiling_after
+  ceiling=$(mean_of "$before_rate" "$CEILING_RATE")
+  ceiling_cores=$(mean_of "$before_cores" "$CEILING_PG_CORES")
+  if [[ -n "$ceiling" && -n "$rate" ]]; then
+    row db_creds ceiling_mean_ops "$ceiling" ops/s
+    row db_creds fraction_of_ceiling "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN{printf "%.3f", a / b}')" ratio
+    log "  db_creds: $rate ops/s, $(awk -v a="$rate" -v b="$ceiling" 'BEGIN{printf "%.0f", 100 * a / b}')% of the ceiling (mean of the runs before and after, $ceiling)"
+  fi
+  # PostgreSQL's share of the CPU under db_creds against the ceiling's: the
+  # fraction it would reach if a role cost it as much in both (compare the
+  # pg_cpu_ms_per_op rows), free of the machine's drift in speed.
+  if [[ -n "$ceiling_cores" && -n "$pg_cores" ]]; then
+    row db_creds pg_cpu_share_of_ceiling "$(awk -v a="$pg_cores" -v b="$ceiling_cores" 'BEGIN{printf "%.3f", a / b}')" ratio
+  fi
   # Both can differ by a few when wrk abandons in-flight requests at the end
   # of the run (seen: roles without a lease, and leases without a role).
   orphans=$((roles > n ? roles - n : 0))
