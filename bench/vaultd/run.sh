@@ -30,7 +30,10 @@
 # BENCH_AUDIT=1 (a file audit device, as OpenBao's run.sh),
 # BENCH_DB_SCRAM_ITERATIONS (its scram_iterations, with scram-sha-256;
 # default 4096), BENCH_DB_CONNECTIONS (its max_open_connections, and
-# pgbench's clients for db_ceiling; default 4, Vault's), VAULTD_BIN and VAULT_CLI_BIN (default: the
+# pgbench's clients for db_ceiling; default 4, Vault's), BENCH_PG_CPUS
+# (PostgreSQL pinned to these CPUs with taskset, as a database on a host
+# of its own; run the script itself under `taskset -c <the others>`; default
+# unpinned), VAULTD_BIN and VAULT_CLI_BIN (default: the
 # workspace's target/release binaries), BENCH_SHARED (default ../shared/bench
 # next to the repository).
 set -euo pipefail
@@ -66,6 +69,7 @@ BENCH_STORAGE=${BENCH_STORAGE:-sqlite}
 BENCH_DB_PASSWORD_AUTH=${BENCH_DB_PASSWORD_AUTH:-password}
 BENCH_DB_SCRAM_ITERATIONS=${BENCH_DB_SCRAM_ITERATIONS:-4096}
 BENCH_DB_CONNECTIONS=${BENCH_DB_CONNECTIONS:-4}
+BENCH_PG_CPUS=${BENCH_PG_CPUS:-}
 # The bench role's creation statement: configured on vaultd's role, and sent
 # by pgbench as the ceiling (db_ceiling), with its placeholders filled.
 DB_CREATION_STATEMENT='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '\''{{password}}'\'' VALID UNTIL '\''{{expiration}}'\'' IN ROLE bench_readers;'
@@ -202,7 +206,9 @@ pg_start() {
     -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1
   rm -f "$PG_DIR/pwfile"
   PG_PORT=$(free_port)
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/pg.log" -w -t 60 \
+  local pin=()
+  [[ -z "$BENCH_PG_CPUS" ]] || pin=(taskset -c "$BENCH_PG_CPUS")
+  as_pg "${pin[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/pg.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=100 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=20000" start >/dev/null
   PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
   PG_URL="postgresql://postgres:$PG_PASS@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
