@@ -453,6 +453,15 @@ db_tests() {
   list_leases "$lease_file"
   n=$(wc -l <"$lease_file")
   roles=$(pg_bench_roles)
+  # Both can differ by a few when wrk abandons in-flight requests at the end
+  # of the run (seen: roles without a lease, and leases without a role).
+  orphans=$((roles > n ? roles - n : 0))
+  row db_creds leases_outstanding "$n" count
+  row db_creds pg_roles_present "$roles" count
+  row db_creds pg_roles_without_lease "$orphans" count
+  row db_creds leases_without_pg_role "$((n > roles ? n - roles : 0))" count
+  log "  db_creds: $n leases outstanding, $roles roles in PostgreSQL"
+
   db_ceiling db_ceiling_after
   ceiling=$(mean_of "$before_rate" "$CEILING_RATE")
   ceiling_cores=$(mean_of "$before_cores" "$CEILING_PG_CORES")
@@ -467,14 +476,6 @@ db_tests() {
   if [[ -n "$ceiling_cores" && -n "$pg_cores" ]]; then
     row db_creds pg_cpu_share_of_ceiling "$(awk -v a="$pg_cores" -v b="$ceiling_cores" 'BEGIN{printf "%.3f", a / b}')" ratio
   fi
-  # Both can differ by a few when wrk abandons in-flight requests at the end
-  # of the run (seen: roles without a lease, and leases without a role).
-  orphans=$((roles > n ? roles - n : 0))
-  row db_creds leases_outstanding "$n" count
-  row db_creds pg_roles_present "$roles" count
-  row db_creds pg_roles_without_lease "$orphans" count
-  row db_creds leases_without_pg_role "$((n > roles ? n - roles : 0))" count
-  log "  db_creds: $n leases outstanding, $roles roles in PostgreSQL"
 
   # Half of the leases: revoked one by one (count-bounded: every id once, the
   # duration is only a cap, wrk is ended as soon as all responses are in).
