@@ -315,18 +315,11 @@ pub(crate) fn write_leaves_of(
     leaf: &impl Fn(&str, &mut Vec<u8>),
     out: &mut Vec<u8>,
 ) {
-    out.push(b'{');
-    let mut first = true;
-    for_each_member(map, |key, value| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        write_scalar(key, out);
-        out.push(b':');
-        write_leaves(value, leaf, out);
+    object(out, |m| {
+        for_each_member(map, |key, value| {
+            m.member(key, |out| write_leaves(value, leaf, out));
+        });
     });
-    out.push(b'}');
 }
 
 /// The hash of an entry: hex SHA-256 of its canonical form without `hash`.

@@ -61,24 +61,29 @@ impl Hasher {
 
     /// `hmac-sha256:<hex>` of `input`.
     pub fn hash(&self, input: &str) -> String {
-        let mut out = Vec::with_capacity(HMAC_PREFIX.len() + 64 + 2);
-        self.write_hash(input, &mut out);
-        // Only ASCII was written; the quotes are trimmed.
-        String::from_utf8_lossy(&out).trim_matches('"').to_owned()
+        let mut out = Vec::with_capacity(HMAC_PREFIX.len() + 64);
+        self.write_hash_text(input, &mut out);
+        // Only ASCII was written.
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// [`Hasher::hash`] of `input` as a JSON string, appended to `out`
     /// (the prefix and hex digits need no escaping).
     pub(crate) fn write_hash(&self, input: &str, out: &mut Vec<u8>) {
+        out.push(b'"');
+        self.write_hash_text(input, out);
+        out.push(b'"');
+    }
+
+    /// `hmac-sha256:<hex>` of `input`, appended to `out`.
+    fn write_hash_text(&self, input: &str, out: &mut Vec<u8>) {
         let tag = hmac::sign(&self.key, input.as_bytes());
         let mut hex_text = [0u8; 64];
-        out.push(b'"');
         out.extend_from_slice(HMAC_PREFIX.as_bytes());
         // 32 bytes always fit 64 hex digits.
         if hex::encode_to_slice(tag.as_ref(), &mut hex_text).is_ok() {
             out.extend_from_slice(&hex_text);
         }
-        out.push(b'"');
     }
 
     /// `map` in canonical form with every string and number in it (keys

@@ -279,16 +279,11 @@ fn write_hashed_strings(
     map: &std::collections::BTreeMap<String, String>,
     out: &mut Vec<u8>,
 ) {
-    out.push(b'{');
-    for (i, (key, value)) in map.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    object(out, |m| {
+        for (key, value) in map {
+            m.member(key, |out| hasher.write_hash(value, out));
         }
-        write_scalar(key, out);
-        out.push(b':');
-        hasher.write_hash(value, out);
-    }
-    out.push(b'}');
+    });
 }
 
 #[cfg(test)]
